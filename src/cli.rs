@@ -1,0 +1,61 @@
+//! The command line: global options and one subcommand per job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Ships OpenAI Admin API audit logs, organization inventory and ChatGPT Compliance Logs to
+/// your ingestion service, losing nothing across crashes and outages.
+#[derive(Debug, Parser)]
+#[command(name = "openai-audit-ingest", version, about)]
+pub struct Cli {
+    /// TOML configuration file; without one the embedded defaults and the environment apply.
+    #[arg(long, global = true, env = "OAI_INGEST_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon until SIGINT/SIGTERM (graceful: flush, checkpoint, exit 0).
+    Run,
+    /// Run one cycle of every enabled stream, flush, and exit (0 ok, 1 failed).
+    Once {
+        /// Give up after this long, leaving checkpoints behind anything undelivered.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        deadline: Duration,
+    },
+    /// Validate the configuration, verify each credential and permission, probe the sink.
+    Check,
+    /// Print the effective configuration with secrets redacted.
+    Config,
+    /// Start the built-in simulator and a local receiver, run the pipeline, show results.
+    Demo {
+        /// Stop after this long (default: until Ctrl-C).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Seed of the simulated organization.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Simulated activity rate.
+        #[arg(long, default_value_t = 20.0)]
+        events_per_second: f64,
+    },
+    /// Serve the simulated OpenAI Admin + Compliance APIs and a receiver, for tests.
+    Simulate {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Seed of the simulated organization.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Simulated activity rate.
+        #[arg(long, default_value_t = 5.0)]
+        events_per_second: f64,
+    },
+}

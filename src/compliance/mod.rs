@@ -1,0 +1,3 @@
+//! The ChatGPT Compliance Logs Platform: wire types, client and the per-event-type streams.
+
+pub mod wire;

@@ -1,0 +1,3 @@
+//! Entry point: parse the command line and hand over to the library.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The OpenAI Admin API: wire types, client and the streams built on it.
+
+pub mod wire;

@@ -1,0 +1,137 @@
+//! Admin API wire types, exactly as OpenAI sends them (`openai-openapi.yaml`). Everything the
+//! spec does not mark required is optional, and unknown fields are ignored: the untouched
+//! record travels on as `raw`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `ListAuditLogsResponse`: one page, newest first. Items stay JSON so `raw` is the record
+/// exactly as received; [`AuditLog`] is a typed view of one item.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ListAuditLogsResponse {
+    pub object: String,
+    pub data: Vec<Value>,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+    pub has_more: bool,
+}
+
+/// The fields of an `AuditLog` the daemon reads. The payload sits under a key equal to the
+/// event type (`"api_key.created": {…}`) and is read from the raw record.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLog {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Unix seconds.
+    pub effective_at: i64,
+    #[serde(default)]
+    pub project: Option<AuditLogProject>,
+    #[serde(default)]
+    pub actor: Option<AuditLogActor>,
+}
+
+/// Project of a project-scoped action (admin-key actions land on the default project).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogProject {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `AuditLogActor`: a browser session or an API key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogActor {
+    /// `session` or `api_key`.
+    #[serde(rename = "type", default)]
+    pub actor_type: Option<String>,
+    #[serde(default)]
+    pub session: Option<AuditLogActorSession>,
+    #[serde(default)]
+    pub api_key: Option<AuditLogActorApiKey>,
+}
+
+/// `AuditLogActorSession`, with the live-data extras the schema omits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogActorSession {
+    #[serde(default)]
+    pub user: Option<AuditLogActorUser>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub ja3: Option<String>,
+    #[serde(default)]
+    pub ja4: Option<String>,
+    #[serde(default)]
+    pub ip_address_details: Option<IpAddressDetails>,
+}
+
+/// `AuditLogActorUser`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogActorUser {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `AuditLogActorApiKey`: the key's tracking id and whom it belongs to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogActorApiKey {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `user` or `service_account`.
+    #[serde(rename = "type", default)]
+    pub key_type: Option<String>,
+    #[serde(default)]
+    pub user: Option<AuditLogActorUser>,
+    #[serde(default)]
+    pub service_account: Option<AuditLogActorServiceAccount>,
+}
+
+/// `AuditLogActorServiceAccount`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditLogActorServiceAccount {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// Geolocation of a session's address; every value is a string, sometimes empty.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct IpAddressDetails {
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub region_code: Option<String>,
+    #[serde(default)]
+    pub asn: Option<String>,
+    #[serde(default)]
+    pub latitude: Option<String>,
+    #[serde(default)]
+    pub longitude: Option<String>,
+}
+
+/// `ErrorResponse`: `{"error": {message, type, param, code}}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+/// `Error`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorBody {
+    pub message: String,
+    #[serde(rename = "type", default)]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
