@@ -20,3 +20,7 @@ pub mod compliance;
 pub mod config;
 pub mod normalize;
 pub mod openai;
+pub mod atomic_file;
+pub mod checkpoint;
+pub mod metrics;
+pub mod pipeline;

@@ -1,0 +1,195 @@
+//! Checkpoints: one versioned JSON file per stream under `<state.dir>/checkpoints/`, replaced
+//! atomically, and the writer task that saves whatever the stream's acknowledgements release.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::atomic_file;
+use crate::metrics::Metrics;
+use crate::pipeline::ack::Committable;
+
+/// Format version of the checkpoint file; bumped when a stream's state changes shape.
+pub const VERSION: u32 = 1;
+
+/// Why a checkpoint could not be used or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(
+        "checkpoint {path} is corrupt ({reason}). To reset this stream, stop the daemon and \
+         delete or move that file: the stream then starts again from its initial lookback \
+         (events already delivered may arrive again; receivers drop them by id)"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("failed to {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct File<T> {
+    version: u32,
+    stream: String,
+    saved_at: String,
+    state: T,
+}
+
+/// Where checkpoints live.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    /// Opens (creating, mode 0700) `<state_dir>/checkpoints`.
+    pub fn open(state_dir: &Path) -> Result<Self, CheckpointError> {
+        let dir = state_dir.join("checkpoints");
+        atomic_file::ensure_private_dir(&dir).map_err(|source| CheckpointError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// The file that holds `stream`'s checkpoint (`compliance:AUTH_LOG` →
+    /// `compliance-AUTH_LOG.json`).
+    pub fn path(&self, stream: &str) -> PathBuf {
+        let safe: String = stream
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+            .collect();
+        self.dir.join(format!("{safe}.json"))
+    }
+
+    /// The saved state of `stream`, `None` on a first start. A file that cannot be read as
+    /// this stream's state is an error that says how to reset it, never silently ignored.
+    pub fn load<T: DeserializeOwned>(&self, stream: &str) -> Result<Option<T>, CheckpointError> {
+        let path = self.path(stream);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CheckpointError::Io { action: "read", path, source }),
+        };
+        let corrupt = |reason: String| CheckpointError::Corrupt { path: path.clone(), reason };
+        let file: File<Value> = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        if file.version != VERSION {
+            return Err(corrupt(format!("version {} is not the supported version {VERSION}", file.version)));
+        }
+        if file.stream != stream {
+            return Err(corrupt(format!("it belongs to stream `{}`, not `{stream}`", file.stream)));
+        }
+        let state = serde_json::from_value(file.state).map_err(|e| corrupt(format!("unexpected content: {e}")))?;
+        Ok(Some(state))
+    }
+
+    /// Atomically replaces `stream`'s checkpoint with `state`.
+    pub fn save(&self, stream: &str, state: &Value) -> Result<(), CheckpointError> {
+        let path = self.path(stream);
+        let file = File {
+            version: VERSION,
+            stream: stream.to_string(),
+            saved_at: Utc::now().to_rfc3339(),
+            state,
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| CheckpointError::Io {
+            action: "encode",
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        atomic_file::write_atomic(&path, &bytes).map_err(|source| CheckpointError::Io {
+            action: "write",
+            path,
+            source,
+        })
+    }
+}
+
+/// Saves every state the stream's acknowledgements release, newest first, until the tracker
+/// is gone; then saves the last one if it is newer than what was written.
+pub async fn run_writer(
+    store: CheckpointStore,
+    stream: String,
+    mut released: watch::Receiver<Option<Committable>>,
+    metrics: Metrics,
+) {
+    let mut written = 0u64;
+    loop {
+        let open = released.changed().await.is_ok();
+        let latest = released.borrow_and_update().clone();
+        if let Some(Committable { generation, state }) = latest
+            && generation > written
+        {
+            let (store, name) = (store.clone(), stream.clone());
+            let saved = tokio::task::spawn_blocking(move || store.save(&name, &state)).await;
+            match saved {
+                Ok(Ok(())) => {
+                    written = generation;
+                    metrics.checkpoint_saved(&stream);
+                }
+                // The next release retries; the old checkpoint stays valid meanwhile.
+                Ok(Err(err)) => tracing::error!(stream = %stream, error = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart"),
+                Err(err) => tracing::error!(stream = %stream, error = %err, "checkpoint writer task failed"),
+            }
+        }
+        if !open {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::StreamAcks;
+    use serde_json::json;
+
+    #[test]
+    fn a_saved_state_loads_back_and_a_first_start_has_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        assert_eq!(store.load::<Value>("audit_logs").expect("load"), None);
+        store.save("audit_logs", &json!({"watermark": 5})).expect("save");
+        assert_eq!(store.load::<Value>("audit_logs").expect("load"), Some(json!({"watermark": 5})));
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_refused_with_how_to_reset_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        std::fs::write(store.path("audit_logs"), b"{\"version\":1,\"stre").expect("write");
+        let err = store.load::<Value>("audit_logs").expect_err("corrupt");
+        let text = err.to_string();
+        assert!(text.contains("audit_logs.json") && text.contains("delete"), "{text}");
+    }
+
+    #[test]
+    fn stream_names_become_safe_file_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        assert!(store.path("compliance:AUTH_LOG").ends_with("checkpoints/compliance-AUTH_LOG.json"));
+    }
+
+    #[tokio::test]
+    async fn the_writer_saves_released_states_and_the_last_one_before_it_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let (acks, rx) = StreamAcks::new("s");
+        let writer = tokio::spawn(run_writer(store.clone(), "s".into(), rx, Metrics::new()));
+        let token = acks.next_token();
+        acks.mark(json!({"page": 1}));
+        token.ack();
+        drop(acks);
+        writer.await.expect("writer ends when the tracker is gone");
+        assert_eq!(store.load::<Value>("s").expect("load"), Some(json!({"page": 1})));
+    }
+}

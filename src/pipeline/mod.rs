@@ -1,0 +1,116 @@
+//! The stages between the streams and the sink, and the bookkeeping that lets a stream's
+//! checkpoint follow the sink's acknowledgements.
+//!
+//! ```text
+//! stream ─emit─► [events, bounded] ─► process (guardrails, encode) ─► [bytes, bounded] ─► sink
+//!    │                                                                                 │
+//!    └─mark(state)─► StreamAcks ◄──────────────── ack(seq) on 2xx / dead-letter ───────┘
+//!                        │ released state
+//!                        ▼
+//!                 checkpoint writer ─► state.dir
+//! ```
+
+pub mod ack;
+pub mod process;
+pub mod queue;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::normalize::Event;
+pub use ack::{AckToken, StreamAcks};
+
+/// An event on its way to the processing stage, with the right to acknowledge it.
+#[derive(Debug)]
+pub struct Envelope {
+    pub event: Event,
+    pub ack: AckToken,
+}
+
+/// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
+/// its JSON, and the right to acknowledge it.
+#[derive(Debug)]
+pub struct Encoded {
+    pub id: String,
+    pub json: Vec<u8>,
+    pub ack: AckToken,
+}
+
+impl queue::Weighed for Encoded {
+    fn bytes(&self) -> usize {
+        self.json.len() + self.id.len()
+    }
+}
+
+/// The stream stopped emitting: shutdown was requested or the pipeline is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the pipeline is stopping")]
+pub struct Stopped;
+
+/// A stream's way into the pipeline: numbered events out, checkpoint marks alongside.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    acks: Arc<StreamAcks>,
+    tx: mpsc::Sender<Envelope>,
+    stop: CancellationToken,
+}
+
+impl Emitter {
+    /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
+    pub fn new(acks: Arc<StreamAcks>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
+        Self { acks, tx, stop }
+    }
+
+    /// Sends one event downstream, waiting while the pipeline is full (backpressure).
+    pub async fn emit(&self, event: Event) -> Result<(), Stopped> {
+        if self.stop.is_cancelled() {
+            return Err(Stopped);
+        }
+        let envelope = Envelope {
+            event,
+            ack: self.acks.next_token(),
+        };
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => Err(Stopped),
+            sent = self.tx.send(envelope) => sent.map_err(|_| Stopped),
+        }
+    }
+
+    /// Sends events in order.
+    pub async fn emit_all(&self, events: impl IntoIterator<Item = Event>) -> Result<(), Stopped> {
+        for event in events {
+            self.emit(event).await?;
+        }
+        Ok(())
+    }
+
+    /// `state` may be saved as the stream's checkpoint once every event emitted so far has
+    /// been acknowledged.
+    pub fn checkpoint<S: Serialize>(&self, state: &S) {
+        match serde_json::to_value(state) {
+            Ok(value) => self.acks.mark(value),
+            // Our state types are plain data; if this ever fails the checkpoint simply stays
+            // where it was, which is safe.
+            Err(err) => tracing::error!(stream = %self.acks.stream(), error = %err, "failed to serialize a checkpoint"),
+        }
+    }
+
+    /// The tracker behind this emitter.
+    pub fn acks(&self) -> &Arc<StreamAcks> {
+        &self.acks
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Completes when shutdown is requested, for cancellable waits inside a stream.
+    pub async fn stopping(&self) {
+        self.stop.cancelled().await;
+    }
+}

@@ -1,0 +1,141 @@
+//! A channel bounded by bytes, not items: the sender waits while the items in the queue add
+//! up to the budget, which is how a slow or absent sink holds the pollers back.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// Something that knows how many bytes it holds.
+pub trait Weighed {
+    /// Bytes this item holds while queued.
+    fn bytes(&self) -> usize;
+}
+
+/// The sending half.
+#[derive(Debug)]
+pub struct ByteSender<T> {
+    tx: mpsc::UnboundedSender<(T, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl<T> Clone for ByteSender<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            budget: Arc::clone(&self.budget),
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// The receiving half.
+#[derive(Debug)]
+pub struct ByteReceiver<T> {
+    rx: mpsc::UnboundedReceiver<(T, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+}
+
+/// The receiver is gone; the item comes back.
+#[derive(Debug)]
+pub struct Closed<T>(pub T);
+
+/// A queue that holds at most `capacity` bytes (an item larger than the whole budget is let
+/// through alone rather than blocking forever).
+pub fn byte_channel<T: Weighed>(capacity: usize) -> (ByteSender<T>, ByteReceiver<T>) {
+    let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+    let budget = Arc::new(Semaphore::new(capacity));
+    // The item count needs no bound of its own: the semaphore bounds the bytes.
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        ByteSender {
+            tx,
+            budget: Arc::clone(&budget),
+            capacity,
+        },
+        ByteReceiver { rx, budget },
+    )
+}
+
+fn permits(size: usize, capacity: usize) -> u32 {
+    u32::try_from(size.clamp(1, capacity)).unwrap_or(u32::MAX)
+}
+
+impl<T: Weighed> ByteSender<T> {
+    /// Waits for room, then queues the item.
+    pub async fn send(&self, item: T) -> Result<(), Closed<T>> {
+        let n = permits(item.bytes(), self.capacity);
+        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(n).await else {
+            return Err(Closed(item));
+        };
+        self.tx.send((item, permit)).map_err(|e| Closed(e.0.0))
+    }
+
+    /// Bytes currently queued.
+    pub fn queued_bytes(&self) -> usize {
+        self.capacity - self.budget.available_permits()
+    }
+}
+
+impl<T> ByteReceiver<T> {
+    /// The next item, its bytes returned to the budget; `None` once every sender is gone and
+    /// the queue is empty.
+    pub async fn recv(&mut self) -> Option<T> {
+        self.rx.recv().await.map(|(item, _permit)| item)
+    }
+
+    /// Stops accepting items; senders waiting for room get their item back.
+    pub fn close(&mut self) {
+        self.budget.close();
+        self.rx.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[derive(Debug)]
+    struct Blob(usize);
+    impl Weighed for Blob {
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_the_sender_back_until_bytes_are_taken_out() {
+        let (tx, mut rx) = byte_channel::<Blob>(100);
+        tx.send(Blob(60)).await.expect("room");
+        tx.send(Blob(40)).await.expect("room");
+        assert_eq!(tx.queued_bytes(), 100);
+        assert!(
+            tx.send(Blob(10)).now_or_never().is_none(),
+            "the sender must wait while the queue is full"
+        );
+        assert_eq!(rx.recv().await.map(|b| b.0), Some(60));
+        tx.send(Blob(10))
+            .now_or_never()
+            .expect("room after a receive")
+            .expect("open");
+        assert_eq!(tx.queued_bytes(), 50);
+    }
+
+    #[tokio::test]
+    async fn an_item_larger_than_the_budget_still_passes_alone() {
+        let (tx, mut rx) = byte_channel::<Blob>(10);
+        tx.send(Blob(1000)).await.expect("passes");
+        assert_eq!(rx.recv().await.map(|b| b.0), Some(1000));
+    }
+
+    #[tokio::test]
+    async fn closing_the_receiver_returns_the_item_to_a_waiting_sender() {
+        let (tx, mut rx) = byte_channel::<Blob>(10);
+        tx.send(Blob(10)).await.expect("room");
+        let waiting = tokio::spawn(async move { tx.send(Blob(5)).await.is_err() });
+        tokio::task::yield_now().await;
+        rx.close();
+        assert!(waiting.await.expect("joined"));
+    }
+}
