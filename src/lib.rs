@@ -24,3 +24,5 @@ pub mod atomic_file;
 pub mod checkpoint;
 pub mod metrics;
 pub mod pipeline;
+pub mod retry;
+pub mod http;
