@@ -1,3 +1,4 @@
 //! The OpenAI Admin API: wire types, client and the streams built on it.
 
+pub mod window;
 pub mod wire;
