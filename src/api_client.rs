@@ -118,10 +118,20 @@ pub fn redact_keys(text: &str) -> String {
     out
 }
 
+/// How an API counts requests against its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// One budget for every route (the Admin API).
+    Shared,
+    /// A budget per method and route (the Compliance platform).
+    PerRoute,
+}
+
 /// One authenticated API.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     service: &'static str,
+    scope: LimitScope,
     http: reqwest::Client,
     base: Url,
     key: SecretString,
@@ -133,8 +143,10 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client for `service` rooted at `base` (ending in `/`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         service: &'static str,
+        scope: LimitScope,
         http: reqwest::Client,
         base: Url,
         key: SecretString,
@@ -144,6 +156,7 @@ impl ApiClient {
     ) -> Self {
         Self {
             service,
+            scope,
             http,
             base,
             key,
@@ -246,7 +259,12 @@ impl ApiClient {
     }
 
     async fn send(&self, route: &'static str, url: &Url, query: &[(&str, String)]) -> Result<Response, ApiError> {
-        self.limiter.wait(route).await;
+        self.limiter
+            .wait(match self.scope {
+                LimitScope::Shared => self.service,
+                LimitScope::PerRoute => route,
+            })
+            .await;
         let response = self
             .http
             .get(url.clone())

@@ -118,6 +118,11 @@ impl StreamAcks {
         }
     }
 
+    /// The newest state released for saving, if any.
+    pub fn committed(&self) -> Option<Value> {
+        self.committed.borrow().as_ref().map(|c| c.state.clone())
+    }
+
     /// Events emitted but not yet acknowledged.
     pub fn outstanding(&self) -> u64 {
         let inner = self.lock();

@@ -13,6 +13,7 @@
 pub mod ack;
 pub mod process;
 pub mod queue;
+pub mod stream;
 
 use std::sync::Arc;
 

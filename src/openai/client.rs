@@ -1,0 +1,87 @@
+//! The Admin API client: the shared [`ApiClient`] with the admin key, one rate limit for
+//! every Admin API call, and typed calls for the endpoints the streams read.
+
+use std::sync::Arc;
+
+use crate::api_client::{ApiClient, ApiError, LimitScope};
+use crate::config::{OpenAiSettings, RetrySettings};
+use crate::metrics::Metrics;
+use crate::openai::wire::ListAuditLogsResponse;
+use crate::rate_limit::RateLimit;
+use crate::retry::Schedule;
+
+/// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
+const AUDIT_LOGS: &str = "audit_logs";
+
+/// One request for a page of audit logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLogQuery {
+    /// `effective_at[gte]`, Unix seconds.
+    pub gte: i64,
+    /// `effective_at[lte]`, Unix seconds.
+    pub lte: i64,
+    pub after: Option<String>,
+    pub limit: u8,
+    pub tenant_only: bool,
+}
+
+/// Why an Admin API client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("openai.admin_key is not set")]
+    NoKey,
+    #[error("failed to build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Calls to the Admin API.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    api: ApiClient,
+}
+
+impl AdminClient {
+    /// A client for `settings`; every clone shares one request budget.
+    pub fn new(settings: &OpenAiSettings, retry: RetrySettings, metrics: Metrics) -> Result<Self, BuildError> {
+        let key = settings.admin_key.clone().ok_or(BuildError::NoKey)?;
+        let http = crate::http::client(settings.timeout)?;
+        // The Admin API has no documented per-route limits: one budget for all of it.
+        let limiter = Arc::new(RateLimit::per_minute(settings.requests_per_minute));
+        let api = ApiClient::new("openai", LimitScope::Shared, http, settings.base_url.clone(), key, limiter, Schedule::new(retry), metrics);
+        Ok(Self { api })
+    }
+
+    /// The same client with at most `attempts` tries per request.
+    pub fn with_attempts(self, attempts: usize) -> Self {
+        Self {
+            api: self.api.with_attempts(attempts),
+        }
+    }
+
+    /// `GET /organization/audit_logs` for one page of a closed window.
+    pub async fn audit_logs(&self, q: &AuditLogQuery) -> Result<ListAuditLogsResponse, ApiError> {
+        let mut query = vec![
+            ("effective_at[gte]", q.gte.to_string()),
+            ("effective_at[lte]", q.lte.to_string()),
+            ("limit", q.limit.to_string()),
+        ];
+        if let Some(after) = &q.after {
+            query.push(("after", after.clone()));
+        }
+        if q.tenant_only {
+            query.push(("tenant_only", "true".to_string()));
+        }
+        self.api.get_json(AUDIT_LOGS, "organization/audit_logs", &query).await
+    }
+
+    /// GET an inventory list endpoint (`path` relative to the API root) with `query`, decoded
+    /// as `T`. Shares the audit logs' budget.
+    pub async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        route: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        self.api.get_json(route, path, query).await
+    }
+}
