@@ -29,3 +29,6 @@ pub mod retry;
 pub mod http;
 pub mod rate_limit;
 pub mod dedup;
+pub mod shutdown;
+pub mod telemetry;
+pub mod app;
