@@ -1,5 +1,13 @@
 //! Wire records → normalized [`Event`]s. Pure: no I/O, no clocks other than `ingested_at`.
 
+mod audit_log;
+mod context;
+mod error;
 mod event;
+mod mapping;
 
+pub use audit_log::audit_log;
+pub use context::Context;
+pub use error::NormalizeError;
 pub use event::*;
+pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping};
