@@ -32,3 +32,6 @@ pub mod dedup;
 pub mod shutdown;
 pub mod telemetry;
 pub mod app;
+pub mod server;
+pub mod check;
+pub mod commands;

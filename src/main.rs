@@ -1,3 +1,33 @@
-//! Entry point: parse the command line and hand over to the library.
+//! Entry point: command line → configuration (exit 2 when invalid) → logging → the command.
 
-fn main() {}
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+use openai_audit_ingest::cli::{Cli, Command};
+use openai_audit_ingest::commands;
+use openai_audit_ingest::config::{self, Requirements};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let needs = match cli.command {
+        Command::Run | Command::Once { .. } | Command::Check => Requirements::Pipeline,
+        Command::Config | Command::Demo { .. } | Command::Simulate { .. } => Requirements::None,
+    };
+    let settings = match config::load(cli.config.as_deref(), &env, needs) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("openai-audit-ingest: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("openai-audit-ingest: failed to start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(commands::execute(cli.command, settings))
+}

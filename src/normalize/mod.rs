@@ -5,9 +5,11 @@ mod context;
 mod error;
 mod event;
 mod mapping;
+mod unparseable;
 
 pub use audit_log::audit_log;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
+pub use unparseable::unparseable;
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping};

@@ -1,0 +1,141 @@
+//! `check`: verifies each credential and permission the enabled streams need and probes the
+//! sink, turning each failure into the operator action that fixes it.
+#![allow(clippy::print_stdout)]
+
+use std::time::Duration;
+
+use crate::api_client::{ApiError, ApiErrorKind};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::openai::client::{AdminClient, AuditLogQuery};
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    pub what: String,
+    pub detail: String,
+}
+
+impl Finding {
+    fn ok(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { ok: true, what: what.into(), detail: detail.into() }
+    }
+    fn failed(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { ok: false, what: what.into(), detail: detail.into() }
+    }
+}
+
+/// Runs every check the configuration calls for; prints one line each and returns them.
+pub async fn run(settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if settings.audit_logs.enabled || settings.inventory.enabled {
+        findings.extend(check_admin(settings).await);
+    }
+    findings.push(check_sink(settings).await);
+    for f in &findings {
+        let mark = if f.ok { "ok  " } else { "FAIL" };
+        println!("{mark} {}: {}", f.what, f.detail);
+    }
+    findings
+}
+
+async fn check_admin(settings: &Settings) -> Vec<Finding> {
+    let client = match AdminClient::new(&settings.openai, settings.retry, Metrics::new()) {
+        Ok(c) => c.with_attempts(2),
+        Err(e) => return vec![Finding::failed("admin key", e.to_string())],
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut passes = vec![("audit logs", false)];
+    if settings.audit_logs.tenant_events {
+        passes.push(("tenant-scoped audit logs", true));
+    }
+    let mut out = Vec::new();
+    for (what, tenant_only) in passes {
+        let query = AuditLogQuery {
+            gte: now - 86_400,
+            lte: now,
+            after: None,
+            limit: 1,
+            tenant_only,
+        };
+        out.push(match client.audit_logs(&query).await {
+            Ok(_) => Finding::ok(what, "the admin key can read them"),
+            Err(err) if tenant_only && matches!(err.kind, ApiErrorKind::Forbidden | ApiErrorKind::NotFound | ApiErrorKind::Rejected) => {
+                // The tenant pass is optional: the daemon parks it and keeps the normal pass.
+                Finding::ok(what, format!("not available to this organization ({}); the daemon will skip this pass — set audit_logs.tenant_events = false to silence it", err.message))
+            }
+            Err(err) => Finding::failed(what, admin_action(&err)),
+        });
+    }
+    out
+}
+
+/// What the operator should do about an Admin API failure.
+pub fn admin_action(err: &ApiError) -> String {
+    let said = format!(
+        "HTTP {}: {}{}",
+        err.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        err.message,
+        err.request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default()
+    );
+    let lower = err.message.to_ascii_lowercase();
+    if lower.contains("audit log") && (lower.contains("not enabled") || lower.contains("disabled") || lower.contains("enable")) {
+        return format!(
+            "{said} — audit logging is off for this organization: an Owner must turn it on under \
+             Settings → Organization → Data controls → Audit logging (it cannot be turned off again)"
+        );
+    }
+    match err.kind {
+        ApiErrorKind::Unauthorized => format!(
+            "{said} — the admin key is invalid, expired or revoked: create a new one under \
+             Settings → Organization → Admin keys and set OPENAI_ADMIN_KEY (or openai.admin_key_file)"
+        ),
+        ApiErrorKind::Forbidden => format!(
+            "{said} — the key is not an Organization Owner's admin key or lacks permission \
+             (api.management.read / audit log read): use an admin key (sk-admin-…) created by an Owner"
+        ),
+        ApiErrorKind::NotFound => format!("{said} — the endpoint was not found: check openai.base_url"),
+        ApiErrorKind::Unavailable => format!("{said} — the Admin API could not be reached: check the network, proxy and openai.base_url"),
+        ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
+    }
+}
+
+async fn check_sink(settings: &Settings) -> Finding {
+    let url = &settings.sink.url;
+    let what = format!("sink {}", crate::app::redacted_url(url));
+    let Some(host) = url.host_str() else {
+        return Finding::failed(what, "the URL has no host");
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs = match tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(addrs)) => addrs.collect::<Vec<_>>(),
+        Ok(Err(e)) => return Finding::failed(what, format!("`{host}` does not resolve: {e}")),
+        Err(_) => return Finding::failed(what, format!("resolving `{host}` timed out")),
+    };
+    if addrs.is_empty() {
+        return Finding::failed(what, format!("`{host}` resolves to no address"));
+    }
+    // A HEAD request proves TCP and (for https) the TLS handshake and certificate; any HTTP
+    // answer at all means the service is there.
+    let client = match crate::http::client(settings.sink.timeout.min(Duration::from_secs(15))) {
+        Ok(c) => c,
+        Err(e) => return Finding::failed(what, format!("failed to build the HTTP client: {e}")),
+    };
+    match client.head(url.clone()).send().await {
+        Ok(resp) => Finding::ok(
+            what,
+            format!("reachable ({} connection, answered HTTP {})", url.scheme().to_uppercase(), resp.status().as_u16()),
+        ),
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            Finding::failed(what, format!("resolves to {} but refused the connection: {msg}", addrs[0].ip()))
+        }
+    }
+}

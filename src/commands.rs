@@ -1,0 +1,56 @@
+//! One function per command: what `main` calls once the configuration is valid.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::cli::Command;
+use crate::config::{self, Settings};
+use crate::metrics::Metrics;
+use crate::pipeline::stream::Mode;
+use crate::{check, shutdown, telemetry};
+
+/// Runs `command` with validated `settings` and returns the process exit status.
+pub async fn execute(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::Run => {
+            telemetry::init(&settings.log);
+            pipeline(&settings, Mode::Forever, None).await
+        }
+        Command::Once { deadline } => {
+            telemetry::init(&settings.log);
+            pipeline(&settings, Mode::Once, Some(deadline)).await
+        }
+        Command::Check => {
+            telemetry::init(&settings.log);
+            let findings = check::run(&settings).await;
+            if findings.iter().all(|f| f.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Command::Config => {
+            print!("{}", config::render_redacted(&settings));
+            ExitCode::SUCCESS
+        }
+        Command::Demo { duration, seed, events_per_second } => {
+            crate::demo::run(settings, duration, seed, events_per_second).await
+        }
+        Command::Simulate { listen, seed, events_per_second } => {
+            telemetry::init(&settings.log);
+            crate::simulator::serve_command(listen, seed, events_per_second).await
+        }
+    }
+}
+
+async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -> ExitCode {
+    let app = match App::build(settings, mode, Metrics::new()).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "failed to start");
+            eprintln!("openai-audit-ingest: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    shutdown::on_signals(app.stop_token());
+    let outcome = app.run_until_stopped(deadline).await;
+    if outcome.success(mode) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

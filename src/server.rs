@@ -1,0 +1,50 @@
+//! The operator's window: `/healthz` (the process is alive), `/readyz` (it is not stopping)
+//! and `/metrics` (Prometheus text).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Metrics,
+    stopping: CancellationToken,
+}
+
+/// Binds `addr` and serves until the returned task is aborted.
+pub async fn spawn(addr: SocketAddr, metrics: Metrics, stopping: CancellationToken) -> std::io::Result<JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .with_state(AppState { metrics, stopping });
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(error = %err, "health/metrics server failed");
+        }
+    }))
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.stopping.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping")
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
