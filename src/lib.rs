@@ -26,3 +26,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod retry;
 pub mod http;
+pub mod sink;
