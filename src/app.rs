@@ -21,7 +21,7 @@ use crate::openai::client::{AdminClient, BuildError};
 use crate::pipeline::stream::{self, Mode, Stream};
 use crate::pipeline::{Emitter, StreamAcks, process, queue};
 use crate::retry::Schedule;
-use crate::sink::{self, DeadLetter, SinkReport};
+use crate::sink::{DeadLetter, Sink, SinkReport};
 use crate::{atomic_file, server};
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
@@ -172,15 +172,9 @@ impl App {
         drop(tx);
 
         let processor = tokio::spawn(process::run(rx, encoded_tx, metrics.clone()));
-        let dead_letter = DeadLetter::new(state_dir.join("dead-letter.ndjson"));
-        let sink = tokio::spawn(sink::run(
-            settings.sink.clone(),
-            schedule,
-            dead_letter,
-            encoded_rx,
-            metrics.clone(),
-            abort.clone(),
-        ));
+        let sink = Sink::new(&settings.sink, schedule, DeadLetter::new(state_dir), metrics.clone())
+            .map_err(BuildError::Http)?;
+        let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
                 server::spawn(addr, metrics.clone(), stop.clone())

@@ -9,29 +9,36 @@
 //!
 //! Data flows one way: fetch → normalize → guardrails → batch → send → ack → checkpoint.
 //!
-//! - [`cli`], [`config`], [`telemetry`]: the edges a process starts from.
-//! - [`normalize`]: wire records → [`normalize::Event`] (pure), with the event-type mapping
-//!   table as data.
-//! - [`openai`]: wire types of the Admin API.
-//! - [`compliance`]: wire types of the Compliance Logs Platform.
+//! - Edges a process starts from: [`cli`], [`config`], [`telemetry`], [`shutdown`],
+//!   [`commands`] (one function per command), [`app`] (build the pipeline, run it, drain it).
+//! - Upstream: [`api_client`] (one authenticated JSON client: [`rate_limit`] → request →
+//!   [`retry`] classification and schedule), [`http`] (the one client builder), [`openai`]
+//!   (Admin API wire types, client and the audit-log streams), [`compliance`] (wire types).
+//! - Pure logic: [`normalize`] (wire → [`normalize::Event`], mapping table as data),
+//!   [`dedup`] (bounded id set), window math in [`openai::window`].
+//! - The pipeline: [`pipeline`] (emitter, ack tracking, byte-bounded queue, stream driver,
+//!   processing stage), [`sink`] (batch, encode, HTTP, dead-letter), [`checkpoint`] (atomic
+//!   per-stream files, see [`atomic_file`]).
+//! - Operations: [`metrics`], [`server`] (`/healthz`, `/readyz`, `/metrics`), [`check`].
 
+pub mod api_client;
+pub mod app;
+pub mod atomic_file;
+pub mod check;
+pub mod checkpoint;
 pub mod cli;
+pub mod commands;
 pub mod compliance;
 pub mod config;
+pub mod dedup;
+pub mod http;
+pub mod metrics;
 pub mod normalize;
 pub mod openai;
-pub mod api_client;
-pub mod atomic_file;
-pub mod checkpoint;
-pub mod metrics;
 pub mod pipeline;
-pub mod retry;
-pub mod http;
 pub mod rate_limit;
-pub mod dedup;
-pub mod shutdown;
-pub mod telemetry;
-pub mod app;
+pub mod retry;
 pub mod server;
-pub mod check;
-pub mod commands;
+pub mod shutdown;
+pub mod sink;
+pub mod telemetry;

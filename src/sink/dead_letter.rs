@@ -1,0 +1,133 @@
+//! The dead-letter file: one durable JSON line per event the ingestion service rejected, so
+//! a rejected event is set aside with its reason instead of being dropped.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::atomic_file;
+use crate::pipeline::Encoded;
+
+/// File name inside `state.dir`; part of the operator-facing contract.
+pub const FILE_NAME: &str = "dead-letter.ndjson";
+
+/// Where rejected events go.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    path: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    dead_lettered_at: String,
+    reason: &'a str,
+    status: Option<u16>,
+    stream: &'a str,
+    id: &'a str,
+    event: Value,
+}
+
+impl DeadLetter {
+    /// The dead-letter file in `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        Self {
+            path: state_dir.join(FILE_NAME),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `event` with why it was rejected, and returns once the line is on disk; only
+    /// then may the caller acknowledge the event.
+    pub async fn write(
+        &self,
+        event: &Encoded,
+        reason: &str,
+        status: Option<u16>,
+    ) -> io::Result<()> {
+        let line = line(event, reason, status, chrono::Utc::now())?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                atomic_file::ensure_private_dir(dir)?;
+            }
+            atomic_file::append_durable(&path, &line)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+/// One dead-letter line, newline included.
+fn line(
+    event: &Encoded,
+    reason: &str,
+    status: Option<u16>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> io::Result<Vec<u8>> {
+    // The event as an object, so the file can be read back with any JSON tool; if it is
+    // somehow not JSON, keep its text rather than lose it.
+    let event_value = serde_json::from_slice(&event.json)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.json).into_owned()));
+    let mut bytes = serde_json::to_vec(&Line {
+        dead_lettered_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        reason,
+        status,
+        stream: event.ack.stream(),
+        id: &event.id,
+        event: event_value,
+    })
+    .map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::StreamAcks;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn each_rejected_event_is_one_owner_only_json_line_with_its_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dead = DeadLetter::new(&dir.path().join("state"));
+        let (acks, _rx) = StreamAcks::new("audit_logs");
+        for n in 0..2 {
+            let event = Encoded {
+                id: format!("ev-{n}"),
+                json: format!(r#"{{"id":"ev-{n}","n":{n}}}"#).into_bytes(),
+                ack: acks.next_token(),
+            };
+            dead.write(&event, "HTTP 400 Bad Request: bad field", Some(400))
+                .await
+                .expect("written");
+        }
+        let text = std::fs::read_to_string(dead.path()).expect("read");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["id"], "ev-1");
+        assert_eq!(lines[1]["stream"], "audit_logs");
+        assert_eq!(lines[1]["status"], 400);
+        assert_eq!(lines[1]["reason"], "HTTP 400 Bad Request: bad field");
+        assert_eq!(lines[1]["event"], serde_json::json!({"id": "ev-1", "n": 1}));
+        assert!(
+            lines[1]["dead_lettered_at"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        let mode = std::fs::metadata(dead.path())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

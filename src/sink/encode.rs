@@ -1,0 +1,179 @@
+//! Request body encoding (pure): the NDJSON or JSON-array body of a batch, its optional gzip
+//! compression, and the batch's idempotency key.
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use flate2::Compression as Level;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Compression, SinkFormat};
+
+/// One batch, ready to POST: built once and sent unchanged on every retry, so the receiver
+/// sees the same bytes and the same key each time.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    /// `Some("gzip")` when the body is compressed.
+    pub content_encoding: Option<&'static str>,
+    pub idempotency_key: String,
+    /// Events in the body, for logs.
+    pub events: usize,
+}
+
+/// The `Content-Type` of a body format.
+pub fn content_type(format: SinkFormat) -> &'static str {
+    match format {
+        SinkFormat::Ndjson => "application/x-ndjson",
+        SinkFormat::Json => "application/json",
+    }
+}
+
+/// The uncompressed body: one event per line with a trailing newline, or one JSON array.
+pub fn body<'a>(format: SinkFormat, events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match format {
+        SinkFormat::Ndjson => {
+            for json in events {
+                out.extend_from_slice(json);
+                out.push(b'\n');
+            }
+        }
+        SinkFormat::Json => {
+            out.push(b'[');
+            for (i, json) in events.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(json);
+            }
+            out.push(b']');
+        }
+    }
+    out
+}
+
+/// Gzips `bytes`.
+pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Level::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+/// Lower-hex SHA-256 of the event ids joined with `\n`: the same batch always gets the same
+/// key, so a receiver can drop a retry of a batch it already took; a split half holds other
+/// ids and so gets its own key.
+pub fn idempotency_key<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = Sha256::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            hasher.update(b"\n");
+        }
+        hasher.update(id.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Encodes a batch given as `(id, json)` pairs.
+pub fn payload<'a>(
+    format: SinkFormat,
+    compression: Compression,
+    events: &[(&'a str, &'a [u8])],
+) -> Payload {
+    let plain = body(format, events.iter().map(|(_, json)| *json));
+    let (body, content_encoding) = match compression {
+        Compression::None => (plain, None),
+        Compression::Gzip => match gzip(&plain) {
+            Ok(zipped) => (zipped, Some("gzip")),
+            // Writing into memory does not fail in practice; if it ever does, sending the
+            // batch uncompressed is correct, only larger.
+            Err(err) => {
+                tracing::warn!(error = %err, "failed to gzip a batch; sending it uncompressed");
+                (plain, None)
+            }
+        },
+    };
+    Payload {
+        body: Bytes::from(body),
+        content_type: content_type(format),
+        content_encoding,
+        idempotency_key: idempotency_key(events.iter().map(|(id, _)| *id)),
+        events: events.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+
+    const EVENTS: [(&str, &[u8]); 2] = [("a", br#"{"id":"a"}"#), ("b", br#"{"id":"b"}"#)];
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .expect("valid gzip");
+        out
+    }
+
+    #[test]
+    fn ndjson_is_one_event_per_line_with_a_trailing_newline() {
+        let p = payload(SinkFormat::Ndjson, Compression::None, &EVENTS);
+        assert_eq!(&p.body[..], b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
+        assert_eq!(p.content_type, "application/x-ndjson");
+        assert_eq!(p.content_encoding, None);
+        assert_eq!(p.events, 2);
+    }
+
+    #[test]
+    fn json_is_one_array_that_parses() {
+        let p = payload(SinkFormat::Json, Compression::None, &EVENTS);
+        assert_eq!(p.content_type, "application/json");
+        let parsed: serde_json::Value = serde_json::from_slice(&p.body).expect("json");
+        assert_eq!(parsed, serde_json::json!([{"id": "a"}, {"id": "b"}]));
+    }
+
+    #[test]
+    fn body_size_matches_what_the_batcher_counts() {
+        let lens = EVENTS.iter().map(|(_, j)| j.len());
+        for format in [SinkFormat::Ndjson, SinkFormat::Json] {
+            let b = body(format, EVENTS.iter().map(|(_, j)| *j));
+            assert_eq!(b.len(), super::super::batch::body_len(format, lens.clone()));
+        }
+    }
+
+    #[test]
+    fn gzip_round_trips_to_the_plain_body() {
+        let p = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS);
+        assert_eq!(p.content_encoding, Some("gzip"));
+        assert_eq!(gunzip(&p.body), b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
+    }
+
+    #[test]
+    fn the_key_is_the_hex_sha256_of_the_ids_joined_by_newlines() {
+        let expected = hex::encode(Sha256::digest(b"a\nb"));
+        assert_eq!(idempotency_key(["a", "b"]), expected);
+        assert_eq!(expected.len(), 64);
+        assert!(
+            expected
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn the_key_is_stable_for_the_same_ids_and_differs_after_a_split() {
+        let first = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS);
+        let again = payload(SinkFormat::Json, Compression::None, &EVENTS);
+        assert_eq!(first.idempotency_key, again.idempotency_key);
+        let half = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS[..1]);
+        assert_ne!(half.idempotency_key, first.idempotency_key);
+        assert_eq!(half.idempotency_key, idempotency_key(["a"]));
+        // Joining with a separator keeps ["ab"] and ["a", "b"] apart.
+        assert_ne!(idempotency_key(["ab"]), idempotency_key(["a", "b"]));
+    }
+}
