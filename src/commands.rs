@@ -36,7 +36,23 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
         }
         Command::Simulate { listen, seed, events_per_second } => {
             telemetry::init(&settings.log);
-            crate::simulator::serve_command(listen, seed, events_per_second).await
+            let cfg = crate::simulator::SimConfig {
+                listen,
+                seed,
+                events_per_second,
+                ..crate::simulator::SimConfig::default()
+            };
+            match crate::simulator::serve_until(cfg, async {
+                shutdown::signal().await;
+            })
+            .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("openai-audit-ingest simulate: {err}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

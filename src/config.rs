@@ -727,6 +727,12 @@ fn api_root(key: &str, text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// [`api_root`] for a URL that is already valid (the simulator's, in `demo` and tests).
+pub fn api_root_url(url: Url) -> Url {
+    let text = url.to_string();
+    api_root("base_url", &text).unwrap_or(url)
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),

@@ -5,13 +5,14 @@ use tokio_util::sync::CancellationToken;
 /// Cancels `token` on the first SIGINT or SIGTERM.
 pub fn on_signals(token: CancellationToken) {
     tokio::spawn(async move {
-        let signal = wait_for_signal().await;
+        let signal = signal().await;
         tracing::info!(signal, "stop requested; flushing and saving checkpoints");
         token.cancel();
     });
 }
 
-async fn wait_for_signal() -> &'static str {
+/// Completes on the first SIGINT or SIGTERM and names it.
+pub async fn signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         // Without signal handlers the process can still be stopped, just not gracefully.

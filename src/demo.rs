@@ -1,0 +1,201 @@
+//! `demo`: the whole job on an embedded default. Starts the simulator and its receiver on
+//! free loopback ports, points the real pipeline at them, prints a live summary of what the
+//! receiver got, and stops after `--duration` or on Ctrl-C.
+#![allow(clippy::print_stdout)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::config::{LogFormat, Settings};
+use crate::metrics::Metrics;
+use crate::pipeline::stream::Mode;
+use crate::simulator::{self, Receiver, SimConfig};
+use crate::{shutdown, telemetry};
+
+/// Where the demo writes the received events and its state.
+pub const OUTPUT_DIR: &str = "demo-output";
+
+const RECEIVER_TOKEN: &str = "demo-receiver-token";
+
+/// Runs the demo; `base` supplies everything the demo does not override.
+pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_per_second: f64) -> ExitCode {
+    let mut log = base.log.clone();
+    log.format = LogFormat::Pretty;
+    if std::env::var_os("RUST_LOG").is_none() {
+        // The summary is the demo's output; logs stay for what needs attention.
+        log.level = "warn".to_string();
+    }
+    telemetry::init(&log);
+
+    let out_dir = PathBuf::from(OUTPUT_DIR);
+    // Each demo starts from nothing, so the backfill is part of what it shows.
+    if let Err(err) = reset_dir(&out_dir) {
+        eprintln!("openai-audit-ingest demo: failed to prepare {}: {err}", out_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let received_file = out_dir.join("received.ndjson");
+    let sim = match simulator::start(SimConfig {
+        seed,
+        events_per_second,
+        receiver_token: Some(RECEIVER_TOKEN.to_string()),
+        receiver_file: Some(received_file.clone()),
+        ..SimConfig::default()
+    })
+    .await
+    {
+        Ok(sim) => sim,
+        Err(err) => {
+            eprintln!("openai-audit-ingest demo: failed to start the simulator: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = demo_settings(base, &sim, &out_dir);
+
+    println!("openai-audit-ingest demo");
+    println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
+    println!("  simulated receiver (sink)    {}", sim.receiver_url());
+    println!("  received events are written  {}", received_file.display());
+    println!("  streams: audit_logs, audit_logs_tenant (backfill of the simulated history, then live activity)");
+    match duration {
+        Some(d) => println!("  stopping after {}", humantime::format_duration(d)),
+        None => println!("  press Ctrl-C to stop"),
+    }
+    println!();
+
+    let app = match App::build(&settings, Mode::Forever, Metrics::new()).await {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("openai-audit-ingest demo: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = app.stop_token();
+    shutdown::on_signals(stop.clone());
+    if let Some(d) = duration {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            stop.cancel();
+        });
+    }
+    let started = Instant::now();
+    let summary = {
+        let stop = stop.clone();
+        let receiver = sim.receiver().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => println!("{}", Summary::of(&receiver).line(started.elapsed())),
+                }
+            }
+        })
+    };
+    let outcome = app.run_until_stopped(None).await;
+    let _ = summary.await;
+    let last = Summary::of(sim.receiver());
+    println!();
+    println!("{}", last.line(started.elapsed()));
+    println!("{}", last.breakdown());
+    println!("events written to {}", received_file.display());
+    sim.shutdown().await;
+    if outcome.success(Mode::Forever) && last.duplicates == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn reset_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)
+}
+
+/// The embedded defaults pointed at the simulator, with short intervals so things move.
+pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path) -> Settings {
+    s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
+    s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
+    s.openai.organization_id = Some(sim.org_id());
+    s.audit_logs.enabled = true;
+    s.audit_logs.tenant_events = true;
+    s.audit_logs.poll_interval = Duration::from_secs(2);
+    s.audit_logs.initial_lookback = Duration::from_secs(3 * 3600);
+    s.inventory.enabled = false;
+    s.compliance.enabled = false;
+    s.sink.url = sim.receiver_url();
+    s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
+    s.sink.flush_interval = Duration::from_millis(500);
+    s.state.dir = out_dir.join("state");
+    s.server.listen = None;
+    s
+}
+
+/// What the receiver holds, counted for display.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub events: usize,
+    pub duplicates: usize,
+    pub findings: usize,
+    /// source → category → count
+    pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+impl Summary {
+    /// Counts what `receiver` has received so far.
+    pub fn of(receiver: &Receiver) -> Self {
+        let mut s = Summary::default();
+        let mut seen: HashMap<String, ()> = HashMap::new();
+        for event in receiver.events() {
+            s.events += 1;
+            let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            if seen.insert(id, ()).is_some() {
+                s.duplicates += 1;
+            }
+            s.findings += event.get("findings").and_then(Value::as_array).map_or(0, Vec::len);
+            let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            *s.by_source.entry(text("source")).or_default().entry(text("category")).or_default() += 1;
+        }
+        s
+    }
+
+    /// One status line.
+    pub fn line(&self, elapsed: Duration) -> String {
+        let sources: Vec<String> = self
+            .by_source
+            .iter()
+            .map(|(source, cats)| format!("{source} {}", cats.values().sum::<usize>()))
+            .collect();
+        format!(
+            "[{:>4}s] received {} events ({} duplicates) | {} | findings {}",
+            elapsed.as_secs(),
+            self.events,
+            self.duplicates,
+            if sources.is_empty() { "nothing yet".to_string() } else { sources.join(", ") },
+            self.findings
+        )
+    }
+
+    /// Events by source and category.
+    pub fn breakdown(&self) -> String {
+        let mut out = String::from("by source and category:");
+        for (source, cats) in &self.by_source {
+            out.push_str(&format!("\n  {source}"));
+            for (cat, n) in cats {
+                out.push_str(&format!("\n    {cat:<16} {n}"));
+            }
+        }
+        out
+    }
+}
