@@ -20,3 +20,4 @@ pub mod compliance;
 pub mod config;
 pub mod normalize;
 pub mod openai;
+pub mod simulator;

@@ -1,0 +1,435 @@
+//! The Compliance Logs Platform: events cut into JSONL files per type, the file list (ascending
+//! by `end_time`, exclusive `after`), the 307 download and the signed URL that serves bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use chrono::DateTime;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::faults::Family;
+use super::http::{
+    ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response,
+    not_found, page_response,
+};
+use super::org::alnum;
+use super::records::{iso_auto, iso_micros};
+use super::{Shared, auth, now_micros};
+
+/// The event types the simulator produces (and accepts in `event_type`).
+pub const COMPLIANCE_EVENT_TYPES: &[&str] = &[
+    "AUTH_LOG",
+    "AUDIT_LOG",
+    "CONVERSATION_MESSAGE",
+    "APP_LOG",
+    "APP_AUTH_LOG",
+    "CUSTOM_AGENTS_LOG",
+    "CODEX_LOG",
+    "CODEX_SECURITY_LOG",
+];
+
+#[derive(Debug)]
+struct LogFile {
+    id: String,
+    event_type: String,
+    end_us: i64,
+    max_event_us: i64,
+    body: Bytes,
+    sha256: String,
+}
+
+/// Pending events and cut files, per event type.
+#[derive(Debug)]
+pub(crate) struct ComplianceStore {
+    interval_us: i64,
+    max_events: usize,
+    duplicate_probability: f64,
+    rng: ChaCha8Rng,
+    pending: BTreeMap<String, Vec<(i64, Value)>>,
+    files: BTreeMap<String, Vec<LogFile>>,
+    by_id: HashMap<String, (String, usize)>,
+    /// Events of the latest file per type: the pool an at-least-once repeat is drawn from.
+    previous: BTreeMap<String, Vec<Value>>,
+    event_ids: HashMap<String, Vec<String>>,
+}
+
+impl ComplianceStore {
+    pub(crate) fn new(interval: Duration, max_events: usize, dup: f64, seed: u64) -> Self {
+        ComplianceStore {
+            interval_us: i64::try_from(interval.as_micros())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            max_events: max_events.max(1),
+            duplicate_probability: dup.clamp(0.0, 1.0),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ff_ee00),
+            pending: BTreeMap::new(),
+            files: BTreeMap::new(),
+            by_id: HashMap::new(),
+            previous: BTreeMap::new(),
+            event_ids: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, event_type: &str, at_us: i64, record: Value) {
+        if let Some(id) = record["event_id"].as_str() {
+            self.event_ids
+                .entry(event_type.to_owned())
+                .or_default()
+                .push(id.to_owned());
+        }
+        self.pending
+            .entry(event_type.to_owned())
+            .or_default()
+            .push((at_us, record));
+    }
+
+    pub(crate) fn event_ids(&self, event_type: &str) -> Vec<String> {
+        self.event_ids.get(event_type).cloned().unwrap_or_default()
+    }
+
+    /// Cut every interval that closed before `now_us` into files.
+    pub(crate) fn cut_until(&mut self, now_us: i64) {
+        let boundary = now_us - now_us.rem_euclid(self.interval_us);
+        let types: Vec<String> = self.pending.keys().cloned().collect();
+        for ty in types {
+            let mut due = self.take_pending(&ty, |ts| ts < boundary);
+            due.sort_by_key(|(ts, _)| *ts);
+            let mut start = 0;
+            while start < due.len() {
+                let bucket = due[start].0.div_euclid(self.interval_us);
+                let end = due[start..]
+                    .iter()
+                    .position(|(ts, _)| ts.div_euclid(self.interval_us) != bucket)
+                    .map_or(due.len(), |p| start + p);
+                let bucket_end = (bucket + 1) * self.interval_us;
+                self.emit(&ty, due[start..end].to_vec(), bucket_end);
+                start = end;
+            }
+        }
+    }
+
+    /// Cut everything pending now, whatever the interval.
+    pub(crate) fn cut_all(&mut self, now_us: i64) {
+        let types: Vec<String> = self.pending.keys().cloned().collect();
+        for ty in types {
+            let mut due = self.take_pending(&ty, |_| true);
+            due.sort_by_key(|(ts, _)| *ts);
+            if !due.is_empty() {
+                self.emit(&ty, due, now_us);
+            }
+        }
+    }
+
+    fn take_pending(&mut self, ty: &str, pred: impl Fn(i64) -> bool) -> Vec<(i64, Value)> {
+        let Some(p) = self.pending.get_mut(ty) else {
+            return Vec::new();
+        };
+        let (due, keep): (Vec<_>, Vec<_>) = p.drain(..).partition(|(ts, _)| pred(*ts));
+        *p = keep;
+        due
+    }
+
+    /// Files for `events` (sorted), chunked, every `end_time` strictly after the last one of
+    /// the type so an exclusive `after` cursor never skips a file.
+    fn emit(&mut self, ty: &str, events: Vec<(i64, Value)>, end_us: i64) {
+        let chunks: Vec<Vec<(i64, Value)>> =
+            events.chunks(self.max_events).map(<[_]>::to_vec).collect();
+        let n = chunks.len() as i64;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let last_end = self
+                .files
+                .get(ty)
+                .and_then(|f| f.last())
+                .map_or(i64::MIN, |f| f.end_us);
+            let end = (end_us - (n - 1 - i as i64)).max(last_end.saturating_add(1));
+            let mut lines: Vec<&Value> = Vec::new();
+            let repeat = match self.previous.get(ty) {
+                Some(prev)
+                    if !prev.is_empty() && self.rng.random_bool(self.duplicate_probability) =>
+                {
+                    Some(prev[self.rng.random_range(0..prev.len())].clone())
+                }
+                _ => None,
+            };
+            if let Some(r) = &repeat {
+                lines.push(r);
+            }
+            lines.extend(chunk.iter().map(|(_, v)| v));
+            let mut body = String::new();
+            for l in &lines {
+                body.push_str(&l.to_string());
+                body.push('\n');
+            }
+            let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+            let id = format!("eclf_{}", alnum(&mut self.rng, 26).to_uppercase());
+            let max_event_us = chunk.iter().map(|(ts, _)| *ts).max().unwrap_or(end);
+            let files = self.files.entry(ty.to_owned()).or_default();
+            self.by_id.insert(id.clone(), (ty.to_owned(), files.len()));
+            files.push(LogFile {
+                id,
+                event_type: ty.to_owned(),
+                end_us: end,
+                max_event_us,
+                body: Bytes::from(body),
+                sha256,
+            });
+            self.previous
+                .insert(ty.to_owned(), chunk.into_iter().map(|(_, v)| v).collect());
+        }
+    }
+
+    fn file(&self, id: &str) -> Option<&LogFile> {
+        let (ty, i) = self.by_id.get(id)?;
+        self.files.get(ty)?.get(*i)
+    }
+
+    fn page(&self, ty: &str, after_us: i64, before_us: Option<i64>, limit: usize) -> Value {
+        let files = self.files.get(ty).map(Vec::as_slice).unwrap_or_default();
+        let start = files.partition_point(|f| f.end_us <= after_us);
+        let matching = files[start..]
+            .iter()
+            .take_while(|f| before_us.is_none_or(|b| f.end_us < b));
+        let mut page: Vec<&LogFile> = matching.take(limit + 1).collect();
+        let has_more = page.len() > limit;
+        page.truncate(limit);
+        let data: Vec<Value> = page
+            .iter()
+            .map(|f| {
+                let end = iso_auto(f.end_us);
+                json!({"id": f.id, "event_type": f.event_type, "end_time": end,
+                    "file_name": format!("{}_{}.jsonl", f.event_type, end.replace('Z', "+00:00")),
+                    "file_size": f.body.len(), "file_sha256": f.sha256})
+            })
+            .collect();
+        let last = page
+            .last()
+            .map(|f| json!(iso_auto(f.end_us)))
+            .unwrap_or(Value::Null);
+        json!({"data": data, "has_more": has_more, "last_end_time": last})
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/chatgpt/v1/compliance/{scope}/{principal}/logs", get(list))
+        .route(
+            "/chatgpt/v1/compliance/{scope}/{principal}/logs/{file_id}",
+            get(download),
+        )
+        .route(
+            "/chatgpt/v1/compliance/{scope}/{principal}/max_event_time",
+            get(max_event_time),
+        )
+        .route("/signed/{token}", get(signed))
+}
+
+/// Auth, then the principal: `workspaces/<uuid>` or `organizations/<org-…>` of this org.
+fn check(sh: &Shared, headers: &HeaderMap, scope: &str, principal: &str) -> Result<(), ApiError> {
+    auth::require(headers, &sh.compliance_key)?;
+    let st = sh.org.lock();
+    let ok = match scope {
+        "workspaces" => principal == st.workspace_id,
+        "organizations" => principal == st.org_id,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(not_found(&format!(
+            "No workspace or organization '{principal}'."
+        )))
+    }
+}
+
+fn parse_time(q: &Query, key: &str, required: bool) -> Result<Option<i64>, ApiError> {
+    match q.get(key) {
+        None if required => Err(bad_request(
+            key,
+            &format!("Missing required parameter '{key}'."),
+        )),
+        None => Ok(None),
+        Some(v) => DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.timestamp_micros()))
+            .map_err(|_| {
+                bad_request(
+                    key,
+                    &format!("'{key}' must be an ISO 8601 timestamp with a timezone."),
+                )
+            }),
+    }
+}
+
+fn event_type(q: &Query) -> Result<String, ApiError> {
+    match q.get("event_type") {
+        Some(t) if COMPLIANCE_EVENT_TYPES.contains(&t) => Ok(t.to_owned()),
+        Some(t) => Err(bad_request(
+            "event_type",
+            &format!("Unknown event_type '{t}'."),
+        )),
+        None => Err(bad_request(
+            "event_type",
+            "Missing required parameter 'event_type'.",
+        )),
+    }
+}
+
+async fn list(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    if let FaultOutcome::Respond(r) = apply_fault(&sh.faults, Family::ComplianceList).await {
+        return r;
+    }
+    let q = Query::parse(raw.as_deref());
+    let parsed = (|| {
+        let ty = event_type(&q)?;
+        let after = parse_time(&q, "after", true)?.unwrap_or(i64::MIN);
+        let before = parse_time(&q, "before", false)?;
+        let limit = q.limit(1, 100, 100)?;
+        Ok::<_, ApiError>((ty, after, before, limit))
+    })();
+    let (ty, after, before, limit) = match parsed {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let body = {
+        let mut st = sh.org.lock();
+        // Cutting here too keeps files appearing on time even without the background task.
+        st.compliance.cut_until(now_micros());
+        st.compliance.page(&ty, after, before, limit)
+    };
+    page_response(&sh.faults, Family::ComplianceList, &body)
+}
+
+fn signature(secret: &str, token: &str, expires: i64) -> String {
+    hex::encode(&Sha256::digest(format!("{secret}:{token}:{expires}").as_bytes())[..16])
+}
+
+async fn download(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal, file_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    let corrupt = match apply_fault(&sh.faults, Family::ComplianceDownload).await {
+        FaultOutcome::Respond(r) => return r,
+        FaultOutcome::Corrupt => true,
+        FaultOutcome::Proceed => false,
+    };
+    if sh.org.lock().compliance.file(&file_id).is_none() {
+        return not_found(&format!("No log file '{file_id}'.")).into_response();
+    }
+    // The corruption flag rides in the signed token so the signed URL serves bad bytes.
+    let token = if corrupt {
+        format!("{file_id}.c")
+    } else {
+        file_id
+    };
+    let ttl = i64::try_from(sh.signed_url_ttl.as_secs()).unwrap_or(300);
+    let expires = now_micros() / 1_000_000 + ttl;
+    let mut loc = sh.base.clone();
+    loc.set_path(&format!("/signed/{token}"));
+    loc.set_query(Some(&format!(
+        "expires={expires}&sig={}",
+        signature(&sh.signing_secret, &token, expires)
+    )));
+    let mut resp = bytes_response(StatusCode::TEMPORARY_REDIRECT, Bytes::new(), "text/plain");
+    if let Ok(v) = HeaderValue::from_str(loc.as_str()) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+fn forbidden(reason: &'static str) -> Response {
+    bytes_response(
+        StatusCode::FORBIDDEN,
+        Bytes::from_static(reason.as_bytes()),
+        "text/plain",
+    )
+}
+
+/// The pre-signed URL: like object storage it refuses any `Authorization` header.
+async fn signed(
+    State(sh): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return forbidden("AuthorizationHeaderNotAllowed: signed URLs carry their own credentials");
+    }
+    let q = Query::parse(raw.as_deref());
+    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok());
+    let Some(expires) = expires else {
+        return forbidden("SignatureMissing");
+    };
+    if q.get("sig") != Some(signature(&sh.signing_secret, &token, expires).as_str()) {
+        return forbidden("SignatureDoesNotMatch");
+    }
+    if now_micros() / 1_000_000 >= expires {
+        return forbidden("Expired: request a new download URL");
+    }
+    let (file_id, mut corrupt) = match token.strip_suffix(".c") {
+        Some(id) => (id.to_owned(), true),
+        None => (token.clone(), false),
+    };
+    match apply_fault(&sh.faults, Family::SignedUrl).await {
+        FaultOutcome::Respond(r) => return r,
+        FaultOutcome::Corrupt => corrupt = true,
+        FaultOutcome::Proceed => {}
+    }
+    let body = match sh.org.lock().compliance.file(&file_id) {
+        Some(f) => f.body.clone(),
+        None => return not_found("No such file.").into_response(),
+    };
+    let body = if corrupt {
+        let mut b = body.to_vec();
+        b.extend_from_slice(b"{\"corrupted\":true}\n");
+        Bytes::from(b)
+    } else {
+        body
+    };
+    bytes_response(StatusCode::OK, body, "application/jsonl")
+}
+
+async fn max_event_time(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    let q = Query::parse(raw.as_deref());
+    let types = q.all("event_type");
+    let st = sh.org.lock();
+    let mut out = serde_json::Map::new();
+    for ty in types {
+        let latest = st
+            .compliance
+            .files
+            .get(&ty)
+            .and_then(|f| f.iter().map(|f| f.max_event_us).max())
+            .map(iso_micros);
+        out.insert(ty, json!(latest));
+    }
+    json_response(StatusCode::OK, &json!({"max_event_time": out}))
+}
