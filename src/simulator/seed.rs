@@ -228,7 +228,7 @@ fn groups_roles_certs(st: &mut OrgState, start: i64) {
         st.groups.insert(
             seq,
             &id,
-            json!({"object": "group", "id": id, "name": name, "created_at": start - 200 * DAY,
+            json!({"id": id, "name": name, "created_at": start - 200 * DAY,
                 "is_scim_managed": i == 0, "group_type": "group"}),
         );
         let members: Vec<Person> = st.people[..10].iter().skip(i).step_by(3).cloned().collect();
