@@ -8,7 +8,8 @@
 //! - `org.rs` / `seed.rs` / `mutate.rs`: the seeded organization, its initial inventory, and
 //!   the one mutation path that updates inventory and appends the audit event together.
 //! - `activity.rs`: pre-generated history and background activity (audit + compliance).
-//! - `audit_logs.rs`, `inventory.rs`, `compliance.rs` (+ `records.rs`): the endpoints.
+//! - `audit_logs.rs`, `inventory.rs`, `compliance.rs`: the endpoints; `logfiles.rs` cuts
+//!   compliance events into files, `records.rs` shapes them.
 //! - `receiver.rs`: the sink's counterpart. `faults.rs`: run-time fault switches.
 //! - `auth.rs`, `http.rs`, `geo.rs`: bearer checks, shared HTTP plumbing, network data.
 //!
@@ -42,6 +43,7 @@ mod faults;
 mod geo;
 mod http;
 mod inventory;
+mod logfiles;
 mod mutate;
 mod org;
 mod receiver;
@@ -136,6 +138,9 @@ pub(crate) struct Shared {
     pub receiver: Receiver,
     pub admin_key: String,
     pub compliance_key: String,
+    /// Fixed at seeding; kept outside the org lock so accessors can hand out `&str`.
+    pub org_id: String,
+    pub workspace_id: String,
     /// `http://127.0.0.1:PORT`, for absolute `Location` headers.
     pub base: Url,
     /// Signs download URLs; random per run so URLs from an old run never verify.
@@ -175,6 +180,7 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
         .unwrap_or_else(|| format!("sk-admin-cmp-{}", org::alnum(&mut key_rng, 44)));
     let signing_secret = org::alnum(&mut ChaCha8Rng::from_os_rng(), 32);
     let state = seed::build(&cfg, now_micros());
+    let (org_id, workspace_id) = (state.org_id.clone(), state.workspace_id.clone());
     let shared = Arc::new(Shared {
         org: Org {
             state: Mutex::new(state),
@@ -183,6 +189,8 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
         receiver: Receiver::new(cfg.receiver_token.clone(), cfg.receiver_file.clone()),
         admin_key,
         compliance_key,
+        org_id,
+        workspace_id,
         base,
         signing_secret,
         signed_url_ttl: cfg.signed_url_ttl,
@@ -271,11 +279,13 @@ impl Simulator {
     pub fn receiver_token(&self) -> Option<&str> {
         self.shared.receiver.token()
     }
-    pub fn org_id(&self) -> String {
-        self.shared.org.lock().org_id.clone()
+    /// The `org-…` id: audit-log labels and the `organizations` compliance principal.
+    pub fn org_id(&self) -> &str {
+        &self.shared.org_id
     }
-    pub fn workspace_id(&self) -> String {
-        self.shared.org.lock().workspace_id.clone()
+    /// The ChatGPT workspace UUID: the `workspaces` compliance principal.
+    pub fn workspace_id(&self) -> &str {
+        &self.shared.workspace_id
     }
     pub fn faults(&self) -> &Faults {
         &self.shared.faults

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::audit_logs::AuditStore;
-use super::compliance::ComplianceStore;
 use super::geo::{LOCATIONS, Location, USER_AGENTS};
+use super::logfiles::ComplianceStore;
 
 /// An ordered, id-addressable list of inventory objects. Deleted ids keep their position so a
 /// client holding one as an `after` cursor can still continue its walk.

@@ -179,7 +179,12 @@ fn decode(
         body.to_vec()
     };
     let text = std::str::from_utf8(&raw).map_err(|_| "body is not UTF-8".to_owned())?;
-    if content_type.is_some_and(|c| c.starts_with("application/json")) {
+    // A JSON array is recognised by its content type, or by its shape when none was sent.
+    let is_array = match content_type {
+        Some(c) => c.starts_with("application/json"),
+        None => text.trim_start().starts_with('['),
+    };
+    if is_array {
         return serde_json::from_str::<Vec<Value>>(text)
             .map_err(|e| format!("bad JSON array: {e}"));
     }

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::SimConfig;
 use super::activity;
-use super::compliance::ComplianceStore;
 use super::geo::{HOME_LOCATIONS, SCRIPT_AGENT, USER_AGENTS};
+use super::logfiles::ComplianceStore;
 use super::org::{OrgState, Person, alnum, uuid};
 
 const DAY: i64 = 86_400;
