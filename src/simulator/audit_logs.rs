@@ -36,10 +36,12 @@ struct Entry {
     resource_ids: Vec<String>,
 }
 
-/// Every audit event ever recorded, indexed for newest-first range scans.
+/// Every audit event ever recorded, indexed for newest-first range scans. The normal and
+/// the tenant-scoped pass live in separate maps so neither pass scans the other's events.
 #[derive(Debug, Default)]
 pub(crate) struct AuditStore {
-    by_key: BTreeMap<Key, Entry>,
+    normal: BTreeMap<Key, Entry>,
+    tenant: BTreeMap<Key, Entry>,
     index: HashMap<String, Key>,
 }
 
@@ -149,20 +151,22 @@ impl AuditStore {
         };
         let key = (at, id.clone());
         self.index.insert(id, key.clone());
-        self.by_key.insert(key, entry);
+        if is_tenant_scoped(&entry.event_type) {
+            self.tenant.insert(key, entry);
+        } else {
+            self.normal.insert(key, entry);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.by_key.len()
+        self.normal.len() + self.tenant.len()
     }
 
-    /// Every record, newest first.
+    /// Every record of both passes, newest first.
     pub(crate) fn all(&self) -> Vec<Value> {
-        self.by_key
-            .values()
-            .rev()
-            .map(|e| (*e.value).clone())
-            .collect()
+        let mut all: Vec<(&Key, &Entry)> = self.normal.iter().chain(self.tenant.iter()).collect();
+        all.sort_by(|a, b| b.0.cmp(a.0));
+        all.into_iter().map(|(_, e)| (*e.value).clone()).collect()
     }
 
     /// One page as `ListAuditLogsResponse` JSON. A cursor means "strictly after (or before)
@@ -201,7 +205,12 @@ impl AuditStore {
         };
         let mut items: Vec<&Entry> = Vec::new();
         if !empty {
-            let range = self.by_key.range((lower, upper)).map(|(_, e)| e);
+            let map = if q.tenant_only {
+                &self.tenant
+            } else {
+                &self.normal
+            };
+            let range = map.range((lower, upper)).map(|(_, e)| e);
             let want = q.limit + 1;
             if q.before.is_some() {
                 // Nearest to the cursor first, then flipped back to listing order.

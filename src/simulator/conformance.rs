@@ -201,5 +201,22 @@ async fn faults_can_be_driven_through_the_control_endpoint() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(admin(&sim, "users").await.0, 502);
     assert_eq!(admin(&sim, "users").await.0, 200);
+    let client = super::testutil::client();
+    let scripted = client
+        .post(format!("http://{}/_sim/receiver/script", sim.local_addr()))
+        .json(&serde_json::json!({"kind": "next", "status": 503, "times": 1}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(scripted.status().as_u16(), 200);
+    let post = || {
+        client
+            .post(sim.receiver_url())
+            .header("content-type", "application/x-ndjson")
+            .body("{\"id\":\"z\"}\n")
+            .send()
+    };
+    assert_eq!(post().await.expect("sent").status().as_u16(), 503);
+    assert_eq!(post().await.expect("sent").status().as_u16(), 200);
     sim.shutdown().await;
 }

@@ -237,6 +237,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/_sim/faults", post(control_faults))
         .route("/_sim/receiver/stats", get(receiver::stats))
+        .route("/_sim/receiver/script", post(receiver::script))
         .with_state(shared)
 }
 

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -42,17 +43,20 @@ pub struct ReceivedRequest {
     pub events: usize,
 }
 
-/// Scripted answers, checked in this order: auth, `Next`, body size, rejected ids.
-#[derive(Debug, Clone)]
+/// Scripted answers, checked in this order: auth, `Next`, body size, rejected ids. Also the
+/// body of `POST /_sim/receiver/script`, e.g. `{"kind":"next","status":503,"times":2}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReceiverScript {
     /// The next `times` requests get `status` (with `Retry-After` when given).
     Next {
         status: u16,
+        #[serde(default)]
         retry_after_secs: Option<u64>,
         times: u32,
     },
     /// 413 for any body larger than this many wire bytes (until cleared).
-    MaxBodyBytes(usize),
+    MaxBodyBytes { bytes: usize },
     /// `status` (e.g. 400) for any batch holding an event whose `id` contains `needle`.
     RejectIdContaining { needle: String, status: u16 },
     /// Back to accepting everything.
@@ -137,7 +141,7 @@ impl Receiver {
                 (status, retry_after_secs),
                 times as usize,
             )),
-            ReceiverScript::MaxBodyBytes(n) => st.max_body = Some(n),
+            ReceiverScript::MaxBodyBytes { bytes } => st.max_body = Some(bytes),
             ReceiverScript::RejectIdContaining { needle, status } => {
                 st.reject = Some((needle, status))
             }
@@ -295,6 +299,14 @@ fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
     f.write_all(&buf)
 }
 
+pub(crate) async fn script(
+    State(sh): State<Arc<Shared>>,
+    axum::Json(script): axum::Json<ReceiverScript>,
+) -> Response {
+    sh.receiver.set_response(script);
+    json_response(StatusCode::OK, &json!({"ok": true}))
+}
+
 pub(crate) async fn stats(State(sh): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &sh.receiver.stats())
 }
@@ -409,7 +421,7 @@ mod tests {
         let limited = post(&sim, body(), nd, false, Some("recv-token")).await;
         assert_eq!(limited.status().as_u16(), 429);
         assert_eq!(limited.headers()["retry-after"], "7");
-        rx.set_response(ReceiverScript::MaxBodyBytes(10));
+        rx.set_response(ReceiverScript::MaxBodyBytes { bytes: 10 });
         assert_eq!(
             post(&sim, body(), nd, false, Some("recv-token"))
                 .await
