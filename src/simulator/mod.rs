@@ -18,6 +18,16 @@
 //! `/v1/organization/…` Admin API · `/chatgpt/v1/compliance/…` Compliance Logs Platform ·
 //! `/signed/{token}` file downloads · `/receiver/events` the sink · `/_sim/…` control.
 //!
+//! ## Control
+//!
+//! In process: [`Simulator::faults`] ([`Faults::inject`] for the next N responses,
+//! [`Faults::set_always`] until cleared), [`Simulator::receiver`]
+//! ([`Receiver::set_response`]) and [`Simulator::org`] (mutations that append audit events).
+//! Over HTTP, for an outside process: `POST /_sim/faults` with a [`FaultCommand`]
+//! (`{"family":"audit_logs","fault":{"kind":"too_many_requests","retry_after_secs":2},"times":1}`
+//! or `{"clear":true}`), `POST /_sim/receiver/script` with a [`ReceiverScript`]
+//! (`{"kind":"next","status":503,"times":2}`), `GET /_sim/receiver/stats`.
+//!
 //! ## Deliberate differences from the real APIs
 //!
 //! - One host serves everything; the signed download URL is on the same host (real: a
@@ -34,6 +44,10 @@
 //! - Inventory lists are ordered by creation; `after` naming an id that was deleted still
 //!   continues from where it was. `owner_project_access` defaults to "any".
 //! - Control endpoints under `/_sim/` need no key: the simulator listens on loopback.
+//! - The signed URL answers 403 with a short text body (object stores answer XML).
+//! - Fault responses carry `x-sim-fault: 1` so a failing test can tell injected from real.
+//! - Keys are derived from the seed unless given, so a seeded run is reproducible; the
+//!   download-URL signing secret is random per run.
 
 mod activity;
 mod audit_logs;
@@ -344,4 +358,25 @@ pub async fn serve_until(
     shutdown.await;
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_banner_names_every_url_and_key() {
+        let sim = super::testutil::sim().await;
+        let banner = sim.banner();
+        for needle in [
+            sim.admin_base_url().to_string(),
+            sim.compliance_base_url().to_string(),
+            sim.receiver_url().to_string(),
+            sim.admin_key().to_owned(),
+            sim.compliance_key().to_owned(),
+            sim.workspace_id().to_owned(),
+        ] {
+            assert!(banner.contains(&needle), "banner lacks {needle}: {banner}");
+        }
+        assert!(sim.admin_base_url().as_str().ends_with("/v1"));
+        sim.shutdown().await;
+    }
 }
