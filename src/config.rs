@@ -357,7 +357,8 @@ pub fn load(
 fn read_raw(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Raw, ConfigError> {
     use config::{Config, Environment, File, FileFormat};
 
-    let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    let mut builder =
+        Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
     if let Some(path) = file {
         if !path.is_file() {
             return Err(ConfigError::new(
@@ -498,10 +499,7 @@ fn validate_audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigErro
     if !(1..=100).contains(&raw.page_size) {
         return Err(ConfigError::new(
             "audit_logs.page_size",
-            format!(
-                "must be between 1 and 100 (the API's limit), got {}",
-                raw.page_size
-            ),
+            format!("must be between 1 and 100 (the API's limit), got {}", raw.page_size),
         ));
     }
     Ok(AuditLogSettings {
@@ -550,11 +548,7 @@ fn validate_compliance(
     let mut event_types = Vec::new();
     for t in raw.event_types {
         let t = t.trim().to_string();
-        if t.is_empty()
-            || !t
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
+        if t.is_empty() || !t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
             return Err(ConfigError::new(
                 "compliance.event_types",
                 format!("`{t}` is not an event type like AUTH_LOG"),
@@ -565,22 +559,13 @@ fn validate_compliance(
         }
     }
     if raw.enabled && event_types.is_empty() {
-        return Err(ConfigError::new(
-            "compliance.event_types",
-            "must name at least one event type",
-        ));
+        return Err(ConfigError::new("compliance.event_types", "must name at least one event type"));
     }
     let content = match raw.content.as_str() {
         "keep" => ContentMode::Keep,
         "hash" => ContentMode::Hash,
         "drop" => ContentMode::Drop,
-        other => {
-            return Err(one_of(
-                "compliance.content",
-                other,
-                &["keep", "hash", "drop"],
-            ));
-        }
+        other => return Err(one_of("compliance.content", other, &["keep", "hash", "drop"])),
     };
     Ok(ComplianceSettings {
         enabled: raw.enabled,
@@ -610,8 +595,7 @@ fn validate_sink(
             ));
         }
         // `config` may print a configuration without a sink.
-        "" => Url::parse("http://127.0.0.1/")
-            .map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
+        "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
         text => Url::parse(text)
             .map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
     };
@@ -648,10 +632,7 @@ fn validate_sink(
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
         if header == reqwest::header::AUTHORIZATION {
-            return Err(ConfigError::new(
-                &key,
-                "use sink.auth_token for the Authorization header",
-            ));
+            return Err(ConfigError::new(&key, "use sink.auth_token for the Authorization header"));
         }
         let mut value = HeaderValue::from_str(&value)
             .map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
@@ -660,10 +641,7 @@ fn validate_sink(
     }
     let max_batch_bytes = usize::try_from(raw.max_batch_bytes).unwrap_or(usize::MAX);
     if max_batch_bytes < 1024 {
-        return Err(ConfigError::new(
-            "sink.max_batch_bytes",
-            "must be at least 1KiB",
-        ));
+        return Err(ConfigError::new("sink.max_batch_bytes", "must be at least 1KiB"));
     }
     let max_queue_bytes = usize::try_from(raw.max_queue_bytes).unwrap_or(usize::MAX);
     if max_queue_bytes < max_batch_bytes {
@@ -672,7 +650,12 @@ fn validate_sink(
             "must be at least sink.max_batch_bytes",
         ));
     }
-    let auth_token = secret("sink.auth_token", raw.auth_token, raw.auth_token_file, None)?;
+    let auth_token = secret(
+        "sink.auth_token",
+        raw.auth_token,
+        raw.auth_token_file,
+        None,
+    )?;
     let _ = env;
     Ok(SinkSettings {
         url,
@@ -713,10 +696,7 @@ fn secret(
             })?;
             let text = text.trim();
             if text.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{key}_file"),
-                    format!("`{file}` is empty"),
-                ));
+                return Err(ConfigError::new(format!("{key}_file"), format!("`{file}` is empty")));
             }
             Ok(Some(SecretString::from(text.to_string())))
         }
@@ -765,7 +745,10 @@ fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
 }
 
 fn one_of(key: &str, got: &str, allowed: &[&str]) -> ConfigError {
-    ConfigError::new(key, format!("`{got}` is not one of {}", allowed.join(", ")))
+    ConfigError::new(
+        key,
+        format!("`{got}` is not one of {}", allowed.join(", ")),
+    )
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -936,12 +919,8 @@ mod tests {
 
     #[test]
     fn a_missing_sink_url_names_the_key() {
-        let err = load(
-            None,
-            &env(&[("OPENAI_ADMIN_KEY", "k")]),
-            Requirements::Pipeline,
-        )
-        .expect_err("no sink url");
+        let err = load(None, &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
+            .expect_err("no sink url");
         assert_eq!(err.key, "sink.url");
     }
 
@@ -963,18 +942,12 @@ mod tests {
 
     #[test]
     fn plain_http_to_a_remote_sink_is_refused_unless_allowed() {
-        let mut pairs = vec![
-            ("OPENAI_ADMIN_KEY", "k"),
-            ("OAI_INGEST__SINK__URL", "http://10.1.2.3/in"),
-        ];
+        let mut pairs = vec![("OPENAI_ADMIN_KEY", "k"), ("OAI_INGEST__SINK__URL", "http://10.1.2.3/in")];
         let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("insecure");
         assert_eq!(err.key, "sink.url");
         pairs.push(("OAI_INGEST__SINK__ALLOW_INSECURE_HTTP", "true"));
         load(None, &env(&pairs), Requirements::Pipeline).expect("allowed");
-        let loopback = env(&[
-            ("OPENAI_ADMIN_KEY", "k"),
-            ("OAI_INGEST__SINK__URL", "http://127.0.0.1:9/in"),
-        ]);
+        let loopback = env(&[("OPENAI_ADMIN_KEY", "k"), ("OAI_INGEST__SINK__URL", "http://127.0.0.1:9/in")]);
         load(None, &loopback, Requirements::Pipeline).expect("loopback is fine");
     }
 
@@ -1001,17 +974,11 @@ mod tests {
         ]);
         let s = load(None, &pairs, Requirements::Pipeline).expect("valid");
         assert_eq!(
-            s.openai
-                .admin_key
-                .as_ref()
-                .map(|k| k.expose_secret().to_string()),
+            s.openai.admin_key.as_ref().map(|k| k.expose_secret().to_string()),
             Some("sk-admin-from-file".to_string())
         );
         let mut both = pairs.clone();
-        both.insert(
-            "OAI_INGEST__OPENAI__ADMIN_KEY".into(),
-            "sk-admin-inline".into(),
-        );
+        both.insert("OAI_INGEST__OPENAI__ADMIN_KEY".into(), "sk-admin-inline".into());
         let err = load(None, &both, Requirements::Pipeline).expect_err("ambiguous");
         assert_eq!(err.key, "openai.admin_key");
     }
@@ -1020,29 +987,14 @@ mod tests {
     fn a_toml_file_overrides_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "[sink]\nurl = \"https://a.example/\"\nmax_batch_bytes = \"2MiB\"\n",
-        )
-        .expect("write");
-        let s = load(
-            Some(&path),
-            &env(&[("OPENAI_ADMIN_KEY", "k")]),
-            Requirements::Pipeline,
-        )
-        .expect("valid");
+        std::fs::write(&path, "[sink]\nurl = \"https://a.example/\"\nmax_batch_bytes = \"2MiB\"\n")
+            .expect("write");
+        let s = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
+            .expect("valid");
         assert_eq!(s.sink.max_batch_bytes, 2 * 1024 * 1024);
-        std::fs::write(
-            &path,
-            "[sink]\nurl = \"https://a.example/\"\nbatch_size = 3\n",
-        )
-        .expect("write");
-        let err = load(
-            Some(&path),
-            &env(&[("OPENAI_ADMIN_KEY", "k")]),
-            Requirements::Pipeline,
-        )
-        .expect_err("typo");
+        std::fs::write(&path, "[sink]\nurl = \"https://a.example/\"\nbatch_size = 3\n").expect("write");
+        let err = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
+            .expect_err("typo");
         assert!(err.to_string().contains("batch_size"), "{err}");
     }
 
