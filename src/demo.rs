@@ -85,22 +85,16 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
         });
     }
     let started = Instant::now();
-    let summary = {
-        let stop = stop.clone();
-        let receiver = sim.receiver().clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = tick.tick() => println!("{}", Summary::of(&receiver).line(started.elapsed())),
-                }
-            }
-        })
+    let run = app.run_until_stopped(None);
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            _ = tick.tick() => println!("{}", Summary::of(sim.receiver()).line(started.elapsed())),
+        }
     };
-    let outcome = app.run_until_stopped(None).await;
-    let _ = summary.await;
     let last = Summary::of(sim.receiver());
     println!();
     println!("{}", last.line(started.elapsed()));
@@ -127,7 +121,7 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
 pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path) -> Settings {
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
-    s.openai.organization_id = Some(sim.org_id());
+    s.openai.organization_id = Some(sim.org_id().to_string());
     s.audit_logs.enabled = true;
     s.audit_logs.tenant_events = true;
     s.audit_logs.poll_interval = Duration::from_secs(2);

@@ -20,6 +20,8 @@
 //!   processing stage), [`sink`] (batch, encode, HTTP, dead-letter), [`checkpoint`] (atomic
 //!   per-stream files, see [`atomic_file`]).
 //! - Operations: [`metrics`], [`server`] (`/healthz`, `/readyz`, `/metrics`), [`check`].
+//! - [`simulator`]: the simulated OpenAI Admin + Compliance APIs and a receiver, used by
+//!   [`demo`], `simulate`, the integration tests and the benchmarks.
 
 pub mod api_client;
 pub mod app;
@@ -30,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod compliance;
 pub mod config;
+pub mod demo;
 pub mod dedup;
 pub mod http;
 pub mod metrics;
@@ -40,5 +43,6 @@ pub mod rate_limit;
 pub mod retry;
 pub mod server;
 pub mod shutdown;
+pub mod simulator;
 pub mod sink;
 pub mod telemetry;

@@ -1,0 +1,208 @@
+//! Compliance log files: events queued per type, cut into JSONL files on interval
+//! boundaries (chunked, `end_time` strictly increasing per type), with seeded at-least-once
+//! repeats of an event from the previous file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::org::alnum;
+use super::records::iso_auto;
+
+#[derive(Debug)]
+pub(crate) struct LogFile {
+    id: String,
+    event_type: String,
+    end_us: i64,
+    max_event_us: i64,
+    pub(crate) body: Bytes,
+    sha256: String,
+}
+
+/// Pending events and cut files, per event type.
+#[derive(Debug)]
+pub(crate) struct ComplianceStore {
+    interval_us: i64,
+    max_events: usize,
+    duplicate_probability: f64,
+    rng: ChaCha8Rng,
+    pending: BTreeMap<String, Vec<(i64, Value)>>,
+    files: BTreeMap<String, Vec<LogFile>>,
+    by_id: HashMap<String, (String, usize)>,
+    /// Events of the latest file per type: the pool an at-least-once repeat is drawn from.
+    previous: BTreeMap<String, Vec<Value>>,
+    event_ids: HashMap<String, Vec<String>>,
+}
+
+impl ComplianceStore {
+    pub(crate) fn new(interval: Duration, max_events: usize, dup: f64, seed: u64) -> Self {
+        ComplianceStore {
+            interval_us: i64::try_from(interval.as_micros())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            max_events: max_events.max(1),
+            duplicate_probability: dup.clamp(0.0, 1.0),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ff_ee00),
+            pending: BTreeMap::new(),
+            files: BTreeMap::new(),
+            by_id: HashMap::new(),
+            previous: BTreeMap::new(),
+            event_ids: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, event_type: &str, at_us: i64, record: Value) {
+        if let Some(id) = record["event_id"].as_str() {
+            self.event_ids
+                .entry(event_type.to_owned())
+                .or_default()
+                .push(id.to_owned());
+        }
+        self.pending
+            .entry(event_type.to_owned())
+            .or_default()
+            .push((at_us, record));
+    }
+
+    /// Latest event time in any file of `ty` (what `max_event_time` reports).
+    pub(crate) fn max_event_time(&self, ty: &str) -> Option<i64> {
+        self.files.get(ty)?.iter().map(|f| f.max_event_us).max()
+    }
+
+    pub(crate) fn event_ids(&self, event_type: &str) -> Vec<String> {
+        self.event_ids.get(event_type).cloned().unwrap_or_default()
+    }
+
+    /// Cut every interval that closed before `now_us` into files.
+    pub(crate) fn cut_until(&mut self, now_us: i64) {
+        let boundary = now_us - now_us.rem_euclid(self.interval_us);
+        let types: Vec<String> = self.pending.keys().cloned().collect();
+        for ty in types {
+            let mut due = self.take_pending(&ty, |ts| ts < boundary);
+            due.sort_by_key(|(ts, _)| *ts);
+            let mut start = 0;
+            while start < due.len() {
+                let bucket = due[start].0.div_euclid(self.interval_us);
+                let end = due[start..]
+                    .iter()
+                    .position(|(ts, _)| ts.div_euclid(self.interval_us) != bucket)
+                    .map_or(due.len(), |p| start + p);
+                let bucket_end = (bucket + 1) * self.interval_us;
+                self.emit(&ty, due[start..end].to_vec(), bucket_end);
+                start = end;
+            }
+        }
+    }
+
+    /// Cut everything pending now, whatever the interval.
+    pub(crate) fn cut_all(&mut self, now_us: i64) {
+        let types: Vec<String> = self.pending.keys().cloned().collect();
+        for ty in types {
+            let mut due = self.take_pending(&ty, |_| true);
+            due.sort_by_key(|(ts, _)| *ts);
+            if !due.is_empty() {
+                self.emit(&ty, due, now_us);
+            }
+        }
+    }
+
+    fn take_pending(&mut self, ty: &str, pred: impl Fn(i64) -> bool) -> Vec<(i64, Value)> {
+        let Some(p) = self.pending.get_mut(ty) else {
+            return Vec::new();
+        };
+        let (due, keep): (Vec<_>, Vec<_>) = p.drain(..).partition(|(ts, _)| pred(*ts));
+        *p = keep;
+        due
+    }
+
+    /// Files for `events` (sorted), chunked, every `end_time` strictly after the last one of
+    /// the type so an exclusive `after` cursor never skips a file.
+    fn emit(&mut self, ty: &str, events: Vec<(i64, Value)>, end_us: i64) {
+        let chunks: Vec<Vec<(i64, Value)>> =
+            events.chunks(self.max_events).map(<[_]>::to_vec).collect();
+        let n = chunks.len() as i64;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let last_end = self
+                .files
+                .get(ty)
+                .and_then(|f| f.last())
+                .map_or(i64::MIN, |f| f.end_us);
+            let end = (end_us - (n - 1 - i as i64)).max(last_end.saturating_add(1));
+            let mut lines: Vec<&Value> = Vec::new();
+            let repeat = match self.previous.get(ty) {
+                Some(prev)
+                    if !prev.is_empty() && self.rng.random_bool(self.duplicate_probability) =>
+                {
+                    Some(prev[self.rng.random_range(0..prev.len())].clone())
+                }
+                _ => None,
+            };
+            if let Some(r) = &repeat {
+                lines.push(r);
+            }
+            lines.extend(chunk.iter().map(|(_, v)| v));
+            let mut body = String::new();
+            for l in &lines {
+                body.push_str(&l.to_string());
+                body.push('\n');
+            }
+            let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+            let id = format!("eclf_{}", alnum(&mut self.rng, 26).to_uppercase());
+            let max_event_us = chunk.iter().map(|(ts, _)| *ts).max().unwrap_or(end);
+            let files = self.files.entry(ty.to_owned()).or_default();
+            self.by_id.insert(id.clone(), (ty.to_owned(), files.len()));
+            files.push(LogFile {
+                id,
+                event_type: ty.to_owned(),
+                end_us: end,
+                max_event_us,
+                body: Bytes::from(body),
+                sha256,
+            });
+            self.previous
+                .insert(ty.to_owned(), chunk.into_iter().map(|(_, v)| v).collect());
+        }
+    }
+
+    pub(crate) fn file(&self, id: &str) -> Option<&LogFile> {
+        let (ty, i) = self.by_id.get(id)?;
+        self.files.get(ty)?.get(*i)
+    }
+
+    /// One list page: files of `ty` with `after < end_time (< before)`, ascending.
+    pub(crate) fn page(
+        &self,
+        ty: &str,
+        after_us: i64,
+        before_us: Option<i64>,
+        limit: usize,
+    ) -> Value {
+        let files = self.files.get(ty).map(Vec::as_slice).unwrap_or_default();
+        let start = files.partition_point(|f| f.end_us <= after_us);
+        let matching = files[start..]
+            .iter()
+            .take_while(|f| before_us.is_none_or(|b| f.end_us < b));
+        let mut page: Vec<&LogFile> = matching.take(limit + 1).collect();
+        let has_more = page.len() > limit;
+        page.truncate(limit);
+        let data: Vec<Value> = page
+            .iter()
+            .map(|f| {
+                let end = iso_auto(f.end_us);
+                json!({"id": f.id, "event_type": f.event_type, "end_time": end,
+                    "file_name": format!("{}_{}.jsonl", f.event_type, end.replace('Z', "+00:00")),
+                    "file_size": f.body.len(), "file_sha256": f.sha256})
+            })
+            .collect();
+        let last = page
+            .last()
+            .map(|f| json!(iso_auto(f.end_us)))
+            .unwrap_or(Value::Null);
+        json!({"data": data, "has_more": has_more, "last_end_time": last})
+    }
+}

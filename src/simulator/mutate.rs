@@ -1,0 +1,468 @@
+//! Changes to the organization: each one updates the inventory and appends its audit event
+//! in the same step, and the public [`Org`] methods tests drive.
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::activity;
+use super::geo::HOME_LOCATIONS;
+use super::now_micros;
+use super::org::{Actor, Org, OrgState, Person, alnum};
+use super::seed::OwnerRef;
+
+impl OrgState {
+    /// A project key in the inventory (no audit event: seeding uses it for pre-history keys).
+    pub(crate) fn insert_project_key(
+        &mut self,
+        project: &str,
+        owner: &OwnerRef,
+        created: i64,
+        last_used: Value,
+    ) -> String {
+        let id = self.new_id("key_", 16);
+        let owner_json = match owner {
+            OwnerRef::User(uid) => {
+                let p = self.person(uid);
+                let role = self
+                    .project_users
+                    .get(project)
+                    .and_then(|c| c.get(uid))
+                    .and_then(|v| v["role"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "member".into());
+                json!({"type": "user", "user": {"id": uid,
+                    "email": p.as_ref().map(|p| p.email.clone()),
+                    "name": p.as_ref().map(|p| p.name.clone()),
+                    "created_at": created - 86_400, "role": role}})
+            }
+            OwnerRef::ServiceAccount(sa) => {
+                let v = self
+                    .project_service_accounts
+                    .get(project)
+                    .and_then(|c| c.get(sa))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                json!({"type": "service_account", "service_account": {"id": sa,
+                    "name": v["name"], "created_at": v["created_at"], "role": v["role"]}})
+            }
+        };
+        let tail = alnum(&mut self.rng, 4).to_lowercase();
+        let name = format!("key-{}", alnum(&mut self.rng, 5).to_lowercase());
+        let access = if self.users.get(owner_id(owner)).is_some()
+            || matches!(owner, OwnerRef::ServiceAccount(_))
+        {
+            "active"
+        } else {
+            "inactive"
+        };
+        let seq = self.next_seq();
+        self.project_keys
+            .entry(project.to_owned())
+            .or_default()
+            .insert(
+                seq,
+                &id,
+                json!({"object": "organization.project.api_key", "id": id, "name": name,
+                "redacted_value": format!("sk-proj-***...{tail}"), "created_at": created,
+                "last_used_at": last_used, "owner_project_access": access, "owner": owner_json}),
+            );
+        id
+    }
+
+    pub(crate) fn create_api_key(
+        &mut self,
+        at: i64,
+        actor: &Actor,
+        project: &str,
+        owner: &OwnerRef,
+    ) -> String {
+        let id = self.insert_project_key(project, owner, at, Value::Null);
+        let scopes = if self.rng.random_bool(0.5) {
+            json!(["api.model.request"])
+        } else {
+            json!(["api.model.request", "api.files.write"])
+        };
+        self.record(
+            "api_key.created",
+            at,
+            actor,
+            Some(project),
+            Some(json!({"id": id, "data": {"scopes": scopes}})),
+        );
+        id
+    }
+
+    /// The project that holds key `key_id`.
+    pub(crate) fn key_project(&self, key_id: &str) -> Option<String> {
+        self.project_keys
+            .iter()
+            .find(|(_, c)| c.get(key_id).is_some())
+            .map(|(p, _)| p.clone())
+    }
+
+    pub(crate) fn update_api_key(&mut self, at: i64, actor: &Actor, key_id: &str) -> bool {
+        let Some(project) = self.key_project(key_id) else {
+            return false;
+        };
+        let payload = json!({"id": key_id,
+            "changes_requested": {"scopes": ["api.model.request", "api.files.read"]}});
+        self.record("api_key.updated", at, actor, Some(&project), Some(payload));
+        true
+    }
+
+    pub(crate) fn delete_api_key(&mut self, at: i64, actor: &Actor, key_id: &str) -> bool {
+        let Some(project) = self.key_project(key_id) else {
+            return false;
+        };
+        if let Some(c) = self.project_keys.get_mut(&project) {
+            c.remove(key_id);
+        }
+        self.record(
+            "api_key.deleted",
+            at,
+            actor,
+            Some(&project),
+            Some(json!({"id": key_id})),
+        );
+        true
+    }
+
+    pub(crate) fn add_user(&mut self, at: i64, actor: &Actor, name: &str, role: &str) -> String {
+        let id = self.new_id("user-", 24);
+        let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
+        let person = Person {
+            id: id.clone(),
+            name: name.to_owned(),
+            email: email.clone(),
+            home: self.rng.random_range(0..HOME_LOCATIONS),
+            agent: self.rng.random_range(0..3),
+        };
+        self.people.push(person);
+        let seq = self.next_seq();
+        self.users.insert(
+            seq,
+            &id,
+            json!({"object": "organization.user", "id": id, "name": name, "email": email,
+                "role": role, "added_at": at}),
+        );
+        self.record(
+            "user.added",
+            at,
+            actor,
+            None,
+            Some(json!({"id": id, "data": {"role": role}})),
+        );
+        id
+    }
+
+    pub(crate) fn change_role(
+        &mut self,
+        at: i64,
+        actor: &Actor,
+        user_id: &str,
+        role: &str,
+    ) -> bool {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return false;
+        };
+        user["role"] = json!(role);
+        let payload = json!({"id": user_id, "changes_requested": {"role": role}});
+        self.record("user.updated", at, actor, None, Some(payload));
+        true
+    }
+
+    pub(crate) fn delete_user(&mut self, at: i64, actor: &Actor, user_id: &str) -> bool {
+        if self.users.remove(user_id).is_none() {
+            return false;
+        }
+        for c in self
+            .project_users
+            .values_mut()
+            .chain(self.group_users.values_mut())
+        {
+            c.remove(user_id);
+        }
+        self.record(
+            "user.deleted",
+            at,
+            actor,
+            None,
+            Some(json!({"id": user_id})),
+        );
+        true
+    }
+
+    pub(crate) fn send_invite(&mut self, at: i64, actor: &Actor, email: &str) -> String {
+        let id = self.new_id("invite-", 16);
+        let seq = self.next_seq();
+        self.invites.insert(
+            seq,
+            &id,
+            json!({"object": "organization.invite", "id": id, "email": email, "role": "reader",
+                "status": "pending", "created_at": at, "expires_at": at + 7 * 86_400,
+                "projects": []}),
+        );
+        let payload = json!({"id": id, "data": {"email": email, "role": "member"}});
+        self.record("invite.sent", at, actor, None, Some(payload));
+        id
+    }
+
+    /// Accepting makes the invitee a member: `invite.accepted` then `user.added`.
+    pub(crate) fn accept_invite(&mut self, at: i64, invite_id: &str) -> Option<String> {
+        let inv = self.invites.get_mut(invite_id)?;
+        if inv["status"] != "pending" {
+            return None;
+        }
+        inv["status"] = json!("accepted");
+        inv["accepted_at"] = json!(at);
+        let email = inv["email"]
+            .as_str()
+            .unwrap_or("new.member@example.com")
+            .to_owned();
+        let name: String = email
+            .split('@')
+            .next()
+            .unwrap_or("new.member")
+            .split('.')
+            .map(capitalize)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let actor = self.admin_actor();
+        self.record(
+            "invite.accepted",
+            at,
+            &actor,
+            None,
+            Some(json!({"id": invite_id})),
+        );
+        Some(self.add_user(at, &actor, &name, "reader"))
+    }
+
+    pub(crate) fn create_project(&mut self, at: i64, actor: &Actor, name: &str) -> String {
+        let id = self.new_id("proj_", 24);
+        let seq = self.next_seq();
+        self.projects.insert(
+            seq,
+            &id,
+            json!({"id": id, "object": "organization.project", "name": name, "created_at": at,
+                "archived_at": null, "status": "active", "residency": "GLOBAL"}),
+        );
+        for map in [
+            &mut self.project_users,
+            &mut self.project_service_accounts,
+            &mut self.project_keys,
+            &mut self.project_rate_limits,
+        ] {
+            map.entry(id.clone()).or_default();
+        }
+        let payload = json!({"id": id, "data": {"name": name, "title": name}});
+        self.record("project.created", at, actor, Some(&id), Some(payload));
+        id
+    }
+
+    pub(crate) fn archive_project(&mut self, at: i64, actor: &Actor, project_id: &str) -> bool {
+        if project_id == self.default_project {
+            return false;
+        }
+        let Some(p) = self.projects.get_mut(project_id) else {
+            return false;
+        };
+        if p["status"] == "archived" {
+            return false;
+        }
+        p["status"] = json!("archived");
+        p["archived_at"] = json!(at);
+        self.record(
+            "project.archived",
+            at,
+            actor,
+            Some(project_id),
+            Some(json!({"id": project_id})),
+        );
+        true
+    }
+
+    pub(crate) fn create_service_account(
+        &mut self,
+        at: i64,
+        actor: &Actor,
+        project: &str,
+    ) -> String {
+        let id = self.new_id("svc_acct_", 16);
+        let seq = self.next_seq();
+        self.project_service_accounts
+            .entry(project.to_owned())
+            .or_default()
+            .insert(
+                seq,
+                &id,
+                json!({"object": "organization.project.service_account", "id": id,
+                "name": format!("bot-{}", alnum(&mut self.rng, 4).to_lowercase()),
+                "role": "member", "created_at": at}),
+            );
+        let payload = json!({"id": id, "data": {"role": "member"}});
+        self.record(
+            "service_account.created",
+            at,
+            actor,
+            Some(project),
+            Some(payload),
+        );
+        id
+    }
+
+    /// A new admin key: tenant-scoped `tenant.admin_api_key.created` plus the inventory entry.
+    pub(crate) fn create_admin_key(&mut self, at: i64, actor: &Actor) -> String {
+        let id = self.new_id("key_", 16);
+        let owner = match actor {
+            Actor::Session { person, .. } | Actor::AdminKey { person, .. } => person.clone(),
+            Actor::ServiceAccountKey { .. } => self.people[0].clone(),
+        };
+        let seq = self.next_seq();
+        let redacted = format!("sk-admin...{}", alnum(&mut self.rng, 3).to_lowercase());
+        self.admin_keys.insert(
+            seq,
+            &id,
+            json!({"object": "organization.admin_api_key", "id": id, "name": "new admin key",
+                "redacted_value": redacted, "created_at": at, "expires_at": null, "last_used_at": null,
+                "owner": {"type": "user", "object": "organization.user", "id": owner.id,
+                          "name": owner.name, "created_at": at, "role": "owner"}}),
+        );
+        self.record("tenant.admin_api_key.created", at, actor, None, None);
+        id
+    }
+}
+
+fn owner_id(owner: &OwnerRef) -> &str {
+    match owner {
+        OwnerRef::User(id) | OwnerRef::ServiceAccount(id) => id,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Now, in Unix seconds.
+fn now_secs() -> i64 {
+    now_micros() / 1_000_000
+}
+
+impl Org {
+    /// Append an audit event of any type at now, by an owner's session. Returns its id.
+    pub fn add_audit_event(&self, event_type: &str, payload: Option<Value>) -> String {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.record(event_type, now_secs(), &actor, None, payload)
+    }
+
+    /// An event that happened at `effective_at` (in the past) but becomes visible only now,
+    /// like a late-arriving record upstream.
+    pub fn add_late_event(&self, event_type: &str, effective_at: i64) -> String {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.record(event_type, effective_at, &actor, None, None)
+    }
+
+    /// Add a member (`user.added`); returns the user id.
+    pub fn add_user(&self, name: &str, role: &str) -> String {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.add_user(now_secs(), &actor, name, role)
+    }
+
+    /// Change a member's role (`user.updated`); false for an unknown user.
+    pub fn change_role(&self, user_id: &str, role: &str) -> bool {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.change_role(now_secs(), &actor, user_id, role)
+    }
+
+    /// Remove a member (`user.deleted`); their keys stay, as upstream.
+    pub fn delete_user(&self, user_id: &str) -> bool {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.delete_user(now_secs(), &actor, user_id)
+    }
+
+    /// Create a project key owned by an owner (`api_key.created`).
+    pub fn create_key(&self, project_id: &str) -> Option<String> {
+        let mut st = self.lock();
+        st.projects.get(project_id)?;
+        let actor = st.admin_actor();
+        let owner = st.pick_user(true)?.id;
+        Some(st.create_api_key(now_secs(), &actor, project_id, &OwnerRef::User(owner)))
+    }
+
+    /// Delete a project key (`api_key.deleted`); false for an unknown key.
+    pub fn delete_key(&self, key_id: &str) -> bool {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        st.delete_api_key(now_secs(), &actor, key_id)
+    }
+
+    /// `n` compliance events of `event_type` at now; returns their `event_id`s. They land in
+    /// a file at the next cut (or [`Org::cut_compliance_files`]).
+    pub fn add_compliance_events(&self, event_type: &str, n: usize) -> Vec<String> {
+        let mut st = self.lock();
+        let now = now_micros();
+        (0..n)
+            .filter_map(|i| activity::compliance_event(&mut st, event_type, now + i as i64))
+            .collect()
+    }
+
+    /// Cut every pending compliance event into files now.
+    pub fn cut_compliance_files(&self) {
+        let mut st = self.lock();
+        st.compliance.cut_all(now_micros());
+    }
+
+    /// Play `n` random activities at now, as the background task does.
+    pub fn step(&self, n: usize) {
+        let mut st = self.lock();
+        let now = now_micros();
+        for _ in 0..n {
+            activity::random_activity(&mut st, now);
+        }
+    }
+
+    /// Current members as `/organization/users` serves them.
+    pub fn users(&self) -> Vec<Value> {
+        self.lock()
+            .users
+            .iter()
+            .map(|(_, _, v)| v.clone())
+            .collect()
+    }
+
+    /// Every project id, archived ones included; the default project first.
+    pub fn project_ids(&self) -> Vec<String> {
+        self.lock().projects.ids()
+    }
+
+    pub fn default_project_id(&self) -> String {
+        self.lock().default_project.clone()
+    }
+
+    /// Every live project key id.
+    pub fn api_key_ids(&self) -> Vec<String> {
+        let st = self.lock();
+        st.project_keys.values().flat_map(|c| c.ids()).collect()
+    }
+
+    /// Every audit record, newest first (both passes).
+    pub fn audit_events(&self) -> Vec<Value> {
+        self.lock().audit.all()
+    }
+
+    pub fn audit_len(&self) -> usize {
+        self.lock().audit.len()
+    }
+
+    /// `event_id`s of every compliance event of `event_type`, filed or pending.
+    pub fn compliance_event_ids(&self, event_type: &str) -> Vec<String> {
+        self.lock().compliance.event_ids(event_type)
+    }
+}
