@@ -75,6 +75,8 @@ struct FamilyState {
     queue: VecDeque<Fault>,
     always: Option<Fault>,
     served: u64,
+    /// Every request of the family, faulted or not.
+    requests: u64,
     /// The last healthy body, for `RepeatPage`.
     last_body: Option<bytes::Bytes>,
 }
@@ -118,6 +120,12 @@ impl Faults {
         self.with(family, |s| s.served)
     }
 
+    /// How many requests `family` has received so far, faulted or not (tests assert how
+    /// much a client fetched, e.g. that backpressure stopped it).
+    pub fn requests(&self, family: Family) -> u64 {
+        self.with(family, |s| s.requests)
+    }
+
     /// Apply a control-endpoint command.
     pub fn apply(&self, cmd: FaultCommand) {
         match cmd {
@@ -142,6 +150,7 @@ impl Faults {
     /// Consume the fault (if any) that applies to the current request of `family`.
     pub(crate) fn take(&self, family: Family) -> Option<Fault> {
         self.with(family, |s| {
+            s.requests += 1;
             let fault = s.queue.pop_front().or_else(|| s.always.clone());
             if fault.is_some() {
                 s.served += 1;
