@@ -51,10 +51,27 @@ impl ApiErrorKind {
     }
 }
 
-/// A failed API call, safe to log.
+/// A failed API call, safe to log. Boxed: errors are the cold path and stay small to move.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("failed to call {service} {route}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
-pub struct ApiError {
+#[error("{0}")]
+pub struct ApiError(Box<ApiErrorDetail>);
+
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorDetail;
+    fn deref(&self) -> &ApiErrorDetail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorDetail {
+        &mut self.0
+    }
+}
+
+/// What an [`ApiError`] knows.
+#[derive(Debug, Clone)]
+pub struct ApiErrorDetail {
     pub kind: ApiErrorKind,
     pub service: &'static str,
     pub route: &'static str,
@@ -67,17 +84,24 @@ pub struct ApiError {
     pub message: String,
     /// `x-request-id`, for OpenAI support.
     pub request_id: Option<String>,
-    /// The underlying error, when there is one worth chaining.
-    #[source]
-    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     /// What `Retry-After` asked for, if anything.
     retry_after: Option<Duration>,
     class: Class,
 }
 
+impl std::fmt::Display for ApiErrorDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "failed to call {} {}: ", self.service, self.route)?;
+        if let Some(status) = self.status {
+            write!(f, "HTTP {status}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
 impl ApiError {
     fn local(service: &'static str, route: &'static str, kind: ApiErrorKind, class: Class, message: String) -> Self {
-        Self {
+        Self(Box::new(ApiErrorDetail {
             kind,
             service,
             route,
@@ -86,10 +110,9 @@ impl ApiError {
             code: None,
             message,
             request_id: None,
-            source: None,
             retry_after: None,
             class,
-        }
+        }))
     }
 
     /// Whether another attempt may succeed.
@@ -186,7 +209,13 @@ impl ApiClient {
     /// Resolves `path` against the API root.
     pub fn url(&self, path: &str) -> Result<Url, ApiError> {
         self.base.join(path.trim_start_matches('/')).map_err(|e| {
-            ApiError::local(self.service, "url", ApiErrorKind::Rejected, Class::Rejected, format!("bad path `{path}`: {e}"))
+            ApiError::local(
+                self.service,
+                "url",
+                ApiErrorKind::Rejected,
+                Class::Rejected,
+                format!("bad path `{path}`: {e}"),
+            )
         })
     }
 
@@ -283,7 +312,11 @@ impl ApiClient {
 
     fn transport_error(&self, route: &'static str, err: &reqwest::Error) -> ApiError {
         let class = retry::classify_transport(err);
-        let kind = if class == Class::Transient { ApiErrorKind::Unavailable } else { ApiErrorKind::Rejected };
+        let kind = if class == Class::Transient {
+            ApiErrorKind::Unavailable
+        } else {
+            ApiErrorKind::Rejected
+        };
         // reqwest's message names the URL but never the Authorization header.
         let mut message = err.to_string();
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
@@ -305,7 +338,15 @@ impl ApiClient {
             Err(_) => {
                 let text = String::from_utf8_lossy(&body);
                 let text: String = text.chars().take(300).collect();
-                (None, None, if text.trim().is_empty() { status.to_string() } else { text })
+                (
+                    None,
+                    None,
+                    if text.trim().is_empty() {
+                        status.to_string()
+                    } else {
+                        text
+                    },
+                )
             }
         };
         let kind = match status {
@@ -315,7 +356,7 @@ impl ApiClient {
             s if retry::classify_status(s) == Class::Transient => ApiErrorKind::Unavailable,
             _ => ApiErrorKind::Rejected,
         };
-        ApiError {
+        ApiError(Box::new(ApiErrorDetail {
             kind,
             service: self.service,
             route,
@@ -324,10 +365,9 @@ impl ApiClient {
             code,
             message: redact_keys(&message),
             request_id,
-            source: None,
             retry_after,
             class: retry::classify_status(status),
-        }
+        }))
     }
 }
 
@@ -349,6 +389,9 @@ mod tests {
         let out = redact_keys(text);
         assert_eq!(out, "Incorrect API key provided: sk-[redacted]. You can find");
         assert_eq!(redact_keys("no keys here"), "no keys here");
-        assert_eq!(redact_keys("a sk-proj-abc_12 and sk-x"), "a sk-[redacted] and sk-[redacted]");
+        assert_eq!(
+            redact_keys("a sk-proj-abc_12 and sk-x"),
+            "a sk-[redacted] and sk-[redacted]"
+        );
     }
 }

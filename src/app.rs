@@ -43,7 +43,10 @@ pub enum StartError {
     #[error(transparent)]
     Client(#[from] BuildError),
     #[error("failed to start the health/metrics server on {addr}: {source}")]
-    Server { addr: std::net::SocketAddr, source: std::io::Error },
+    Server {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How a run ended.
@@ -133,7 +136,9 @@ impl App {
             org_id: settings.openai.organization_id.clone(),
         };
         if settings.openai.organization_id.is_none() && settings.audit_logs.enabled {
-            tracing::warn!("openai.organization_id is not set: event ids use `_` for the organization, so they are not unique across organizations");
+            tracing::warn!(
+                "openai.organization_id is not set: event ids use `_` for the organization, so they are not unique across organizations"
+            );
         }
 
         let stop = CancellationToken::new();
@@ -154,7 +159,11 @@ impl App {
         };
         if settings.audit_logs.enabled {
             let client = AdminClient::new(&settings.openai, settings.retry, metrics.clone())?;
-            let passes = if settings.audit_logs.tenant_events { vec![false, true] } else { vec![false] };
+            let passes = if settings.audit_logs.tenant_events {
+                vec![false, true]
+            } else {
+                vec![false]
+            };
             for tenant_only in passes {
                 let stream = AuditLogStream::new(
                     tenant_only,
@@ -167,7 +176,12 @@ impl App {
                 wiring.spawn(stream);
             }
         }
-        let Wiring { streams, writers, trackers, .. } = wiring;
+        let Wiring {
+            streams,
+            writers,
+            trackers,
+            ..
+        } = wiring;
         // Only emitters hold senders now, so the processor ends when the streams do.
         drop(tx);
 
@@ -251,15 +265,14 @@ impl App {
         if results.is_none() {
             results = Some(streams_done.await);
         }
-        let streams_ok = results
-            .unwrap_or_default()
-            .into_iter()
-            .all(|r| matches!(r, Ok(true)))
-            || mode == Mode::Forever;
+        let streams_ok =
+            results.unwrap_or_default().into_iter().all(|r| matches!(r, Ok(true))) || mode == Mode::Forever;
 
         // Phase 2: flush what was fetched, bounded by the drain timeout (and the deadline).
         let drain_until = match deadline_at {
-            Some(at) => at.max(tokio::time::Instant::now()).min(tokio::time::Instant::now() + drain_timeout),
+            Some(at) => at
+                .max(tokio::time::Instant::now())
+                .min(tokio::time::Instant::now() + drain_timeout),
             None => tokio::time::Instant::now() + drain_timeout,
         };
         let drained = tokio::time::timeout_at(drain_until, async {
@@ -274,7 +287,10 @@ impl App {
                 (SinkReport::default(), true)
             }
             Err(_) => {
-                tracing::warn!(timeout_s = drain_timeout.as_secs(), "flushing took too long; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)");
+                tracing::warn!(
+                    timeout_s = drain_timeout.as_secs(),
+                    "flushing took too long; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)"
+                );
                 abort.cancel();
                 (sink.await.unwrap_or_default(), true)
             }
@@ -289,7 +305,13 @@ impl App {
         if let Some(server) = server {
             server.abort();
         }
-        tracing::info!(delivered = report.delivered, dead_lettered = report.dead_lettered, all_delivered, aborted, "stopped");
+        tracing::info!(
+            delivered = report.delivered,
+            dead_lettered = report.dead_lettered,
+            all_delivered,
+            aborted,
+            "stopped"
+        );
         Outcome {
             streams_ok,
             all_delivered,
@@ -311,7 +333,10 @@ fn lock_state_dir(dir: &Path) -> Result<File, StartError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| StartError::StateDir { path: path.clone(), source })?;
+        .map_err(|source| StartError::StateDir {
+            path: path.clone(),
+            source,
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked(dir.to_path_buf())),

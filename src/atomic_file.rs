@@ -40,11 +40,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Appends `bytes` to `path` (created 0600) and waits until they are on disk.
 pub fn append_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
     file.write_all(bytes)?;
     file.sync_data()
 }

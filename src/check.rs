@@ -19,10 +19,18 @@ pub struct Finding {
 
 impl Finding {
     fn ok(what: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { ok: true, what: what.into(), detail: detail.into() }
+        Self {
+            ok: true,
+            what: what.into(),
+            detail: detail.into(),
+        }
     }
     fn failed(what: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { ok: false, what: what.into(), detail: detail.into() }
+        Self {
+            ok: false,
+            what: what.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -77,10 +85,15 @@ pub fn admin_action(err: &ApiError) -> String {
         "HTTP {}: {}{}",
         err.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
         err.message,
-        err.request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default()
+        err.request_id
+            .as_deref()
+            .map(|r| format!(" (request id {r})"))
+            .unwrap_or_default()
     );
     let lower = err.message.to_ascii_lowercase();
-    if lower.contains("audit log") && (lower.contains("not enabled") || lower.contains("disabled") || lower.contains("enable")) {
+    if lower.contains("audit log")
+        && (lower.contains("not enabled") || lower.contains("disabled") || lower.contains("enable"))
+    {
         return format!(
             "{said} — audit logging is off for this organization: an Owner must turn it on under \
              Settings → Organization → Data controls → Audit logging (it cannot be turned off again)"
@@ -96,7 +109,9 @@ pub fn admin_action(err: &ApiError) -> String {
              (api.management.read / audit log read): use an admin key (sk-admin-…) created by an Owner"
         ),
         ApiErrorKind::NotFound => format!("{said} — the endpoint was not found: check openai.base_url"),
-        ApiErrorKind::Unavailable => format!("{said} — the Admin API could not be reached: check the network, proxy and openai.base_url"),
+        ApiErrorKind::Unavailable => {
+            format!("{said} — the Admin API could not be reached: check the network, proxy and openai.base_url")
+        }
         ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
     }
 }
@@ -125,7 +140,11 @@ async fn check_sink(settings: &Settings) -> Finding {
     match client.head(url.clone()).send().await {
         Ok(resp) => Finding::ok(
             what,
-            format!("reachable ({} connection, answered HTTP {})", url.scheme().to_uppercase(), resp.status().as_u16()),
+            format!(
+                "reachable ({} connection, answered HTTP {})",
+                url.scheme().to_uppercase(),
+                resp.status().as_u16()
+            ),
         ),
         Err(e) => {
             let mut msg = e.to_string();
@@ -135,7 +154,10 @@ async fn check_sink(settings: &Settings) -> Finding {
                 msg.push_str(&s.to_string());
                 src = s.source();
             }
-            Finding::failed(what, format!("resolves to {} but refused the connection: {msg}", addrs[0].ip()))
+            Finding::failed(
+                what,
+                format!("resolves to {} but refused the connection: {msg}", addrs[0].ip()),
+            )
         }
     }
 }

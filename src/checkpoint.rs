@@ -5,8 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -66,7 +66,13 @@ impl CheckpointStore {
     pub fn path(&self, stream: &str) -> PathBuf {
         let safe: String = stream
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         self.dir.join(format!("{safe}.json"))
     }
@@ -78,15 +84,30 @@ impl CheckpointStore {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CheckpointError::Io { action: "read", path, source }),
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
         };
-        let corrupt = |reason: String| CheckpointError::Corrupt { path: path.clone(), reason };
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
         let file: File<Value> = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
         if file.version != VERSION {
-            return Err(corrupt(format!("version {} is not the supported version {VERSION}", file.version)));
+            return Err(corrupt(format!(
+                "version {} is not the supported version {VERSION}",
+                file.version
+            )));
         }
         if file.stream != stream {
-            return Err(corrupt(format!("it belongs to stream `{}`, not `{stream}`", file.stream)));
+            return Err(corrupt(format!(
+                "it belongs to stream `{}`, not `{stream}`",
+                file.stream
+            )));
         }
         let state = serde_json::from_value(file.state).map_err(|e| corrupt(format!("unexpected content: {e}")))?;
         Ok(Some(state))
@@ -137,7 +158,9 @@ pub async fn run_writer(
                     metrics.checkpoint_saved(&stream);
                 }
                 // The next release retries; the old checkpoint stays valid meanwhile.
-                Ok(Err(err)) => tracing::error!(stream = %stream, error = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart"),
+                Ok(Err(err)) => {
+                    tracing::error!(stream = %stream, error = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart")
+                }
                 Err(err) => tracing::error!(stream = %stream, error = %err, "checkpoint writer task failed"),
             }
         }
@@ -159,7 +182,10 @@ mod tests {
         let store = CheckpointStore::open(dir.path()).expect("open");
         assert_eq!(store.load::<Value>("audit_logs").expect("load"), None);
         store.save("audit_logs", &json!({"watermark": 5})).expect("save");
-        assert_eq!(store.load::<Value>("audit_logs").expect("load"), Some(json!({"watermark": 5})));
+        assert_eq!(
+            store.load::<Value>("audit_logs").expect("load"),
+            Some(json!({"watermark": 5}))
+        );
     }
 
     #[test]
@@ -176,7 +202,11 @@ mod tests {
     fn stream_names_become_safe_file_names() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = CheckpointStore::open(dir.path()).expect("open");
-        assert!(store.path("compliance:AUTH_LOG").ends_with("checkpoints/compliance-AUTH_LOG.json"));
+        assert!(
+            store
+                .path("compliance:AUTH_LOG")
+                .ends_with("checkpoints/compliance-AUTH_LOG.json")
+        );
     }
 
     #[tokio::test]

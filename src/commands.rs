@@ -25,16 +25,26 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
         Command::Check => {
             telemetry::init(&settings.log);
             let findings = check::run(&settings).await;
-            if findings.iter().all(|f| f.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if findings.iter().all(|f| f.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Command::Config => {
             print!("{}", config::render_redacted(&settings));
             ExitCode::SUCCESS
         }
-        Command::Demo { duration, seed, events_per_second } => {
-            crate::demo::run(settings, duration, seed, events_per_second).await
-        }
-        Command::Simulate { listen, seed, events_per_second } => {
+        Command::Demo {
+            duration,
+            seed,
+            events_per_second,
+        } => crate::demo::run(settings, duration, seed, events_per_second).await,
+        Command::Simulate {
+            listen,
+            seed,
+            events_per_second,
+        } => {
             telemetry::init(&settings.log);
             let cfg = crate::simulator::SimConfig {
                 listen,
@@ -68,5 +78,9 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
     };
     shutdown::on_signals(app.stop_token());
     let outcome = app.run_until_stopped(deadline).await;
-    if outcome.success(mode) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if outcome.success(mode) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

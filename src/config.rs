@@ -345,11 +345,7 @@ pub enum Requirements {
 
 /// Loads the configuration from the embedded defaults, `file` (if any) and `env`
 /// (the process environment, passed in so tests need no global state).
-pub fn load(
-    file: Option<&Path>,
-    env: &HashMap<String, String>,
-    needs: Requirements,
-) -> Result<Settings, ConfigError> {
+pub fn load(file: Option<&Path>, env: &HashMap<String, String>, needs: Requirements) -> Result<Settings, ConfigError> {
     let raw = read_raw(file, env)?;
     validate(raw, env, needs)
 }
@@ -357,8 +353,7 @@ pub fn load(
 fn read_raw(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Raw, ConfigError> {
     use config::{Config, Environment, File, FileFormat};
 
-    let mut builder =
-        Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
     if let Some(path) = file {
         if !path.is_file() {
             return Err(ConfigError::new(
@@ -395,20 +390,13 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
             return ConfigError::new(key, problem);
         }
     }
-    if let Some(field) = text
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
+    if let Some(field) = text.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
         return ConfigError::new(field, format!("unknown key ({text})"));
     }
     ConfigError::new("config", text)
 }
 
-fn validate(
-    raw: Raw,
-    env: &HashMap<String, String>,
-    needs: Requirements,
-) -> Result<Settings, ConfigError> {
+fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requirements) -> Result<Settings, ConfigError> {
     let audit_logs = validate_audit_logs(raw.audit_logs)?;
     let inventory = InventorySettings {
         enabled: raw.inventory.enabled,
@@ -548,7 +536,11 @@ fn validate_compliance(
     let mut event_types = Vec::new();
     for t in raw.event_types {
         let t = t.trim().to_string();
-        if t.is_empty() || !t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
             return Err(ConfigError::new(
                 "compliance.event_types",
                 format!("`{t}` is not an event type like AUTH_LOG"),
@@ -559,7 +551,10 @@ fn validate_compliance(
         }
     }
     if raw.enabled && event_types.is_empty() {
-        return Err(ConfigError::new("compliance.event_types", "must name at least one event type"));
+        return Err(ConfigError::new(
+            "compliance.event_types",
+            "must name at least one event type",
+        ));
     }
     let content = match raw.content.as_str() {
         "keep" => ContentMode::Keep,
@@ -575,9 +570,8 @@ fn validate_compliance(
         event_types,
         poll_interval: positive("compliance.poll_interval", raw.poll_interval)?,
         initial_lookback: positive("compliance.initial_lookback", raw.initial_lookback)?,
-        requests_per_minute: NonZeroU32::new(raw.requests_per_minute).ok_or_else(|| {
-            ConfigError::new("compliance.requests_per_minute", "must be at least 1")
-        })?,
+        requests_per_minute: NonZeroU32::new(raw.requests_per_minute)
+            .ok_or_else(|| ConfigError::new("compliance.requests_per_minute", "must be at least 1"))?,
         content,
     })
 }
@@ -596,8 +590,7 @@ fn validate_sink(
         }
         // `config` may print a configuration without a sink.
         "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
-        text => Url::parse(text)
-            .map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
+        text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
     };
     match url.scheme() {
         "https" => {}
@@ -632,10 +625,13 @@ fn validate_sink(
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
         if header == reqwest::header::AUTHORIZATION {
-            return Err(ConfigError::new(&key, "use sink.auth_token for the Authorization header"));
+            return Err(ConfigError::new(
+                &key,
+                "use sink.auth_token for the Authorization header",
+            ));
         }
-        let mut value = HeaderValue::from_str(&value)
-            .map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
         value.set_sensitive(true);
         headers.insert(header, value);
     }
@@ -650,12 +646,7 @@ fn validate_sink(
             "must be at least sink.max_batch_bytes",
         ));
     }
-    let auth_token = secret(
-        "sink.auth_token",
-        raw.auth_token,
-        raw.auth_token_file,
-        None,
-    )?;
+    let auth_token = secret("sink.auth_token", raw.auth_token, raw.auth_token_file, None)?;
     let _ = env;
     Ok(SinkSettings {
         url,
@@ -691,9 +682,8 @@ fn secret(
         )),
         (false, true) => Ok(Some(SecretString::from(inline))),
         (true, false) => {
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                ConfigError::new(format!("{key}_file"), format!("cannot read `{file}`: {e}"))
-            })?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| ConfigError::new(format!("{key}_file"), format!("cannot read `{file}`: {e}")))?;
             let text = text.trim();
             if text.is_empty() {
                 return Err(ConfigError::new(format!("{key}_file"), format!("`{file}` is empty")));
@@ -710,8 +700,7 @@ fn secret(
 /// Accepts `https://api.openai.com` or `https://api.openai.com/v1` (or a proxy path) and
 /// returns the root that paths like `organization/audit_logs` are joined to.
 fn api_root(key: &str, text: &str) -> Result<Url, ConfigError> {
-    let mut url = Url::parse(text.trim())
-        .map_err(|e| ConfigError::new(key, format!("`{text}` is not a URL: {e}")))?;
+    let mut url = Url::parse(text.trim()).map_err(|e| ConfigError::new(key, format!("`{text}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::new(key, "must be an http(s) URL"));
     }
@@ -751,10 +740,7 @@ fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
 }
 
 fn one_of(key: &str, got: &str, allowed: &[&str]) -> ConfigError {
-    ConfigError::new(
-        key,
-        format!("`{got}` is not one of {}", allowed.join(", ")),
-    )
+    ConfigError::new(key, format!("`{got}` is not one of {}", allowed.join(", ")))
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -885,10 +871,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn base() -> Vec<(&'static str, &'static str)> {
@@ -925,8 +908,7 @@ mod tests {
 
     #[test]
     fn a_missing_sink_url_names_the_key() {
-        let err = load(None, &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
-            .expect_err("no sink url");
+        let err = load(None, &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline).expect_err("no sink url");
         assert_eq!(err.key, "sink.url");
     }
 
@@ -948,12 +930,18 @@ mod tests {
 
     #[test]
     fn plain_http_to_a_remote_sink_is_refused_unless_allowed() {
-        let mut pairs = vec![("OPENAI_ADMIN_KEY", "k"), ("OAI_INGEST__SINK__URL", "http://10.1.2.3/in")];
+        let mut pairs = vec![
+            ("OPENAI_ADMIN_KEY", "k"),
+            ("OAI_INGEST__SINK__URL", "http://10.1.2.3/in"),
+        ];
         let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("insecure");
         assert_eq!(err.key, "sink.url");
         pairs.push(("OAI_INGEST__SINK__ALLOW_INSECURE_HTTP", "true"));
         load(None, &env(&pairs), Requirements::Pipeline).expect("allowed");
-        let loopback = env(&[("OPENAI_ADMIN_KEY", "k"), ("OAI_INGEST__SINK__URL", "http://127.0.0.1:9/in")]);
+        let loopback = env(&[
+            ("OPENAI_ADMIN_KEY", "k"),
+            ("OAI_INGEST__SINK__URL", "http://127.0.0.1:9/in"),
+        ]);
         load(None, &loopback, Requirements::Pipeline).expect("loopback is fine");
     }
 
@@ -993,14 +981,15 @@ mod tests {
     fn a_toml_file_overrides_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[sink]\nurl = \"https://a.example/\"\nmax_batch_bytes = \"2MiB\"\n")
-            .expect("write");
-        let s = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
-            .expect("valid");
+        std::fs::write(
+            &path,
+            "[sink]\nurl = \"https://a.example/\"\nmax_batch_bytes = \"2MiB\"\n",
+        )
+        .expect("write");
+        let s = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline).expect("valid");
         assert_eq!(s.sink.max_batch_bytes, 2 * 1024 * 1024);
         std::fs::write(&path, "[sink]\nurl = \"https://a.example/\"\nbatch_size = 3\n").expect("write");
-        let err = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline)
-            .expect_err("typo");
+        let err = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline).expect_err("typo");
         assert!(err.to_string().contains("batch_size"), "{err}");
     }
 

@@ -36,7 +36,10 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
     let out_dir = PathBuf::from(OUTPUT_DIR);
     // Each demo starts from nothing, so the backfill is part of what it shows.
     if let Err(err) = reset_dir(&out_dir) {
-        eprintln!("openai-audit-ingest demo: failed to prepare {}: {err}", out_dir.display());
+        eprintln!(
+            "openai-audit-ingest demo: failed to prepare {}: {err}",
+            out_dir.display()
+        );
         return ExitCode::FAILURE;
     }
     let received_file = out_dir.join("received.ndjson");
@@ -159,7 +162,11 @@ impl Summary {
             }
             s.findings += event.get("findings").and_then(Value::as_array).map_or(0, Vec::len);
             let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
-            *s.by_source.entry(text("source")).or_default().entry(text("category")).or_default() += 1;
+            *s.by_source
+                .entry(text("source"))
+                .or_default()
+                .entry(text("category"))
+                .or_default() += 1;
         }
         s
     }
@@ -176,7 +183,11 @@ impl Summary {
             elapsed.as_secs(),
             self.events,
             self.duplicates,
-            if sources.is_empty() { "nothing yet".to_string() } else { sources.join(", ") },
+            if sources.is_empty() {
+                "nothing yet".to_string()
+            } else {
+                sources.join(", ")
+            },
             self.findings
         )
     }

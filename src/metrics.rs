@@ -44,31 +44,86 @@ impl Metrics {
     pub fn new() -> Self {
         let mut inner = Inner::default();
         let r = &mut inner.registry;
-        r.register("oai_ingest_events", "Events processed, by stream, source and category", inner.events.clone());
-        r.register("oai_ingest_duplicates_dropped", "Upstream repeats dropped by id", inner.duplicates.clone());
-        r.register("oai_ingest_unknown_event_types", "Events whose type is not in the mapping table", inner.unknown_types.clone());
-        r.register("oai_ingest_pages", "Upstream pages or files fetched", inner.pages.clone());
+        r.register(
+            "oai_ingest_events",
+            "Events processed, by stream, source and category",
+            inner.events.clone(),
+        );
+        r.register(
+            "oai_ingest_duplicates_dropped",
+            "Upstream repeats dropped by id",
+            inner.duplicates.clone(),
+        );
+        r.register(
+            "oai_ingest_unknown_event_types",
+            "Events whose type is not in the mapping table",
+            inner.unknown_types.clone(),
+        );
+        r.register(
+            "oai_ingest_pages",
+            "Upstream pages or files fetched",
+            inner.pages.clone(),
+        );
         r.register("oai_ingest_cycles", "Stream cycles, by result", inner.cycles.clone());
-        r.register("oai_ingest_last_success_timestamp_seconds", "Unix time of each stream's last successful cycle", inner.last_success.clone());
-        r.register("oai_ingest_api_requests", "Upstream API responses, by service and status", inner.api_requests.clone());
-        r.register("oai_ingest_retries", "Retries scheduled, by component", inner.retries.clone());
-        r.register("oai_ingest_sink_batches", "Batches sent to the ingestion service, by result", inner.sink_batches.clone());
-        r.register("oai_ingest_events_delivered", "Events acknowledged by the ingestion service", inner.delivered.clone());
-        r.register("oai_ingest_events_dead_lettered", "Events written to the dead-letter file", inner.dead_lettered.clone());
-        r.register("oai_ingest_queued_bytes", "Encoded bytes waiting for the sink", inner.queued_bytes.clone());
-        r.register("oai_ingest_checkpoints_saved", "Checkpoints written, by stream", inner.checkpoints.clone());
+        r.register(
+            "oai_ingest_last_success_timestamp_seconds",
+            "Unix time of each stream's last successful cycle",
+            inner.last_success.clone(),
+        );
+        r.register(
+            "oai_ingest_api_requests",
+            "Upstream API responses, by service and status",
+            inner.api_requests.clone(),
+        );
+        r.register(
+            "oai_ingest_retries",
+            "Retries scheduled, by component",
+            inner.retries.clone(),
+        );
+        r.register(
+            "oai_ingest_sink_batches",
+            "Batches sent to the ingestion service, by result",
+            inner.sink_batches.clone(),
+        );
+        r.register(
+            "oai_ingest_events_delivered",
+            "Events acknowledged by the ingestion service",
+            inner.delivered.clone(),
+        );
+        r.register(
+            "oai_ingest_events_dead_lettered",
+            "Events written to the dead-letter file",
+            inner.dead_lettered.clone(),
+        );
+        r.register(
+            "oai_ingest_queued_bytes",
+            "Encoded bytes waiting for the sink",
+            inner.queued_bytes.clone(),
+        );
+        r.register(
+            "oai_ingest_checkpoints_saved",
+            "Checkpoints written, by stream",
+            inner.checkpoints.clone(),
+        );
         Self(Arc::new(inner))
     }
 
     pub fn event_processed(&self, stream: &str, source: &str, category: &str) {
         self.0
             .events
-            .get_or_create(&vec![("stream", stream.to_string()), ("source", source.to_string()), ("category", category.to_string())])
+            .get_or_create(&vec![
+                ("stream", stream.to_string()),
+                ("source", source.to_string()),
+                ("category", category.to_string()),
+            ])
             .inc();
     }
 
     pub fn duplicates_dropped(&self, stream: &str, n: u64) {
-        self.0.duplicates.get_or_create(&vec![("stream", stream.to_string())]).inc_by(n);
+        self.0
+            .duplicates
+            .get_or_create(&vec![("stream", stream.to_string())])
+            .inc_by(n);
     }
 
     pub fn unknown_type(&self, stream: &str, event_type: &str) {
@@ -104,11 +159,17 @@ impl Metrics {
     }
 
     pub fn retry(&self, component: &str) {
-        self.0.retries.get_or_create(&vec![("component", component.to_string())]).inc();
+        self.0
+            .retries
+            .get_or_create(&vec![("component", component.to_string())])
+            .inc();
     }
 
     pub fn sink_batch(&self, result: &str) {
-        self.0.sink_batches.get_or_create(&vec![("result", result.to_string())]).inc();
+        self.0
+            .sink_batches
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
     }
 
     pub fn delivered(&self, n: u64) {
@@ -124,7 +185,10 @@ impl Metrics {
     }
 
     pub fn checkpoint_saved(&self, stream: &str) {
-        self.0.checkpoints.get_or_create(&vec![("stream", stream.to_string())]).inc();
+        self.0
+            .checkpoints
+            .get_or_create(&vec![("stream", stream.to_string())])
+            .inc();
     }
 
     /// Total events delivered so far (for summaries and tests).

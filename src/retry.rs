@@ -116,7 +116,11 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_design_says() {
         for s in [408, 425, 429, 500, 502, 503, 504] {
-            assert_eq!(classify_status(StatusCode::from_u16(s).expect("status")), Class::Transient, "{s}");
+            assert_eq!(
+                classify_status(StatusCode::from_u16(s).expect("status")),
+                Class::Transient,
+                "{s}"
+            );
         }
         assert_eq!(classify_status(StatusCode::NOT_IMPLEMENTED), Class::Rejected);
         assert_eq!(classify_status(StatusCode::UNAUTHORIZED), Class::Auth);
@@ -154,7 +158,10 @@ mod tests {
             let d = Schedule::delay(Some(Duration::from_secs(8)), None).expect("delay");
             assert!(d <= Duration::from_secs(8));
         }
-        assert_eq!(Schedule::delay(Some(Duration::from_secs(8)), Some(Duration::from_secs(20))), Some(Duration::from_secs(20)));
+        assert_eq!(
+            Schedule::delay(Some(Duration::from_secs(8)), Some(Duration::from_secs(20))),
+            Some(Duration::from_secs(20))
+        );
         assert_eq!(Schedule::delay(None, None), None);
     }
 }

@@ -22,7 +22,9 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
                 return Ok(Duration::from_secs(secs));
             }
             humantime::parse_duration(v).map_err(|e| {
-                E::custom(format!("`{v}` is not a duration such as \"90s\", \"5m\" or \"30d\" ({e})"))
+                E::custom(format!(
+                    "`{v}` is not a duration such as \"90s\", \"5m\" or \"30d\" ({e})"
+                ))
             })
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {

@@ -6,9 +6,7 @@ use serde_json::{Map, Value};
 
 use super::mapping::audit_log_mapping;
 use super::{Actor, Context, Event, Geo, NormalizeError, Project, Source, Target};
-use crate::openai::wire::{
-    AuditLogActor, AuditLogActorApiKey, AuditLogActorSession, AuditLogProject,
-};
+use crate::openai::wire::{AuditLogActor, AuditLogActorApiKey, AuditLogActorSession, AuditLogProject};
 
 /// Normalizes one audit-log record as received (an item of `ListAuditLogsResponse.data`).
 ///
@@ -16,21 +14,15 @@ use crate::openai::wire::{
 /// mapping table does not know still becomes an event (`other` / `unknown` / `unknown`).
 pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
     let (record_id, event_type, effective_at) = required(record)?;
-    let occurred_at = DateTime::<Utc>::from_timestamp(effective_at, 0).ok_or_else(|| {
-        NormalizeError::OutOfRange {
-            field: "effective_at",
-            value: effective_at.to_string(),
-            record_id: Some(record_id.to_string()),
-        }
+    let occurred_at = DateTime::<Utc>::from_timestamp(effective_at, 0).ok_or_else(|| NormalizeError::OutOfRange {
+        field: "effective_at",
+        value: effective_at.to_string(),
+        record_id: Some(record_id.to_string()),
     })?;
     // Optional parts are read leniently: an off-spec actor or project costs that field, not
     // the event, and `raw` still carries it.
-    let actor_view = record
-        .get("actor")
-        .and_then(|a| AuditLogActor::deserialize(a).ok());
-    let project_view = record
-        .get("project")
-        .and_then(|p| AuditLogProject::deserialize(p).ok());
+    let actor_view = record.get("actor").and_then(|a| AuditLogActor::deserialize(a).ok());
+    let project_view = record.get("project").and_then(|p| AuditLogProject::deserialize(p).ok());
 
     let id = format!(
         "{}:{}:{}",
@@ -54,17 +46,13 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
         event.category = mapping.category.to_string();
         event.action = mapping.action.to_string();
         event.outcome = mapping.outcome;
-        event.target = mapping
-            .target_type
-            .map(|target_type| target(target_type, payload));
+        event.target = mapping.target_type.map(|target_type| target(target_type, payload));
     }
 
-    let session = actor_view
-        .as_ref()
-        .and_then(|a| match a.actor_type.as_deref() {
-            Some("api_key") => None,
-            _ => a.session.as_ref(),
-        });
+    let session = actor_view.as_ref().and_then(|a| match a.actor_type.as_deref() {
+        Some("api_key") => None,
+        _ => a.session.as_ref(),
+    });
     event.actor = actor_view.as_ref().and_then(actor);
     event.project = project_view.and_then(|p| {
         let project = Project {
@@ -238,9 +226,7 @@ fn details(payload: Option<&Value>, session: Option<&AuditLogActorSession>) -> V
     let fingerprints: Map<String, Value> = session
         .into_iter()
         .flat_map(|s| [("ja3", &s.ja3), ("ja4", &s.ja4)])
-        .filter_map(|(key, value)| {
-            non_empty(value.clone()).map(|v| (key.to_string(), Value::String(v)))
-        })
+        .filter_map(|(key, value)| non_empty(value.clone()).map(|v| (key.to_string(), Value::String(v))))
         .collect();
     if !fingerprints.is_empty() && !details.contains_key("session") {
         details.insert("session".to_string(), Value::Object(fingerprints));
@@ -259,14 +245,10 @@ mod tests {
     use crate::normalize::{CATEGORIES, Outcome};
     use serde_json::json;
 
-    const API_KEY_CREATED: &str =
-        include_str!("../../tests/fixtures/openai/audit_log_api_key_created.json");
-    const INVITE_SENT: &str =
-        include_str!("../../tests/fixtures/openai/audit_log_invite_sent.json");
-    const LOGIN_FAILED: &str =
-        include_str!("../../tests/fixtures/openai/audit_log_login_failed.json");
-    const ROLE_BOUND: &str =
-        include_str!("../../tests/fixtures/openai/audit_log_role_bound_to_resource.json");
+    const API_KEY_CREATED: &str = include_str!("../../tests/fixtures/openai/audit_log_api_key_created.json");
+    const INVITE_SENT: &str = include_str!("../../tests/fixtures/openai/audit_log_invite_sent.json");
+    const LOGIN_FAILED: &str = include_str!("../../tests/fixtures/openai/audit_log_login_failed.json");
+    const ROLE_BOUND: &str = include_str!("../../tests/fixtures/openai/audit_log_role_bound_to_resource.json");
     const PAGE: &str = include_str!("../../tests/fixtures/openai/audit_logs_page.json");
     const DOCUMENTED_TYPES: &str = include_str!("../../tests/fixtures/audit_log_event_types.txt");
 
@@ -318,19 +300,12 @@ mod tests {
     fn an_api_key_creation_becomes_a_credential_event_on_the_key() {
         let record = fixture(API_KEY_CREATED);
         let event = normalize(&record);
-        assert_eq!(
-            event.id,
-            "openai.audit_log:org-abc:audit_log-Ck4Lm5Nn6Op7Qq8Rr9Ss0Tt1"
-        );
+        assert_eq!(event.id, "openai.audit_log:org-abc:audit_log-Ck4Lm5Nn6Op7Qq8Rr9Ss0Tt1");
         assert_eq!(event.source, Source::AuditLog);
         assert_eq!(event.org_id.as_deref(), Some("org-abc"));
         assert_eq!(event.event_type, "api_key.created");
         assert_eq!(
-            (
-                event.category.as_str(),
-                event.action.as_str(),
-                event.outcome
-            ),
+            (event.category.as_str(), event.action.as_str(), event.outcome),
             ("credential", "created", Outcome::Success)
         );
         assert_eq!(event.occurred_at.to_rfc3339(), "2026-02-12T13:18:31+00:00");
@@ -413,10 +388,7 @@ mod tests {
                 name: Some("new.hire@example.com".into()),
             })
         );
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str()),
-            ("identity", "sent")
-        );
+        assert_eq!((event.category.as_str(), event.action.as_str()), ("identity", "sent"));
         assert_eq!(
             event.details,
             json!({"data": {"email": "new.hire@example.com", "role": "member"}})
@@ -453,11 +425,7 @@ mod tests {
     fn a_failed_login_is_a_failure_with_the_error_in_details_and_no_target() {
         let event = normalize(&fixture(LOGIN_FAILED));
         assert_eq!(
-            (
-                event.category.as_str(),
-                event.action.as_str(),
-                event.outcome
-            ),
+            (event.category.as_str(), event.action.as_str(), event.outcome),
             ("authentication", "login", Outcome::Failure)
         );
         assert_eq!(event.target, None);
@@ -546,11 +514,7 @@ mod tests {
         }));
         assert_eq!(event.event_type, "spaceship.launched");
         assert_eq!(
-            (
-                event.category.as_str(),
-                event.action.as_str(),
-                event.outcome
-            ),
+            (event.category.as_str(), event.action.as_str(), event.outcome),
             ("other", "unknown", Outcome::Unknown)
         );
         assert_eq!(event.target, None);
@@ -572,10 +536,7 @@ mod tests {
         let no_org = audit_log(&record, &Context::default()).expect("normalizes");
         assert_eq!(first.id, again.id);
         assert_ne!(first.id, other_org.id);
-        assert_eq!(
-            no_org.id,
-            "openai.audit_log:_:audit_log-Ck4Lm5Nn6Op7Qq8Rr9Ss0Tt1"
-        );
+        assert_eq!(no_org.id, "openai.audit_log:_:audit_log-Ck4Lm5Nn6Op7Qq8Rr9Ss0Tt1");
     }
 
     #[test]
@@ -604,10 +565,7 @@ mod tests {
 
     #[test]
     fn a_record_without_id_or_type_is_an_error_naming_the_field() {
-        let no_id = audit_log(
-            &json!({"type": "api_key.created", "effective_at": 1}),
-            &org(),
-        );
+        let no_id = audit_log(&json!({"type": "api_key.created", "effective_at": 1}), &org());
         let no_type = audit_log(&json!({"id": "a1", "effective_at": 1}), &org());
         let not_object = audit_log(&json!([1, 2]), &org());
         assert_eq!(no_id.map_err(|e| e.field()), Err(Some("id")));

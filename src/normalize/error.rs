@@ -39,9 +39,9 @@ impl NormalizeError {
     /// The field at fault, when one field is.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Self::MissingField { field, .. }
-            | Self::WrongType { field, .. }
-            | Self::OutOfRange { field, .. } => Some(field),
+            Self::MissingField { field, .. } | Self::WrongType { field, .. } | Self::OutOfRange { field, .. } => {
+                Some(field)
+            }
             Self::NotAnObject => None,
         }
     }

@@ -124,10 +124,7 @@ fn parse_row(line: usize, raw: &'static str) -> Result<(&'static str, Mapping), 
     // Types come from upstream and may carry dots or capitals (`AUTH_LOG`); the columns we
     // own are held to a tighter shape so queries over them stay predictable.
     if event_type.is_empty() || event_type.contains(char::is_whitespace) {
-        return Err(TableError::BadValue {
-            line,
-            column: "type",
-        });
+        return Err(TableError::BadValue { line, column: "type" });
     }
     if !CATEGORIES.contains(&category) {
         return Err(TableError::Category {
@@ -136,10 +133,7 @@ fn parse_row(line: usize, raw: &'static str) -> Result<(&'static str, Mapping), 
         });
     }
     if !is_identifier(action) {
-        return Err(TableError::BadValue {
-            line,
-            column: "action",
-        });
+        return Err(TableError::BadValue { line, column: "action" });
     }
     let outcome = match outcome {
         "success" => Outcome::Success,
@@ -223,8 +217,7 @@ mod tests {
     #[test]
     fn every_documented_type_maps_to_a_real_category_action_and_outcome() {
         for event_type in documented_types() {
-            let mapping = audit_log_mapping(event_type)
-                .unwrap_or_else(|| panic!("`{event_type}` has no mapping"));
+            let mapping = audit_log_mapping(event_type).unwrap_or_else(|| panic!("`{event_type}` has no mapping"));
             assert!(
                 CATEGORIES.contains(&mapping.category) && mapping.category != "other",
                 "`{event_type}` → category `{}`",
@@ -238,14 +231,8 @@ mod tests {
     #[test]
     fn the_table_maps_no_type_the_spec_does_not_document() {
         let documented: HashSet<_> = documented_types().into_iter().collect();
-        let extra: Vec<_> = AUDIT_LOG
-            .types()
-            .filter(|t| !documented.contains(t))
-            .collect();
-        assert!(
-            extra.is_empty(),
-            "undocumented types in the table: {extra:?}"
-        );
+        let extra: Vec<_> = AUDIT_LOG.types().filter(|t| !documented.contains(t)).collect();
+        assert!(extra.is_empty(), "undocumented types in the table: {extra:?}");
         assert_eq!(AUDIT_LOG.len(), documented.len());
     }
 
@@ -268,8 +255,7 @@ mod tests {
     fn logins_and_logouts_have_no_target_and_everything_else_has_one() {
         for event_type in documented_types() {
             let has_target = audit_log_mapping(event_type).and_then(|m| m.target_type);
-            let is_session_event =
-                event_type.starts_with("login.") || event_type.starts_with("logout.");
+            let is_session_event = event_type.starts_with("login.") || event_type.starts_with("logout.");
             assert_eq!(has_target.is_none(), is_session_event, "{event_type}");
         }
     }
@@ -288,9 +274,8 @@ mod tests {
 
     #[test]
     fn a_duplicate_row_is_reported_and_the_first_one_kept() {
-        let (table, errors) = MappingTable::parse(
-            "# header\na.b\tidentity\tcreated\tsuccess\tuser\na.b\tbilling\tupdated\tsuccess\t-\n",
-        );
+        let (table, errors) =
+            MappingTable::parse("# header\na.b\tidentity\tcreated\tsuccess\tuser\na.b\tbilling\tupdated\tsuccess\t-\n");
         assert_eq!(
             errors,
             vec![TableError::Duplicate {
@@ -316,9 +301,8 @@ mod tests {
 
     #[test]
     fn a_bad_outcome_or_action_is_reported() {
-        let (_, errors) = MappingTable::parse(
-            "a.b\tidentity\tcreated\tmaybe\tuser\nc.d\tidentity\tCreated It\tsuccess\tuser\n",
-        );
+        let (_, errors) =
+            MappingTable::parse("a.b\tidentity\tcreated\tmaybe\tuser\nc.d\tidentity\tCreated It\tsuccess\tuser\n");
         assert_eq!(
             errors,
             vec![

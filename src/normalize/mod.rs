@@ -11,5 +11,5 @@ pub use audit_log::audit_log;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
-pub use unparseable::unparseable;
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping};
+pub use unparseable::unparseable;

@@ -35,7 +35,9 @@ mod tests {
 
     #[test]
     fn an_unparseable_record_keeps_its_content_and_gets_a_stable_id() {
-        let ctx = Context { org_id: Some("org-1".into()) };
+        let ctx = Context {
+            org_id: Some("org-1".into()),
+        };
         let record = json!({"type": "api_key.created", "id": 7});
         let a = unparseable(Source::AuditLog, &record, &ctx, "id is not a string");
         let b = unparseable(Source::AuditLog, &record, &ctx, "id is not a string");

@@ -16,10 +16,10 @@ use crate::dedup::{self, RecentIds};
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context};
 use crate::openai::client::{AdminClient, AuditLogQuery};
-use crate::openai::wire::AuditLog;
 use crate::openai::window::Window;
-use crate::pipeline::stream::{CycleError, Stream};
+use crate::openai::wire::AuditLog;
 use crate::pipeline::Emitter;
+use crate::pipeline::stream::{CycleError, Stream};
 
 /// Stream names.
 pub const NORMAL: &str = "audit_logs";
@@ -94,10 +94,14 @@ impl AuditLogStream {
             let page = self.client.audit_logs(&query).await.map_err(|e| self.refusal(e))?;
             self.metrics.page_fetched(self.name);
             if page.has_more && page.last_id.is_none() {
-                return Err(CycleError::Upstream("a page says has_more but carries no last_id to continue from".into()));
+                return Err(CycleError::Upstream(
+                    "a page says has_more but carries no last_id to continue from".into(),
+                ));
             }
             if page.data.is_empty() && page.has_more {
-                return Err(CycleError::Upstream("an empty page says has_more; the cursor cannot advance".into()));
+                return Err(CycleError::Upstream(
+                    "an empty page says has_more; the cursor cannot advance".into(),
+                ));
             }
             if page.last_id.is_some() && page.last_id == window.after {
                 return Err(CycleError::Upstream(format!(
@@ -149,7 +153,12 @@ impl AuditLogStream {
             // an `other` event built from its content, so nothing is dropped.
             Err(err) => {
                 tracing::error!(stream = self.name, error = %err, "an audit-log record is malformed; shipping it as an `other` event");
-                Accepted::New(Box::new(normalize::unparseable(normalize::Source::AuditLog, record, &self.ctx, &err.to_string())))
+                Accepted::New(Box::new(normalize::unparseable(
+                    normalize::Source::AuditLog,
+                    record,
+                    &self.ctx,
+                    &err.to_string(),
+                )))
             }
         }
     }
@@ -195,7 +204,12 @@ impl Stream for AuditLogStream {
         let started = Instant::now();
         let now = Utc::now().timestamp();
         let mut window = self.state.window.clone().unwrap_or_else(|| {
-            Window::next(self.state.watermark, now, self.overlap(), self.settings.initial_lookback)
+            Window::next(
+                self.state.watermark,
+                now,
+                self.overlap(),
+                self.settings.initial_lookback,
+            )
         });
         let resumed = window.after.is_some();
         let mut totals = Totals::default();

@@ -47,7 +47,16 @@ impl AdminClient {
         let http = crate::http::client(settings.timeout)?;
         // The Admin API has no documented per-route limits: one budget for all of it.
         let limiter = Arc::new(RateLimit::per_minute(settings.requests_per_minute));
-        let api = ApiClient::new("openai", LimitScope::Shared, http, settings.base_url.clone(), key, limiter, Schedule::new(retry), metrics);
+        let api = ApiClient::new(
+            "openai",
+            LimitScope::Shared,
+            http,
+            settings.base_url.clone(),
+            key,
+            limiter,
+            Schedule::new(retry),
+            metrics,
+        );
         Ok(Self { api })
     }
 

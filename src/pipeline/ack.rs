@@ -103,18 +103,13 @@ impl StreamAcks {
 
     fn release(&self, inner: &mut Inner) {
         let mut latest = None;
-        while inner
-            .marks
-            .front()
-            .is_some_and(|(at, _)| *at <= inner.acked_below)
-        {
+        while inner.marks.front().is_some_and(|(at, _)| *at <= inner.acked_below) {
             latest = inner.marks.pop_front().map(|(_, state)| state);
         }
         if let Some(state) = latest {
             inner.generation += 1;
             let generation = inner.generation;
-            self.committed
-                .send_replace(Some(Committable { generation, state }));
+            self.committed.send_replace(Some(Committable { generation, state }));
         }
     }
 

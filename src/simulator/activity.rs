@@ -29,9 +29,7 @@ const TENANT_TYPES: &[&str] = &[
 pub(crate) fn history(st: &mut OrgState, start: i64, now: i64, n: usize) {
     let (start_us, now_us) = (start * 1_000_000, now * 1_000_000);
     let span = (now_us - start_us).max(1);
-    let mut times: Vec<i64> = (0..n)
-        .map(|_| st.rng.random_range(start_us..start_us + span))
-        .collect();
+    let mut times: Vec<i64> = (0..n).map(|_| st.rng.random_range(start_us..start_us + span)).collect();
     times.sort_unstable();
     for t in times {
         random_activity(st, t);
@@ -55,14 +53,7 @@ fn brute_force_then_success(st: &mut OrgState, at_us: i64) {
         let mut person = victim.clone();
         person.agent = SCRIPT_AGENT;
         login(st, &Actor::Session { person, loc }, at, false);
-        records::auth_log(
-            st,
-            &victim,
-            loc,
-            SCRIPT_AGENT,
-            "login_failed",
-            at_us + i as i64,
-        );
+        records::auth_log(st, &victim, loc, SCRIPT_AGENT, "login_failed", at_us + i as i64);
     }
     let loc = HOME_LOCATIONS + 1;
     login(
@@ -74,14 +65,7 @@ fn brute_force_then_success(st: &mut OrgState, at_us: i64) {
         at + 1,
         true,
     );
-    records::auth_log(
-        st,
-        &victim,
-        loc,
-        victim.agent,
-        "login_success",
-        at_us + 1_000_000,
-    );
+    records::auth_log(st, &victim, loc, victim.agent, "login_success", at_us + 1_000_000);
 }
 
 /// A member logs in from a country never seen for them before.
@@ -113,10 +97,7 @@ fn tenant_bundle(st: &mut OrgState, at_us: i64) {
 
 fn bind_connector(st: &mut OrgState, at: i64, actor: &Actor) {
     let ws = st.workspace_id.clone();
-    let connector = format!(
-        "connector_{}",
-        super::org::alnum(&mut st.rng, 16).to_lowercase()
-    );
+    let connector = format!("connector_{}", super::org::alnum(&mut st.rng, 16).to_lowercase());
     let id = format!("{ws}__{connector}");
     let role = st.roles.ids().first().cloned().unwrap_or_default();
     let payload = json!({"id": id, "role_id": role, "resource_id": id,
@@ -154,30 +135,14 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
         0..250 => {
             if let Some(p) = st.pick_user(false) {
                 let loc = p.home;
-                login(
-                    st,
-                    &Actor::Session {
-                        person: p.clone(),
-                        loc,
-                    },
-                    at,
-                    true,
-                );
+                login(st, &Actor::Session { person: p.clone(), loc }, at, true);
                 records::auth_log(st, &p, loc, p.agent, "login_success", at_us);
             }
         }
         250..290 => {
             if let Some(p) = st.pick_user(false) {
                 let loc = p.home;
-                login(
-                    st,
-                    &Actor::Session {
-                        person: p.clone(),
-                        loc,
-                    },
-                    at,
-                    false,
-                );
+                login(st, &Actor::Session { person: p.clone(), loc }, at, false);
                 records::auth_log(st, &p, loc, p.agent, "login_failed", at_us);
             }
         }
@@ -207,9 +172,7 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
             let projects = active_projects(st);
             let project = projects[st.rng.random_range(0..projects.len())].clone();
             let owner = match st.project_users.get(&project).map(|c| c.ids()) {
-                Some(ids) if !ids.is_empty() => {
-                    OwnerRef::User(ids[st.rng.random_range(0..ids.len())].clone())
-                }
+                Some(ids) if !ids.is_empty() => OwnerRef::User(ids[st.rng.random_range(0..ids.len())].clone()),
                 _ => return,
             };
             st.create_api_key(at, &actor, &project, &owner);
@@ -303,25 +266,16 @@ fn any_actor(st: &mut OrgState) -> Actor {
     match st.rng.random_range(0..8u32) {
         0 => {
             let key = st.admin_keys.iter().next().map(|(_, _, v)| v.clone());
-            match key.and_then(|k| {
-                Some((
-                    k["id"].as_str()?.to_owned(),
-                    st.person(k["owner"]["id"].as_str()?)?,
-                ))
-            }) {
+            match key.and_then(|k| Some((k["id"].as_str()?.to_owned(), st.person(k["owner"]["id"].as_str()?)?))) {
                 Some((key_id, person)) => Actor::AdminKey { key_id, person },
                 None => st.admin_actor(),
             }
         }
         1 => {
-            let sa_key = st
-                .project_keys
-                .values()
-                .flat_map(|c| c.iter())
-                .find_map(|(_, id, v)| {
-                    let sa = v["owner"]["service_account"]["id"].as_str()?;
-                    Some((id.to_owned(), sa.to_owned()))
-                });
+            let sa_key = st.project_keys.values().flat_map(|c| c.iter()).find_map(|(_, id, v)| {
+                let sa = v["owner"]["service_account"]["id"].as_str()?;
+                Some((id.to_owned(), sa.to_owned()))
+            });
             match sa_key {
                 Some((key_id, sa_id)) => Actor::ServiceAccountKey { key_id, sa_id },
                 None => st.admin_actor(),
@@ -400,10 +354,7 @@ mod tests {
         let (audit, compliance) = (sim.org().audit_len(), compliance_total(&sim));
         tokio::time::sleep(Duration::from_secs(2)).await;
         let grown = (sim.org().audit_len() - audit) + (compliance_total(&sim) - compliance);
-        assert!(
-            grown >= 50,
-            "about 100 activities in 2 s at 50/s, got {grown} records"
-        );
+        assert!(grown >= 50, "about 100 activities in 2 s at 50/s, got {grown} records");
         sim.shutdown().await;
     }
 
@@ -419,10 +370,7 @@ mod tests {
             .iter()
             .filter_map(|e| e["actor"]["session"]["ip_address_details"]["country"].as_str())
             .collect();
-        assert!(
-            countries.len() >= 4,
-            "logins from several countries: {countries:?}"
-        );
+        assert!(countries.len() >= 4, "logins from several countries: {countries:?}");
         sim.shutdown().await;
     }
 }

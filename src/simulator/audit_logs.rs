@@ -92,37 +92,24 @@ impl AuditQuery {
             ));
         }
         if parsed.after.is_some() && parsed.before.is_some() {
-            return Err(bad_request(
-                "before",
-                "Pass at most one of 'after' and 'before'.",
-            ));
+            return Err(bad_request("before", "Pass at most one of 'after' and 'before'."));
         }
         Ok(parsed)
     }
 
     fn matches(&self, e: &Entry) -> bool {
-        let any = |want: &[String], have: &[String]| {
-            want.is_empty() || want.iter().any(|w| have.contains(w))
-        };
+        let any = |want: &[String], have: &[String]| want.is_empty() || want.iter().any(|w| have.contains(w));
         is_tenant_scoped(&e.event_type) == self.tenant_only
             && (self.event_types.is_empty() || self.event_types.contains(&e.event_type))
-            && (self.project_ids.is_empty()
-                || e.project
-                    .as_ref()
-                    .is_some_and(|p| self.project_ids.contains(p)))
+            && (self.project_ids.is_empty() || e.project.as_ref().is_some_and(|p| self.project_ids.contains(p)))
             && any(&self.actor_ids, &e.actor_ids)
-            && (self.actor_emails.is_empty()
-                || e.actor_email
-                    .as_ref()
-                    .is_some_and(|m| self.actor_emails.contains(m)))
+            && (self.actor_emails.is_empty() || e.actor_email.as_ref().is_some_and(|m| self.actor_emails.contains(m)))
             && any(&self.resource_ids, &e.resource_ids)
     }
 }
 
 fn strings(vals: &[&Value]) -> Vec<String> {
-    vals.iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect()
+    vals.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
 }
 
 impl AuditStore {
@@ -180,8 +167,7 @@ impl AuditStore {
                 .ok_or_else(|| bad_request(param, &format!("No audit log with id '{id}'.")))
         };
         // Window as [lower, upper) in ascending key space.
-        let mut lower: Bound<Key> =
-            q.lo.map_or(Bound::Unbounded, |lo| Bound::Included((lo, String::new())));
+        let mut lower: Bound<Key> = q.lo.map_or(Bound::Unbounded, |lo| Bound::Included((lo, String::new())));
         let mut upper: Bound<Key> = q.hi.map_or(Bound::Unbounded, |hi| {
             Bound::Excluded((hi.saturating_add(1), String::new()))
         });
@@ -205,11 +191,7 @@ impl AuditStore {
         };
         let mut items: Vec<&Entry> = Vec::new();
         if !empty {
-            let map = if q.tenant_only {
-                &self.tenant
-            } else {
-                &self.normal
-            };
+            let map = if q.tenant_only { &self.tenant } else { &self.normal };
             let range = map.range((lower, upper)).map(|(_, e)| e);
             let want = q.limit + 1;
             if q.before.is_some() {
@@ -235,11 +217,7 @@ impl AuditStore {
 }
 
 /// The endpoint.
-pub(crate) async fn list(
-    State(sh): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub(crate) async fn list(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(r) = auth::require(&headers, &sh.admin_key) {
         return r.into_response();
     }
@@ -277,11 +255,7 @@ mod tests {
     }
 
     /// Walk every page of `query` with `after`, running `between` after each page.
-    async fn walk(
-        sim: &super::super::Simulator,
-        query: &str,
-        mut between: impl FnMut(),
-    ) -> Vec<Value> {
+    async fn walk(sim: &super::super::Simulator, query: &str, mut between: impl FnMut()) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after = String::new();
         loop {
@@ -323,10 +297,7 @@ mod tests {
             sim.org().step(3);
         })
         .await;
-        let seen_ids: Vec<String> = seen
-            .iter()
-            .map(|e| e["id"].as_str().expect("id").to_owned())
-            .collect();
+        let seen_ids: Vec<String> = seen.iter().map(|e| e["id"].as_str().expect("id").to_owned()).collect();
         assert_eq!(seen_ids, expected);
         let keys: Vec<(i64, String)> = seen
             .iter()
@@ -366,11 +337,7 @@ mod tests {
         assert!(normal.is_disjoint(&tenant));
         assert_eq!(normal.len() + tenant.len(), sim.org().audit_len());
         // Mixing a non-tenant type into a tenant pass is refused.
-        let (status, _) = admin(
-            &sim,
-            "audit_logs?tenant_only=true&event_types[]=login.failed",
-        )
-        .await;
+        let (status, _) = admin(&sim, "audit_logs?tenant_only=true&event_types[]=login.failed").await;
         assert_eq!(status, 400);
         sim.shutdown().await;
     }
@@ -380,35 +347,25 @@ mod tests {
         let sim = sim().await;
         let (_, failed) = admin(&sim, "audit_logs?event_types[]=login.failed&limit=100").await;
         let data = failed["data"].as_array().expect("data");
+        assert!(data.len() >= 5, "the brute-force scenario is in the history");
         assert!(
-            data.len() >= 5,
-            "the brute-force scenario is in the history"
+            data.iter()
+                .all(|e| e["type"] == "login.failed" && e["login.failed"]["error_code"].is_string())
         );
-        assert!(data.iter().all(|e| e["type"] == "login.failed" && e["login.failed"]["error_code"].is_string()));
         let (_, first) = admin(&sim, "audit_logs?limit=5").await;
         let (_, second) = admin(
             &sim,
-            &format!(
-                "audit_logs?limit=5&after={}",
-                first["last_id"].as_str().expect("id")
-            ),
+            &format!("audit_logs?limit=5&after={}", first["last_id"].as_str().expect("id")),
         )
         .await;
         let (_, back) = admin(
             &sim,
-            &format!(
-                "audit_logs?limit=5&before={}",
-                second["first_id"].as_str().expect("id")
-            ),
+            &format!("audit_logs?limit=5&before={}", second["first_id"].as_str().expect("id")),
         )
         .await;
         assert_eq!(ids(&back), ids(&first));
         let project = sim.org().default_project_id();
-        let (_, scoped) = admin(
-            &sim,
-            &format!("audit_logs?project_ids[]={project}&limit=100"),
-        )
-        .await;
+        let (_, scoped) = admin(&sim, &format!("audit_logs?project_ids[]={project}&limit=100")).await;
         assert!(
             scoped["data"]
                 .as_array()
@@ -439,18 +396,10 @@ mod tests {
         let sim = sim().await;
         let secret = "sk-admin-NOTTHERIGHTKEYx9x9x9x9x9x9x9x9x9wxyz";
         let url = format!("{}/organization/audit_logs", sim.admin_base_url());
-        let resp = client()
-            .get(&url)
-            .bearer_auth(secret)
-            .send()
-            .await
-            .expect("sent");
+        let resp = client().get(&url).bearer_auth(secret).send().await.expect("sent");
         assert_eq!(resp.status().as_u16(), 401);
         let text = resp.text().await.expect("body");
-        assert!(
-            !text.contains(&secret[9..]),
-            "the key must not be echoed: {text}"
-        );
+        assert!(!text.contains(&secret[9..]), "the key must not be echoed: {text}");
         let body: Value = serde_json::from_str(&text).expect("json");
         assert_eq!(body["error"]["code"], "invalid_api_key");
         let missing = client().get(&url).send().await.expect("sent");
@@ -465,13 +414,8 @@ mod tests {
     async fn injected_faults_answer_the_next_requests_then_stop() {
         let sim = sim().await;
         let url = format!("{}/organization/audit_logs?limit=3", sim.admin_base_url());
-        sim.faults().inject(
-            Family::AuditLogs,
-            Fault::TooManyRequests {
-                retry_after_secs: 2,
-            },
-            1,
-        );
+        sim.faults()
+            .inject(Family::AuditLogs, Fault::TooManyRequests { retry_after_secs: 2 }, 1);
         let resp = client()
             .get(&url)
             .bearer_auth(sim.admin_key())
@@ -486,12 +430,10 @@ mod tests {
         let after = format!("{url}&after={}", first["last_id"].as_str().expect("id"));
         let (_, repeated) = get(after.clone(), sim.admin_key()).await;
         assert_eq!(repeated["last_id"], first["last_id"], "the cursor repeats");
-        sim.faults()
-            .inject(Family::AuditLogs, Fault::MalformedJson, 1);
+        sim.faults().inject(Family::AuditLogs, Fault::MalformedJson, 1);
         let (status, broken) = get(after.clone(), sim.admin_key()).await;
         assert_eq!((status, broken), (200, Value::Null), "body is not JSON");
-        sim.faults()
-            .inject(Family::AuditLogs, Fault::Status { status: 503 }, 1);
+        sim.faults().inject(Family::AuditLogs, Fault::Status { status: 503 }, 1);
         assert_eq!(get(after.clone(), sim.admin_key()).await.0, 503);
         let (status, next) = get(after, sim.admin_key()).await;
         assert_eq!(status, 200);

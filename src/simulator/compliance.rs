@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::faults::Family;
 use super::http::{
-    ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response,
-    not_found, page_response,
+    ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
 };
 use super::records::iso_micros;
 use super::{Shared, auth, now_micros};
@@ -59,41 +58,25 @@ fn check(sh: &Shared, headers: &HeaderMap, scope: &str, principal: &str) -> Resu
     if ok {
         Ok(())
     } else {
-        Err(not_found(&format!(
-            "No workspace or organization '{principal}'."
-        )))
+        Err(not_found(&format!("No workspace or organization '{principal}'.")))
     }
 }
 
 fn parse_time(q: &Query, key: &str, required: bool) -> Result<Option<i64>, ApiError> {
     match q.get(key) {
-        None if required => Err(bad_request(
-            key,
-            &format!("Missing required parameter '{key}'."),
-        )),
+        None if required => Err(bad_request(key, &format!("Missing required parameter '{key}'."))),
         None => Ok(None),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|t| Some(t.timestamp_micros()))
-            .map_err(|_| {
-                bad_request(
-                    key,
-                    &format!("'{key}' must be an ISO 8601 timestamp with a timezone."),
-                )
-            }),
+            .map_err(|_| bad_request(key, &format!("'{key}' must be an ISO 8601 timestamp with a timezone."))),
     }
 }
 
 fn event_type(q: &Query) -> Result<String, ApiError> {
     match q.get("event_type") {
         Some(t) if COMPLIANCE_EVENT_TYPES.contains(&t) => Ok(t.to_owned()),
-        Some(t) => Err(bad_request(
-            "event_type",
-            &format!("Unknown event_type '{t}'."),
-        )),
-        None => Err(bad_request(
-            "event_type",
-            "Missing required parameter 'event_type'.",
-        )),
+        Some(t) => Err(bad_request("event_type", &format!("Unknown event_type '{t}'."))),
+        None => Err(bad_request("event_type", "Missing required parameter 'event_type'.")),
     }
 }
 
@@ -151,11 +134,7 @@ async fn download(
         return not_found(&format!("No log file '{file_id}'.")).into_response();
     }
     // The corruption flag rides in the signed token so the signed URL serves bad bytes.
-    let token = if corrupt {
-        format!("{file_id}.c")
-    } else {
-        file_id
-    };
+    let token = if corrupt { format!("{file_id}.c") } else { file_id };
     let ttl = i64::try_from(sh.signed_url_ttl.as_secs()).unwrap_or(300);
     let expires = now_micros() / 1_000_000 + ttl;
     let mut loc = sh.base.clone();
@@ -269,22 +248,15 @@ mod tests {
         let mut after = "1970-01-01T00:00:00Z".to_owned();
         let mut out = Vec::new();
         loop {
-            let url = format!(
-                "{}?event_type={ty}&after={after}&limit={limit}",
-                logs_url(sim)
-            );
+            let url = format!("{}?event_type={ty}&after={after}&limit={limit}", logs_url(sim));
             let (status, page) = get(url, sim.compliance_key()).await;
             assert_eq!(status, 200, "{page}");
-            let typed: LogFilesPage =
-                serde_json::from_value(page.clone()).expect("the daemon's wire type reads it");
+            let typed: LogFilesPage = serde_json::from_value(page.clone()).expect("the daemon's wire type reads it");
             out.extend(page["data"].as_array().expect("data").iter().cloned());
             match typed.last_end_time {
                 Some(last) if typed.has_more => after = last,
                 Some(last) => {
-                    assert_eq!(
-                        Some(last.as_str()),
-                        out.last().and_then(|f| f["end_time"].as_str())
-                    );
+                    assert_eq!(Some(last.as_str()), out.last().and_then(|f| f["end_time"].as_str()));
                     return out;
                 }
                 None => return out,
@@ -301,10 +273,7 @@ mod tests {
             .await
             .expect("sent");
         assert_eq!(resp.status().as_u16(), 307);
-        let location = resp.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
         let body = client().get(&location).send().await.expect("sent");
         assert_eq!(body.status().as_u16(), 200);
         body.bytes().await.expect("body").to_vec()
@@ -317,19 +286,10 @@ mod tests {
         assert!(files.len() > 3, "history spans several files");
         let ends: Vec<chrono::DateTime<chrono::FixedOffset>> = files
             .iter()
-            .map(|f| {
-                chrono::DateTime::parse_from_rfc3339(f["end_time"].as_str().expect("end_time"))
-                    .expect("ISO")
-            })
+            .map(|f| chrono::DateTime::parse_from_rfc3339(f["end_time"].as_str().expect("end_time")).expect("ISO"))
             .collect();
-        assert!(
-            ends.windows(2).all(|w| w[0] < w[1]),
-            "strictly ascending end_time"
-        );
-        let last = files
-            .last()
-            .and_then(|f| f["end_time"].as_str())
-            .expect("end");
+        assert!(ends.windows(2).all(|w| w[0] < w[1]), "strictly ascending end_time");
+        let last = files.last().and_then(|f| f["end_time"].as_str()).expect("end");
         let (_, empty) = get(
             format!("{}?event_type=AUTH_LOG&after={last}", logs_url(&sim)),
             sim.compliance_key(),
@@ -354,10 +314,7 @@ mod tests {
             .await
             .expect("sent");
         assert_eq!(resp.status().as_u16(), 307);
-        let location = resp.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
         assert!(location.contains("/signed/") && location.contains("sig="));
         let with_key = client()
             .get(&location)
@@ -380,8 +337,7 @@ mod tests {
         assert_eq!(Some(body.len() as u64), file["file_size"].as_u64());
         let text = String::from_utf8(body).expect("utf-8");
         for line in text.lines().filter(|l| !l.is_empty()) {
-            let rec: ComplianceRecord =
-                serde_json::from_str(line).expect("the daemon's record type reads it");
+            let rec: ComplianceRecord = serde_json::from_str(line).expect("the daemon's record type reads it");
             assert_eq!(rec.event_type, "CONVERSATION_MESSAGE");
         }
         sim.shutdown().await;
@@ -394,10 +350,7 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        let url = format!(
-            "{}?event_type=AUTH_LOG&after=2020-01-01T00:00:00Z",
-            logs_url(&sim)
-        );
+        let url = format!("{}?event_type=AUTH_LOG&after=2020-01-01T00:00:00Z", logs_url(&sim));
         assert_eq!(get(url.clone(), sim.admin_key()).await.0, 401);
         assert_eq!(
             get(
@@ -408,12 +361,7 @@ mod tests {
             .0,
             400
         );
-        assert_eq!(
-            get(url.replace("AUTH_LOG", "NOPE"), sim.compliance_key())
-                .await
-                .0,
-            400
-        );
+        assert_eq!(get(url.replace("AUTH_LOG", "NOPE"), sim.compliance_key()).await.0, 400);
         let other = format!(
             "{}/compliance/workspaces/00000000-0000-4000-8000-000000000000/logs?event_type=AUTH_LOG&after=2020-01-01T00:00:00Z",
             sim.compliance_base_url()
@@ -433,18 +381,9 @@ mod tests {
             .send()
             .await
             .expect("sent");
-        let location = resp.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
         assert_eq!(
-            client()
-                .get(&location)
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16(),
+            client().get(&location).send().await.expect("sent").status().as_u16(),
             403,
             "expired"
         );
@@ -472,8 +411,7 @@ mod tests {
             })
             .collect();
         assert!(ids.iter().all(|id| got.contains(id)));
-        sim.faults()
-            .inject(Family::SignedUrl, Fault::CorruptFile, 1);
+        sim.faults().inject(Family::SignedUrl, Fault::CorruptFile, 1);
         let bad = download(&sim, newest["id"].as_str().expect("id")).await;
         assert_ne!(
             hex::encode(Sha256::digest(&bad)),
@@ -485,7 +423,11 @@ mod tests {
             newest["file_sha256"].as_str().expect("sha")
         );
         let (status, freshness) = get(
-            format!("{}/compliance/workspaces/{}/max_event_time?event_type=CODEX_LOG&event_type=AUTH_LOG", sim.compliance_base_url(), sim.workspace_id()),
+            format!(
+                "{}/compliance/workspaces/{}/max_event_time?event_type=CODEX_LOG&event_type=AUTH_LOG",
+                sim.compliance_base_url(),
+                sim.workspace_id()
+            ),
             sim.compliance_key(),
         )
         .await;
@@ -506,8 +448,7 @@ mod tests {
         let mut seen = HashSet::new();
         let mut repeats = 0;
         for f in &files {
-            let text = String::from_utf8(download(&sim, f["id"].as_str().expect("id")).await)
-                .expect("utf-8");
+            let text = String::from_utf8(download(&sim, f["id"].as_str().expect("id")).await).expect("utf-8");
             for line in text.lines() {
                 let v: Value = serde_json::from_str(line).expect("json");
                 if !seen.insert(v["event_id"].as_str().expect("id").to_owned()) {
@@ -515,11 +456,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            repeats,
-            files.len() - 1,
-            "each later file repeats one event"
-        );
+        assert_eq!(repeats, files.len() - 1, "each later file repeats one event");
         sim.shutdown().await;
     }
 }

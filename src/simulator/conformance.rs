@@ -35,10 +35,7 @@ fn conforms(value: &Value, name: &str, strict: bool) {
     }
     if strict {
         for k in obj.keys() {
-            assert!(
-                properties.contains(k),
-                "{name} has unknown field '{k}': {value}"
-            );
+            assert!(properties.contains(k), "{name} has unknown field '{k}': {value}");
         }
     }
 }
@@ -67,11 +64,7 @@ async fn audit_log_pages_match_the_spec_and_the_daemons_wire_types() {
             // Live records carry `object` and the payload key beyond the schema: not strict.
             conforms(&raw, "AuditLog", false);
             let log: AuditLog = serde_json::from_value(raw.clone()).expect("record reads");
-            assert!(
-                log.id.starts_with("audit_log-") && log.id.len() == 34,
-                "{}",
-                log.id
-            );
+            assert!(log.id.starts_with("audit_log-") && log.id.len() == 34, "{}", log.id);
             assert_eq!(raw["object"], "organization.audit_log");
             let actor = log.actor.expect("every simulated event has an actor");
             match actor.actor_type.as_deref() {
@@ -93,13 +86,7 @@ async fn inventory_lists_match_the_spec() {
     let sim = sim().await;
     list_conforms(&sim, "users", "UserListResponse", "User").await;
     list_conforms(&sim, "invites", "InviteListResponse", "Invite").await;
-    list_conforms(
-        &sim,
-        "projects?include_archived=true",
-        "ProjectListResponse",
-        "Project",
-    )
-    .await;
+    list_conforms(&sim, "projects?include_archived=true", "ProjectListResponse", "Project").await;
     let project = sim.org().project_ids()[1].clone();
     let p = |s: &str| format!("projects/{project}/{s}");
     list_conforms(&sim, &p("users"), "ProjectUserListResponse", "ProjectUser").await;
@@ -110,13 +97,7 @@ async fn inventory_lists_match_the_spec() {
         "ProjectServiceAccount",
     )
     .await;
-    list_conforms(
-        &sim,
-        &p("api_keys"),
-        "ProjectApiKeyListResponse",
-        "ProjectApiKey",
-    )
-    .await;
+    list_conforms(&sim, &p("api_keys"), "ProjectApiKeyListResponse", "ProjectApiKey").await;
     list_conforms(
         &sim,
         &p("rate_limits"),
@@ -127,21 +108,9 @@ async fn inventory_lists_match_the_spec() {
     list_conforms(&sim, "admin_api_keys", "ApiKeyList", "AdminApiKey").await;
     let groups = list_conforms(&sim, "groups", "GroupListResource", "GroupResponse").await;
     let group = groups[0]["id"].as_str().expect("id");
-    list_conforms(
-        &sim,
-        &format!("groups/{group}/users"),
-        "UserListResource",
-        "GroupUser",
-    )
-    .await;
+    list_conforms(&sim, &format!("groups/{group}/users"), "UserListResource", "GroupUser").await;
     list_conforms(&sim, "roles", "PublicRoleListResource", "Role").await;
-    list_conforms(
-        &sim,
-        "certificates",
-        "ListCertificatesResponse",
-        "Certificate",
-    )
-    .await;
+    list_conforms(&sim, "certificates", "ListCertificatesResponse", "Certificate").await;
     sim.shutdown().await;
 }
 

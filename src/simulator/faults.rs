@@ -96,9 +96,7 @@ impl Faults {
 
     /// The next `times` responses of `family` get `fault`.
     pub fn inject(&self, family: Family, fault: Fault, times: u32) {
-        self.with(family, |s| {
-            s.queue.extend(std::iter::repeat_n(fault, times as usize))
-        });
+        self.with(family, |s| s.queue.extend(std::iter::repeat_n(fault, times as usize)));
     }
 
     /// Every response of `family` gets `fault` until [`Faults::clear`] (or `None`).
@@ -198,9 +196,7 @@ mod tests {
         f.apply(cmd);
         assert_eq!(
             f.take(Family::AuditLogs),
-            Some(Fault::TooManyRequests {
-                retry_after_secs: 3
-            })
+            Some(Fault::TooManyRequests { retry_after_secs: 3 })
         );
         let clear: FaultCommand = serde_json::from_str(r#"{"clear":true}"#).expect("valid");
         assert!(matches!(clear, FaultCommand::Clear { clear: true }));

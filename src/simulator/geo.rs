@@ -74,16 +74,7 @@ pub(crate) static LOCATIONS: &[Location] = &[
         "47.2513",
         "-122.3149"
     ),
-    loc!(
-        "2.125.160.216",
-        "GB",
-        "Boxford",
-        "England",
-        "ENG",
-        "",
-        "51.75",
-        "-1.25"
-    ),
+    loc!("2.125.160.216", "GB", "Boxford", "England", "ENG", "", "51.75", "-1.25"),
     loc!(
         "175.16.199.4",
         "CN",
@@ -94,16 +85,7 @@ pub(crate) static LOCATIONS: &[Location] = &[
         "43.88",
         "125.3228"
     ),
-    loc!(
-        "217.65.48.2",
-        "GI",
-        "Gibraltar",
-        "",
-        "",
-        "",
-        "36.14474",
-        "-5.35257"
-    ),
+    loc!("217.65.48.2", "GI", "Gibraltar", "", "", "", "36.14474", "-5.35257"),
     loc!(
         "202.196.224.5",
         "PH",
@@ -114,26 +96,8 @@ pub(crate) static LOCATIONS: &[Location] = &[
         "14.6042",
         "120.9822"
     ),
-    loc!(
-        "111.235.160.9",
-        "KR",
-        "Seoul",
-        "Seoul",
-        "11",
-        "",
-        "37.5985",
-        "126.9783"
-    ),
-    loc!(
-        "67.43.156.1",
-        "BT",
-        "Thimphu",
-        "",
-        "",
-        "35908",
-        "27.5",
-        "90.5"
-    ),
+    loc!("111.235.160.9", "KR", "Seoul", "Seoul", "11", "", "37.5985", "126.9783"),
+    loc!("67.43.156.1", "BT", "Thimphu", "", "", "35908", "27.5", "90.5"),
 ];
 
 /// (user agent, ja3, ja4) triples; the last one is a script, as brute-force attempts are.

@@ -104,11 +104,7 @@ impl Query {
 
     /// The last value of `key` (later repeats win, as most servers do).
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeatable array key, accepting `key[]` and bare `key`.
@@ -125,12 +121,10 @@ impl Query {
     pub(crate) fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                bad_request(
-                    key,
-                    &format!("Invalid value for '{key}': expected an integer."),
-                )
-            }),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| bad_request(key, &format!("Invalid value for '{key}': expected an integer."))),
         }
     }
 
@@ -140,9 +134,7 @@ impl Query {
         if n < min || n > max {
             return Err(bad_request(
                 "limit",
-                &format!(
-                    "Invalid 'limit': integer {n} is out of range, expected a value between {min} and {max}."
-                ),
+                &format!("Invalid 'limit': integer {n} is out of range, expected a value between {min} and {max}."),
             ));
         }
         Ok(usize::try_from(n).unwrap_or(0))
@@ -216,8 +208,7 @@ pub(crate) async fn apply_fault(faults: &Faults, family: Family) -> FaultOutcome
         Fault::LatencyMs { .. } => return FaultOutcome::Proceed,
     };
     let mut resp = resp;
-    resp.headers_mut()
-        .insert("x-sim-fault", HeaderValue::from_static("1"));
+    resp.headers_mut().insert("x-sim-fault", HeaderValue::from_static("1"));
     FaultOutcome::Respond(resp)
 }
 

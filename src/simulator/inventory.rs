@@ -12,9 +12,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::faults::Family;
-use super::http::{
-    ApiError, FaultOutcome, Query, apply_fault, bad_request, not_found, page_response,
-};
+use super::http::{ApiError, FaultOutcome, Query, apply_fault, bad_request, not_found, page_response};
 use super::org::{Collection, OrgState};
 use super::{Shared, auth};
 
@@ -70,12 +68,7 @@ const ROLES: Spec = Spec {
 };
 
 /// One page of `coll` in the endpoint's order, keeping items `keep` accepts.
-fn page(
-    coll: &Collection,
-    q: &Query,
-    spec: Spec,
-    keep: &dyn Fn(&Value) -> bool,
-) -> Result<Value, ApiError> {
+fn page(coll: &Collection, q: &Query, spec: Spec, keep: &dyn Fn(&Value) -> bool) -> Result<Value, ApiError> {
     let limit = q.limit(spec.min, spec.max, spec.default_limit)?;
     let desc = match (spec.has_order, q.get("order")) {
         (true, Some("asc")) => false,
@@ -86,12 +79,10 @@ fn page(
     let position = |param: &str| -> Result<Option<u64>, ApiError> {
         match q.get(param) {
             None | Some("") => Ok(None),
-            Some(id) => coll.position(id).map(Some).ok_or_else(|| {
-                bad_request(
-                    param,
-                    &format!("Invalid '{param}': no object with id '{id}'."),
-                )
-            }),
+            Some(id) => coll
+                .position(id)
+                .map(Some)
+                .ok_or_else(|| bad_request(param, &format!("Invalid '{param}': no object with id '{id}'."))),
         }
     };
     let after = position("after")?;
@@ -120,14 +111,8 @@ fn page(
         chosen.extend(rest.by_ref().take(limit));
         has_more = rest.next().is_some();
     }
-    let first = chosen
-        .first()
-        .map(|v| v["id"].clone())
-        .unwrap_or(Value::Null);
-    let last = chosen
-        .last()
-        .map(|v| v["id"].clone())
-        .unwrap_or(Value::Null);
+    let first = chosen.first().map(|v| v["id"].clone()).unwrap_or(Value::Null);
+    let last = chosen.last().map(|v| v["id"].clone()).unwrap_or(Value::Null);
     Ok(if spec.next_cursor {
         let next = if has_more { last } else { Value::Null };
         json!({"object": "list", "data": chosen, "has_more": has_more, "next": next})
@@ -208,42 +193,53 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route(
             "/v1/organization/projects/{project_id}/users",
-            get(|State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
-                serve(&sh, &h, raw, |st, q| page(project_coll(st, &st.project_users, &id)?, q, CLASSIC, &all)).await
-            }),
+            get(
+                |State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                    serve(&sh, &h, raw, |st, q| {
+                        page(project_coll(st, &st.project_users, &id)?, q, CLASSIC, &all)
+                    })
+                    .await
+                },
+            ),
         )
         .route(
             "/v1/organization/projects/{project_id}/service_accounts",
-            get(|State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
-                serve(&sh, &h, raw, |st, q| {
-                    page(project_coll(st, &st.project_service_accounts, &id)?, q, CLASSIC, &all)
-                })
-                .await
-            }),
+            get(
+                |State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                    serve(&sh, &h, raw, |st, q| {
+                        page(project_coll(st, &st.project_service_accounts, &id)?, q, CLASSIC, &all)
+                    })
+                    .await
+                },
+            ),
         )
         .route(
             "/v1/organization/projects/{project_id}/api_keys",
-            get(|State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
-                serve(&sh, &h, raw, |st, q| {
-                    let access = q.get("owner_project_access").unwrap_or("any").to_owned();
-                    if !matches!(access.as_str(), "active" | "inactive" | "any") {
-                        return Err(bad_request("owner_project_access", "Must be active, inactive or any."));
-                    }
-                    page(project_coll(st, &st.project_keys, &id)?, q, CLASSIC, &|v| {
-                        access == "any" || v["owner_project_access"] == access.as_str()
+            get(
+                |State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                    serve(&sh, &h, raw, |st, q| {
+                        let access = q.get("owner_project_access").unwrap_or("any").to_owned();
+                        if !matches!(access.as_str(), "active" | "inactive" | "any") {
+                            return Err(bad_request("owner_project_access", "Must be active, inactive or any."));
+                        }
+                        page(project_coll(st, &st.project_keys, &id)?, q, CLASSIC, &|v| {
+                            access == "any" || v["owner_project_access"] == access.as_str()
+                        })
                     })
-                })
-                .await
-            }),
+                    .await
+                },
+            ),
         )
         .route(
             "/v1/organization/projects/{project_id}/rate_limits",
-            get(|State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
-                serve(&sh, &h, raw, |st, q| {
-                    page(project_coll(st, &st.project_rate_limits, &id)?, q, RATE_LIMITS, &all)
-                })
-                .await
-            }),
+            get(
+                |State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                    serve(&sh, &h, raw, |st, q| {
+                        page(project_coll(st, &st.project_rate_limits, &id)?, q, RATE_LIMITS, &all)
+                    })
+                    .await
+                },
+            ),
         )
         .route(
             "/v1/organization/admin_api_keys",
@@ -259,13 +255,17 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route(
             "/v1/organization/groups/{group_id}/users",
-            get(|State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
-                serve(&sh, &h, raw, |st, q| match (st.groups.get(&id), st.group_users.get(&id)) {
-                    (Some(_), Some(c)) => page(c, q, GROUP_USERS, &all),
-                    _ => Err(not_found(&format!("No such group: '{id}'."))),
-                })
-                .await
-            }),
+            get(
+                |State(sh): S, Path(id): Path<String>, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                    serve(&sh, &h, raw, |st, q| {
+                        match (st.groups.get(&id), st.group_users.get(&id)) {
+                            (Some(_), Some(c)) => page(c, q, GROUP_USERS, &all),
+                            _ => Err(not_found(&format!("No such group: '{id}'."))),
+                        }
+                    })
+                    .await
+                },
+            ),
         )
         .route(
             "/v1/organization/roles",
@@ -312,10 +312,7 @@ mod tests {
     }
 
     fn ids(items: &[Value]) -> Vec<String> {
-        items
-            .iter()
-            .map(|v| v["id"].as_str().expect("id").to_owned())
-            .collect()
+        items.iter().map(|v| v["id"].as_str().expect("id").to_owned()).collect()
     }
 
     fn assert_unique(items: &[Value]) {
@@ -332,10 +329,7 @@ mod tests {
         let all_projects = walk(&sim, "projects?include_archived=true", 2).await;
         let active = walk(&sim, "projects", 2).await;
         assert_eq!(all_projects.len(), sim.org().project_ids().len());
-        let archived = all_projects
-            .iter()
-            .filter(|p| p["status"] == "archived")
-            .count();
+        let archived = all_projects.iter().filter(|p| p["status"] == "archived").count();
         assert!(archived >= 1, "the seed has an archived project");
         assert_eq!(
             active.len() + archived,
@@ -355,13 +349,7 @@ mod tests {
         expected.sort();
         got.sort();
         assert_eq!(got, expected);
-        for path in [
-            "invites",
-            "admin_api_keys",
-            "certificates",
-            "groups",
-            "roles",
-        ] {
+        for path in ["invites", "admin_api_keys", "certificates", "groups", "roles"] {
             let items = walk(&sim, path, 1).await;
             assert!(!items.is_empty(), "{path} is seeded");
             assert_unique(&items);
@@ -412,10 +400,7 @@ mod tests {
         assert_eq!(added["data"][0]["user.added"]["data"]["role"], "reader");
 
         let project = sim.org().default_project_id();
-        let key = sim
-            .org()
-            .create_key(&project)
-            .expect("default project exists");
+        let key = sim.org().create_key(&project).expect("default project exists");
         let listed = ids(&walk(&sim, &format!("projects/{project}/api_keys"), 100).await);
         assert!(listed.contains(&key));
         assert!(sim.org().delete_key(&key));
@@ -437,12 +422,7 @@ mod tests {
         let (status, body) = admin(&sim, "projects/proj_nope/api_keys").await;
         assert_eq!(status, 404);
         assert!(body["error"]["message"].is_string());
-        assert!(
-            body["error"]
-                .as_object()
-                .expect("error")
-                .contains_key("code")
-        );
+        assert!(body["error"].as_object().expect("error").contains_key("code"));
         sim.shutdown().await;
     }
 }

@@ -42,9 +42,7 @@ pub(crate) struct ComplianceStore {
 impl ComplianceStore {
     pub(crate) fn new(interval: Duration, max_events: usize, dup: f64, seed: u64) -> Self {
         ComplianceStore {
-            interval_us: i64::try_from(interval.as_micros())
-                .unwrap_or(i64::MAX)
-                .max(1),
+            interval_us: i64::try_from(interval.as_micros()).unwrap_or(i64::MAX).max(1),
             max_events: max_events.max(1),
             duplicate_probability: dup.clamp(0.0, 1.0),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ff_ee00),
@@ -123,21 +121,14 @@ impl ComplianceStore {
     /// Files for `events` (sorted), chunked, every `end_time` strictly after the last one of
     /// the type so an exclusive `after` cursor never skips a file.
     fn emit(&mut self, ty: &str, events: Vec<(i64, Value)>, end_us: i64) {
-        let chunks: Vec<Vec<(i64, Value)>> =
-            events.chunks(self.max_events).map(<[_]>::to_vec).collect();
+        let chunks: Vec<Vec<(i64, Value)>> = events.chunks(self.max_events).map(<[_]>::to_vec).collect();
         let n = chunks.len() as i64;
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let last_end = self
-                .files
-                .get(ty)
-                .and_then(|f| f.last())
-                .map_or(i64::MIN, |f| f.end_us);
+            let last_end = self.files.get(ty).and_then(|f| f.last()).map_or(i64::MIN, |f| f.end_us);
             let end = (end_us - (n - 1 - i as i64)).max(last_end.saturating_add(1));
             let mut lines: Vec<&Value> = Vec::new();
             let repeat = match self.previous.get(ty) {
-                Some(prev)
-                    if !prev.is_empty() && self.rng.random_bool(self.duplicate_probability) =>
-                {
+                Some(prev) if !prev.is_empty() && self.rng.random_bool(self.duplicate_probability) => {
                     Some(prev[self.rng.random_range(0..prev.len())].clone())
                 }
                 _ => None,
@@ -175,13 +166,7 @@ impl ComplianceStore {
     }
 
     /// One list page: files of `ty` with `after < end_time (< before)`, ascending.
-    pub(crate) fn page(
-        &self,
-        ty: &str,
-        after_us: i64,
-        before_us: Option<i64>,
-        limit: usize,
-    ) -> Value {
+    pub(crate) fn page(&self, ty: &str, after_us: i64, before_us: Option<i64>, limit: usize) -> Value {
         let files = self.files.get(ty).map(Vec::as_slice).unwrap_or_default();
         let start = files.partition_point(|f| f.end_us <= after_us);
         let matching = files[start..]
@@ -199,10 +184,7 @@ impl ComplianceStore {
                     "file_size": f.body.len(), "file_sha256": f.sha256})
             })
             .collect();
-        let last = page
-            .last()
-            .map(|f| json!(iso_auto(f.end_us)))
-            .unwrap_or(Value::Null);
+        let last = page.last().map(|f| json!(iso_auto(f.end_us))).unwrap_or(Value::Null);
         json!({"data": data, "has_more": has_more, "last_end_time": last})
     }
 }

@@ -181,8 +181,8 @@ pub(crate) fn now_micros() -> i64 {
 pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let base = Url::parse(&format!("http://{addr}"))
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let base =
+        Url::parse(&format!("http://{addr}")).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let mut key_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_cafe);
     let admin_key = cfg
         .admin_key
@@ -218,10 +218,7 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
             // Either a `true` or a dropped sender ends the server.
             let _ = server_stop.wait_for(|s| *s).await;
         };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(%error, "simulator server failed");
         }
     }));
@@ -255,10 +252,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn control_faults(
-    State(sh): State<Arc<Shared>>,
-    axum::Json(cmd): axum::Json<FaultCommand>,
-) -> Response {
+async fn control_faults(State(sh): State<Arc<Shared>>, axum::Json(cmd): axum::Json<FaultCommand>) -> Response {
     sh.faults.apply(cmd);
     http::json_response(StatusCode::OK, &serde_json::json!({"ok": true}))
 }
@@ -349,10 +343,7 @@ impl Simulator {
 }
 
 /// The `simulate` command: start, print the banner, serve until `shutdown` resolves.
-pub async fn serve_until(
-    cfg: SimConfig,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+pub async fn serve_until(cfg: SimConfig, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let sim = start(cfg).await?;
     sim.print_banner()?;
     shutdown.await;

@@ -47,34 +47,23 @@ impl OrgState {
         };
         let tail = alnum(&mut self.rng, 4).to_lowercase();
         let name = format!("key-{}", alnum(&mut self.rng, 5).to_lowercase());
-        let access = if self.users.get(owner_id(owner)).is_some()
-            || matches!(owner, OwnerRef::ServiceAccount(_))
-        {
+        let access = if self.users.get(owner_id(owner)).is_some() || matches!(owner, OwnerRef::ServiceAccount(_)) {
             "active"
         } else {
             "inactive"
         };
         let seq = self.next_seq();
-        self.project_keys
-            .entry(project.to_owned())
-            .or_default()
-            .insert(
-                seq,
-                &id,
-                json!({"object": "organization.project.api_key", "id": id, "name": name,
+        self.project_keys.entry(project.to_owned()).or_default().insert(
+            seq,
+            &id,
+            json!({"object": "organization.project.api_key", "id": id, "name": name,
                 "redacted_value": format!("sk-proj-***...{tail}"), "created_at": created,
                 "last_used_at": last_used, "owner_project_access": access, "owner": owner_json}),
-            );
+        );
         id
     }
 
-    pub(crate) fn create_api_key(
-        &mut self,
-        at: i64,
-        actor: &Actor,
-        project: &str,
-        owner: &OwnerRef,
-    ) -> String {
+    pub(crate) fn create_api_key(&mut self, at: i64, actor: &Actor, project: &str, owner: &OwnerRef) -> String {
         let id = self.insert_project_key(project, owner, at, Value::Null);
         let scopes = if self.rng.random_bool(0.5) {
             json!(["api.model.request"])
@@ -154,13 +143,7 @@ impl OrgState {
         id
     }
 
-    pub(crate) fn change_role(
-        &mut self,
-        at: i64,
-        actor: &Actor,
-        user_id: &str,
-        role: &str,
-    ) -> bool {
+    pub(crate) fn change_role(&mut self, at: i64, actor: &Actor, user_id: &str, role: &str) -> bool {
         let Some(user) = self.users.get_mut(user_id) else {
             return false;
         };
@@ -174,20 +157,10 @@ impl OrgState {
         if self.users.remove(user_id).is_none() {
             return false;
         }
-        for c in self
-            .project_users
-            .values_mut()
-            .chain(self.group_users.values_mut())
-        {
+        for c in self.project_users.values_mut().chain(self.group_users.values_mut()) {
             c.remove(user_id);
         }
-        self.record(
-            "user.deleted",
-            at,
-            actor,
-            None,
-            Some(json!({"id": user_id})),
-        );
+        self.record("user.deleted", at, actor, None, Some(json!({"id": user_id})));
         true
     }
 
@@ -214,10 +187,7 @@ impl OrgState {
         }
         inv["status"] = json!("accepted");
         inv["accepted_at"] = json!(at);
-        let email = inv["email"]
-            .as_str()
-            .unwrap_or("new.member@example.com")
-            .to_owned();
+        let email = inv["email"].as_str().unwrap_or("new.member@example.com").to_owned();
         let name: String = email
             .split('@')
             .next()
@@ -227,13 +197,7 @@ impl OrgState {
             .collect::<Vec<_>>()
             .join(" ");
         let actor = self.admin_actor();
-        self.record(
-            "invite.accepted",
-            at,
-            &actor,
-            None,
-            Some(json!({"id": invite_id})),
-        );
+        self.record("invite.accepted", at, &actor, None, Some(json!({"id": invite_id})));
         Some(self.add_user(at, &actor, &name, "reader"))
     }
 
@@ -281,12 +245,7 @@ impl OrgState {
         true
     }
 
-    pub(crate) fn create_service_account(
-        &mut self,
-        at: i64,
-        actor: &Actor,
-        project: &str,
-    ) -> String {
+    pub(crate) fn create_service_account(&mut self, at: i64, actor: &Actor, project: &str) -> String {
         let id = self.new_id("svc_acct_", 16);
         let seq = self.next_seq();
         self.project_service_accounts
@@ -300,13 +259,7 @@ impl OrgState {
                 "role": "member", "created_at": at}),
             );
         let payload = json!({"id": id, "data": {"role": "member"}});
-        self.record(
-            "service_account.created",
-            at,
-            actor,
-            Some(project),
-            Some(payload),
-        );
+        self.record("service_account.created", at, actor, Some(project), Some(payload));
         id
     }
 
@@ -430,11 +383,7 @@ impl Org {
 
     /// Current members as `/organization/users` serves them.
     pub fn users(&self) -> Vec<Value> {
-        self.lock()
-            .users
-            .iter()
-            .map(|(_, _, v)| v.clone())
-            .collect()
+        self.lock().users.iter().map(|(_, _, v)| v.clone()).collect()
     }
 
     /// Every project id, archived ones included; the default project first.

@@ -121,12 +121,7 @@ pub(crate) fn uuid(rng: &mut ChaCha8Rng) -> String {
 }
 
 impl OrgState {
-    pub(crate) fn new(
-        rng: ChaCha8Rng,
-        org_id: String,
-        workspace_id: String,
-        compliance: ComplianceStore,
-    ) -> Self {
+    pub(crate) fn new(rng: ChaCha8Rng, org_id: String, workspace_id: String, compliance: ComplianceStore) -> Self {
         OrgState {
             rng,
             seq: 0,

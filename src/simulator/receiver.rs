@@ -137,14 +137,11 @@ impl Receiver {
                 status,
                 retry_after_secs,
                 times,
-            } => st.next.extend(std::iter::repeat_n(
-                (status, retry_after_secs),
-                times as usize,
-            )),
+            } => st
+                .next
+                .extend(std::iter::repeat_n((status, retry_after_secs), times as usize)),
             ReceiverScript::MaxBodyBytes { bytes } => st.max_body = Some(bytes),
-            ReceiverScript::RejectIdContaining { needle, status } => {
-                st.reject = Some((needle, status))
-            }
+            ReceiverScript::RejectIdContaining { needle, status } => st.reject = Some((needle, status)),
             ReceiverScript::Clear => {
                 st.next.clear();
                 st.max_body = None;
@@ -156,8 +153,7 @@ impl Receiver {
     /// Counts for `/_sim/receiver/stats`.
     pub fn stats(&self) -> Value {
         let st = self.lock();
-        let unique: std::collections::HashSet<&str> =
-            st.events.iter().filter_map(|e| e["id"].as_str()).collect();
+        let unique: std::collections::HashSet<&str> = st.events.iter().filter_map(|e| e["id"].as_str()).collect();
         json!({"events": st.events.len(), "unique_ids": unique.len(),
                "batches": st.batches.len(), "requests": st.requests.len()})
     }
@@ -168,11 +164,7 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> 
 }
 
 /// Decode the body into events: gunzip when asked, then an array or NDJSON lines.
-fn decode(
-    body: &[u8],
-    encoding: Option<&str>,
-    content_type: Option<&str>,
-) -> Result<Vec<Value>, String> {
+fn decode(body: &[u8], encoding: Option<&str>, content_type: Option<&str>) -> Result<Vec<Value>, String> {
     let raw = if encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip")) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(body)
@@ -189,8 +181,7 @@ fn decode(
         None => text.trim_start().starts_with('['),
     };
     if is_array {
-        return serde_json::from_str::<Vec<Value>>(text)
-            .map_err(|e| format!("bad JSON array: {e}"));
+        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| format!("bad JSON array: {e}"));
     }
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -211,11 +202,7 @@ fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Resp
     r
 }
 
-pub(crate) async fn ingest(
-    State(sh): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn ingest(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let rx = &sh.receiver;
     let encoding = header_str(&headers, header::CONTENT_ENCODING);
     let ctype = header_str(&headers, header::CONTENT_TYPE);
@@ -287,10 +274,7 @@ pub(crate) async fn ingest(
 
 /// Small synchronous appends: a demo-sized file, written before the batch is acknowledged.
 fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut buf = Vec::new();
     for e in events {
         buf.extend_from_slice(e.to_string().as_bytes());
@@ -299,10 +283,7 @@ fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
     f.write_all(&buf)
 }
 
-pub(crate) async fn script(
-    State(sh): State<Arc<Shared>>,
-    axum::Json(script): axum::Json<ReceiverScript>,
-) -> Response {
+pub(crate) async fn script(State(sh): State<Arc<Shared>>, axum::Json(script): axum::Json<ReceiverScript>) -> Response {
     sh.receiver.set_response(script);
     json_response(StatusCode::OK, &json!({"ok": true}))
 }
@@ -328,13 +309,7 @@ mod tests {
         enc.finish().expect("in-memory finish")
     }
 
-    async fn post(
-        sim: &Simulator,
-        body: Vec<u8>,
-        ctype: &str,
-        gz: bool,
-        token: Option<&str>,
-    ) -> reqwest::Response {
+    async fn post(sim: &Simulator, body: Vec<u8>, ctype: &str, gz: bool, token: Option<&str>) -> reqwest::Response {
         let mut req = client()
             .post(sim.receiver_url())
             .header("content-type", ctype)
@@ -345,24 +320,14 @@ mod tests {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        req.body(body)
-            .send()
-            .await
-            .expect("request reaches the receiver")
+        req.body(body).send().await.expect("request reaches the receiver")
     }
 
     #[tokio::test]
     async fn accepts_gzip_ndjson_and_json_arrays_and_records_the_headers() {
         let sim = sim().await;
         let ndjson = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
-        let resp = post(
-            &sim,
-            gzip(ndjson.as_bytes()),
-            "application/x-ndjson",
-            true,
-            None,
-        )
-        .await;
+        let resp = post(&sim, gzip(ndjson.as_bytes()), "application/x-ndjson", true, None).await;
         assert_eq!(resp.status().as_u16(), 200);
         let array = serde_json::to_vec(&json!([{"id": "c"}])).expect("serializes");
         let resp = post(&sim, array, "application/json", false, None).await;
@@ -389,15 +354,9 @@ mod tests {
         .await;
         let body = || b"{\"id\":\"x-1\"}\n{\"id\":\"x-2\"}\n".to_vec();
         let nd = "application/x-ndjson";
+        assert_eq!(post(&sim, body(), nd, false, None).await.status().as_u16(), 401);
         assert_eq!(
-            post(&sim, body(), nd, false, None).await.status().as_u16(),
-            401
-        );
-        assert_eq!(
-            post(&sim, body(), nd, false, Some("wrong"))
-                .await
-                .status()
-                .as_u16(),
+            post(&sim, body(), nd, false, Some("wrong")).await.status().as_u16(),
             401
         );
         let rx = sim.receiver();
@@ -475,14 +434,7 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        let resp = post(
-            &sim,
-            b"{\"id\":\"p\"}\n".to_vec(),
-            "application/x-ndjson",
-            false,
-            None,
-        )
-        .await;
+        let resp = post(&sim, b"{\"id\":\"p\"}\n".to_vec(), "application/x-ndjson", false, None).await;
         assert_eq!(resp.status().as_u16(), 200);
         let text = std::fs::read_to_string(&path).expect("file written before the ack");
         assert_eq!(text, "{\"id\":\"p\"}\n");

@@ -48,14 +48,7 @@ fn merge(mut v: Value, extra: Value) -> Value {
 }
 
 /// A ChatGPT sign-in record (`action` login_success, login_failed, …) appended to AUTH_LOG.
-pub(crate) fn auth_log(
-    st: &mut OrgState,
-    person: &Person,
-    loc: usize,
-    agent: usize,
-    action: &str,
-    at_us: i64,
-) {
+pub(crate) fn auth_log(st: &mut OrgState, person: &Person, loc: usize, agent: usize, action: &str, at_us: i64) {
     let env = envelope(st, "AUTH_LOG", person, at_us);
     let rec = merge(
         env,
@@ -67,12 +60,7 @@ pub(crate) fn auth_log(
 
 /// A record of `event_type` by `person` at `at_us`; `None` for a type the simulator does not
 /// generate.
-pub(crate) fn build(
-    st: &mut OrgState,
-    event_type: &str,
-    person: &Person,
-    at_us: i64,
-) -> Option<Value> {
+pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us: i64) -> Option<Value> {
     let env = envelope(st, event_type, person, at_us);
     let ws = st.workspace_id.clone();
     let pick = |st: &mut OrgState, n: usize| st.rng.random_range(0..n);

@@ -69,11 +69,7 @@ fn people(st: &mut OrgState, start: i64) {
         let person = Person {
             id: id.clone(),
             name: format!("{first} {last}"),
-            email: format!(
-                "{}.{}@example.com",
-                first.to_lowercase(),
-                last.to_lowercase()
-            ),
+            email: format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase()),
             home: st.rng.random_range(0..HOME_LOCATIONS),
             agent: st.rng.random_range(0..SCRIPT_AGENT),
         };
@@ -137,30 +133,24 @@ fn projects(st: &mut OrgState, start: i64) {
         if i > 0 {
             let sa = st.new_id("svc_acct_", 16);
             let seq = st.next_seq();
-            st.project_service_accounts
-                .entry(id.clone())
-                .or_default()
-                .insert(
-                    seq,
-                    &sa,
-                    json!({"object": "organization.project.service_account", "id": sa,
+            st.project_service_accounts.entry(id.clone()).or_default().insert(
+                seq,
+                &sa,
+                json!({"object": "organization.project.service_account", "id": sa,
                     "name": format!("{}-sa", name.to_lowercase().replace(' ', "-")),
                     "role": "member", "created_at": created + 2 * DAY}),
-                );
+            );
         }
         for (model, rpm, tpm) in MODELS {
             let seq = st.next_seq();
             let rl = format!("rl-{model}");
-            st.project_rate_limits
-                .entry(id.clone())
-                .or_default()
-                .insert(
-                    seq,
-                    &rl,
-                    json!({"object": "project.rate_limit", "id": rl, "model": model,
+            st.project_rate_limits.entry(id.clone()).or_default().insert(
+                seq,
+                &rl,
+                json!({"object": "project.rate_limit", "id": rl, "model": model,
                     "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
                     "max_requests_per_1_day": rpm * 1000}),
-                );
+            );
         }
         st.project_keys.entry(id.clone()).or_default();
     }
@@ -192,10 +182,7 @@ fn keys(st: &mut OrgState, start: i64, now: i64) {
             st.insert_project_key(project, &owner, created, last_used);
         }
     }
-    for (name, expires) in [
-        ("ops-automation", Some(now + 10 * DAY)),
-        ("siem-readonly", None),
-    ] {
+    for (name, expires) in [("ops-automation", Some(now + 10 * DAY)), ("siem-readonly", None)] {
         let id = st.new_id("key_", 16);
         let p = st.people[0].clone();
         let seq = st.next_seq();
@@ -219,10 +206,7 @@ pub(crate) enum OwnerRef {
 }
 
 fn groups_roles_certs(st: &mut OrgState, start: i64) {
-    for (i, name) in ["Engineering", "Security", "Support"]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, name) in ["Engineering", "Security", "Support"].into_iter().enumerate() {
         let id = st.new_id("group_", 20);
         let seq = st.next_seq();
         st.groups.insert(
@@ -300,11 +284,7 @@ fn groups_roles_certs(st: &mut OrgState, start: i64) {
 /// Group membership lists have no global order of their own; a local counter suffices.
 fn st_seq_insert(coll: &mut super::org::Collection, p: &Person) {
     let seq = coll.len() as u64 + 1;
-    coll.insert(
-        seq,
-        &p.id,
-        json!({"id": p.id, "name": p.name, "email": p.email}),
-    );
+    coll.insert(seq, &p.id, json!({"id": p.id, "name": p.name, "email": p.email}));
 }
 
 fn invites(st: &mut OrgState, start: i64) {

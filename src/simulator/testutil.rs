@@ -35,9 +35,5 @@ pub(crate) async fn get(url: String, key: &str) -> (u16, Value) {
 
 /// `GET /v1/organization/<path>` with the admin key.
 pub(crate) async fn admin(sim: &Simulator, path: &str) -> (u16, Value) {
-    get(
-        format!("{}/organization/{path}", sim.admin_base_url()),
-        sim.admin_key(),
-    )
-    .await
+    get(format!("{}/organization/{path}", sim.admin_base_url()), sim.admin_key()).await
 }

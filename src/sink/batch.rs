@@ -70,11 +70,10 @@ impl<T> Batch<T> {
     pub fn fits(&self, len: usize) -> bool {
         self.items.is_empty()
             || (self.items.len() < self.limits.max_events.get()
-                && self.bytes.saturating_add(added_bytes(
-                    self.limits.format,
-                    self.items.len(),
-                    len,
-                )) <= self.limits.max_bytes)
+                && self
+                    .bytes
+                    .saturating_add(added_bytes(self.limits.format, self.items.len(), len))
+                    <= self.limits.max_bytes)
     }
 
     /// Adds `item`, whose encoding is `len` bytes; the caller checks [`Batch::fits`] first and
@@ -160,15 +159,9 @@ mod tests {
     fn batches_are_cut_by_encoded_bytes_and_never_exceed_them() {
         // Ten-byte events: NDJSON costs 11 each, so 3 fit in 33 bytes but not in 32.
         let exact = cut(limits(SinkFormat::Ndjson, 100, 33), &[10; 7]);
-        assert_eq!(
-            exact.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![3, 3, 1]
-        );
+        assert_eq!(exact.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
         let tight = cut(limits(SinkFormat::Ndjson, 100, 32), &[10; 7]);
-        assert_eq!(
-            tight.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![2, 2, 2, 1]
-        );
+        assert_eq!(tight.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
         for batch in exact.iter().chain(&tight) {
             assert!(body_len(SinkFormat::Ndjson, batch.iter().copied()) <= 33);
         }

@@ -4,9 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -115,15 +113,12 @@ impl Client {
         if let Some(encoding) = payload.content_encoding {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
-        let key = HeaderValue::from_str(&payload.idempotency_key).map_err(|_| {
-            local_failure("the idempotency key is not a valid header value".to_string())
-        })?;
+        let key = HeaderValue::from_str(&payload.idempotency_key)
+            .map_err(|_| local_failure("the idempotency key is not a valid header value".to_string()))?;
         headers.insert(IDEMPOTENCY_KEY, key);
         if let Some(token) = &self.auth_token {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                .map_err(|_| {
-                    local_failure("sink.auth_token is not a valid header value".to_string())
-                })?;
+                .map_err(|_| local_failure("sink.auth_token is not a valid header value".to_string()))?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }

@@ -43,12 +43,7 @@ impl DeadLetter {
 
     /// Appends `event` with why it was rejected, and returns once the line is on disk; only
     /// then may the caller acknowledge the event.
-    pub async fn write(
-        &self,
-        event: &Encoded,
-        reason: &str,
-        status: Option<u16>,
-    ) -> io::Result<()> {
+    pub async fn write(&self, event: &Encoded, reason: &str, status: Option<u16>) -> io::Result<()> {
         let line = line(event, reason, status, chrono::Utc::now())?;
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -63,12 +58,7 @@ impl DeadLetter {
 }
 
 /// One dead-letter line, newline included.
-fn line(
-    event: &Encoded,
-    reason: &str,
-    status: Option<u16>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> io::Result<Vec<u8>> {
+fn line(event: &Encoded, reason: &str, status: Option<u16>, now: chrono::DateTime<chrono::Utc>) -> io::Result<Vec<u8>> {
     // The event as an object, so the file can be read back with any JSON tool; if it is
     // somehow not JSON, keep its text rather than lose it.
     let event_value = serde_json::from_slice(&event.json)
@@ -118,16 +108,8 @@ mod tests {
         assert_eq!(lines[1]["status"], 400);
         assert_eq!(lines[1]["reason"], "HTTP 400 Bad Request: bad field");
         assert_eq!(lines[1]["event"], serde_json::json!({"id": "ev-1", "n": 1}));
-        assert!(
-            lines[1]["dead_lettered_at"]
-                .as_str()
-                .is_some_and(|t| t.ends_with('Z'))
-        );
-        let mode = std::fs::metadata(dead.path())
-            .expect("meta")
-            .permissions()
-            .mode()
-            & 0o777;
+        assert!(lines[1]["dead_lettered_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+        let mode = std::fs::metadata(dead.path()).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 }

@@ -77,11 +77,7 @@ pub fn idempotency_key<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// Encodes a batch given as `(id, json)` pairs.
-pub fn payload<'a>(
-    format: SinkFormat,
-    compression: Compression,
-    events: &[(&'a str, &'a [u8])],
-) -> Payload {
+pub fn payload<'a>(format: SinkFormat, compression: Compression, events: &[(&'a str, &'a [u8])]) -> Payload {
     let plain = body(format, events.iter().map(|(_, json)| *json));
     let (body, content_encoding) = match compression {
         Compression::None => (plain, None),
@@ -114,9 +110,7 @@ mod tests {
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .expect("valid gzip");
+        GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip");
         out
     }
 

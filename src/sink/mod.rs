@@ -129,11 +129,7 @@ impl Sink {
     /// Delivers everything `rx` yields until every sender is gone and the queue is drained
     /// (then flushes the rest and returns), or until `abort` fires (then returns at once;
     /// unacknowledged events keep their streams' checkpoints behind them).
-    pub async fn run(
-        mut self,
-        mut rx: ByteReceiver<Encoded>,
-        abort: CancellationToken,
-    ) -> SinkReport {
+    pub async fn run(mut self, mut rx: ByteReceiver<Encoded>, abort: CancellationToken) -> SinkReport {
         let aborted = self.pump(&mut rx, &abort).await.is_err();
         if aborted {
             tracing::warn!(
@@ -141,17 +137,10 @@ impl Sink {
                 "sink stopped by the shutdown deadline; undelivered events will be fetched again"
             );
         }
-        SinkReport {
-            aborted,
-            ..self.report
-        }
+        SinkReport { aborted, ..self.report }
     }
 
-    async fn pump(
-        &mut self,
-        rx: &mut ByteReceiver<Encoded>,
-        abort: &CancellationToken,
-    ) -> Result<(), Aborted> {
+    async fn pump(&mut self, rx: &mut ByteReceiver<Encoded>, abort: &CancellationToken) -> Result<(), Aborted> {
         let mut batch = Batch::new(self.limits);
         // When the batch's first event has waited `flush_interval`.
         let mut deadline: Option<Instant> = None;
@@ -191,11 +180,7 @@ impl Sink {
     /// Delivers one batch, splitting it in halves as long as the receiver refuses it, and
     /// dead-lettering each single event it still refuses. Halves go out in order, one at a
     /// time, so at most one request is ever in flight.
-    async fn deliver(
-        &mut self,
-        events: Vec<Encoded>,
-        abort: &CancellationToken,
-    ) -> Result<(), Aborted> {
+    async fn deliver(&mut self, events: Vec<Encoded>, abort: &CancellationToken) -> Result<(), Aborted> {
         let mut work = vec![events];
         while let Some(mut events) = work.pop() {
             if events.is_empty() {
@@ -239,10 +224,7 @@ impl Sink {
     /// Sends one batch until it is delivered or refused, retrying transient failures and
     /// pausing on ones an operator must fix, always with the same body and idempotency key.
     async fn send(&self, events: &[Encoded], abort: &CancellationToken) -> Result<Sent, Aborted> {
-        let pairs: Vec<(&str, &[u8])> = events
-            .iter()
-            .map(|e| (e.id.as_str(), e.json.as_slice()))
-            .collect();
+        let pairs: Vec<(&str, &[u8])> = events.iter().map(|e| (e.id.as_str(), e.json.as_slice())).collect();
         let payload = encode::payload(self.format, self.compression, &pairs);
         let mut bounds = self.schedule.builder(None).build();
         let max_backoff = self.schedule.max_backoff();
@@ -319,8 +301,7 @@ impl Sink {
             match written {
                 Ok(()) => break,
                 Err(err) => {
-                    let delay =
-                        Schedule::delay(bounds.next(), None).unwrap_or(self.schedule.max_backoff());
+                    let delay = Schedule::delay(bounds.next(), None).unwrap_or(self.schedule.max_backoff());
                     tracing::error!(
                         path = %self.dead_letter.path().display(),
                         id = %event.id,

@@ -107,9 +107,7 @@ struct Service {
 }
 
 impl Service {
-    async fn start(
-        rule: impl Fn(&Request, &[String], usize) -> Reply + Send + Sync + 'static,
-    ) -> Self {
+    async fn start(rule: impl Fn(&Request, &[String], usize) -> Reply + Send + Sync + 'static) -> Self {
         let server = MockServer::start().await;
         let log = Arc::new(Mutex::new(Vec::new()));
         Mock::given(method("POST"))
@@ -155,16 +153,12 @@ impl Service {
 
 /// The body as text, decompressed when it says it is gzip.
 fn plain_body(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
-    let gz = headers
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes() == b"gzip");
+    let gz = headers.get("content-encoding").is_some_and(|v| v.as_bytes() == b"gzip");
     if !gz {
         return body.to_vec();
     }
     let mut out = Vec::new();
-    GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .expect("gzip body");
+    GzDecoder::new(body).read_to_end(&mut out).expect("gzip body");
     out
 }
 
@@ -249,20 +243,10 @@ async fn queue(events: Vec<Encoded>) -> (ByteSender<Encoded>, ByteReceiver<Encod
 }
 
 /// Runs the sink over `events` until it has drained them, with fast retries.
-async fn deliver_all(
-    settings: &SinkSettings,
-    dir: &std::path::Path,
-    events: Vec<Encoded>,
-) -> SinkReport {
+async fn deliver_all(settings: &SinkSettings, dir: &std::path::Path, events: Vec<Encoded>) -> SinkReport {
     let (tx, rx) = queue(events).await;
     drop(tx);
-    let sink = Sink::new(
-        settings,
-        fast_retries(),
-        DeadLetter::new(dir),
-        Metrics::new(),
-    )
-    .expect("sink");
+    let sink = Sink::new(settings, fast_retries(), DeadLetter::new(dir), Metrics::new()).expect("sink");
     tokio::time::timeout(PATIENCE, sink.run(rx, CancellationToken::new()))
         .await
         .expect("the sink finishes")
@@ -309,10 +293,7 @@ async fn batches_are_cut_by_encoded_bytes_and_never_exceed_them() {
     let stream = Stream::new();
     let events = stream.page(7);
     let line = events[0].json.len() + 1;
-    assert!(
-        events.iter().all(|e| e.json.len() + 1 == line),
-        "equal sizes"
-    );
+    assert!(events.iter().all(|e| e.json.len() + 1 == line), "equal sizes");
     let mut settings = service.settings();
     // Two NDJSON lines fit exactly, a third does not.
     settings.max_batch_bytes = 2 * line + line / 2;
@@ -320,10 +301,7 @@ async fn batches_are_cut_by_encoded_bytes_and_never_exceed_them() {
 
     deliver_all(&settings, dir.path(), events).await;
 
-    assert_eq!(
-        service.accepted(),
-        vec![ids(0..2), ids(2..4), ids(4..6), ids(6..7)]
-    );
+    assert_eq!(service.accepted(), vec![ids(0..2), ids(2..4), ids(4..6), ids(6..7)]);
     for call in service.calls() {
         assert!(call.body.len() <= settings.max_batch_bytes);
     }
@@ -339,13 +317,7 @@ async fn a_partial_batch_is_sent_once_the_flush_interval_has_passed() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The sender stays open: only the interval can send this batch.
     let (tx, rx) = queue(stream.page(2)).await;
-    let sink = Sink::new(
-        &settings,
-        fast_retries(),
-        DeadLetter::new(dir.path()),
-        Metrics::new(),
-    )
-    .expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
     let running = tokio::spawn(sink.run(rx, CancellationToken::new()));
 
     tokio::time::timeout(PATIENCE, stream.committed.changed())
@@ -382,14 +354,8 @@ async fn a_503_is_retried_with_the_same_body_and_key_and_each_event_is_delivered
     let key = |c: &Call| c.headers.get("idempotency-key").cloned();
     assert_eq!(key(&calls[0]), key(&calls[1]));
     let expected = encode::idempotency_key(["ev-0", "ev-1", "ev-2"]);
-    assert_eq!(
-        key(&calls[0]).expect("key sent").to_str().ok(),
-        Some(expected.as_str())
-    );
-    assert_eq!(
-        calls[0].body, calls[1].body,
-        "the same bytes on every attempt"
-    );
+    assert_eq!(key(&calls[0]).expect("key sent").to_str().ok(), Some(expected.as_str()));
+    assert_eq!(calls[0].body, calls[1].body, "the same bytes on every attempt");
     assert_eq!(service.accepted(), vec![ids(0..3)]);
     assert_eq!((report.delivered, report.batches), (3, 1));
     assert!(stream.acks.is_settled());
@@ -411,10 +377,7 @@ async fn a_429_with_retry_after_waits_as_long_as_the_service_asked() {
     let calls = service.calls();
     assert_eq!(calls.len(), 2);
     let waited = calls[1].at.duration_since(calls[0].at);
-    assert!(
-        waited >= Duration::from_millis(950),
-        "waited only {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(950), "waited only {waited:?}");
     assert!(stream.acks.is_settled());
 }
 
@@ -428,18 +391,12 @@ async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_a
     let sender = Arc::new(Mutex::new(Some(tx)));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let service = {
-        let (acks, sender, seen) = (
-            Arc::clone(&stream.acks),
-            Arc::clone(&sender),
-            Arc::clone(&seen),
-        );
+        let (acks, sender, seen) = (Arc::clone(&stream.acks), Arc::clone(&sender), Arc::clone(&seen));
         Service::start(move |_, _, n| {
             let mut sender = sender.lock().expect("sender");
             if n < 3 {
                 let queued = sender.as_ref().map_or(0, ByteSender::queued_bytes);
-                seen.lock()
-                    .expect("seen")
-                    .push((acks.outstanding(), queued));
+                seen.lock().expect("seen").push((acks.outstanding(), queued));
                 Reply::status(401).body("bad token")
             } else {
                 // Accepting: the producer is done, so the sink can drain and finish.
@@ -453,13 +410,7 @@ async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_a
     settings.max_batch_events = NonZeroUsize::new(2).expect("non-zero");
     settings.auth_token = Some(SecretString::from("wrong-token"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = Sink::new(
-        &settings,
-        fast_retries(),
-        DeadLetter::new(dir.path()),
-        Metrics::new(),
-    )
-    .expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
 
     let report = tokio::time::timeout(PATIENCE, sink.run(rx, CancellationToken::new()))
         .await
@@ -510,11 +461,7 @@ async fn a_single_event_still_too_large_is_dead_lettered_and_the_rest_delivered(
     })
     .await;
     let stream = Stream::new();
-    let events = vec![
-        stream.event(0, ""),
-        stream.event(1, "huge"),
-        stream.event(2, ""),
-    ];
+    let events = vec![stream.event(0, ""), stream.event(1, "huge"), stream.event(2, "")];
     stream.acks.mark(json!("after the page"));
     let dir = tempfile::tempdir().expect("tempdir");
 
@@ -560,10 +507,7 @@ async fn a_400_for_one_event_dead_letters_only_that_event_with_its_reason() {
     assert_eq!(dead[0]["event"], poison, "the event as an object");
     let reason = dead[0]["reason"].as_str().expect("reason");
     assert!(reason.contains("400"), "{reason}");
-    assert!(
-        reason.contains("field extra must not be poison"),
-        "{reason}"
-    );
+    assert!(reason.contains("field extra must not be poison"), "{reason}");
     let mut delivered = service.accepted().concat();
     delivered.sort();
     let mut expected: Vec<String> = ids(0..8).into_iter().filter(|id| id != "ev-5").collect();
@@ -586,11 +530,7 @@ async fn a_redirect_pauses_delivery_instead_of_dead_lettering_everything() {
 
     let report = deliver_all(&service.settings(), dir.path(), stream.page(4)).await;
 
-    assert_eq!(
-        service.accepted(),
-        vec![ids(0..4)],
-        "the whole batch, retried"
-    );
+    assert_eq!(service.accepted(), vec![ids(0..4)], "the whole batch, retried");
     assert_eq!(report.dead_lettered, 0);
     assert!(dead_letters(dir.path()).is_empty());
 }
@@ -621,10 +561,7 @@ async fn gzip_bodies_decode_to_the_ndjson_of_the_batch() {
             .map(str::to_owned)
     };
     assert_eq!(header("content-encoding").as_deref(), Some("gzip"));
-    assert_eq!(
-        header("content-type").as_deref(),
-        Some("application/x-ndjson")
-    );
+    assert_eq!(header("content-type").as_deref(), Some("application/x-ndjson"));
     assert_ne!(calls[0].body, expected, "the wire body is compressed");
     let mut plain = Vec::new();
     GzDecoder::new(&calls[0].body[..])
@@ -651,10 +588,7 @@ async fn the_json_format_sends_one_array_of_the_events() {
     let calls = service.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(
-        calls[0]
-            .headers
-            .get("content-type")
-            .map(HeaderValue::as_bytes),
+        calls[0].headers.get("content-type").map(HeaderValue::as_bytes),
         Some(&b"application/json"[..])
     );
     assert!(calls[0].headers.get("content-encoding").is_none());
@@ -692,9 +626,7 @@ async fn the_token_and_header_values_are_sent_but_never_logged() {
     settings.auth_token = Some(SecretString::from(TOKEN));
     let mut tenant = HeaderValue::from_static(TENANT);
     tenant.set_sensitive(true);
-    settings
-        .headers
-        .insert(HeaderName::from_static("x-tenant"), tenant);
+    settings.headers.insert(HeaderName::from_static("x-tenant"), tenant);
     let stream = Stream::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let capture = Capture::default();
@@ -713,10 +645,7 @@ async fn the_token_and_header_values_are_sent_but_never_logged() {
     let calls = service.calls();
     assert_eq!(calls.len(), 3);
     for call in &calls {
-        let auth = call
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let auth = call.headers.get("authorization").and_then(|v| v.to_str().ok());
         assert_eq!(auth, Some(format!("Bearer {TOKEN}").as_str()));
         let tenant = call.headers.get("x-tenant").and_then(|v| v.to_str().ok());
         assert_eq!(tenant, Some(TENANT));
@@ -762,11 +691,7 @@ async fn abort_stops_a_sink_waiting_out_a_backoff_and_acknowledges_nothing() {
     assert!(report.aborted);
     assert_eq!(report.delivered, 0);
     assert_eq!(stream.acks.outstanding(), 3);
-    assert_eq!(
-        stream.checkpoint(),
-        None,
-        "the checkpoint stays behind the batch"
-    );
+    assert_eq!(stream.checkpoint(), None, "the checkpoint stays behind the batch");
 }
 
 #[tokio::test]
@@ -784,13 +709,7 @@ async fn abort_interrupts_a_request_in_flight() {
     let (tx, rx) = queue(stream.page(2)).await;
     drop(tx);
     let abort = CancellationToken::new();
-    let sink = Sink::new(
-        &settings,
-        fast_retries(),
-        DeadLetter::new(dir.path()),
-        Metrics::new(),
-    )
-    .expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
     let running = tokio::spawn(sink.run(rx, abort.clone()));
 
     first_call.recv().await.expect("the batch was sent");
