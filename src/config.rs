@@ -385,8 +385,15 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
     if let Some(start) = text.find("for key `") {
         let rest = &text[start + "for key `".len()..];
         if let Some(end) = rest.find('`') {
-            let key = rest[..end].to_string();
+            let mut key = rest[..end].to_string();
             let problem = text[..start].trim().trim_end_matches(',').to_string();
+            // "unknown field `x`" under key `sink` is the key `sink.x`.
+            if let Some(field) = problem
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                key = format!("{key}.{field}");
+            }
             return ConfigError::new(key, problem);
         }
     }
@@ -990,7 +997,7 @@ mod tests {
         assert_eq!(s.sink.max_batch_bytes, 2 * 1024 * 1024);
         std::fs::write(&path, "[sink]\nurl = \"https://a.example/\"\nbatch_size = 3\n").expect("write");
         let err = load(Some(&path), &env(&[("OPENAI_ADMIN_KEY", "k")]), Requirements::Pipeline).expect_err("typo");
-        assert!(err.to_string().contains("batch_size"), "{err}");
+        assert_eq!(err.key, "sink.batch_size", "{err}");
     }
 
     #[test]

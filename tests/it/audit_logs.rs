@@ -17,13 +17,23 @@ async fn a_window_spanning_many_pages_is_delivered_once_in_full() {
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(&sim, state.path(), &[("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "7")]);
     let outcome = helpers::run_once(&s).await;
-    assert!(outcome.success(openai_audit_ingest::pipeline::stream::Mode::Once), "{outcome:?}");
+    assert!(
+        outcome.success(openai_audit_ingest::pipeline::stream::Mode::Once),
+        "{outcome:?}"
+    );
     let expected = expected_audit_ids(&sim);
-    assert!(expected.len() > 100, "the history holds many audit events: {}", expected.len());
+    assert!(
+        expected.len() > 100,
+        "the history holds many audit events: {}",
+        expected.len()
+    );
     let (got, dups) = received(&sim);
     assert_eq!(got, expected);
     assert_eq!(dups, 0);
-    assert!(sim.faults().requests(Family::AuditLogs) as usize > expected.len() / 7, "it really paged");
+    assert!(
+        sim.faults().requests(Family::AuditLogs) as usize > expected.len() / 7,
+        "it really paged"
+    );
     let saved = checkpoint(state.path(), "audit_logs").expect("checkpoint saved");
     assert!(saved["watermark"].is_i64(), "{saved}");
     assert!(saved["window"].is_null(), "the window is complete: {saved}");
@@ -43,17 +53,22 @@ async fn a_stop_between_pages_resumes_mid_window_without_loss() {
         ],
     );
     // Slow pages so the upstream can be broken part-way through the window.
-    sim.faults().set_always(Family::AuditLogs, Some(Fault::LatencyMs { ms: 50 }));
+    sim.faults()
+        .set_always(Family::AuditLogs, Some(Fault::LatencyMs { ms: 50 }));
     let running = helpers::spawn_run(&s).await;
     poll_until(|| sim.faults().requests(Family::AuditLogs) >= 5).await;
-    sim.faults().set_always(Family::AuditLogs, Some(Fault::Status { status: 500 }));
+    sim.faults()
+        .set_always(Family::AuditLogs, Some(Fault::Status { status: 500 }));
     let served_before_outage = sim.faults().requests(Family::AuditLogs);
     poll_until(|| sim.receiver().ids().len() as u64 >= (served_before_outage - 1) * 10).await;
     running.stop().await;
 
     let saved = checkpoint(state.path(), "audit_logs").expect("a mid-window checkpoint");
     assert!(saved["watermark"].is_null(), "the window is not complete yet: {saved}");
-    assert!(saved["window"]["after"].is_string(), "the in-window cursor is saved: {saved}");
+    assert!(
+        saved["window"]["after"].is_string(),
+        "the in-window cursor is saved: {saved}"
+    );
     let first_run = sim.receiver().ids().len();
 
     sim.faults().clear();
@@ -90,9 +105,10 @@ async fn repeats_from_the_overlap_are_dropped_by_id() {
         sim.org().add_audit_event("project.created", None);
     }
     let metrics = Metrics::new();
-    let app = openai_audit_ingest::app::App::build(&s, openai_audit_ingest::pipeline::stream::Mode::Once, metrics.clone())
-        .await
-        .expect("app");
+    let app =
+        openai_audit_ingest::app::App::build(&s, openai_audit_ingest::pipeline::stream::Mode::Once, metrics.clone())
+            .await
+            .expect("app");
     app.run_until_stopped(Some(Duration::from_secs(30))).await;
     let (got, dups) = received(&sim);
     assert_eq!(dups, 0, "the overlap's repeats must not be delivered again");
@@ -100,7 +116,8 @@ async fn repeats_from_the_overlap_are_dropped_by_id() {
     assert_eq!(got, expected_audit_ids(&sim));
     let text = metrics.render();
     assert!(
-        text.lines().any(|l| l.starts_with("oai_ingest_duplicates_dropped_total{stream=\"audit_logs\"}")),
+        text.lines()
+            .any(|l| l.starts_with("oai_ingest_duplicates_dropped_total{stream=\"audit_logs\"}")),
         "the second run re-read the overlap and dropped repeats:\n{text}"
     );
 }
@@ -126,7 +143,9 @@ async fn late_events_inside_the_overlap_are_still_delivered() {
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(&sim, state.path(), &[]);
     helpers::run_once(&s).await;
-    let late = sim.org().add_late_event("api_key.deleted", chrono::Utc::now().timestamp() - 120);
+    let late = sim
+        .org()
+        .add_late_event("api_key.deleted", chrono::Utc::now().timestamp() - 120);
     helpers::run_once(&s).await;
     let (got, dups) = received(&sim);
     assert!(got.iter().any(|id| id.ends_with(&late)), "the late event arrives");
@@ -176,7 +195,10 @@ async fn a_refused_tenant_pass_is_parked_and_the_normal_pass_keeps_running() {
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(&sim, state.path(), &[("OAI_INGEST__OPENAI__BASE_URL", &api.uri())]);
     let outcome = helpers::run_once(&s).await;
-    assert!(outcome.streams_ok, "a refused tenant pass is not a failed run: {outcome:?}");
+    assert!(
+        outcome.streams_ok,
+        "a refused tenant pass is not a failed run: {outcome:?}"
+    );
     let ids = sim.receiver().ids();
     assert_eq!(ids, vec![format!("openai.audit_log:{}:audit_log-only", sim.org_id())]);
 }
@@ -188,7 +210,10 @@ async fn a_cursor_that_does_not_advance_is_an_error_not_a_spin() {
     let s = settings(
         &sim,
         state.path(),
-        &[("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "10"), ("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false")],
+        &[
+            ("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "10"),
+            ("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false"),
+        ],
     );
     // The first page is fine, then the same page (same last_id) comes back forever.
     sim.faults().inject(Family::AuditLogs, Fault::LatencyMs { ms: 0 }, 1);
@@ -196,8 +221,15 @@ async fn a_cursor_that_does_not_advance_is_an_error_not_a_spin() {
     let outcome = helpers::run_once(&s).await;
     assert!(!outcome.streams_ok, "the stuck cursor fails the cycle");
     let requests = sim.faults().requests(Family::AuditLogs);
-    assert!((2..10).contains(&requests), "no spinning on the repeated page: {requests} requests");
-    assert!(checkpoint(state.path(), "audit_logs").and_then(|c| c["watermark"].as_i64()).is_none());
+    assert!(
+        (2..10).contains(&requests),
+        "no spinning on the repeated page: {requests} requests"
+    );
+    assert!(
+        checkpoint(state.path(), "audit_logs")
+            .and_then(|c| c["watermark"].as_i64())
+            .is_none()
+    );
 }
 
 /// Waits for a condition the daemon brings about, checking every few milliseconds.

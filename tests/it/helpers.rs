@@ -44,7 +44,10 @@ pub fn env_for(sim: &Simulator, state_dir: &Path) -> HashMap<String, String> {
         ("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "200ms".to_string()),
         ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
         ("OAI_INGEST__SINK__URL", sim.receiver_url().to_string()),
-        ("OAI_INGEST__SINK__AUTH_TOKEN", sim.receiver_token().unwrap_or_default().to_string()),
+        (
+            "OAI_INGEST__SINK__AUTH_TOKEN",
+            sim.receiver_token().unwrap_or_default().to_string(),
+        ),
         ("OAI_INGEST__SINK__FLUSH_INTERVAL", "50ms".to_string()),
         ("OAI_INGEST__RETRY__INITIAL_BACKOFF", "10ms".to_string()),
         ("OAI_INGEST__RETRY__MAX_BACKOFF", "200ms".to_string()),
@@ -66,10 +69,15 @@ pub fn settings(sim: &Simulator, state_dir: &Path, extra: &[(&str, &str)]) -> Se
 
 /// Runs one cycle of every stream and drains; panics if it takes over a minute.
 pub async fn run_once(settings: &Settings) -> Outcome {
-    let app = App::build(settings, Mode::Once, Metrics::new()).await.expect("app builds");
-    tokio::time::timeout(Duration::from_secs(60), app.run_until_stopped(Some(Duration::from_secs(50))))
+    let app = App::build(settings, Mode::Once, Metrics::new())
         .await
-        .expect("once finishes")
+        .expect("app builds");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        app.run_until_stopped(Some(Duration::from_secs(50))),
+    )
+    .await
+    .expect("once finishes")
 }
 
 /// A daemon running in the background; cancel `stop` to end it gracefully.
@@ -80,7 +88,9 @@ pub struct Running {
 }
 
 pub async fn spawn_run(settings: &Settings) -> Running {
-    let app = App::build(settings, Mode::Forever, Metrics::new()).await.expect("app builds");
+    let app = App::build(settings, Mode::Forever, Metrics::new())
+        .await
+        .expect("app builds");
     let stop = app.stop_token();
     let metrics = app.metrics().clone();
     let handle = tokio::spawn(app.run_until_stopped(None));
@@ -118,7 +128,9 @@ pub fn received(sim: &Simulator) -> (HashSet<String>, usize) {
 
 /// The saved checkpoint of `stream`, if any.
 pub fn checkpoint(state_dir: &Path, stream: &str) -> Option<Value> {
-    let path = state_dir.join("checkpoints").join(format!("{}.json", stream.replace(':', "-")));
+    let path = state_dir
+        .join("checkpoints")
+        .join(format!("{}.json", stream.replace(':', "-")));
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice::<Value>(&bytes).ok().map(|v| v["state"].clone())
 }

@@ -1,0 +1,711 @@
+//! The real binary, as an operator runs it: signals, exit codes, what it prints and what it
+//! never prints, against an in-process simulator.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use openai_audit_ingest::simulator::{Family, Fault, ReceiverScript, Simulator};
+use serde_json::Value;
+
+use crate::helpers::{SINK_TOKEN, checkpoint, env_for, expected_audit_ids, quiet_sim, received};
+
+const BIN: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
+
+/// How long any one command may take before the test gives up on it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binary with a clean environment: only `PATH`, the settings pointing it at `sim`
+/// (state in `state_dir`), then `extra` (which may override them).
+fn daemon(sim: &Simulator, state_dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Command {
+    let mut cmd = bare(args);
+    cmd.envs(env_for(sim, state_dir));
+    cmd.envs(extra.iter().copied());
+    cmd
+}
+
+/// The binary with nothing in its environment but `PATH`.
+fn bare(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` to completion (bounded by [`COMMAND_TIMEOUT`]) and collects its output.
+async fn output(cmd: Command) -> Output {
+    Spawned::start(cmd).finish(COMMAND_TIMEOUT).await
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Everything a finished command said, for assertion messages.
+fn describe(out: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// Bytes a pipe has delivered so far, filled by a reader thread.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
+/// A running child whose stdout and stderr are read in the background (so a chatty process
+/// never blocks on a full pipe, and a test can look at what it printed so far). Killed if
+/// the test ends without waiting for it.
+struct Spawned {
+    child: Option<Child>,
+    stdout: Captured,
+    stderr: Captured,
+    readers: Vec<JoinHandle<()>>,
+}
+
+fn capture(pipe: Option<impl Read + Send + 'static>, into: &Captured) -> JoinHandle<()> {
+    let into = Arc::clone(into);
+    std::thread::spawn(move || {
+        let Some(mut pipe) = pipe else { return };
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => into
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+}
+
+impl Spawned {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("the binary starts");
+        let (stdout, stderr) = (Captured::default(), Captured::default());
+        let readers = vec![
+            capture(child.stdout.take(), &stdout),
+            capture(child.stderr.take(), &stderr),
+        ];
+        Self {
+            child: Some(child),
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not finished").id()
+    }
+
+    /// What the process printed on stdout so far.
+    fn stdout_so_far(&self) -> String {
+        text(&self.stdout.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Waits up to `limit` for the process to exit (checking every 20 ms) and returns what
+    /// it said; kills it and fails the test if it does not.
+    async fn finish(mut self, limit: Duration) -> Output {
+        let deadline = tokio::time::Instant::now() + limit;
+        let status = loop {
+            let child = self.child.as_mut().expect("not finished");
+            if let Some(status) = child.try_wait().expect("waiting for the child") {
+                break status;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the process did not exit within {limit:?}; stderr:\n{}",
+                    text(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        self.child = None;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let take = |c: &Captured| std::mem::take(&mut *c.lock().unwrap_or_else(|e| e.into_inner()));
+        Output {
+            status,
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid} failed: {status:?}");
+}
+
+/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
+async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not reached within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn code(status: ExitStatus) -> Option<i32> {
+    status.code()
+}
+
+fn checkpoint_path(state_dir: &Path, stream: &str) -> std::path::PathBuf {
+    state_dir.join("checkpoints").join(format!("{stream}.json"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_flushes_saves_checkpoints_and_exits_zero() {
+    let sim = quiet_sim(200).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let run = Spawned::start(daemon(
+        &sim,
+        state.path(),
+        &["run"],
+        &[("OAI_INGEST__LOG__FORMAT", "json")],
+    ));
+    let pid = run.pid();
+
+    let expected = expected_audit_ids(&sim);
+    assert!(!expected.is_empty());
+    wait_until(Duration::from_secs(60), "the receiver holds the whole history", || {
+        received(&sim).0.is_superset(&expected)
+    })
+    .await;
+
+    send_signal(pid, "-TERM");
+    let out = run.finish(Duration::from_secs(30)).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+
+    let path = checkpoint_path(state.path(), "audit_logs");
+    assert!(path.is_file(), "{} exists after a graceful stop", path.display());
+    let saved = checkpoint(state.path(), "audit_logs").expect("the checkpoint parses");
+    assert!(
+        !saved["watermark"].is_null(),
+        "the finished window was promoted to the watermark: {saved}"
+    );
+
+    let (got, dups) = received(&sim);
+    assert_eq!(got, expected, "exactly the simulator's history arrived");
+    assert_eq!(dups, 0, "no event arrived twice");
+
+    // The JSON log format is honoured and the stop was logged as such.
+    let stderr = text(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["signal"] == "SIGTERM"),
+        "the stop request is logged with its signal:\n{stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l["message"] == "stopped"),
+        "the final `stopped` line is logged:\n{stderr}"
+    );
+}
+
+/// Every string of `secrets` (and its part after `sk-`, if any) is absent from `haystack`.
+fn assert_no_secret(what: &str, haystack: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !haystack.contains(secret),
+            "{what} contains the secret `{secret}`:\n{haystack}"
+        );
+        if let Some(rest) = secret.strip_prefix("sk-") {
+            assert!(
+                !haystack.contains(rest),
+                "{what} contains the body of the secret `{secret}`:\n{haystack}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_never_contain_the_admin_key_or_the_sink_token() {
+    let sim = quiet_sim(120).await;
+    let admin_key = sim.admin_key().to_string();
+    assert!(
+        admin_key.starts_with("sk-"),
+        "the simulator's key looks like a real one: {admin_key}"
+    );
+    let state = tempfile::tempdir().expect("tempdir");
+
+    for format in ["json", "pretty"] {
+        // Each run meets upstream 503s and sink 401s, so errors and retries are logged: the
+        // test is only meaningful if the lines most likely to carry a secret were written.
+        sim.faults().inject(Family::AuditLogs, Fault::Status { status: 503 }, 2);
+        sim.receiver().set_response(ReceiverScript::Next {
+            status: 401,
+            retry_after_secs: None,
+            times: 2,
+        });
+        let served_before = sim.faults().served(Family::AuditLogs);
+        let refused_before = sim.receiver().requests().iter().filter(|r| r.status == 401).count();
+        let fresh_state = state.path().join(format);
+        let out = output(daemon(
+            &sim,
+            &fresh_state,
+            &["once", "--deadline", "45s"],
+            &[
+                ("OAI_INGEST__LOG__LEVEL", "debug"),
+                ("RUST_LOG", "debug"),
+                ("OAI_INGEST__LOG__FORMAT", format),
+            ],
+        ))
+        .await;
+        assert_eq!(code(out.status), Some(0), "{format}: {}", describe(&out));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_no_secret(
+            &format!("`once` output ({format} logs)"),
+            &all,
+            &[&admin_key, SINK_TOKEN],
+        );
+        assert_eq!(
+            sim.faults().served(Family::AuditLogs) - served_before,
+            2,
+            "{format}: the upstream 503s were met"
+        );
+        assert_eq!(
+            sim.receiver().requests().iter().filter(|r| r.status == 401).count() - refused_before,
+            2,
+            "{format}: the sink refusals were met"
+        );
+        assert!(all.contains("ERROR"), "{format}: an ERROR line was logged:\n{all}");
+        assert!(
+            all.contains("refused the credentials"),
+            "{format}: the sink credential error was logged:\n{all}"
+        );
+        assert!(all.contains("WARN"), "{format}: a WARN line was logged:\n{all}");
+        assert!(
+            all.contains("retrying API request"),
+            "{format}: the audit-log retry was logged:\n{all}"
+        );
+        assert!(all.contains("DEBUG"), "{format}: debug logging was on:\n{all}");
+    }
+    // Despite the refusals, everything arrived.
+    assert_eq!(received(&sim).0, expected_audit_ids(&sim));
+
+    // `config` shows that secrets are set, never what they are.
+    let compliance_key = sim.compliance_key().to_string();
+    let out = output(daemon(
+        &sim,
+        state.path(),
+        &["config"],
+        &[("OPENAI_COMPLIANCE_API_KEY", &compliance_key)],
+    ))
+    .await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("[redacted]"),
+        "secrets are shown as redacted:\n{all}"
+    );
+    assert!(text(&out.stdout).contains("admin_key = \"[redacted]\""), "{all}");
+    assert!(text(&out.stdout).contains("auth_token = \"[redacted]\""), "{all}");
+    assert_no_secret("`config` output", &all, &[&admin_key, SINK_TOKEN, &compliance_key]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_checkpoint_stops_start_up_with_how_to_reset_it() {
+    let sim = quiet_sim(20).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let path = checkpoint_path(state.path(), "audit_logs");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("checkpoint dir");
+    let garbage = b"{\"version\": 1, \"stream\": \"audit_logs\", \"state\": {trunc\x00\xff";
+    std::fs::write(&path, garbage).expect("garbage written");
+
+    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "20s"], &[])).await;
+    assert_ne!(code(out.status), Some(0), "{}", describe(&out));
+    assert!(
+        out.status.code().is_some(),
+        "it exits rather than dying on a signal: {}",
+        describe(&out)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&path.display().to_string()),
+        "stderr names the file:\n{stderr}"
+    );
+    assert!(stderr.contains("corrupt"), "stderr says what is wrong:\n{stderr}");
+    assert!(
+        stderr.contains("delete or move that file"),
+        "stderr says how to reset the stream:\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("still there"),
+        garbage,
+        "the file is left untouched"
+    );
+    assert!(
+        sim.receiver().requests().is_empty(),
+        "nothing was delivered from a guessed position"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_configuration_exits_2_naming_the_key() {
+    let sim = quiet_sim(0).await;
+    let state = tempfile::tempdir().expect("tempdir");
+
+    let cases: [(&str, &str, &str, &str); 4] = [
+        ("OAI_INGEST__SINK__URL", "http://10.0.0.1/x", "sink.url", "loopback"),
+        (
+            "OAI_INGEST__AUDIT_LOGS__PAGE_SIZE",
+            "500",
+            "audit_logs.page_size",
+            "between 1 and 100",
+        ),
+        ("OAI_INGEST__LOG__FORMAT", "xml", "log.format", "xml"),
+        (
+            "OAI_INGEST__RETRY__INITIAL_BACKOFF",
+            "soon",
+            "retry.initial_backoff",
+            "soon",
+        ),
+    ];
+    for (var, value, key, problem) in cases {
+        for command in ["once", "run", "check"] {
+            let out = output(daemon(&sim, state.path(), &[command], &[(var, value)])).await;
+            let stderr = text(&out.stderr);
+            assert_eq!(
+                code(out.status),
+                Some(2),
+                "{command} with {var}={value}: {}",
+                describe(&out)
+            );
+            assert!(
+                stderr.contains(key),
+                "{command} with {var}={value}: stderr names `{key}`:\n{stderr}"
+            );
+            assert!(
+                stderr.contains(problem),
+                "{command} with {var}={value}: stderr says `{problem}`:\n{stderr}"
+            );
+        }
+    }
+
+    // A missing required credential names the key and where to set it.
+    let out = output(daemon(&sim, state.path(), &["once"], &[("OPENAI_ADMIN_KEY", "")])).await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("openai.admin_key"), "{}", describe(&out));
+
+    // A config file with a key the daemon does not know.
+    let file = state.path().join("config.toml");
+    std::fs::write(&file, "[sink]\nflush_intervall = \"1s\"\n").expect("config written");
+    let file_arg = file.display().to_string();
+    let out = output(daemon(&sim, state.path(), &["--config", &file_arg, "once"], &[])).await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("flush_intervall"),
+        "stderr names the unknown key: {}",
+        describe(&out)
+    );
+
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`sink.flush_intervall`") && stderr.contains("unknown field"),
+        "as a dotted key: {}",
+        describe(&out)
+    );
+
+    // An unknown section, and an unknown key set through the environment.
+    let sections = state.path().join("sections.toml");
+    std::fs::write(&sections, "[sinks]\nurl = \"https://example.com\"\n").expect("config written");
+    let sections_arg = sections.display().to_string();
+    let out = output(daemon(&sim, state.path(), &["--config", &sections_arg, "config"], &[])).await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("`sinks`"),
+        "stderr names the unknown section: {}",
+        describe(&out)
+    );
+    let out = output(daemon(
+        &sim,
+        state.path(),
+        &["config"],
+        &[("OAI_INGEST__SINK__BOGUS", "1")],
+    ))
+    .await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("bogus"),
+        "stderr names the unknown variable's key: {}",
+        describe(&out)
+    );
+
+    // The same file through OAI_INGEST_CONFIG.
+    let out = output(daemon(
+        &sim,
+        state.path(),
+        &["config"],
+        &[("OAI_INGEST_CONFIG", &file_arg)],
+    ))
+    .await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("flush_intervall"), "{}", describe(&out));
+
+    // A config file that does not exist.
+    let missing = state.path().join("nope.toml").display().to_string();
+    let out = output(daemon(&sim, state.path(), &["--config", &missing, "once"], &[])).await;
+    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    assert!(text(&out.stderr).contains(&missing), "{}", describe(&out));
+
+    assert!(sim.receiver().requests().is_empty(), "nothing ran");
+    assert!(!state.path().join("checkpoints").exists(), "no state was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_delivers_everything_and_exits_zero() {
+    let sim = quiet_sim(150).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let (got, dups) = received(&sim);
+    assert_eq!(got, expected_audit_ids(&sim), "every audit event arrived");
+    assert_eq!(dups, 0, "none twice");
+    let saved = checkpoint(state.path(), "audit_logs").expect("a checkpoint was saved");
+    assert!(!saved["watermark"].is_null(), "{saved}");
+    assert!(
+        checkpoint(state.path(), "audit_logs_tenant").is_some(),
+        "the tenant pass saved its checkpoint too"
+    );
+
+    // A second cycle from the saved checkpoints finds nothing new and sends nothing again.
+    let before = sim.receiver().ids().len();
+    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    assert_eq!(
+        sim.receiver().ids().len(),
+        before,
+        "the overlap re-read is deduplicated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_exits_one_when_the_sink_never_accepts() {
+    let sim = quiet_sim(100).await;
+    sim.receiver().set_response(ReceiverScript::Next {
+        status: 503,
+        retry_after_secs: None,
+        times: 100_000,
+    });
+    let state = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "3s"], &[])).await;
+    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the deadline was kept: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        sim.receiver().requests().iter().any(|r| r.status == 503),
+        "the sink was really tried"
+    );
+    assert!(sim.receiver().ids().is_empty(), "nothing was accepted");
+    for stream in ["audit_logs", "audit_logs_tenant"] {
+        assert!(
+            !checkpoint_path(state.path(), stream).exists(),
+            "no checkpoint for {stream}: nothing was acknowledged"
+        );
+    }
+
+    // With a checkpoint in place, a failed run leaves it exactly as it was.
+    sim.receiver().set_response(ReceiverScript::Clear);
+    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let path = checkpoint_path(state.path(), "audit_logs");
+    let saved = std::fs::read(&path).expect("checkpoint saved");
+    sim.org().add_audit_event("login.failed", None);
+    sim.receiver().set_response(ReceiverScript::Next {
+        status: 503,
+        retry_after_secs: None,
+        times: 100_000,
+    });
+    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "3s"], &[])).await;
+    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read(&path).expect("still there"),
+        saved,
+        "the checkpoint did not move"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
+    let sim = quiet_sim(5).await;
+    let state = tempfile::tempdir().expect("tempdir");
+
+    let out = output(daemon(
+        &sim,
+        state.path(),
+        &["check"],
+        &[("OPENAI_ADMIN_KEY", "sk-admin-wrong")],
+    ))
+    .await;
+    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAIL"), "{}", describe(&out));
+    assert!(
+        stdout.contains("Admin keys"),
+        "the action names where to make a new key: {}",
+        describe(&out)
+    );
+    assert!(stdout.contains("OPENAI_ADMIN_KEY"), "{}", describe(&out));
+    assert_no_secret(
+        "`check` output",
+        &format!("{stdout}{}", text(&out.stderr)),
+        &["sk-admin-wrong", SINK_TOKEN],
+    );
+
+    let out = output(daemon(&sim, state.path(), &["check"], &[])).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok") && l.contains("sink")),
+        "an ok line for the sink: {}",
+        describe(&out)
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok") && l.contains("audit logs")),
+        "an ok line for the audit logs: {}",
+        describe(&out)
+    );
+    assert!(!stdout.contains("FAIL"), "{}", describe(&out));
+    assert_no_secret(
+        "`check` output",
+        &format!("{stdout}{}", text(&out.stderr)),
+        &[sim.admin_key(), SINK_TOKEN],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_prints_its_urls_and_keys() {
+    let mut cmd = bare(&["simulate", "--listen", "127.0.0.1:0", "--events-per-second", "0"]);
+    cmd.env("OAI_INGEST__LOG__LEVEL", "warn");
+    let sim = Spawned::start(cmd);
+    let banner_done = |out: &str| out.ends_with('\n') && out.lines().any(|l| l.trim_start().starts_with("receiver:"));
+    wait_until(Duration::from_secs(30), "the banner is printed", || {
+        banner_done(&sim.stdout_so_far())
+    })
+    .await;
+    let banner = sim.stdout_so_far();
+    assert!(banner.contains("/v1"), "the admin API URL is printed:\n{banner}");
+    assert!(banner.contains("receiver"), "the receiver URL is printed:\n{banner}");
+    assert!(
+        banner.contains("Bearer sk-admin-"),
+        "the simulator's admin key is printed:\n{banner}"
+    );
+    assert!(
+        !banner.contains("127.0.0.1:0/"),
+        "the bound port is printed, not port 0:\n{banner}"
+    );
+
+    // The printed URL and key really work.
+    let admin_line = banner
+        .lines()
+        .find(|l| l.contains("admin api:"))
+        .expect("an admin api line");
+    let words: Vec<&str> = admin_line.split_whitespace().collect();
+    let url = words.iter().find(|w| w.starts_with("http://")).expect("a URL");
+    let key = words
+        .iter()
+        .find(|w| w.starts_with("sk-admin-"))
+        .expect("a key")
+        .trim_end_matches(')');
+    let resp = reqwest::Client::new()
+        .get(format!("{}/organization/audit_logs?limit=1", url.trim_end_matches('/')))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(resp.status().as_u16(), 200, "the printed key opens the printed URL");
+
+    send_signal(sim.pid(), "-TERM");
+    let out = sim.finish(Duration::from_secs(30)).await;
+    assert_eq!(
+        code(out.status),
+        Some(0),
+        "simulate exits 0 on SIGTERM: {}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_for_a_few_seconds_and_the_receiver_gets_audit_events_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = bare(&["demo", "--duration", "6s"]);
+    cmd.current_dir(dir.path());
+    let out = output(cmd).await;
+    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("0 duplicates"), "{}", describe(&out));
+    assert!(stdout.contains("openai.audit_log"), "{}", describe(&out));
+
+    let file = dir.path().join("demo-output").join("received.ndjson");
+    let body = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let events: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!events.is_empty(), "the receiver got events");
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["id"].as_str().expect("every event has an id"))
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no id arrived twice");
+    assert!(
+        events.iter().all(|e| e["source"] == "openai.audit_log"),
+        "only audit events in this demo"
+    );
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        types
+            .iter()
+            .any(|t| t.starts_with("tenant.") || *t == "role.bound_to_resource"),
+        "the tenant-scoped pass delivered events too"
+    );
+    assert!(
+        types
+            .iter()
+            .any(|t| !t.starts_with("tenant.") && !t.starts_with("role.")),
+        "the normal pass delivered events"
+    );
+    assert!(
+        stdout.contains(&format!("received {} events (0 duplicates)", events.len())),
+        "the final summary matches the file ({} events):\n{stdout}",
+        events.len()
+    );
+}
