@@ -29,5 +29,6 @@ pub async fn run(mut rx: mpsc::Receiver<Envelope>, out: ByteSender<Encoded>, met
             tracing::debug!("sink queue closed; processing stops");
             return;
         }
+        metrics.set_queued_bytes(out.queued_bytes());
     }
 }

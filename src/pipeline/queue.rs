@@ -91,6 +91,13 @@ impl<T> ByteReceiver<T> {
     }
 }
 
+impl<T> Drop for ByteReceiver<T> {
+    /// A sender waiting for room must learn that none will come, or it would wait forever.
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +134,16 @@ mod tests {
         let (tx, mut rx) = byte_channel::<Blob>(10);
         tx.send(Blob(1000)).await.expect("passes");
         assert_eq!(rx.recv().await.map(|b| b.0), Some(1000));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_receiver_releases_a_waiting_sender() {
+        let (tx, rx) = byte_channel::<Blob>(10);
+        tx.send(Blob(10)).await.expect("room");
+        let waiting = tokio::spawn(async move { tx.send(Blob(5)).await.is_err() });
+        tokio::task::yield_now().await;
+        drop(rx);
+        assert!(waiting.await.expect("joined"));
     }
 
     #[tokio::test]

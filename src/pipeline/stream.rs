@@ -67,7 +67,12 @@ pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule:
     let mut failures = schedule.builder(None).build();
     let mut parked_warned = false;
     loop {
-        let result = stream.cycle(&out).await;
+        // A stop must not wait for a slow upstream or a retry backoff: dropping the cycle
+        // mid-way is safe, because nothing it had not yet marked is checkpointed.
+        let result = tokio::select! {
+            result = stream.cycle(&out) => result,
+            () = out.stopping() => return false,
+        };
         let wait = match &result {
             Ok(()) => {
                 metrics.cycle(&name, true);

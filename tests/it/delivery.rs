@@ -204,3 +204,27 @@ fn normal_pass_ids(sim: &openai_audit_ingest::simulator::Simulator) -> std::coll
         .filter_map(|e| e["id"].as_str().map(|id| format!("openai.audit_log:{org}:{id}")))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_while_the_sink_refuses_ends_within_the_deadline_and_keeps_the_checkpoint() {
+    let sim = quiet_sim(400).await;
+    sim.receiver().set_response(ReceiverScript::Next { status: 401, retry_after_secs: None, times: 100_000 });
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = settings(
+        &sim,
+        state.path(),
+        // A small queue, so the processing stage is blocked on a full queue when the stop comes.
+        &[
+            ("OAI_INGEST__SHUTDOWN__TIMEOUT", "1s"),
+            ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "8KiB"),
+            ("OAI_INGEST__SINK__MAX_QUEUE_BYTES", "16KiB"),
+        ],
+    );
+    let running = helpers::spawn_run(&s).await;
+    poll_until(|| sim.receiver().requests().len() >= 3).await;
+    let outcome = running.stop().await;
+    assert!(outcome.aborted, "the drain gave up at its deadline: {outcome:?}");
+    assert!(!outcome.all_delivered);
+    assert!(sim.receiver().ids().is_empty());
+    assert!(checkpoint(state.path(), "audit_logs").is_none(), "nothing was acknowledged");
+}
