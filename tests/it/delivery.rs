@@ -208,7 +208,11 @@ fn normal_pass_ids(sim: &openai_audit_ingest::simulator::Simulator) -> std::coll
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stop_while_the_sink_refuses_ends_within_the_deadline_and_keeps_the_checkpoint() {
     let sim = quiet_sim(400).await;
-    sim.receiver().set_response(ReceiverScript::Next { status: 401, retry_after_secs: None, times: 100_000 });
+    sim.receiver().set_response(ReceiverScript::Next {
+        status: 401,
+        retry_after_secs: None,
+        times: 100_000,
+    });
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(
         &sim,
@@ -226,5 +230,8 @@ async fn a_stop_while_the_sink_refuses_ends_within_the_deadline_and_keeps_the_ch
     assert!(outcome.aborted, "the drain gave up at its deadline: {outcome:?}");
     assert!(!outcome.all_delivered);
     assert!(sim.receiver().ids().is_empty());
-    assert!(checkpoint(state.path(), "audit_logs").is_none(), "nothing was acknowledged");
+    assert!(
+        checkpoint(state.path(), "audit_logs").is_none(),
+        "nothing was acknowledged"
+    );
 }
