@@ -279,6 +279,8 @@ impl ApiClient {
                     attempt = tries,
                     delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     status = err.status,
+                    error_type = err.error_type.as_deref(),
+                    code = err.code.as_deref(),
                     request_id = err.request_id.as_deref(),
                     error = %err,
                     "retrying API request"

@@ -91,19 +91,33 @@ pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule:
             Err(err) => {
                 metrics.cycle(&name, false);
                 let delay = Schedule::delay(failures.next(), None).unwrap_or(schedule.max_backoff());
-                let (status, request_id) = match err {
-                    CycleError::Api(e) => (e.status, e.request_id.clone()),
-                    _ => (None, None),
+                let api = match err {
+                    CycleError::Api(e) => Some(e),
+                    _ => None,
                 };
-                tracing::error!(
-                    stream = %name,
-                    kind = err.kind(),
-                    status,
-                    request_id,
-                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    error = %err,
-                    "stream cycle failed; nothing is skipped, the stream resumes from where it stopped"
-                );
+                // An outage that outlasted the retries is worth a warning; a refusal, a
+                // malformed answer or a stuck cursor needs someone to look.
+                let transient = api.is_some_and(|e| e.is_transient());
+                macro_rules! report {
+                    ($level:ident) => {
+                        tracing::$level!(
+                            stream = %name,
+                            kind = err.kind(),
+                            status = api.and_then(|e| e.status),
+                            error_type = api.and_then(|e| e.error_type.as_deref()),
+                            code = api.and_then(|e| e.code.as_deref()),
+                            request_id = api.and_then(|e| e.request_id.as_deref()),
+                            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            error = %err,
+                            "stream cycle failed; nothing is skipped, the stream resumes from where it stopped"
+                        )
+                    };
+                }
+                if transient {
+                    report!(warn);
+                } else {
+                    report!(error);
+                }
                 delay
             }
         };
