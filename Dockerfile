@@ -28,6 +28,6 @@ ENV OAI_INGEST__STATE__DIR=/var/lib/openai-audit-ingest \
     OAI_INGEST__SERVER__LISTEN=0.0.0.0:9464
 VOLUME ["/var/lib/openai-audit-ingest"]
 EXPOSE 9464
-USER ingest:ingest
+USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/openai-audit-ingest"]
 CMD ["run"]
