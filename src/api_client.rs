@@ -99,6 +99,32 @@ impl std::fmt::Display for ApiErrorDetail {
     }
 }
 
+impl From<ApiErrorDetail> for ApiError {
+    fn from(detail: ApiErrorDetail) -> Self {
+        Self(Box::new(detail))
+    }
+}
+
+#[cfg(test)]
+impl ApiErrorDetail {
+    /// A response error as the client would build it, for tests of what callers do with it.
+    pub fn for_tests(kind: ApiErrorKind, status: u16, message: &str) -> Self {
+        let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        Self {
+            kind,
+            service: "openai",
+            route: "test",
+            status: Some(status),
+            error_type: None,
+            code: None,
+            message: message.to_string(),
+            request_id: None,
+            retry_after: None,
+            class: retry::classify_status(status_code),
+        }
+    }
+}
+
 impl ApiError {
     fn local(service: &'static str, route: &'static str, kind: ApiErrorKind, class: Class, message: String) -> Self {
         Self(Box::new(ApiErrorDetail {

@@ -161,3 +161,30 @@ async fn check_sink(settings: &Settings) -> Finding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_client::ApiErrorDetail;
+
+    fn error(kind: ApiErrorKind, status: u16, message: &str) -> ApiError {
+        ApiError::from(ApiErrorDetail::for_tests(kind, status, message))
+    }
+
+    #[test]
+    fn each_admin_failure_names_the_operator_action() {
+        let invalid = admin_action(&error(ApiErrorKind::Unauthorized, 401, "Incorrect API key provided"));
+        assert!(
+            invalid.contains("Admin keys") && invalid.contains("OPENAI_ADMIN_KEY"),
+            "{invalid}"
+        );
+        let forbidden = admin_action(&error(ApiErrorKind::Forbidden, 403, "Missing scopes"));
+        assert!(forbidden.contains("Owner"), "{forbidden}");
+        let off = admin_action(&error(
+            ApiErrorKind::Rejected,
+            400,
+            "Audit logging is not enabled for this organization.",
+        ));
+        assert!(off.contains("Data controls") && off.contains("Audit logging"), "{off}");
+    }
+}

@@ -1001,6 +1001,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_uses_only_known_keys_with_valid_values() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let raw = read_raw(Some(&path), &HashMap::new()).expect("example.toml parses");
+        assert_eq!(raw.sink.url, "https://ingest.example.internal/v1/openai");
+        assert_eq!(raw.audit_logs.overlap, Duration::from_secs(300));
+    }
+
+    #[test]
     fn the_redacted_rendering_never_contains_a_secret() {
         let mut pairs = base();
         pairs.push(("OAI_INGEST__SINK__AUTH_TOKEN", "tok-very-secret"));
