@@ -126,6 +126,9 @@ pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
     s.openai.organization_id = Some(sim.org_id().to_string());
+    // The audit-log polls every 2 s would use the whole default budget (60/min) and starve
+    // the inventory run; the simulator has no limit of its own.
+    s.openai.requests_per_minute = std::num::NonZeroU32::new(600).unwrap_or(s.openai.requests_per_minute);
     s.audit_logs.enabled = true;
     s.audit_logs.tenant_events = true;
     s.audit_logs.poll_interval = Duration::from_secs(2);
