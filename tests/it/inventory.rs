@@ -257,6 +257,9 @@ async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signall
         let since = d["last_used_at"].as_i64().or(d["created_at"].as_i64()).expect("a time");
         assert!(since < now - 90 * 86_400, "{e}");
         assert_eq!(e["category"], "inventory");
+        if e["target"]["type"] == "api_key" {
+            assert!(e["project"]["name"].is_string(), "{e}");
+        }
     }
     let orphaned = of_type(&events, "inventory.orphaned_key");
     assert!(!orphaned.is_empty(), "the seed has a key of a former member");

@@ -209,7 +209,11 @@ fn build_run(
         for signal in holding {
             let hash = signal.condition_hash();
             if reported.and_then(|r| r.get(&signal.subject)) != Some(&hash) {
-                events.push(normalize::inventory_signal(&signal, generation, ctx, at));
+                let mut event = normalize::inventory_signal(&signal, generation, ctx, at);
+                if let Some(project) = event.project.as_mut() {
+                    project.name = project.id.as_ref().and_then(|id| project_names.get(id)).cloned();
+                }
+                events.push(event);
                 totals.signals += 1;
             }
             now_reported.insert(signal.subject.clone(), hash);
