@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::normalize::Context;
 use crate::openai::audit_logs::AuditLogStream;
 use crate::openai::client::{AdminClient, BuildError};
+use crate::openai::inventory::InventoryStream;
 use crate::pipeline::stream::{self, Mode, Stream};
 use crate::pipeline::{Emitter, StreamAcks, process, queue};
 use crate::retry::Schedule;
@@ -135,7 +136,7 @@ impl App {
         let ctx = Context {
             org_id: settings.openai.organization_id.clone(),
         };
-        if settings.openai.organization_id.is_none() && settings.audit_logs.enabled {
+        if settings.openai.organization_id.is_none() && (settings.audit_logs.enabled || settings.inventory.enabled) {
             tracing::warn!(
                 "openai.organization_id is not set: event ids use `_` for the organization, so they are not unique across organizations"
             );
@@ -157,8 +158,13 @@ impl App {
             writers: Vec::new(),
             trackers: Vec::new(),
         };
-        if settings.audit_logs.enabled {
-            let client = AdminClient::new(&settings.openai, settings.retry, metrics.clone())?;
+        // One Admin API client for every stream that reads it: one shared request budget.
+        let admin = if settings.audit_logs.enabled || settings.inventory.enabled {
+            Some(AdminClient::new(&settings.openai, settings.retry, metrics.clone())?)
+        } else {
+            None
+        };
+        if let (true, Some(client)) = (settings.audit_logs.enabled, &admin) {
             let passes = if settings.audit_logs.tenant_events {
                 vec![false, true]
             } else {
@@ -175,6 +181,15 @@ impl App {
                 )?;
                 wiring.spawn(stream);
             }
+        }
+        if let (true, Some(client)) = (settings.inventory.enabled, &admin) {
+            wiring.spawn(InventoryStream::new(
+                client.clone(),
+                settings.inventory.clone(),
+                ctx.clone(),
+                &store,
+                metrics.clone(),
+            )?);
         }
         let Wiring {
             streams,

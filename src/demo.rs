@@ -65,6 +65,7 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
     println!("  simulated receiver (sink)    {}", sim.receiver_url());
     println!("  received events are written  {}", received_file.display());
     println!("  streams: audit_logs, audit_logs_tenant (backfill of the simulated history, then live activity)");
+    println!("           inventory (a snapshot of the simulated org every 20s: observations, changes, signals)");
     match duration {
         Some(d) => println!("  stopping after {}", humantime::format_duration(d)),
         None => println!("  press Ctrl-C to stop"),
@@ -125,11 +126,16 @@ pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
     s.openai.organization_id = Some(sim.org_id().to_string());
+    // The audit-log polls every 2 s would use the whole default budget (60/min) and starve
+    // the inventory run; the simulator has no limit of its own.
+    s.openai.requests_per_minute = std::num::NonZeroU32::new(600).unwrap_or(s.openai.requests_per_minute);
     s.audit_logs.enabled = true;
     s.audit_logs.tenant_events = true;
     s.audit_logs.poll_interval = Duration::from_secs(2);
     s.audit_logs.initial_lookback = Duration::from_secs(3 * 3600);
-    s.inventory.enabled = false;
+    s.inventory.enabled = true;
+    // Short, so inventory changes from the simulated activity show up while the demo runs.
+    s.inventory.interval = Duration::from_secs(20);
     s.compliance.enabled = false;
     s.sink.url = sim.receiver_url();
     s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));

@@ -26,6 +26,7 @@ pub const CATEGORIES: &[&str] = &[
     "network",
     "access_control",
     "billing",
+    "inventory",
     "other",
 ];
 

@@ -4,6 +4,7 @@ mod audit_log;
 mod context;
 mod error;
 mod event;
+mod inventory;
 mod mapping;
 mod unparseable;
 
@@ -11,5 +12,6 @@ pub use audit_log::audit_log;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
+pub use inventory::{SnapshotSummary, inventory_change, inventory_mapping, inventory_signal, inventory_snapshot};
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping};
 pub use unparseable::unparseable;

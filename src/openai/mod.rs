@@ -2,5 +2,7 @@
 
 pub mod audit_logs;
 pub mod client;
+pub mod inventory;
+pub mod inventory_wire;
 pub mod window;
 pub mod wire;

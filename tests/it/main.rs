@@ -6,3 +6,4 @@ mod helpers;
 mod audit_logs;
 mod binary;
 mod delivery;
+mod inventory;

@@ -1,0 +1,295 @@
+//! The inventory stream against the simulator: the first run observes everything, later runs
+//! report exactly what changed, a failing endpoint never invents removals, a replayed run
+//! repeats its ids, and signals fire on the seeded awkward cases.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use openai_audit_ingest::config::Settings;
+use openai_audit_ingest::pipeline::stream::Mode;
+use openai_audit_ingest::simulator::{Family, Fault, Simulator};
+use serde_json::Value;
+
+use crate::helpers::{self, checkpoint, quiet_sim, settings};
+
+const KINDS: usize = 12;
+
+fn inventory_settings(sim: &Simulator, state: &Path) -> Settings {
+    settings(
+        sim,
+        state,
+        &[
+            ("OAI_INGEST__INVENTORY__ENABLED", "true"),
+            ("OAI_INGEST__AUDIT_LOGS__ENABLED", "false"),
+        ],
+    )
+}
+
+/// Runs the inventory once and returns the events it delivered, and whether it succeeded.
+async fn run(sim: &Simulator, s: &Settings) -> (Vec<Value>, bool) {
+    let before = sim.receiver().events().len();
+    let outcome = helpers::run_once(s).await;
+    assert!(outcome.all_delivered, "{outcome:?}");
+    let events: Vec<Value> = sim.receiver().events().into_iter().skip(before).collect();
+    assert!(
+        events.iter().all(|e| e["source"] == "openai.inventory"),
+        "only inventory events"
+    );
+    (events, outcome.success(Mode::Once))
+}
+
+fn of_type<'a>(events: &'a [Value], event_type: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == event_type).collect()
+}
+
+fn target_ids(events: &[&Value]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter_map(|e| e["target"]["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn is_change(e: &Value) -> bool {
+    let t = e["type"].as_str().unwrap_or_default();
+    t.ends_with(".added") || t.ends_with(".removed") || t.ends_with(".changed")
+}
+
+fn changes(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| is_change(e)).collect()
+}
+
+fn user_ids(sim: &Simulator) -> BTreeSet<String> {
+    sim.org()
+        .users()
+        .iter()
+        .filter_map(|u| u["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_run_observes_every_object_and_snapshots_every_kind() {
+    let sim = quiet_sim(40).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = inventory_settings(&sim, state.path());
+    let (events, ok) = run(&sim, &s).await;
+    assert!(ok);
+    assert_eq!(target_ids(&of_type(&events, "user.observed")), user_ids(&sim));
+    let keys: BTreeSet<String> = sim.org().api_key_ids().into_iter().collect();
+    assert_eq!(target_ids(&of_type(&events, "project.api_key.observed")), keys);
+    let projects: BTreeSet<String> = sim.org().project_ids().into_iter().collect();
+    assert_eq!(
+        target_ids(&of_type(&events, "project.observed")),
+        projects,
+        "archived too"
+    );
+    for kind in [
+        "invite",
+        "admin_api_key",
+        "group",
+        "group.user",
+        "role",
+        "certificate",
+        "project.user",
+    ] {
+        assert!(
+            !of_type(&events, &format!("{kind}.observed")).is_empty(),
+            "{kind} observed"
+        );
+    }
+    let snapshots = of_type(&events, "inventory.snapshot");
+    assert_eq!(snapshots.len(), KINDS);
+    assert!(snapshots.iter().all(|e| e["details"]["complete"] == true));
+    let users = snapshots
+        .iter()
+        .find(|e| e["details"]["kind"] == "user")
+        .expect("user snapshot");
+    assert_eq!(users["details"]["count"], user_ids(&sim).len());
+    assert_eq!(users["category"], "inventory");
+    assert!(changes(&events).is_empty(), "nothing is 'added' on the first look");
+    let key = of_type(&events, "project.api_key.observed")[0];
+    assert_eq!(key["category"], "credential");
+    assert!(key["project"]["name"].is_string(), "{key}");
+    assert!(key["raw"]["redacted_value"].is_string());
+    let saved = checkpoint(state.path(), "inventory").expect("checkpoint saved");
+    assert_eq!(saved["generation"], 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_added_user_a_changed_role_and_a_deleted_key_are_exactly_three_change_events() {
+    let sim = quiet_sim(40).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = inventory_settings(&sim, state.path());
+    run(&sim, &s).await;
+
+    let (quiet, ok) = run(&sim, &s).await;
+    assert!(ok);
+    assert!(changes(&quiet).is_empty(), "an unchanged org: {:?}", changes(&quiet));
+    assert!(of_type(&quiet, "user.observed").is_empty());
+    assert_eq!(of_type(&quiet, "inventory.snapshot").len(), KINDS);
+
+    let reader = sim
+        .org()
+        .users()
+        .into_iter()
+        .find(|u| u["role"] == "reader")
+        .and_then(|u| u["id"].as_str().map(str::to_string))
+        .expect("a reader");
+    let added = sim.org().add_user("Zoe Quinn", "reader");
+    assert!(sim.org().change_role(&reader, "owner"));
+    let key = sim.org().api_key_ids()[0].clone();
+    assert!(sim.org().delete_key(&key));
+
+    let (events, ok) = run(&sim, &s).await;
+    assert!(ok);
+    let got: BTreeSet<(String, String)> = changes(&events)
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_string(),
+                e["target"]["id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("user.added".to_string(), added.clone()),
+        ("user.changed".to_string(), reader.clone()),
+        ("project.api_key.removed".to_string(), key.clone()),
+    ]
+    .into();
+    assert_eq!(got, expected);
+    let changed = of_type(&events, "user.changed")[0];
+    assert_eq!(changed["details"]["diff"][0]["field"], "role");
+    assert_eq!(changed["details"]["diff"][0]["before"], "reader");
+    assert_eq!(changed["details"]["diff"][0]["after"], "owner");
+    assert_eq!(
+        target_ids(&of_type(&events, "user.observed")),
+        [added, reader].into(),
+        "the new state of what changed is observed"
+    );
+    let owners = of_type(&events, "inventory.owners");
+    assert_eq!(owners.len(), 1, "the owners changed");
+    let snap = of_type(&events, "inventory.snapshot")
+        .into_iter()
+        .find(|e| e["details"]["kind"] == "project.api_key")
+        .expect("key snapshot");
+    assert_eq!(snap["details"]["removed"], 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_endpoint_never_produces_false_removals() {
+    let sim = quiet_sim(40).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = inventory_settings(&sim, state.path());
+    run(&sim, &s).await;
+    let key = sim.org().api_key_ids()[0].clone();
+    assert!(sim.org().delete_key(&key));
+
+    // Every inventory request fails past its retries: nothing may be called removed.
+    sim.faults()
+        .set_always(Family::Inventory, Some(Fault::Status { status: 500 }));
+    let (events, ok) = run(&sim, &s).await;
+    assert!(!ok, "a partial run is reported as failed");
+    assert!(sim.faults().served(Family::Inventory) >= 6, "retries were exhausted");
+    assert!(changes(&events).is_empty(), "{:?}", changes(&events));
+    let snapshots = of_type(&events, "inventory.snapshot");
+    assert_eq!(snapshots.len(), KINDS);
+    assert!(snapshots.iter().all(|e| e["details"]["complete"] == false));
+    assert!(
+        snapshots
+            .iter()
+            .all(|e| !e["details"]["failures"].as_array().expect("failures").is_empty())
+    );
+
+    // Once the endpoint recovers, the real removal is reported — the partial run did not
+    // overwrite the snapshot it was compared against.
+    sim.faults().clear();
+    let (events, ok) = run(&sim, &s).await;
+    assert!(ok);
+    let removed = of_type(&events, "project.api_key.removed");
+    assert_eq!(target_ids(&removed), [key].into());
+    assert_eq!(changes(&events).len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_before_the_snapshot_is_saved_replays_the_same_event_ids() {
+    let sim = quiet_sim(40).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = inventory_settings(&sim, state.path());
+    run(&sim, &s).await;
+    let file = state.path().join("checkpoints").join("inventory.json");
+    let saved = std::fs::read(&file).expect("checkpoint file");
+
+    sim.org().add_user("Yusuf Demir", "owner");
+    assert!(sim.org().delete_key(&sim.org().api_key_ids()[1]));
+    let (first, _) = run(&sim, &s).await;
+    assert_eq!(changes(&first).len(), 2);
+
+    // As if the daemon died after delivering but before the checkpoint was written.
+    std::fs::write(&file, &saved).expect("restore the old checkpoint");
+    let (again, _) = run(&sim, &s).await;
+    let ids = |events: &[Value]| -> HashSet<String> {
+        events
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(ids(&first), ids(&again), "the replay repeats the same ids");
+    assert_eq!(first.len(), again.len());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signalled_once() {
+    let sim = quiet_sim(0).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = inventory_settings(&sim, state.path());
+    let (events, _) = run(&sim, &s).await;
+    let now = chrono::Utc::now().timestamp();
+    let members = user_ids(&sim);
+
+    let stale = of_type(&events, "inventory.stale_key");
+    assert!(!stale.is_empty(), "the seed has keys unused for months");
+    for e in &stale {
+        let d = &e["details"];
+        let since = d["last_used_at"].as_i64().or(d["created_at"].as_i64()).expect("a time");
+        assert!(since < now - 90 * 86_400, "{e}");
+        assert_eq!(e["category"], "inventory");
+        if e["target"]["type"] == "api_key" {
+            assert!(e["project"]["name"].is_string(), "{e}");
+        }
+    }
+    let orphaned = of_type(&events, "inventory.orphaned_key");
+    assert!(!orphaned.is_empty(), "the seed has a key of a former member");
+    for e in &orphaned {
+        let owner = e["details"]["owner_id"].as_str().expect("owner");
+        assert!(!members.contains(owner), "{e}");
+    }
+    let expiring = of_type(&events, "inventory.admin_key_expiring");
+    assert_eq!(expiring.len(), 1);
+    assert_eq!(expiring[0]["target"]["name"], "ops-automation");
+    let pending = of_type(&events, "inventory.invite_pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["target"]["name"], "jordan.lee@example.com");
+    let owners = of_type(&events, "inventory.owners");
+    assert_eq!(owners.len(), 1);
+    let expected_owners = sim.org().users().iter().filter(|u| u["role"] == "owner").count();
+    assert_eq!(owners[0]["details"]["count"], expected_owners);
+
+    let (again, _) = run(&sim, &s).await;
+    let repeated: Vec<&Value> = again
+        .iter()
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("inventory.") && t != "inventory.snapshot")
+        })
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "unchanged conditions are not repeated: {repeated:?}"
+    );
+    sim.shutdown().await;
+}
