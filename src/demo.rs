@@ -64,7 +64,10 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
     println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
     println!("  simulated receiver (sink)    {}", sim.receiver_url());
     println!("  received events are written  {}", received_file.display());
-    println!("  streams: audit_logs, audit_logs_tenant (backfill of the simulated history, then live activity)");
+    println!("  simulated Compliance API     {}", sim.compliance_base_url());
+    println!(
+        "  streams: audit_logs, audit_logs_tenant, compliance:<TYPE> per event type (backfill of the simulated history, then live activity)"
+    );
     match duration {
         Some(d) => println!("  stopping after {}", humantime::format_duration(d)),
         None => println!("  press Ctrl-C to stop"),
@@ -130,7 +133,12 @@ pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path
     s.audit_logs.poll_interval = Duration::from_secs(2);
     s.audit_logs.initial_lookback = Duration::from_secs(3 * 3600);
     s.inventory.enabled = false;
-    s.compliance.enabled = false;
+    s.compliance.enabled = true;
+    s.compliance.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.base_url = crate::config::api_root_url(sim.compliance_base_url());
+    s.compliance.principal_id = sim.workspace_id().to_string();
+    s.compliance.poll_interval = Duration::from_secs(2);
+    s.compliance.initial_lookback = Duration::from_secs(3 * 3600);
     s.sink.url = sim.receiver_url();
     s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
     s.sink.flush_interval = Duration::from_millis(500);
