@@ -1,1 +1,9 @@
+//! The one integration-test binary: real HTTP against the in-process simulator (OpenAI Admin
+//! API, Compliance platform, receiver) and, where a test needs a hand-made answer, wiremock.
 
+mod helpers;
+
+mod audit_logs;
+mod binary;
+mod compliance;
+mod delivery;
