@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{self, CheckpointError, CheckpointStore};
+use crate::compliance::{ComplianceClient, ComplianceStream};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::normalize::Context;
@@ -43,6 +44,8 @@ pub enum StartError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Client(#[from] BuildError),
+    #[error(transparent)]
+    ComplianceClient(#[from] crate::compliance::client::BuildError),
     #[error("failed to start the health/metrics server on {addr}: {source}")]
     Server {
         addr: std::net::SocketAddr,
@@ -190,6 +193,26 @@ impl App {
                 &store,
                 metrics.clone(),
             )?);
+        }
+        if settings.compliance.enabled {
+            // One client for every event type: the per-route budget is the platform's, shared.
+            let client = ComplianceClient::new(
+                &settings.compliance,
+                settings.openai.timeout,
+                settings.retry,
+                metrics.clone(),
+            )?;
+            for event_type in &settings.compliance.event_types {
+                let stream = ComplianceStream::new(
+                    event_type,
+                    client.clone(),
+                    settings.compliance.clone(),
+                    state_dir,
+                    &store,
+                    metrics.clone(),
+                )?;
+                wiring.spawn(stream);
+            }
         }
         let Wiring {
             streams,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::api_client::{ApiError, ApiErrorKind};
+use crate::compliance::ComplianceClient;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::openai::client::{AdminClient, AuditLogQuery};
@@ -39,6 +40,9 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
     if settings.audit_logs.enabled || settings.inventory.enabled {
         findings.extend(check_admin(settings).await);
+    }
+    if settings.compliance.enabled {
+        findings.push(check_compliance(settings).await);
     }
     findings.push(check_sink(settings).await);
     for f in &findings {
@@ -112,6 +116,58 @@ pub fn admin_action(err: &ApiError) -> String {
         ApiErrorKind::Unavailable => {
             format!("{said} — the Admin API could not be reached: check the network, proxy and openai.base_url")
         }
+        ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
+    }
+}
+
+/// Lists one file of the first event type: proves the key, its scope and the principal.
+async fn check_compliance(settings: &Settings) -> Finding {
+    let c = &settings.compliance;
+    let what = format!(
+        "compliance logs ({})",
+        crate::compliance::client::scope_path(&c.principal_id)
+    );
+    let client = match ComplianceClient::new(c, settings.openai.timeout, settings.retry, Metrics::new()) {
+        Ok(client) => client.with_attempts(2),
+        Err(e) => return Finding::failed(what, e.to_string()),
+    };
+    let Some(event_type) = c.event_types.first() else {
+        return Finding::failed(what, "compliance.event_types is empty");
+    };
+    let after = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match client.list(event_type, &after, 1).await {
+        Ok(_) => Finding::ok(what, format!("the compliance key can list {event_type} files")),
+        Err(err) => Finding::failed(what, compliance_action(&err)),
+    }
+}
+
+/// What the operator should do about a Compliance platform failure.
+pub fn compliance_action(err: &ApiError) -> String {
+    let said = format!(
+        "HTTP {}: {}{}",
+        err.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        err.message,
+        err.request_id
+            .as_deref()
+            .map(|r| format!(" (request id {r})"))
+            .unwrap_or_default()
+    );
+    match err.kind {
+        ApiErrorKind::Unauthorized => format!(
+            "{said} — the compliance key is invalid, expired or revoked: set a valid key in \
+             OPENAI_COMPLIANCE_API_KEY (or compliance.api_key_file)"
+        ),
+        ApiErrorKind::Forbidden => format!(
+            "{said} — the key lacks the compliance logs scope or is not authorized for this \
+             workspace: grant it Compliance Logs Platform read access for compliance.principal_id"
+        ),
+        ApiErrorKind::NotFound => format!(
+            "{said} — no such workspace or organization, or its plan lacks the Compliance API: \
+             check compliance.principal_id (workspace UUID, or org-… for organization scope)"
+        ),
+        ApiErrorKind::Unavailable => format!(
+            "{said} — the Compliance API could not be reached: check the network, proxy and compliance.base_url"
+        ),
         ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
     }
 }

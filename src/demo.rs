@@ -64,7 +64,10 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
     println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
     println!("  simulated receiver (sink)    {}", sim.receiver_url());
     println!("  received events are written  {}", received_file.display());
-    println!("  streams: audit_logs, audit_logs_tenant (backfill of the simulated history, then live activity)");
+    println!("  simulated Compliance API     {}", sim.compliance_base_url());
+    println!(
+        "  streams: audit_logs, audit_logs_tenant, compliance:<TYPE> per event type (backfill of the simulated history, then live activity)"
+    );
     println!("           inventory (a snapshot of the simulated org every 20s: observations, changes, signals)");
     match duration {
         Some(d) => println!("  stopping after {}", humantime::format_duration(d)),
@@ -136,7 +139,12 @@ pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path
     s.inventory.enabled = true;
     // Short, so inventory changes from the simulated activity show up while the demo runs.
     s.inventory.interval = Duration::from_secs(20);
-    s.compliance.enabled = false;
+    s.compliance.enabled = true;
+    s.compliance.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.base_url = crate::config::api_root_url(sim.compliance_base_url());
+    s.compliance.principal_id = sim.workspace_id().to_string();
+    s.compliance.poll_interval = Duration::from_secs(2);
+    s.compliance.initial_lookback = Duration::from_secs(3 * 3600);
     s.sink.url = sim.receiver_url();
     s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
     s.sink.flush_interval = Duration::from_millis(500);

@@ -13,7 +13,8 @@
 //!   [`commands`] (one function per command), [`app`] (build the pipeline, run it, drain it).
 //! - Upstream: [`api_client`] (one authenticated JSON client: [`rate_limit`] → request →
 //!   [`retry`] classification and schedule), [`http`] (the one client builder), [`openai`]
-//!   (Admin API wire types, client and the audit-log streams), [`compliance`] (wire types).
+//!   (Admin API wire types, client and the audit-log streams), [`compliance`] (Compliance Logs
+//!   Platform client, verified download to disk, bounded line reader, per-event-type streams).
 //! - Pure logic: [`normalize`] (wire → [`normalize::Event`], mapping table as data),
 //!   [`dedup`] (bounded id set), window math in [`openai::window`].
 //! - The pipeline: [`pipeline`] (emitter, ack tracking, byte-bounded queue, stream driver,

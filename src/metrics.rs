@@ -27,6 +27,7 @@ struct Inner {
     dead_lettered: Counter,
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
+    upstream_rejects: Family<Labels, Counter>,
 }
 
 /// Shared handle to the daemon's metrics.
@@ -104,6 +105,11 @@ impl Metrics {
             "oai_ingest_checkpoints_saved",
             "Checkpoints written, by stream",
             inner.checkpoints.clone(),
+        );
+        r.register(
+            "oai_ingest_upstream_rejects",
+            "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined), by stream and kind",
+            inner.upstream_rejects.clone(),
         );
         Self(Arc::new(inner))
     }
@@ -188,6 +194,14 @@ impl Metrics {
         self.0
             .checkpoints
             .get_or_create(&vec![("stream", stream.to_string())])
+            .inc();
+    }
+
+    /// Upstream data set aside: `kind` is `malformed_line` or `quarantined_file`.
+    pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
+        self.0
+            .upstream_rejects
+            .get_or_create(&vec![("stream", stream.to_string()), ("kind", kind.to_string())])
             .inc();
     }
 

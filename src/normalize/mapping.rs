@@ -27,6 +27,11 @@ pub const CATEGORIES: &[&str] = &[
     "access_control",
     "billing",
     "inventory",
+    // ChatGPT Compliance Logs Platform families.
+    "conversation",
+    "app",
+    "agent",
+    "codex",
     "other",
 ];
 
@@ -187,6 +192,18 @@ pub fn audit_log_mapping(event_type: &str) -> Option<&'static Mapping> {
     AUDIT_LOG.get(event_type)
 }
 
+const COMPLIANCE_TSV: &str = include_str!("compliance_types.tsv");
+
+static COMPLIANCE: LazyLock<MappingTable> = LazyLock::new(|| MappingTable::parse(COMPLIANCE_TSV).0);
+
+/// The mapping of a Compliance Logs Platform record: `TYPE:sub_type` when the table names the
+/// sub-type, else `TYPE`; `None` for a record type the table does not know.
+pub fn compliance_mapping(record_type: &str, sub_type: Option<&str>) -> Option<&'static Mapping> {
+    sub_type
+        .and_then(|sub| COMPLIANCE.get(&format!("{record_type}:{sub}")))
+        .or_else(|| COMPLIANCE.get(record_type))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +223,33 @@ mod tests {
     fn the_audit_log_table_has_no_malformed_duplicate_or_off_vocabulary_rows() {
         let (_, errors) = MappingTable::parse(AUDIT_LOG_TSV);
         assert!(errors.is_empty(), "table errors: {errors:#?}");
+    }
+
+    #[test]
+    fn the_compliance_table_has_no_malformed_duplicate_or_off_vocabulary_rows() {
+        let (table, errors) = MappingTable::parse(COMPLIANCE_TSV);
+        assert!(errors.is_empty(), "table errors: {errors:#?}");
+        for record_type in [
+            "AUTH_LOG",
+            "AUDIT_LOG",
+            "CONVERSATION_MESSAGE",
+            "APP_LOG",
+            "APP_AUTH_LOG",
+            "CUSTOM_AGENTS_LOG",
+            "CODEX_LOG",
+            "CODEX_SECURITY_LOG",
+        ] {
+            assert!(table.get(record_type).is_some(), "{record_type} has no type row");
+        }
+        assert_eq!(
+            compliance_mapping("AUTH_LOG", Some("login_failed")).map(|m| m.outcome),
+            Some(Outcome::Failure)
+        );
+        assert_eq!(
+            compliance_mapping("AUTH_LOG", Some("new_kind")).map(|m| m.category),
+            Some("authentication")
+        );
+        assert_eq!(compliance_mapping("COSTS", None), None);
     }
 
     #[test]

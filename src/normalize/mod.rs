@@ -1,6 +1,8 @@
 //! Wire records → normalized [`Event`]s. Pure: no I/O, no clocks other than `ingested_at`.
 
 mod audit_log;
+mod compliance;
+pub mod content;
 mod context;
 mod error;
 mod event;
@@ -9,9 +11,10 @@ mod mapping;
 mod unparseable;
 
 pub use audit_log::audit_log;
+pub use compliance::compliance;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
 pub use inventory::{SnapshotSummary, inventory_change, inventory_mapping, inventory_signal, inventory_snapshot};
-pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping};
+pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
 pub use unparseable::unparseable;

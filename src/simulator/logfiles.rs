@@ -14,6 +14,10 @@ use sha2::{Digest, Sha256};
 use super::org::alnum;
 use super::records::iso_auto;
 
+/// A pending "record" holding this key is written verbatim as its line (tests put malformed
+/// JSON Lines in a file this way).
+pub(crate) const RAW_LINE_KEY: &str = "__sim_raw_line";
+
 #[derive(Debug)]
 pub(crate) struct LogFile {
     id: String,
@@ -139,7 +143,10 @@ impl ComplianceStore {
             lines.extend(chunk.iter().map(|(_, v)| v));
             let mut body = String::new();
             for l in &lines {
-                body.push_str(&l.to_string());
+                match l.get(RAW_LINE_KEY).and_then(Value::as_str) {
+                    Some(raw) => body.push_str(raw),
+                    None => body.push_str(&l.to_string()),
+                }
                 body.push('\n');
             }
             let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
@@ -158,6 +165,14 @@ impl ComplianceStore {
             self.previous
                 .insert(ty.to_owned(), chunk.into_iter().map(|(_, v)| v).collect());
         }
+    }
+
+    /// Size in bytes of the largest file of `ty`.
+    pub(crate) fn largest_file(&self, ty: &str) -> usize {
+        self.files
+            .get(ty)
+            .and_then(|files| files.iter().map(|f| f.body.len()).max())
+            .unwrap_or(0)
     }
 
     pub(crate) fn file(&self, id: &str) -> Option<&LogFile> {

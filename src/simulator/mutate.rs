@@ -366,6 +366,23 @@ impl Org {
             .collect()
     }
 
+    /// A line of `text`, written verbatim (e.g. malformed JSON), queued for the next file of
+    /// `event_type` after the events queued so far.
+    pub fn add_compliance_raw_line(&self, event_type: &str, text: &str) {
+        let mut st = self.lock();
+        let now = now_micros();
+        st.compliance.push(
+            event_type,
+            now,
+            serde_json::json!({ super::logfiles::RAW_LINE_KEY: text }),
+        );
+    }
+
+    /// Size in bytes of the largest compliance file of `event_type` cut so far.
+    pub fn compliance_largest_file_bytes(&self, event_type: &str) -> usize {
+        self.lock().compliance.largest_file(event_type)
+    }
+
     /// Cut every pending compliance event into files now.
     pub fn cut_compliance_files(&self) {
         let mut st = self.lock();

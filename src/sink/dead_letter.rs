@@ -45,6 +45,37 @@ impl DeadLetter {
     /// then may the caller acknowledge the event.
     pub async fn write(&self, event: &Encoded, reason: &str, status: Option<u16>) -> io::Result<()> {
         let line = line(event, reason, status, chrono::Utc::now())?;
+        self.append(line).await
+    }
+}
+
+#[derive(Serialize)]
+struct RawLine<'a> {
+    dead_lettered_at: String,
+    reason: &'a str,
+    stream: &'a str,
+    /// Where the line came from (for compliance: `{"file_id": …, "line": n}`).
+    origin: &'a Value,
+    raw_line: &'a str,
+}
+
+impl DeadLetter {
+    /// Appends an upstream line that never became an event (malformed JSON Lines), with its
+    /// origin and why, and returns once it is on disk; only then may the stream move past it.
+    pub async fn write_raw(&self, stream: &str, reason: &str, origin: &Value, raw_line: &str) -> io::Result<()> {
+        let mut line = serde_json::to_vec(&RawLine {
+            dead_lettered_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            reason,
+            stream,
+            origin,
+            raw_line,
+        })
+        .map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.append(line).await
+    }
+
+    async fn append(&self, line: Vec<u8>) -> io::Result<()> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
@@ -111,5 +142,21 @@ mod tests {
         assert!(lines[1]["dead_lettered_at"].as_str().is_some_and(|t| t.ends_with('Z')));
         let mode = std::fs::metadata(dead.path()).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_upstream_line_is_kept_with_its_origin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dead = DeadLetter::new(dir.path());
+        let origin = serde_json::json!({"file_id": "eclf_1", "line": 7});
+        dead.write_raw("compliance:AUTH_LOG", "not JSON: expected value", &origin, "{oops")
+            .await
+            .expect("written");
+        let text = std::fs::read_to_string(dead.path()).expect("read");
+        let line: Value = serde_json::from_str(text.trim_end()).expect("json line");
+        assert_eq!(line["stream"], "compliance:AUTH_LOG");
+        assert_eq!(line["origin"], origin);
+        assert_eq!(line["raw_line"], "{oops");
+        assert_eq!(line["reason"], "not JSON: expected value");
     }
 }

@@ -5,5 +5,6 @@ mod helpers;
 
 mod audit_logs;
 mod binary;
+mod compliance;
 mod delivery;
 mod inventory;

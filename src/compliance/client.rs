@@ -1,0 +1,153 @@
+//! The Compliance Logs Platform client: the shared [`ApiClient`] with the compliance key and
+//! a per-route budget, the principal's path (`workspaces/<uuid>` or `organizations/<org-…>`),
+//! the file list, and the download's 307 whose `Location` is returned, never followed here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::api_client::{ApiClient, ApiError, LimitScope};
+use crate::compliance::wire::LogFilesPage;
+use crate::config::{ComplianceSettings, RetrySettings};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimit;
+use crate::retry::Schedule;
+
+/// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
+pub const LIST_ROUTE: &str = "compliance_logs";
+pub const DOWNLOAD_ROUTE: &str = "compliance_log_download";
+
+/// Why a compliance client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("compliance.api_key is not set")]
+    NoKey,
+    #[error("failed to build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Why a download could not start: the API failed, or it answered without a usable redirect.
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the download of log file `{file_id}` answered HTTP {status} without a redirect to a signed URL")]
+    NoRedirect { file_id: String, status: u16 },
+}
+
+/// Calls to one principal's Compliance Logs Platform.
+#[derive(Debug, Clone)]
+pub struct ComplianceClient {
+    api: ApiClient,
+    /// `compliance/workspaces/<id>` or `compliance/organizations/<id>`.
+    scope_path: String,
+}
+
+/// The path segment the platform expects for `principal_id` (reference §D.2: `org-…` ids
+/// are organizations, anything else is a workspace).
+pub fn scope_path(principal_id: &str) -> String {
+    let scope = if principal_id.starts_with("org-") {
+        "organizations"
+    } else {
+        "workspaces"
+    };
+    format!("compliance/{scope}/{principal_id}")
+}
+
+impl ComplianceClient {
+    /// A client for `settings`; every clone shares one budget per route.
+    pub fn new(
+        settings: &ComplianceSettings,
+        timeout: Duration,
+        retry: RetrySettings,
+        metrics: Metrics,
+    ) -> Result<Self, BuildError> {
+        let key = settings.api_key.clone().ok_or(BuildError::NoKey)?;
+        let http = crate::http::client(timeout)?;
+        let limiter = Arc::new(RateLimit::per_minute(settings.requests_per_minute));
+        let api = ApiClient::new(
+            "compliance",
+            LimitScope::PerRoute,
+            http,
+            settings.base_url.clone(),
+            key,
+            limiter,
+            Schedule::new(retry),
+            metrics,
+        );
+        Ok(Self {
+            api,
+            scope_path: scope_path(&settings.principal_id),
+        })
+    }
+
+    /// The same client with at most `attempts` tries per request (for `check`).
+    pub fn with_attempts(self, attempts: usize) -> Self {
+        Self {
+            api: self.api.with_attempts(attempts),
+            ..self
+        }
+    }
+
+    /// The plain HTTP client, for the signed URL that must never see the key.
+    pub fn http(&self) -> &reqwest::Client {
+        self.api.http()
+    }
+
+    /// `GET …/logs?event_type=&after=&limit=`: one page of file metadata, ascending.
+    pub async fn list(&self, event_type: &str, after: &str, limit: u8) -> Result<LogFilesPage, ApiError> {
+        let query = [
+            ("event_type", event_type.to_string()),
+            ("after", after.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        self.api
+            .get_json(LIST_ROUTE, &format!("{}/logs", self.scope_path), &query)
+            .await
+    }
+
+    /// `GET …/logs/{file_id}`: the short-lived signed URL the 307 points to. The redirect is
+    /// not followed here (the shared client has redirects off) so the bearer key stays with
+    /// the API's own host.
+    pub async fn download_location(&self, file_id: &str) -> Result<Url, LocationError> {
+        let path = format!("{}/logs/{file_id}", self.scope_path);
+        let response = self.api.get_response(DOWNLOAD_ROUTE, &path, &[]).await?;
+        let status = response.status();
+        let no_redirect = || LocationError::NoRedirect {
+            file_id: file_id.to_string(),
+            status: status.as_u16(),
+        };
+        if !matches!(
+            status,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::FOUND | StatusCode::SEE_OTHER | StatusCode::PERMANENT_REDIRECT
+        ) {
+            return Err(no_redirect());
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(no_redirect)?;
+        // A relative Location is resolved against the URL that answered.
+        response.url().join(location).map_err(|_| no_redirect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_org_id_uses_the_organizations_path_and_a_workspace_uuid_the_workspaces_path() {
+        assert_eq!(
+            scope_path("org-p13k3klgno5cqxbf0q8hpgrk"),
+            "compliance/organizations/org-p13k3klgno5cqxbf0q8hpgrk"
+        );
+        assert_eq!(
+            scope_path("f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"),
+            "compliance/workspaces/f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"
+        );
+    }
+}
