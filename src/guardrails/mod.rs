@@ -7,15 +7,18 @@
 //! - [`stateful`]: threshold, sequence and first-seen memories (bounded, persisted).
 //! - [`detect`]: content detectors for secrets and card numbers (pure over `&Event`).
 //! - [`engine`]: runs the rules over one event.
+//! - [`hook`]: the engine in the pipeline, with its own acknowledgement tracker.
 
 pub mod detect;
 pub mod engine;
+pub mod hook;
 pub mod matcher;
 pub mod rule;
 pub mod stateful;
 
 pub use detect::{Detection, Detectors};
 pub use engine::Engine;
+pub use hook::Hook;
 pub use rule::{BuildError, Inputs, RuleError, RuleSet};
 pub use stateful::State;
 
