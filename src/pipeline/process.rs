@@ -4,30 +4,56 @@
 use tokio::sync::mpsc;
 
 use super::queue::ByteSender;
-use super::{Encoded, Envelope};
+use super::{AckToken, Encoded, Envelope};
+use crate::guardrails::Hook;
 use crate::metrics::Metrics;
+use crate::normalize::Event;
 
 /// Runs until every emitter is gone and the queue is drained, or the sink's queue closes.
-pub async fn run(mut rx: mpsc::Receiver<Envelope>, out: ByteSender<Encoded>, metrics: Metrics) {
-    while let Some(Envelope { event, ack }) = rx.recv().await {
-        let json = match serde_json::to_vec(&event) {
-            Ok(json) => json,
-            Err(err) => {
-                // Not expected for plain data; the unacknowledged token keeps the stream's
-                // checkpoint behind this event, so nothing is lost.
-                tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
-                continue;
+/// With `guard`, every event is checked first and the finding events it yields are shipped
+/// right after it (they go through the same bounded queue, so backpressure and shutdown
+/// apply to them alike).
+pub async fn run(
+    mut rx: mpsc::Receiver<Envelope>,
+    out: ByteSender<Encoded>,
+    metrics: Metrics,
+    mut guard: Option<Hook>,
+) {
+    while let Some(Envelope { mut event, ack }) = rx.recv().await {
+        let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
+        let mut open = send(event, ack, &out, &metrics).await;
+        for (finding, token) in found {
+            if !open {
+                break;
             }
-        };
-        metrics.event_processed(ack.stream(), event.source.as_str(), &event.category);
-        let encoded = Encoded {
-            id: event.id,
-            json,
-            ack,
-        };
-        if out.send(encoded).await.is_err() {
+            open = send(finding, token, &out, &metrics).await;
+        }
+        if !open {
             tracing::debug!("sink queue closed; processing stops");
-            return;
+            break;
         }
     }
+    if let Some(guard) = guard {
+        guard.finish();
+    }
+}
+
+/// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
+async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
+    let json = match serde_json::to_vec(&event) {
+        Ok(json) => json,
+        Err(err) => {
+            // Not expected for plain data; the unacknowledged token keeps the stream's
+            // checkpoint behind this event, so nothing is lost.
+            tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
+            return true;
+        }
+    };
+    metrics.event_processed(ack.stream(), event.source.as_str(), &event.category);
+    let encoded = Encoded {
+        id: event.id,
+        json,
+        ack,
+    };
+    out.send(encoded).await.is_ok()
 }
