@@ -106,44 +106,38 @@ pub type Evidence = Vec<Entry>;
 
 impl State {
     fn threshold_groups(&mut self, rule: &str) -> &mut HashMap<String, Counted> {
-        let slot = self
-            .rules
-            .entry(rule.to_string())
-            .or_insert_with(|| RuleState::Threshold { groups: HashMap::new() });
-        if !matches!(slot, RuleState::Threshold { .. }) {
-            *slot = RuleState::Threshold { groups: HashMap::new() };
+        // Looked up before inserting, so the rule id is not copied for every event.
+        if !matches!(self.rules.get(rule), Some(RuleState::Threshold { .. })) {
+            self.rules
+                .insert(rule.to_string(), RuleState::Threshold { groups: HashMap::new() });
         }
-        match slot {
-            RuleState::Threshold { groups } => groups,
-            _ => unreachable!("replaced above"),
+        match self.rules.get_mut(rule) {
+            Some(RuleState::Threshold { groups }) => groups,
+            _ => unreachable!("inserted above"),
         }
     }
 
     fn sequence_groups(&mut self, rule: &str) -> &mut HashMap<String, Steps> {
-        let slot = self
-            .rules
-            .entry(rule.to_string())
-            .or_insert_with(|| RuleState::Sequence { groups: HashMap::new() });
-        if !matches!(slot, RuleState::Sequence { .. }) {
-            *slot = RuleState::Sequence { groups: HashMap::new() };
+        // Looked up before inserting, so the rule id is not copied for every event.
+        if !matches!(self.rules.get(rule), Some(RuleState::Sequence { .. })) {
+            self.rules
+                .insert(rule.to_string(), RuleState::Sequence { groups: HashMap::new() });
         }
-        match slot {
-            RuleState::Sequence { groups } => groups,
-            _ => unreachable!("replaced above"),
+        match self.rules.get_mut(rule) {
+            Some(RuleState::Sequence { groups }) => groups,
+            _ => unreachable!("inserted above"),
         }
     }
 
     fn first_seen_groups(&mut self, rule: &str) -> &mut HashMap<String, Values> {
-        let slot = self
-            .rules
-            .entry(rule.to_string())
-            .or_insert_with(|| RuleState::FirstSeen { groups: HashMap::new() });
-        if !matches!(slot, RuleState::FirstSeen { .. }) {
-            *slot = RuleState::FirstSeen { groups: HashMap::new() };
+        // Looked up before inserting, so the rule id is not copied for every event.
+        if !matches!(self.rules.get(rule), Some(RuleState::FirstSeen { .. })) {
+            self.rules
+                .insert(rule.to_string(), RuleState::FirstSeen { groups: HashMap::new() });
         }
-        match slot {
-            RuleState::FirstSeen { groups } => groups,
-            _ => unreachable!("replaced above"),
+        match self.rules.get_mut(rule) {
+            Some(RuleState::FirstSeen { groups }) => groups,
+            _ => unreachable!("inserted above"),
         }
     }
 
