@@ -36,16 +36,22 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("credit_card", r"\b(?:\d[ -]?){12,18}\d\b"),
 ];
 
-/// Where text lives in the compliance records we scan (paths inside `raw`): message text,
-/// tool-call input and output, Codex prompts and responses.
+/// Where text lives in a compliance record (`raw`; the normalizer keeps the same paths in
+/// `details`): message text, tool-call input and output, Codex and agent prompts and
+/// responses. Each subtree is scanned whole. Kept in step with the content policy's paths
+/// (`normalize::content::CONTENT_PATHS`), which must run after these detectors.
 const CONTENT_ROOTS: &[&[&str]] = &[
     &["message", "content"],
     &["input"],
     &["output"],
+    &["output_text"],
     &["event_details", "prompt"],
     &["event_details", "input"],
     &["event_details", "output"],
     &["event_details", "response"],
+    &["event_details", "message"],
+    &["event_details", "text"],
+    &["event_details", "content"],
 ];
 
 /// Text per event scanned at most; a longer record is scanned up to here (bounded cost).
@@ -56,7 +62,10 @@ const MAX_SCAN_BYTES: usize = 256 * 1024;
 pub struct Detection {
     /// `openai_api_key`, `credit_card`, `custom:<name>`, …
     pub detector: String,
-    /// JSON pointer inside `raw` to the string (`/message/content/value`).
+    /// Which part of the event holds the text: `raw`, or `details` when the event carries
+    /// no `raw`.
+    pub part: &'static str,
+    /// JSON pointer inside that part to the string (`/message/content/value`).
     pub pointer: String,
     /// Byte offsets of the match in that string.
     pub start: usize,
@@ -66,7 +75,13 @@ pub struct Detection {
 impl Detection {
     /// Dotted location for messages: `raw.message.content.value[12..63]`.
     pub fn location(&self) -> String {
-        format!("raw{}[{}..{}]", self.pointer.replace('/', "."), self.start, self.end)
+        format!(
+            "{}{}[{}..{}]",
+            self.part,
+            self.pointer.replace('/', "."),
+            self.start,
+            self.end
+        )
     }
 }
 
@@ -113,12 +128,13 @@ impl Detectors {
         if event.source != Source::Compliance {
             return out;
         }
-        let Some(raw) = event.raw.as_ref() else {
-            return out;
+        let (part, doc) = match event.raw.as_ref() {
+            Some(raw) => ("raw", raw),
+            None => ("details", &event.details),
         };
         let mut budget = MAX_SCAN_BYTES;
         for root in CONTENT_ROOTS {
-            let mut v = raw;
+            let mut v = doc;
             let mut pointer = String::new();
             let mut found = true;
             for seg in *root {
@@ -135,13 +151,20 @@ impl Detectors {
                 }
             }
             if found {
-                self.scan_value(v, &mut pointer, &mut budget, &mut out);
+                self.scan_value(v, part, &mut pointer, &mut budget, &mut out);
             }
         }
         out
     }
 
-    fn scan_value(&self, v: &Value, pointer: &mut String, budget: &mut usize, out: &mut Vec<Detection>) {
+    fn scan_value(
+        &self,
+        v: &Value,
+        part: &'static str,
+        pointer: &mut String,
+        budget: &mut usize,
+        out: &mut Vec<Detection>,
+    ) {
         if *budget == 0 {
             return;
         }
@@ -152,14 +175,14 @@ impl Detectors {
                     end -= 1;
                 }
                 *budget -= end;
-                self.scan_text(&s[..end], pointer, out);
+                self.scan_text(&s[..end], part, pointer, out);
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&i.to_string());
-                    self.scan_value(item, pointer, budget, out);
+                    self.scan_value(item, part, pointer, budget, out);
                     pointer.truncate(len);
                 }
             }
@@ -169,7 +192,7 @@ impl Detectors {
                     pointer.push('/');
                     // JSON pointer escaping, so redaction finds the same string again.
                     pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    self.scan_value(item, pointer, budget, out);
+                    self.scan_value(item, part, pointer, budget, out);
                     pointer.truncate(len);
                 }
             }
@@ -177,7 +200,7 @@ impl Detectors {
         }
     }
 
-    fn scan_text(&self, text: &str, pointer: &str, out: &mut Vec<Detection>) {
+    fn scan_text(&self, text: &str, part: &'static str, pointer: &str, out: &mut Vec<Detection>) {
         let hits = self.set.matches(text);
         if !hits.matched_any() {
             return;
@@ -194,6 +217,7 @@ impl Detectors {
                 spans.push((m.start(), m.end()));
                 out.push(Detection {
                     detector: self.names[index].clone(),
+                    part,
                     pointer: pointer.to_string(),
                     start: m.start(),
                     end: m.end(),
@@ -206,15 +230,17 @@ impl Detectors {
     /// same text appears elsewhere in `raw` or `details` (a normalizer may have copied it),
     /// so the shipped event never carries the secret.
     pub fn redact(event: &mut Event, detections: &[Detection]) {
-        let Some(raw) = event.raw.as_mut() else {
-            return;
-        };
         let mut secrets: Vec<(String, String)> = Vec::new();
         let mut by_pointer: Vec<&Detection> = detections.iter().collect();
         // Right to left inside each string, so earlier offsets stay valid.
         by_pointer.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(b.start.cmp(&a.start)));
         for d in by_pointer {
-            if let Some(Value::String(s)) = raw.pointer_mut(&d.pointer)
+            let root = match (d.part, event.raw.as_mut()) {
+                ("raw", Some(raw)) => raw,
+                ("details", _) => &mut event.details,
+                _ => continue,
+            };
+            if let Some(Value::String(s)) = root.pointer_mut(&d.pointer)
                 && let Some(secret) = s.get(d.start..d.end)
             {
                 let secret = secret.to_string();
@@ -227,7 +253,9 @@ impl Detectors {
         }
         let mut seen = HashSet::new();
         secrets.retain(|(s, _)| seen.insert(s.clone()));
-        replace_everywhere(raw, &secrets);
+        if let Some(raw) = event.raw.as_mut() {
+            replace_everywhere(raw, &secrets);
+        }
         replace_everywhere(&mut event.details, &secrets);
     }
 }
@@ -353,5 +381,21 @@ mod tests {
         assert_eq!(d[1].pointer, "/output/0/response/result/content/0/text");
         e.source = Source::AuditLog;
         assert!(detectors().scan(&e).is_empty());
+    }
+
+    #[test]
+    fn without_raw_the_same_paths_in_details_are_scanned_and_redacted() {
+        let mut e = chat("nothing");
+        e.raw = None;
+        e.details = json!({"message": {"content": {"value": format!("key {OPENAI_KEY}")}}});
+        let d = detectors().scan(&e);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].location().starts_with("details.message.content.value[4.."),
+            "{}",
+            d[0].location()
+        );
+        Detectors::redact(&mut e, &d);
+        assert!(!e.details.to_string().contains(OPENAI_KEY));
     }
 }

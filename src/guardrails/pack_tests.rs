@@ -289,22 +289,42 @@ fn secrets_in_chats_and_tool_calls_are_flagged_by_position_and_never_shipped() {
 
 #[test]
 fn inventory_rules_flag_new_owners_and_stale_or_orphaned_keys() {
-    let owner = inventory("user.added", 1, json!({"id": "user-x", "role": "owner"}), json!({}));
-    let reader = inventory("user.added", 2, json!({"id": "user-y", "role": "reader"}), json!({}));
+    // Shapes as the inventory normalizer makes them: `fields` is the object's tracked
+    // fields, `changed_fields`/`diff` what a change touched.
+    let owner = inventory(
+        "user.added",
+        1,
+        json!({"id": "user-x", "role": "owner"}),
+        json!({"kind": "user", "change": "added", "fields": {"email": "x@example.com", "role": "owner"}}),
+    );
+    let reader = inventory(
+        "user.added",
+        2,
+        json!({"id": "user-y", "role": "reader"}),
+        json!({"kind": "user", "change": "added", "fields": {"role": "reader"}}),
+    );
     let promoted = inventory(
         "user.changed",
         3,
         json!({"role": "owner"}),
-        json!({"changes": {"role": {"from": "reader", "to": "owner"}}}),
+        json!({"fields": {"role": "owner"}, "changed_fields": ["role"],
+               "diff": [{"field": "role", "before": "reader", "after": "owner"}]}),
     );
     let renamed = inventory(
         "user.changed",
         4,
         json!({"role": "owner"}),
-        json!({"changes": {"name": {"from": "a", "to": "b"}}}),
+        json!({"fields": {"role": "owner", "name": "b"}, "changed_fields": ["name"],
+               "diff": [{"field": "name", "before": "a", "after": "b"}]}),
+    );
+    let observed = inventory(
+        "user.observed",
+        5,
+        json!({"role": "owner"}),
+        json!({"fields": {"role": "owner"}}),
     );
     assert_eq!(
-        fired(&mut engine(), vec![owner, reader, promoted, renamed]),
+        fired(&mut engine(), vec![owner, reader, promoted, renamed, observed]),
         ["inventory_new_owner", "inventory_new_owner"]
     );
     let stale = inventory("inventory.stale_key", 5, json!({}), json!({}));
