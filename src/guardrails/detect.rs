@@ -33,7 +33,9 @@ const BUILT_IN: &[(&str, &str)] = &[
         "jwt",
         r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     ),
-    ("credit_card", r"\b(?:\d[ -]?){12,18}\d\b"),
+    // Card numbers start with 3–6 (the card networks); that keeps microsecond timestamps and
+    // other long ids that happen to pass Luhn out.
+    ("credit_card", r"\b[3-6](?:[ -]?\d){12,18}\b"),
 ];
 
 /// Where text lives in a compliance record (`raw`; the normalizer keeps the same paths in
@@ -347,6 +349,10 @@ mod tests {
         assert!(found("sk-short and a task-list").is_empty());
         assert!(found("card 4111 1111 1111 1112").is_empty(), "fails the Luhn check");
         assert!(found("AKIA-not-a-key").is_empty());
+        assert!(
+            found("at 1770000000000006 us").is_empty(),
+            "a timestamp that passes Luhn"
+        );
         assert!(found("Summarize the Q3 numbers for me.").is_empty());
     }
 
