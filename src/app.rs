@@ -24,7 +24,7 @@ use crate::pipeline::stream::{self, Mode, Stream};
 use crate::pipeline::{Emitter, StreamAcks, process, queue};
 use crate::retry::Schedule;
 use crate::sink::{DeadLetter, Sink, SinkReport};
-use crate::{atomic_file, server};
+use crate::{atomic_file, guardrails, server};
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
 /// queue after it is where backlog is meant to sit.
@@ -214,6 +214,11 @@ impl App {
                 wiring.spawn(stream);
             }
         }
+        let guard = if settings.guardrails.enabled {
+            Some(guardrails_hook(settings, &store, &metrics, &mut wiring)?)
+        } else {
+            None
+        };
         let Wiring {
             streams,
             writers,
@@ -223,7 +228,13 @@ impl App {
         // Only emitters hold senders now, so the processor ends when the streams do.
         drop(tx);
 
-        let processor = tokio::spawn(process::run(rx, encoded_tx, metrics.clone()));
+        let processor = tokio::spawn(process::run(
+            rx,
+            encoded_tx,
+            metrics.clone(),
+            guard,
+            settings.compliance.content,
+        ));
         let sink = Sink::new(&settings.sink, schedule, DeadLetter::new(state_dir), metrics.clone())
             .map_err(BuildError::Http)?;
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
@@ -357,6 +368,33 @@ impl App {
             sink: report,
         }
     }
+}
+
+/// The guardrails engine resumed from its saved state, with its own acknowledgement tracker
+/// and checkpoint writer (the rule state is saved once the finding events before it are
+/// acknowledged).
+fn guardrails_hook(
+    settings: &Settings,
+    store: &CheckpointStore,
+    metrics: &Metrics,
+    wiring: &mut Wiring<'_>,
+) -> Result<guardrails::Hook, StartError> {
+    let saved = store.load::<guardrails::State>(guardrails::hook::STREAM)?;
+    let rules = &settings.guardrails.rules;
+    for (rule, why) in &rules.inactive {
+        tracing::info!(rule = %rule, reason = %why, "guardrails rule inactive");
+    }
+    let engine = guardrails::Engine::new(Arc::clone(rules), saved);
+    let (acks, released) = StreamAcks::new(guardrails::hook::STREAM);
+    wiring.writers.push(tokio::spawn(checkpoint::run_writer(
+        store.clone(),
+        guardrails::hook::STREAM.to_string(),
+        released,
+        metrics.clone(),
+    )));
+    wiring.trackers.push(Arc::clone(&acks));
+    tracing::info!(rules = rules.rules.len(), "guardrails enabled");
+    Ok(guardrails::Hook::new(engine, acks))
 }
 
 /// Takes the state directory's lock so two instances never share checkpoints.

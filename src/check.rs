@@ -44,6 +44,7 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     if settings.compliance.enabled {
         findings.push(check_compliance(settings).await);
     }
+    findings.push(check_guardrails(settings));
     findings.push(check_sink(settings).await);
     for f in &findings {
         let mark = if f.ok { "ok  " } else { "FAIL" };
@@ -170,6 +171,24 @@ pub fn compliance_action(err: &ApiError) -> String {
         ),
         ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
     }
+}
+
+/// The rule file was compiled when the configuration loaded (a bad one stops there, exit 2,
+/// naming the rule and field); report what is active.
+fn check_guardrails(settings: &Settings) -> Finding {
+    let g = &settings.guardrails;
+    if !g.enabled {
+        return Finding::ok("guardrails", "disabled (guardrails.enabled = false)");
+    }
+    let source = match &g.rules_file {
+        Some(path) => format!("built-in pack and {}", path.display()),
+        None => "built-in pack".to_string(),
+    };
+    let mut detail = format!("{} rules active from the {source}", g.rules.rules.len());
+    for (rule, why) in &g.rules.inactive {
+        detail.push_str(&format!("; `{rule}` inactive ({why})"));
+    }
+    Finding::ok("guardrails", detail)
 }
 
 async fn check_sink(settings: &Settings) -> Finding {

@@ -58,6 +58,7 @@ struct Raw {
     log: RawLog,
     server: RawServer,
     shutdown: RawShutdown,
+    guardrails: RawGuardrails,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +175,19 @@ struct RawShutdown {
     timeout: Duration,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGuardrails {
+    #[serde(deserialize_with = "de::boolean")]
+    enabled: bool,
+    rules_file: String,
+    #[serde(deserialize_with = "de::string_list")]
+    disabled_rules: Vec<String>,
+    #[serde(deserialize_with = "de::string_list")]
+    key_admins: Vec<String>,
+    custom_patterns: BTreeMap<String, String>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validated form.
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +205,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub server: ServerSettings,
     pub shutdown: ShutdownSettings,
+    pub guardrails: GuardrailSettings,
 }
 
 /// How to reach the OpenAI Admin API.
@@ -334,6 +349,21 @@ pub struct ShutdownSettings {
     pub timeout: Duration,
 }
 
+/// The guardrails rule engine.
+#[derive(Debug, Clone)]
+pub struct GuardrailSettings {
+    pub enabled: bool,
+    /// Operator rules, added to (or replacing by id) the built-in pack.
+    pub rules_file: Option<PathBuf>,
+    pub disabled_rules: Vec<String>,
+    /// Emails or user ids allowed to create API and admin keys.
+    pub key_admins: Vec<String>,
+    /// Operator content detectors: (name, regex).
+    pub custom_patterns: Vec<(String, String)>,
+    /// The rules compiled from the keys above at load time, so a bad rule stops start-up.
+    pub rules: std::sync::Arc<crate::guardrails::RuleSet>,
+}
+
 /// Which credentials a command needs; `config` prints whatever is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirements {
@@ -446,6 +476,7 @@ fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requirements) -> Res
             })?),
         },
     };
+    let guardrails = validate_guardrails(raw.guardrails)?;
     Ok(Settings {
         openai,
         audit_logs,
@@ -459,6 +490,32 @@ fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requirements) -> Res
         shutdown: ShutdownSettings {
             timeout: positive("shutdown.timeout", raw.shutdown.timeout)?,
         },
+        guardrails,
+    })
+}
+
+fn validate_guardrails(raw: RawGuardrails) -> Result<GuardrailSettings, ConfigError> {
+    use crate::guardrails::{BuildError, Inputs, RuleSet};
+    let rules_file = non_empty(raw.rules_file).map(PathBuf::from);
+    let custom_patterns: Vec<(String, String)> = raw.custom_patterns.into_iter().collect();
+    let disabled_rules: Vec<String> = raw.disabled_rules.iter().map(|s| s.trim().to_string()).collect();
+    let rules = RuleSet::build(&Inputs {
+        rules_file: rules_file.as_deref(),
+        disabled_rules: &disabled_rules,
+        key_admins: &raw.key_admins,
+        custom_patterns: &custom_patterns,
+    })
+    .map_err(|e| match e {
+        BuildError::Rule(e) => ConfigError::new("guardrails.rules_file", e.to_string()),
+        BuildError::Input { key, problem } => ConfigError::new(key, problem),
+    })?;
+    Ok(GuardrailSettings {
+        enabled: raw.enabled,
+        rules_file,
+        disabled_rules,
+        key_admins: raw.key_admins,
+        custom_patterns,
+        rules: std::sync::Arc::new(rules),
     })
 }
 
@@ -867,6 +924,28 @@ pub fn render_redacted(s: &Settings) -> String {
         String::new(),
         "[shutdown]".to_string(),
         format!("timeout = {}", dur(s.shutdown.timeout)),
+        String::new(),
+        "[guardrails]".to_string(),
+        format!("enabled = {}", s.guardrails.enabled),
+        format!(
+            "rules_file = \"{}\"",
+            s.guardrails
+                .rules_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        format!("disabled_rules = {}", list(&s.guardrails.disabled_rules)),
+        format!("key_admins = {}", list(&s.guardrails.key_admins)),
+        format!(
+            "custom_patterns = {{ {} }}",
+            s.guardrails
+                .custom_patterns
+                .iter()
+                .map(|(k, v)| format!("\"{k}\" = {v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ];
     let mut out = lines.join("\n");
     out.push('\n');
@@ -1006,6 +1085,48 @@ mod tests {
         let raw = read_raw(Some(&path), &HashMap::new()).expect("example.toml parses");
         assert_eq!(raw.sink.url, "https://ingest.example.internal/v1/openai");
         assert_eq!(raw.audit_logs.overlap, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn guardrails_keys_are_validated_and_a_bad_rule_file_names_the_rule_and_field() {
+        let s = load(None, &env(&base()), Requirements::Pipeline).expect("valid");
+        assert!(s.guardrails.enabled);
+        assert!(
+            !s.guardrails.rules.rules.is_empty(),
+            "the built-in pack is on by default"
+        );
+
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST__GUARDRAILS__DISABLED_RULES", "scim_disabled, nope"));
+        let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("unknown rule id");
+        assert_eq!(err.key, "guardrails.disabled_rules", "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(
+            &rules,
+            "[[rule]]\nid = \"big_spend\"\ntitle = \"t\"\nseverity = \"high\"\nmatch = { \"details.amount\" = { gt = \"lots\" } }\n",
+        )
+        .expect("write");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[guardrails]\nrules_file = {:?}\nkey_admins = [\"sec@example.com\"]\n[guardrails.custom_patterns]\nbadge = \"(\"\n", rules.display().to_string()),
+        )
+        .expect("write");
+        let err = load(Some(&path), &env(&base()), Requirements::Pipeline).expect_err("bad pattern");
+        assert_eq!(err.key, "guardrails.custom_patterns.badge", "{err}");
+        std::fs::write(
+            &path,
+            format!("[guardrails]\nrules_file = {:?}\n", rules.display().to_string()),
+        )
+        .expect("write");
+        let err = load(Some(&path), &env(&base()), Requirements::Pipeline).expect_err("bad rule");
+        assert_eq!(err.key, "guardrails.rules_file");
+        assert!(
+            err.problem.contains("rule `big_spend`") && err.problem.contains("match.details.amount.gt"),
+            "{err}"
+        );
     }
 
     #[test]

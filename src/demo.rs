@@ -159,6 +159,8 @@ pub struct Summary {
     pub events: usize,
     pub duplicates: usize,
     pub findings: usize,
+    /// guardrail rule → findings
+    pub by_rule: BTreeMap<String, usize>,
     /// source → category → count
     pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
 }
@@ -174,7 +176,11 @@ impl Summary {
             if seen.insert(id, ()).is_some() {
                 s.duplicates += 1;
             }
-            s.findings += event.get("findings").and_then(Value::as_array).map_or(0, Vec::len);
+            for finding in event.get("findings").and_then(Value::as_array).into_iter().flatten() {
+                s.findings += 1;
+                let rule = finding.get("rule").and_then(Value::as_str).unwrap_or("?");
+                *s.by_rule.entry(rule.to_string()).or_default() += 1;
+            }
             let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
             *s.by_source
                 .entry(text("source"))
@@ -213,6 +219,12 @@ impl Summary {
             out.push_str(&format!("\n  {source}"));
             for (cat, n) in cats {
                 out.push_str(&format!("\n    {cat:<16} {n}"));
+            }
+        }
+        if !self.by_rule.is_empty() {
+            out.push_str("\nguardrail findings by rule:");
+            for (rule, n) in &self.by_rule {
+                out.push_str(&format!("\n  {rule:<36} {n}"));
             }
         }
         out

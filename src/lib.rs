@@ -35,6 +35,7 @@ pub mod compliance;
 pub mod config;
 pub mod dedup;
 pub mod demo;
+pub mod guardrails;
 pub mod http;
 pub mod metrics;
 pub mod normalize;

@@ -311,7 +311,7 @@ impl ComplianceStream {
                 return None;
             }
         }
-        let mut event = match normalize::compliance(record, &self.ctx) {
+        let event = match normalize::compliance(record, &self.ctx) {
             Ok(event) => {
                 if event.category == "other" {
                     self.metrics.unknown_type(&self.name, &event.event_type);
@@ -324,8 +324,6 @@ impl ComplianceStream {
                 normalize::unparseable(Source::Compliance, record, &self.ctx, &err.to_string())
             }
         };
-        // Until the guardrails stage runs content detectors first, the policy applies here.
-        content::apply(self.settings.content, &mut event);
         totals.events += 1;
         Some(event)
     }

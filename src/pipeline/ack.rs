@@ -124,6 +124,11 @@ impl StreamAcks {
         inner.emitted - inner.acked_below
     }
 
+    /// Marks left but not yet released.
+    pub fn pending_marks(&self) -> usize {
+        self.lock().marks.len()
+    }
+
     /// Whether every emitted event is acknowledged and every mark released.
     pub fn is_settled(&self) -> bool {
         let inner = self.lock();

@@ -1,34 +1,67 @@
 //! The processing stage: every event from every stream passes here once, in arrival order,
-//! to be checked by the guardrails and encoded for the sink.
+//! to be checked by the guardrails, stripped of message text per `compliance.content`, and
+//! encoded for the sink. Content policy runs after the guardrails so their detectors still
+//! see the text the operator chose not to ship.
 
 use tokio::sync::mpsc;
 
 use super::queue::ByteSender;
-use super::{Encoded, Envelope};
+use super::{AckToken, Encoded, Envelope};
+use crate::config::ContentMode;
+use crate::guardrails::Hook;
 use crate::metrics::Metrics;
+use crate::normalize::{Event, Source, content};
 
 /// Runs until every emitter is gone and the queue is drained, or the sink's queue closes.
-pub async fn run(mut rx: mpsc::Receiver<Envelope>, out: ByteSender<Encoded>, metrics: Metrics) {
-    while let Some(Envelope { event, ack }) = rx.recv().await {
-        let json = match serde_json::to_vec(&event) {
-            Ok(json) => json,
-            Err(err) => {
-                // Not expected for plain data; the unacknowledged token keeps the stream's
-                // checkpoint behind this event, so nothing is lost.
-                tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
-                continue;
+/// With `guard`, every event is checked first and the finding events it yields are shipped
+/// right after it (they go through the same bounded queue, so backpressure and shutdown
+/// apply to them alike).
+pub async fn run(
+    mut rx: mpsc::Receiver<Envelope>,
+    out: ByteSender<Encoded>,
+    metrics: Metrics,
+    mut guard: Option<Hook>,
+    content_mode: ContentMode,
+) {
+    while let Some(Envelope { mut event, ack }) = rx.recv().await {
+        let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
+        if event.source == Source::Compliance {
+            content::apply(content_mode, &mut event);
+        }
+        let mut open = send(event, ack, &out, &metrics).await;
+        for (finding, token) in found {
+            if !open {
+                break;
             }
-        };
-        metrics.event_processed(ack.stream(), event.source.as_str(), &event.category);
-        let encoded = Encoded {
-            id: event.id,
-            json,
-            ack,
-        };
-        if out.send(encoded).await.is_err() {
+            open = send(finding, token, &out, &metrics).await;
+        }
+        if !open {
             tracing::debug!("sink queue closed; processing stops");
-            return;
+            break;
         }
         metrics.set_queued_bytes(out.queued_bytes());
     }
+    if let Some(guard) = guard {
+        guard.finish();
+    }
+}
+
+/// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
+async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
+    let json = match serde_json::to_vec(&event) {
+        Ok(json) => json,
+        Err(err) => {
+            // Not expected for plain data; the unacknowledged token keeps the stream's
+            // checkpoint behind this event, so nothing is lost.
+            tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
+            return true;
+        }
+    };
+    metrics.event_processed(ack.stream(), event.source.as_str(), &event.category);
+    let encoded = Encoded {
+        id: event.id,
+        json,
+        ack,
+    };
+    out.send(encoded).await.is_ok()
 }

@@ -100,7 +100,7 @@ async fn repeats_from_the_overlap_are_dropped_by_id() {
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(&sim, state.path(), &[]);
     helpers::run_once(&s).await;
-    let first = sim.receiver().ids().len();
+    let first = received(&sim).0.len();
     for _ in 0..3 {
         sim.org().add_audit_event("project.created", None);
     }

@@ -7,4 +7,5 @@ mod audit_logs;
 mod binary;
 mod compliance;
 mod delivery;
+mod guardrails;
 mod inventory;

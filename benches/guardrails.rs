@@ -1,0 +1,202 @@
+//! Benchmark: the built-in guardrails pack's cost per event over a realistic mixed event set
+//! (audit logs, ChatGPT compliance records with message and tool-call text, inventory).
+//! Run: `cargo bench --bench guardrails`. Prints the median ns/event over several runs.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use openai_audit_ingest::guardrails::{Engine, Inputs, RuleSet};
+use openai_audit_ingest::normalize::{self, Actor, Context, Event, Geo, Source};
+use serde_json::{Value, json};
+
+const EVENTS: usize = 20_000;
+const COUNTRIES: [&str; 4] = ["US", "GB", "DE", "BR"];
+const RUNS: usize = 9;
+/// The target from the issue: under 2 µs per event.
+const TARGET_NS: f64 = 2_000.0;
+
+const AUDIT_TYPES: &[(&str, u32)] = &[
+    ("login.succeeded", 30),
+    ("login.failed", 6),
+    ("api_key.created", 4),
+    ("api_key.updated", 2),
+    ("user.updated", 2),
+    ("invite.sent", 2),
+    ("role.bound_to_resource", 2),
+    ("service_account.created", 1),
+    ("tenant.policy.attached", 1),
+    ("tenant.user.looked_up", 2),
+    ("project.created", 1),
+    ("scim.disabled", 1),
+];
+
+const TEXTS: &[&str] = &[
+    "Summarize the Q3 numbers for me and list the three biggest changes against Q2, with a short explanation for each.",
+    "Here is a summary of the quarterly numbers. Revenue grew 12% quarter over quarter, driven mostly by the enterprise tier.",
+    "The check fails because a required dependency is missing from the lockfile; run the install again and commit the result.",
+    "Can you review this config? OPENAI_API_KEY=sk-proj-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp and region us-east-1",
+];
+
+/// Users sign in from their own address and country; one event in 400 comes from elsewhere
+/// (travel, or an attacker), so stateful rules see both the ordinary and the odd.
+fn audit(ty: &str, i: usize) -> Event {
+    let user = i % 97;
+    let (ip, country) = if i.is_multiple_of(400) {
+        (format!("203.0.113.{}", i % 251), COUNTRIES[(user + 1) % 4])
+    } else {
+        (format!("198.51.{}.{}", user % 7, user), COUNTRIES[user % 4])
+    };
+    let record = json!({
+        "id": format!("audit_log-{i}"),
+        "type": ty,
+        "effective_at": 1_770_000_000 + i as i64,
+        "actor": {"type": "session", "session": {
+            "user": {"id": format!("user-{}", i % 97), "email": format!("user{}@example.com", i % 97)},
+            "ip_address": ip,
+            "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
+            "ip_address_details": {"country": country, "city": "X"}}},
+        ty: {"id": format!("obj_{i}"), "data": {"scopes": ["api.model.request"], "role": "reader"}},
+    });
+    normalize::audit_log(
+        &record,
+        &Context {
+            org_id: Some("org-bench".into()),
+        },
+    )
+    .unwrap()
+}
+
+fn compliance(ty: &str, i: usize, raw: Value) -> Event {
+    let mut e = Event::new(
+        format!("chatgpt.compliance:ws:{ty}-{i}"),
+        Source::Compliance,
+        Some("ws".into()),
+        ty.into(),
+        chrono::DateTime::from_timestamp(1_770_000_000 + i as i64, 0).unwrap(),
+    );
+    e.actor = Some(Actor {
+        actor_type: "user".into(),
+        email: Some(format!("user{}@example.com", i % 97)),
+        ip: Some(format!("89.160.20.{}", i % 11)),
+        geo: Some(Geo {
+            country: Some("SE".into()),
+            ..Geo::default()
+        }),
+        ..Actor::default()
+    });
+    e.raw = Some(raw);
+    e
+}
+
+/// 60% audit log, 35% compliance (half of it message text), 5% inventory; 1 in 50 messages
+/// carries a key.
+fn mixed() -> Vec<Event> {
+    let total: u32 = AUDIT_TYPES.iter().map(|(_, w)| w).sum();
+    (0..EVENTS)
+        .map(|i| match i % 20 {
+            0..12 => {
+                let mut pick = (i as u32 * 7919) % total;
+                let ty = AUDIT_TYPES
+                    .iter()
+                    .find(|(_, w)| {
+                        if pick < *w {
+                            true
+                        } else {
+                            pick -= w;
+                            false
+                        }
+                    })
+                    .map(|(t, _)| *t)
+                    .unwrap();
+                audit(ty, i)
+            }
+            12..16 => {
+                let text = if i % 50 == 12 { TEXTS[3] } else { TEXTS[i % 3] };
+                compliance(
+                    "CONVERSATION_MESSAGE",
+                    i,
+                    json!({"message": {"id": "m", "author": {"type": "user"},
+                           "content": {"type": "text", "value": text, "annotations": []}},
+                           "conversation": {"id": "c", "title": "Quarterly numbers"}}),
+                )
+            }
+            16 => compliance(
+                "APP_LOG",
+                i,
+                json!({"app_name": "Slack", "log_type": "response", "output": [{"response": {"result":
+                    {"content": [{"type": "text", "text": "Search Results for: in:general (20 results)"}]},
+                    "action_name": "slack_search_public"}}]}),
+            ),
+            17 => compliance(
+                "AUTH_LOG",
+                i,
+                json!({"action_data": {"action": "login_success", "role": "standard-user"}}),
+            ),
+            18 => compliance(
+                "AUDIT_LOG",
+                i,
+                json!({"action": "CONVERSATION_SHARE", "action_data": {}}),
+            ),
+            _ => {
+                let mut e = compliance("inventory.stale_key", i, json!({"id": "key"}));
+                e.source = Source::Inventory;
+                e.id = format!("openai.inventory:org-bench:key-{i}");
+                e
+            }
+        })
+        .collect()
+}
+
+/// Median ns/event of the pack over `events`, and the findings of one run.
+fn measure(rules: &Arc<RuleSet>, events: &[Event]) -> (Vec<f64>, usize) {
+    let mut per_event = Vec::with_capacity(RUNS);
+    let mut findings = 0usize;
+    for _ in 0..RUNS {
+        // Cloning is outside the timed loop: inspect mutates events (findings, redaction).
+        let mut batch = events.to_vec();
+        let mut engine = Engine::new(Arc::clone(rules), None);
+        let started = Instant::now();
+        let mut extra = 0usize;
+        for event in &mut batch {
+            extra += engine.inspect(event).len();
+        }
+        let elapsed = started.elapsed();
+        findings = batch.iter().map(|e| e.findings.len()).sum::<usize>() + extra;
+        per_event.push(elapsed.as_nanos() as f64 / batch.len().max(1) as f64);
+    }
+    per_event.sort_by(|a, b| a.total_cmp(b));
+    (per_event, findings)
+}
+
+fn main() {
+    let rules = Arc::new(RuleSet::build(&Inputs::default()).unwrap());
+    let events = mixed();
+    let (per_event, findings) = measure(&rules, &events);
+    let median = per_event[per_event.len() / 2];
+    println!(
+        "guardrails built-in pack ({} rules): {} events x {RUNS} runs, {findings} findings per run",
+        rules.rules.len(),
+        events.len()
+    );
+    println!(
+        "ns/event: median {median:.0}, min {:.0}, max {:.0}; target {TARGET_NS:.0} (median is {:.1}% of target)",
+        per_event[0],
+        per_event[per_event.len() - 1],
+        100.0 * median / TARGET_NS
+    );
+    let classes = [
+        ("audit log", Source::AuditLog),
+        ("compliance", Source::Compliance),
+        ("inventory", Source::Inventory),
+    ];
+    for (name, source) in classes {
+        let subset: Vec<Event> = events.iter().filter(|e| e.source == source).cloned().collect();
+        let (per_event, _) = measure(&rules, &subset);
+        println!(
+            "  {name:<11} {:>6} events, median {:.0} ns/event",
+            subset.len(),
+            per_event[per_event.len() / 2]
+        );
+    }
+}

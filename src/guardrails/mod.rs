@@ -1,0 +1,26 @@
+//! Guardrails: a small rule engine that runs in the processing stage, after normalization and
+//! before the sink, and the built-in rule pack.
+//!
+//! - [`rule`]: the rule model and its TOML form (parsing, validation), built-in pack in
+//!   `builtin.toml`.
+//! - [`matcher`]: dotted field paths and the conditions rules test.
+//! - [`stateful`]: threshold, sequence and first-seen memories (bounded, persisted).
+//! - [`detect`]: content detectors for secrets and card numbers (pure over `&Event`).
+//! - [`engine`]: runs the rules over one event.
+//! - [`hook`]: the engine in the pipeline, with its own acknowledgement tracker.
+
+pub mod detect;
+pub mod engine;
+pub mod hook;
+pub mod matcher;
+pub mod rule;
+pub mod stateful;
+
+pub use detect::{Detection, Detectors};
+pub use engine::Engine;
+pub use hook::Hook;
+pub use rule::{BuildError, Inputs, RuleError, RuleSet};
+pub use stateful::State;
+
+#[cfg(test)]
+mod pack_tests;
