@@ -447,3 +447,54 @@ async fn the_organization_principal_uses_the_organizations_path() {
         .collect();
     assert_eq!(received(&sim).0, want);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_containing_an_api_key_is_flagged_and_with_content_hash_neither_text_nor_key_is_shipped() {
+    let sim = helpers::quiet_sim(0).await;
+    let secret = "sk-proj-Zq8XbV3nT6wR1yP4kL7mJ2hG5fD9sA0cE3uI6oK";
+    let sentence = "please deploy with this key";
+    let record = serde_json::json!({
+        "event_id": "9d6bb4e9-3882-4dbe-9d4c-000000000042",
+        "type": "CONVERSATION_MESSAGE",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "principal": {"id": sim.workspace_id(), "type": "CHATGPT_WORKSPACE"},
+        "actor": {"type": "ACCOUNT_USER", "user_id": "user-1", "user_email": "bob@example.com"},
+        "message": {
+            "id": "m-1",
+            "author": {"type": "user"},
+            "content": {"type": "text", "value": format!("{sentence}: {secret}")}
+        },
+        "conversation": {"id": "c-1", "title": "deploy"}
+    });
+    sim.org()
+        .add_compliance_raw_line("CONVERSATION_MESSAGE", &record.to_string());
+    sim.org().cut_compliance_files();
+    let state = tempfile::tempdir().expect("tempdir");
+    let s = settings(
+        &sim,
+        state.path(),
+        &["CONVERSATION_MESSAGE"],
+        &[("OAI_INGEST__COMPLIANCE__CONTENT", "hash")],
+    );
+    let outcome = helpers::run_once(&s).await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let events = sim.receiver().events();
+    let message = events
+        .iter()
+        .find(|e| e["id"].as_str().is_some_and(|id| id.ends_with("000000000042")))
+        .expect("the message arrived");
+    let rules: Vec<&str> = message["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"sensitive_data_in_content"), "flagged: {message}");
+    let shipped = serde_json::to_string(&events).expect("json");
+    assert!(!shipped.contains(secret), "the key is never shipped");
+    assert!(!shipped.contains(&secret[8..]), "not even part of it");
+    assert!(
+        !shipped.contains(sentence),
+        "with content = hash the text is not shipped"
+    );
+}
