@@ -3,6 +3,7 @@
 //! number of times) → typed body, or an [`ApiError`] that carries what an operator needs
 //! (status, OpenAI's error type/code/message, `x-request-id`) and never the key.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::config::RetrySettings;
 use crate::metrics::Metrics;
 use crate::openai::wire::ErrorResponse;
 use crate::rate_limit::RateLimit;
@@ -126,6 +128,19 @@ impl ApiErrorDetail {
 }
 
 impl ApiError {
+    /// `HTTP <status>: <message> (request id <id>)`, the part of a report every caller shares.
+    pub fn summary(&self) -> String {
+        format!(
+            "HTTP {}: {}{}",
+            self.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            self.message,
+            self.request_id
+                .as_deref()
+                .map(|r| format!(" (request id {r})"))
+                .unwrap_or_default()
+        )
+    }
+
     fn local(service: &'static str, route: &'static str, kind: ApiErrorKind, class: Class, message: String) -> Self {
         Self(Box::new(ApiErrorDetail {
             kind,
@@ -190,30 +205,49 @@ pub struct ApiClient {
     metrics: Metrics,
 }
 
+/// Where an API lives and how to reach it: what each service's settings provide.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The configuration key of the credential, for the error when it is missing.
+    pub key_name: &'static str,
+    pub key: Option<SecretString>,
+    /// API root, ending in `/`.
+    pub base: Url,
+    pub timeout: Duration,
+    pub requests_per_minute: NonZeroU32,
+}
+
+/// Why an API client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0} is not set")]
+    NoKey(&'static str),
+    #[error("failed to build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 impl ApiClient {
-    /// A client for `service` rooted at `base` (ending in `/`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    /// A client for `service` at `endpoint`, with its own request budget counted per `scope`;
+    /// every clone shares that budget.
+    pub fn build(
         service: &'static str,
         scope: LimitScope,
-        http: reqwest::Client,
-        base: Url,
-        key: SecretString,
-        limiter: Arc<RateLimit>,
-        schedule: Schedule,
+        endpoint: Endpoint,
+        retry: RetrySettings,
         metrics: Metrics,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, BuildError> {
+        let key = endpoint.key.ok_or(BuildError::NoKey(endpoint.key_name))?;
+        Ok(Self {
             service,
             scope,
-            http,
-            base,
+            http: crate::http::client(endpoint.timeout)?,
+            base: endpoint.base,
             key,
-            limiter,
-            schedule,
+            limiter: Arc::new(RateLimit::per_minute(endpoint.requests_per_minute)),
+            schedule: Schedule::new(retry),
             attempts: DEFAULT_ATTEMPTS,
             metrics,
-        }
+        })
     }
 
     /// The same client trying each request at most `attempts` times (for `check`).

@@ -44,8 +44,6 @@ pub enum StartError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Client(#[from] BuildError),
-    #[error(transparent)]
-    ComplianceClient(#[from] crate::compliance::client::BuildError),
     #[error("failed to start the health/metrics server on {addr}: {source}")]
     Server {
         addr: std::net::SocketAddr,

@@ -86,15 +86,7 @@ async fn check_admin(settings: &Settings) -> Vec<Finding> {
 
 /// What the operator should do about an Admin API failure.
 pub fn admin_action(err: &ApiError) -> String {
-    let said = format!(
-        "HTTP {}: {}{}",
-        err.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-        err.message,
-        err.request_id
-            .as_deref()
-            .map(|r| format!(" (request id {r})"))
-            .unwrap_or_default()
-    );
+    let said = err.summary();
     let lower = err.message.to_ascii_lowercase();
     if lower.contains("audit log")
         && (lower.contains("not enabled") || lower.contains("disabled") || lower.contains("enable"))
@@ -144,15 +136,7 @@ async fn check_compliance(settings: &Settings) -> Finding {
 
 /// What the operator should do about a Compliance platform failure.
 pub fn compliance_action(err: &ApiError) -> String {
-    let said = format!(
-        "HTTP {}: {}{}",
-        err.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-        err.message,
-        err.request_id
-            .as_deref()
-            .map(|r| format!(" (request id {r})"))
-            .unwrap_or_default()
-    );
+    let said = err.summary();
     match err.kind {
         ApiErrorKind::Unauthorized => format!(
             "{said} — the compliance key is invalid, expired or revoked: set a valid key in \

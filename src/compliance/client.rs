@@ -2,31 +2,20 @@
 //! a per-route budget, the principal's path (`workspaces/<uuid>` or `organizations/<org-…>`),
 //! the file list, and the download's 307 whose `Location` is returned, never followed here.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::api_client::{ApiClient, ApiError, LimitScope};
+pub use crate::api_client::BuildError;
+use crate::api_client::{ApiClient, ApiError, Endpoint, LimitScope};
 use crate::compliance::wire::LogFilesPage;
 use crate::config::{ComplianceSettings, RetrySettings};
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimit;
-use crate::retry::Schedule;
 
 /// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
 pub const LIST_ROUTE: &str = "compliance_logs";
 pub const DOWNLOAD_ROUTE: &str = "compliance_log_download";
-
-/// Why a compliance client could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("compliance.api_key is not set")]
-    NoKey,
-    #[error("failed to build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
 
 /// Why a download could not start: the API failed, or it answered without a usable redirect.
 #[derive(Debug, thiserror::Error)]
@@ -64,19 +53,14 @@ impl ComplianceClient {
         retry: RetrySettings,
         metrics: Metrics,
     ) -> Result<Self, BuildError> {
-        let key = settings.api_key.clone().ok_or(BuildError::NoKey)?;
-        let http = crate::http::client(timeout)?;
-        let limiter = Arc::new(RateLimit::per_minute(settings.requests_per_minute));
-        let api = ApiClient::new(
-            "compliance",
-            LimitScope::PerRoute,
-            http,
-            settings.base_url.clone(),
-            key,
-            limiter,
-            Schedule::new(retry),
-            metrics,
-        );
+        let endpoint = Endpoint {
+            key_name: "compliance.api_key",
+            key: settings.api_key.clone(),
+            base: settings.base_url.clone(),
+            timeout,
+            requests_per_minute: settings.requests_per_minute,
+        };
+        let api = ApiClient::build("compliance", LimitScope::PerRoute, endpoint, retry, metrics)?;
         Ok(Self {
             api,
             scope_path: scope_path(&settings.principal_id),

@@ -1,14 +1,11 @@
 //! The Admin API client: the shared [`ApiClient`] with the admin key, one rate limit for
 //! every Admin API call, and typed calls for the endpoints the streams read.
 
-use std::sync::Arc;
-
-use crate::api_client::{ApiClient, ApiError, LimitScope};
+pub use crate::api_client::BuildError;
+use crate::api_client::{ApiClient, ApiError, Endpoint, LimitScope};
 use crate::config::{OpenAiSettings, RetrySettings};
 use crate::metrics::Metrics;
 use crate::openai::wire::ListAuditLogsResponse;
-use crate::rate_limit::RateLimit;
-use crate::retry::Schedule;
 
 /// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
 const AUDIT_LOGS: &str = "audit_logs";
@@ -25,15 +22,6 @@ pub struct AuditLogQuery {
     pub tenant_only: bool,
 }
 
-/// Why an Admin API client could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("openai.admin_key is not set")]
-    NoKey,
-    #[error("failed to build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
 /// Calls to the Admin API.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
@@ -43,20 +31,15 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client for `settings`; every clone shares one request budget.
     pub fn new(settings: &OpenAiSettings, retry: RetrySettings, metrics: Metrics) -> Result<Self, BuildError> {
-        let key = settings.admin_key.clone().ok_or(BuildError::NoKey)?;
-        let http = crate::http::client(settings.timeout)?;
+        let endpoint = Endpoint {
+            key_name: "openai.admin_key",
+            key: settings.admin_key.clone(),
+            base: settings.base_url.clone(),
+            timeout: settings.timeout,
+            requests_per_minute: settings.requests_per_minute,
+        };
         // The Admin API has no documented per-route limits: one budget for all of it.
-        let limiter = Arc::new(RateLimit::per_minute(settings.requests_per_minute));
-        let api = ApiClient::new(
-            "openai",
-            LimitScope::Shared,
-            http,
-            settings.base_url.clone(),
-            key,
-            limiter,
-            Schedule::new(retry),
-            metrics,
-        );
+        let api = ApiClient::build("openai", LimitScope::Shared, endpoint, retry, metrics)?;
         Ok(Self { api })
     }
 
