@@ -190,6 +190,14 @@ fn a_high_scope_key_is_flagged_and_an_ordinary_one_is_not() {
         )
         .is_empty()
     );
+    // No scope list at all is the dashboard's "All" permission: unrestricted.
+    for data in [json!({"data": {"scopes": []}}), json!({"data": {}}), json!({})] {
+        assert_eq!(
+            one("api_key.created", data.clone()),
+            ["high_scope_api_key_created"],
+            "{data}"
+        );
+    }
 }
 
 #[test]
@@ -201,9 +209,10 @@ fn a_key_created_outside_key_admins_is_flagged_only_when_key_admins_is_set() {
         fired(&mut e, vec![by_ann.clone()]),
         ["api_key_created_by_non_admin", "tenant_admin_api_key_created"]
     );
-    let mut by_admin = audit("api_key.created", 2, json!({}));
+    let restricted = json!({"data": {"scopes": ["api.model.request"]}});
+    let mut by_admin = audit("api_key.created", 2, restricted.clone());
     by_admin.actor.as_mut().expect("actor").email = Some("admin@example.com".into());
-    let mut by_admin_id = audit("api_key.created", 3, json!({}));
+    let mut by_admin_id = audit("api_key.created", 3, restricted);
     by_admin_id.actor.as_mut().expect("actor").id = Some("user-svc".into());
     assert!(fired(&mut e, vec![by_admin, by_admin_id]).is_empty());
     // Without the list the rule has nothing to compare with and stays off.
