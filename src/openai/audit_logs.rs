@@ -126,6 +126,9 @@ impl AuditLogStream {
             if !page.has_more {
                 return Ok(());
             }
+            // A fast backfill can put more ids in the re-read horizon than the cap allows;
+            // dropping the oldest only risks a repeat, never a loss.
+            self.state.recent.truncate(dedup::DEFAULT_CAP);
             // Resume point: the next page, once this one is acknowledged.
             self.state.window = Some(window.clone());
             out.checkpoint(&self.state);

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
+/// How many unreleased checkpoint states one stream keeps; see [`StreamAcks::mark`].
+pub const MAX_PENDING_MARKS: usize = 16;
+
 /// A state that may be saved, numbered so the writer can tell whether it saw it already.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committable {
@@ -77,10 +80,20 @@ impl StreamAcks {
     }
 
     /// Leaves a mark: `state` may be saved once everything emitted so far is acknowledged.
+    ///
+    /// While the sink is slow, marks pile up, each holding a whole state. Past
+    /// [`MAX_PENDING_MARKS`] the newest pending mark is replaced rather than a new one added:
+    /// the checkpoint then advances in coarser steps, which is always safe (it can only lag).
     pub fn mark(&self, state: Value) {
         let mut inner = self.lock();
         let at = inner.emitted;
-        inner.marks.push_back((at, state));
+        if inner.marks.len() >= MAX_PENDING_MARKS
+            && let Some(last) = inner.marks.back_mut()
+        {
+            *last = (at, state);
+        } else {
+            inner.marks.push_back((at, state));
+        }
         self.release(&mut inner);
     }
 
@@ -184,6 +197,27 @@ mod tests {
         assert_eq!(latest(&rx), None, "the first page is not acknowledged yet");
         first.ack();
         assert_eq!(latest(&rx), Some(json!("after second page")));
+        assert!(acks.is_settled());
+    }
+
+    #[test]
+    fn pending_marks_are_bounded_and_the_newest_state_still_arrives() {
+        let (acks, rx) = StreamAcks::new("s");
+        let tokens: Vec<_> = (0..100)
+            .map(|i| {
+                let t = acks.next_token();
+                acks.mark(json!(i));
+                t
+            })
+            .collect();
+        assert_eq!(acks.pending_marks(), MAX_PENDING_MARKS);
+        let mut tokens = tokens.into_iter();
+        tokens.next().expect("first").ack();
+        assert_eq!(latest(&rx), Some(json!(0)), "early marks keep their fine steps");
+        for t in tokens {
+            t.ack();
+        }
+        assert_eq!(latest(&rx), Some(json!(99)), "the coalesced tail still reaches the newest state");
         assert!(acks.is_settled());
     }
 
