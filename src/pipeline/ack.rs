@@ -217,7 +217,11 @@ mod tests {
         for t in tokens {
             t.ack();
         }
-        assert_eq!(latest(&rx), Some(json!(99)), "the coalesced tail still reaches the newest state");
+        assert_eq!(
+            latest(&rx),
+            Some(json!(99)),
+            "the coalesced tail still reaches the newest state"
+        );
         assert!(acks.is_settled());
     }
 
