@@ -261,11 +261,6 @@ impl ApiClient {
         &self.http
     }
 
-    /// The service label (`openai`, `compliance`).
-    pub fn service(&self) -> &'static str {
-        self.service
-    }
-
     /// Resolves `path` against the API root.
     pub fn url(&self, path: &str) -> Result<Url, ApiError> {
         self.base.join(path.trim_start_matches('/')).map_err(|e| {

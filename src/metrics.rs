@@ -205,11 +205,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Total events delivered so far (for summaries and tests).
-    pub fn delivered_total(&self) -> u64 {
-        self.0.delivered.get()
-    }
-
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

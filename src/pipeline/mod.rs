@@ -105,11 +105,6 @@ impl Emitter {
         &self.acks
     }
 
-    /// Whether shutdown was requested.
-    pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
-    }
-
     /// Completes when shutdown is requested, for cancellable waits inside a stream.
     pub async fn stopping(&self) {
         self.stop.cancelled().await;
