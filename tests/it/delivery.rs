@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use openai_audit_ingest::simulator::{Family, Fault, ReceiverScript};
 
 use crate::audit_logs::poll_until;
-use crate::helpers::{self, checkpoint, expected_audit_ids, quiet_sim, received, settings};
+use crate::helpers::{self, checkpoint, expected_audit_ids, normal_pass_ids, quiet_sim, received, settings};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sink_answering_503_and_429_then_200_gets_each_event_once() {
@@ -192,17 +192,6 @@ async fn retry_after_from_the_admin_api_is_honoured() {
     );
     assert_eq!(received(&sim).0, normal_pass_ids(&sim));
     assert_eq!(sim.faults().served(Family::AuditLogs), 1, "the 429 was met");
-}
-
-/// Expected ids of the normal (not tenant-scoped) pass.
-fn normal_pass_ids(sim: &openai_audit_ingest::simulator::Simulator) -> std::collections::HashSet<String> {
-    let org = sim.org_id();
-    sim.org()
-        .audit_events()
-        .iter()
-        .filter(|e| !openai_audit_ingest::simulator::is_tenant_scoped(e["type"].as_str().unwrap_or_default()))
-        .filter_map(|e| e["id"].as_str().map(|id| format!("openai.audit_log:{org}:{id}")))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

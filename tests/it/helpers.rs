@@ -109,10 +109,20 @@ impl Running {
 
 /// The event ids the daemon must produce for every audit event the simulator holds.
 pub fn expected_audit_ids(sim: &Simulator) -> HashSet<String> {
+    audit_ids(sim, |_| true)
+}
+
+/// The same, for the normal pass only (no tenant-scoped types).
+pub fn normal_pass_ids(sim: &Simulator) -> HashSet<String> {
+    audit_ids(sim, |event_type| !simulator::is_tenant_scoped(event_type))
+}
+
+fn audit_ids(sim: &Simulator, keep: impl Fn(&str) -> bool) -> HashSet<String> {
     let org = sim.org_id();
     sim.org()
         .audit_events()
         .iter()
+        .filter(|e| keep(e.get("type").and_then(Value::as_str).unwrap_or_default()))
         .filter_map(|e| e.get("id").and_then(Value::as_str))
         .map(|id| format!("openai.audit_log:{org}:{id}"))
         .collect()
