@@ -340,7 +340,7 @@ impl ComplianceStream {
         // enough to find it, and otherwise only its hash is kept under `hash` / `drop`.
         let kept = match self.settings.content {
             crate::config::ContentMode::Keep => text.to_string(),
-            _ => content::digest(&Value::String(text.to_string())).to_string(),
+            _ => content::digest(text).to_string(),
         };
         let origin = json!({"file_id": file.id, "line": number, "event_type": file.event_type});
         self.dead_letter

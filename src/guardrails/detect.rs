@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 
-use crate::normalize::{Event, Source};
+use crate::normalize::{Event, Source, content};
 
 /// Built-in detectors: name and pattern. Earlier entries win where two overlap (an
 /// Anthropic key also looks like an `sk-` key).
@@ -36,24 +36,6 @@ const BUILT_IN: &[(&str, &str)] = &[
     // Card numbers start with 3–6 (the card networks); that keeps microsecond timestamps and
     // other long ids that happen to pass Luhn out.
     ("credit_card", r"\b[3-6](?:[ -]?\d){12,18}\b"),
-];
-
-/// Where text lives in a compliance record (`raw`; the normalizer keeps the same paths in
-/// `details`): message text, tool-call input and output, Codex and agent prompts and
-/// responses. Each subtree is scanned whole. Kept in step with the content policy's paths
-/// (`normalize::content::CONTENT_PATHS`), which must run after these detectors.
-const CONTENT_ROOTS: &[&[&str]] = &[
-    &["message", "content"],
-    &["input"],
-    &["output"],
-    &["output_text"],
-    &["event_details", "prompt"],
-    &["event_details", "input"],
-    &["event_details", "output"],
-    &["event_details", "response"],
-    &["event_details", "message"],
-    &["event_details", "text"],
-    &["event_details", "content"],
 ];
 
 /// Text per event scanned at most; a longer record is scanned up to here (bounded cost).
@@ -123,8 +105,10 @@ impl Detectors {
         &self.names
     }
 
-    /// Scans the content-bearing parts of a compliance event's `raw`. Pure: the event is not
-    /// changed. Events from other sources carry no user content and yield nothing.
+    /// Scans the free text of a compliance event (its `raw`, or its `details` when it carries
+    /// no `raw`): every string the content table (`normalize::content`) calls text, the same
+    /// strings the content policy rewrites. Pure: the event is not changed. Events from other
+    /// sources carry no user content and yield nothing.
     pub fn scan(&self, event: &Event) -> Vec<Detection> {
         let mut out = Vec::new();
         if event.source != Source::Compliance {
@@ -135,71 +119,18 @@ impl Detectors {
             None => ("details", &event.details),
         };
         let mut budget = MAX_SCAN_BYTES;
-        for root in CONTENT_ROOTS {
-            let mut v = doc;
-            let mut pointer = String::new();
-            let mut found = true;
-            for seg in *root {
-                match v.get(*seg) {
-                    Some(next) => {
-                        v = next;
-                        pointer.push('/');
-                        pointer.push_str(seg);
-                    }
-                    None => {
-                        found = false;
-                        break;
-                    }
-                }
+        content::shape(&event.event_type).for_each_text(doc, &mut |pointer, text| {
+            if budget == 0 {
+                return;
             }
-            if found {
-                self.scan_value(v, part, &mut pointer, &mut budget, &mut out);
+            let mut end = text.len().min(budget);
+            while !text.is_char_boundary(end) {
+                end -= 1;
             }
-        }
+            budget -= end;
+            self.scan_text(&text[..end], part, pointer, &mut out);
+        });
         out
-    }
-
-    fn scan_value(
-        &self,
-        v: &Value,
-        part: &'static str,
-        pointer: &mut String,
-        budget: &mut usize,
-        out: &mut Vec<Detection>,
-    ) {
-        if *budget == 0 {
-            return;
-        }
-        match v {
-            Value::String(s) => {
-                let mut end = s.len().min(*budget);
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                *budget -= end;
-                self.scan_text(&s[..end], part, pointer, out);
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
-                    self.scan_value(item, part, pointer, budget, out);
-                    pointer.truncate(len);
-                }
-            }
-            Value::Object(map) => {
-                for (k, item) in map {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    // JSON pointer escaping, so redaction finds the same string again.
-                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    self.scan_value(item, part, pointer, budget, out);
-                    pointer.truncate(len);
-                }
-            }
-            _ => {}
-        }
     }
 
     fn scan_text(&self, text: &str, part: &'static str, pointer: &str, out: &mut Vec<Detection>) {
@@ -259,18 +190,24 @@ impl Detectors {
             replace_everywhere(raw, &secrets);
         }
         replace_everywhere(&mut event.details, &secrets);
+        // The target's name may be a copy of text (a conversation title).
+        if let Some(name) = event.target.as_mut().and_then(|t| t.name.as_mut()) {
+            replace_in(name, &secrets);
+        }
+    }
+}
+
+fn replace_in(s: &mut String, secrets: &[(String, String)]) {
+    for (secret, detector) in secrets {
+        if s.contains(secret.as_str()) {
+            *s = s.replace(secret.as_str(), &format!("[REDACTED:{detector}]"));
+        }
     }
 }
 
 fn replace_everywhere(v: &mut Value, secrets: &[(String, String)]) {
     match v {
-        Value::String(s) => {
-            for (secret, detector) in secrets {
-                if s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), &format!("[REDACTED:{detector}]"));
-                }
-            }
-        }
+        Value::String(s) => replace_in(s, secrets),
         Value::Array(items) => items.iter_mut().for_each(|i| replace_everywhere(i, secrets)),
         Value::Object(map) => map.values_mut().for_each(|i| replace_everywhere(i, secrets)),
         _ => {}

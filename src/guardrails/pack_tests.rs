@@ -272,10 +272,12 @@ fn secrets_in_chats_and_tool_calls_are_flagged_by_position_and_never_shipped() {
     );
     let extra = e.inspect(&mut chat);
     assert!(extra.is_empty());
-    assert_eq!(chat.findings.len(), 1);
-    assert_eq!(chat.findings[0].rule, "sensitive_data_in_content");
+    // The title is written from the messages, so it is text and scanned too.
+    assert_eq!(chat.findings.len(), 2);
+    assert!(chat.findings.iter().all(|f| f.rule == "sensitive_data_in_content"));
     assert!(chat.findings[0].message.contains("openai_api_key"));
-    assert!(chat.findings[0].message.contains("raw.message.content.value[12.."));
+    assert!(chat.findings[0].message.contains("raw.conversation.title[6.."));
+    assert!(chat.findings[1].message.contains("raw.message.content.value[12.."));
     let shipped = serde_json::to_string(&chat).expect("json");
     assert!(!shipped.contains(key), "{shipped}");
 

@@ -1,9 +1,20 @@
-//! The content policy (`compliance.content = keep | hash | drop`) for message and tool-call
-//! text: one pure function over a normalized event that rewrites the text wherever it sits,
-//! in `details` and in `raw` alike, so with `hash` or `drop` no text is shipped at all.
+//! Where free text lives in a compliance record, and the content policy
+//! (`compliance.content = keep | hash | drop`) that rewrites it.
 //!
-//! It runs on finished events, not inside a normalizer, so it can move after the guardrails
-//! stage (whose content detectors must still see the text) without changing.
+//! Text is found by shape, not by a list of guessed keys: `content_fields.tsv` names, per
+//! record type, the containers that hold user or model text (a message, tool arguments, Codex
+//! and agent details) and, inside each, the few paths that are structure (ids, names, types).
+//! Every other string under a container is text — so a field the platform adds tomorrow is
+//! treated as text until someone lists it as structure, and a record type nobody has read yet
+//! is text everywhere but its envelope. The content detectors scan exactly these strings
+//! ([`Shape::for_each_text`]) and the policy rewrites exactly these ([`apply`]), in `details`
+//! and `raw` alike.
+//!
+//! The policy runs on finished events after the guardrails stage, whose detectors must still
+//! see the text.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -11,113 +22,333 @@ use sha2::{Digest, Sha256};
 use super::Event;
 use crate::config::ContentMode;
 
-/// Where text lives, as JSON paths (`*` = every array element). The same paths apply to a
-/// compliance record (`raw`) and to the `details` its normalizer builds, which keeps text
-/// at the record's own paths for exactly this reason.
-pub const CONTENT_PATHS: &[&[&str]] = &[
-    // CONVERSATION_MESSAGE: the message body.
-    &["message", "content", "value"],
-    &["message", "content", "text"],
-    &["message", "content", "parts", "*"],
-    // APP_LOG: tool-call arguments and what the tool answered.
-    &["input"],
-    &["output", "*", "response", "result", "content", "*", "text"],
-    &["output_text", "*"],
-    // CODEX_LOG / CUSTOM_AGENTS_LOG details that carry prompts or tool payloads.
-    &["event_details", "prompt"],
-    &["event_details", "response"],
-    &["event_details", "input"],
-    &["event_details", "output"],
-    &["event_details", "message"],
-    &["event_details", "text"],
-    &["event_details", "content"],
-];
+const TABLE: &str = include_str!("content_fields.tsv");
 
-/// Applies `mode` to every text field of `event` (its `details` and its `raw` record).
-pub fn apply(mode: ContentMode, event: &mut Event) {
-    if mode == ContentMode::Keep {
-        return;
-    }
-    apply_to_value(mode, &mut event.details);
-    if let Some(raw) = event.raw.as_mut() {
-        apply_to_value(mode, raw);
+/// One step of a path in the table: an object key, or `*` for every array element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(&'static str),
+    Any,
+}
+
+/// One step taken while walking a document.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index,
+}
+
+impl Seg {
+    fn matches(&self, step: Step<'_>) -> bool {
+        match (self, step) {
+            (Seg::Key(k), Step::Key(s)) => *k == s,
+            (Seg::Any, Step::Index) => true,
+            _ => false,
+        }
     }
 }
 
-/// Applies `mode` to the text fields of one JSON document shaped like a compliance record.
-pub fn apply_to_value(mode: ContentMode, value: &mut Value) {
-    if mode == ContentMode::Keep {
-        return;
-    }
-    for path in CONTENT_PATHS {
-        rewrite(mode, value, path);
-    }
+/// A subtree whose strings are text, except under the kept paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Container {
+    path: Vec<Seg>,
+    kept: Vec<Vec<Seg>>,
 }
 
-/// What replaces a text under `hash`: its SHA-256 and its length in characters, so equal
-/// texts can still be correlated and sizes compared without the text.
-pub fn digest(text: &Value) -> Value {
-    let bytes = match text {
-        Value::String(s) => s.as_bytes().to_vec(),
-        // Tool arguments are objects: hash their compact JSON.
-        other => other.to_string().into_bytes(),
-    };
-    let length = match text {
-        Value::String(s) => s.chars().count(),
-        _ => bytes.len(),
-    };
-    json!({"sha256": hex::encode(Sha256::digest(&bytes)), "length": length})
+/// Where text lives in one record type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    containers: Vec<Container>,
+    /// The normalized event's `target.name` is a copy of text (a conversation title).
+    target_name: bool,
 }
 
-fn rewrite(mode: ContentMode, value: &mut Value, path: &[&str]) {
-    let Some((head, rest)) = path.split_first() else {
-        return;
-    };
-    match (*head, value) {
-        ("*", Value::Array(items)) => {
-            if rest.is_empty() {
-                match mode {
-                    ContentMode::Drop => items.clear(),
-                    _ => items.iter_mut().filter(|v| !is_digest(v)).for_each(|v| *v = digest(v)),
+/// Why a row of `content_fields.tsv` was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("content_fields.tsv line {line}: {problem}")]
+pub struct ShapeTableError {
+    line: usize,
+    problem: String,
+}
+
+/// The parsed table: a shape per listed type, and the shape of every other type.
+#[derive(Debug, Default)]
+struct Shapes {
+    by_type: HashMap<&'static str, Shape>,
+    other: Shape,
+}
+
+fn parse_path(text: &'static str) -> Option<Vec<Seg>> {
+    if text == "." {
+        return Some(Vec::new());
+    }
+    text.split('.')
+        .map(|s| match s {
+            "" => None,
+            "*" => Some(Seg::Any),
+            key => Some(Seg::Key(key)),
+        })
+        .collect()
+}
+
+fn parse_table(text: &'static str) -> (Shapes, Vec<ShapeTableError>) {
+    let mut shapes = Shapes::default();
+    let mut errors = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        if raw.trim().is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let bad = |problem: &str| ShapeTableError {
+            line,
+            problem: problem.to_string(),
+        };
+        let [record_type, container, kept] = raw.split('\t').collect::<Vec<_>>()[..] else {
+            errors.push(bad("expected 3 tab-separated columns"));
+            continue;
+        };
+        let shape = if record_type == "*" {
+            &mut shapes.other
+        } else {
+            shapes.by_type.entry(record_type).or_default()
+        };
+        match container {
+            "-" => continue,
+            "target.name" => {
+                shape.target_name = true;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(path) = parse_path(container) else {
+            errors.push(bad("the container is not a dotted path"));
+            continue;
+        };
+        let kept: Option<Vec<Vec<Seg>>> = match kept {
+            "-" => Some(Vec::new()),
+            list => list.split(',').map(parse_path).collect(),
+        };
+        match kept {
+            Some(kept) if kept.iter().all(|k| !k.is_empty()) => shape.containers.push(Container { path, kept }),
+            _ => errors.push(bad("a kept path is empty or not a dotted path")),
+        }
+    }
+    (shapes, errors)
+}
+
+// Compiled in, so the tests see what production sees; they fail on any table error.
+static SHAPES: LazyLock<Shapes> = LazyLock::new(|| parse_table(TABLE).0);
+
+/// Where text lives in records of `record_type` (`CODEX_LOG`, …; an unlisted type is text
+/// everywhere but its envelope).
+pub fn shape(record_type: &str) -> &'static Shape {
+    SHAPES.by_type.get(record_type).unwrap_or(&SHAPES.other)
+}
+
+/// Where a walk stands relative to the containers.
+#[derive(Debug, Clone)]
+enum Scope<'a> {
+    /// Not inside a container; each candidate container with how much of its path matched.
+    Outside(Vec<(&'a Container, usize)>),
+    /// Inside a container: text, unless one of these (remaining) kept paths is completed.
+    Inside(Vec<&'a [Seg]>),
+    /// Nothing below is text.
+    Kept,
+}
+
+impl<'a> Scope<'a> {
+    fn root(shape: &'a Shape) -> Self {
+        let mut outside = Vec::new();
+        for c in &shape.containers {
+            if c.path.is_empty() {
+                return Scope::Inside(c.kept.iter().map(Vec::as_slice).collect());
+            }
+            outside.push((c, 0));
+        }
+        if outside.is_empty() {
+            Scope::Kept
+        } else {
+            Scope::Outside(outside)
+        }
+    }
+
+    fn child(&self, step: Step<'_>) -> Scope<'a> {
+        match self {
+            Scope::Kept => Scope::Kept,
+            Scope::Outside(candidates) => {
+                let mut next = Vec::new();
+                for &(c, depth) in candidates {
+                    if !c.path[depth].matches(step) {
+                        continue;
+                    }
+                    if depth + 1 == c.path.len() {
+                        return Scope::Inside(c.kept.iter().map(Vec::as_slice).collect());
+                    }
+                    next.push((c, depth + 1));
                 }
-            } else {
-                for item in items {
-                    rewrite(mode, item, rest);
+                if next.is_empty() {
+                    Scope::Kept
+                } else {
+                    Scope::Outside(next)
                 }
             }
+            Scope::Inside(kept) => {
+                let mut next = Vec::new();
+                for k in kept {
+                    if k[0].matches(step) {
+                        if k.len() == 1 {
+                            return Scope::Kept;
+                        }
+                        next.push(&k[1..]);
+                    }
+                }
+                Scope::Inside(next)
+            }
         }
-        (key, Value::Object(object)) if key != "*" => {
-            if rest.is_empty() {
-                replace_field(mode, object, key);
-            } else if let Some(child) = object.get_mut(key) {
-                rewrite(mode, child, rest);
+    }
+
+    fn is_text(&self) -> bool {
+        matches!(self, Scope::Inside(_))
+    }
+}
+
+impl Shape {
+    /// Whether records of this type carry any text at all.
+    pub fn has_text(&self) -> bool {
+        !self.containers.is_empty() || self.target_name
+    }
+
+    /// Whether the normalized event's `target.name` is a copy of text.
+    pub fn target_name_is_text(&self) -> bool {
+        self.target_name
+    }
+
+    /// Calls `f(json_pointer, text)` for every free-text string in `doc` (a record, or the
+    /// `details` built from one), in document order.
+    pub fn for_each_text(&self, doc: &Value, f: &mut impl FnMut(&str, &str)) {
+        let mut pointer = String::new();
+        visit(doc, &Scope::root(self), &mut pointer, f);
+    }
+
+    /// Applies `mode` to every free-text string in `doc`.
+    pub fn rewrite(&self, mode: ContentMode, doc: &mut Value) {
+        if mode != ContentMode::Keep {
+            rewrite(doc, &Scope::root(self), mode);
+        }
+    }
+}
+
+fn visit(v: &Value, scope: &Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&str, &str)) {
+    match v {
+        Value::String(s) if scope.is_text() => f(pointer, s),
+        Value::Object(map) => {
+            for (k, child) in map {
+                let scope = scope.child(Step::Key(k));
+                if matches!(scope, Scope::Kept) {
+                    continue;
+                }
+                let len = pointer.len();
+                pointer.push('/');
+                // JSON pointer escaping, so a caller can find the same string again.
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                visit(child, &scope, pointer, f);
+                pointer.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            let scope = scope.child(Step::Index);
+            if matches!(scope, Scope::Kept) {
+                return;
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                visit(item, &scope, pointer, f);
+                pointer.truncate(len);
             }
         }
         _ => {}
     }
 }
 
-fn replace_field(mode: ContentMode, object: &mut Map<String, Value>, key: &str) {
-    match mode {
-        ContentMode::Keep => {}
-        ContentMode::Drop => {
-            object.remove(key);
-        }
-        ContentMode::Hash => {
-            if let Some(v) = object.get_mut(key)
-                && !v.is_null()
-                && !is_digest(v)
-            {
-                *v = digest(v);
+fn rewrite(v: &mut Value, scope: &Scope<'_>, mode: ContentMode) {
+    match v {
+        Value::Object(map) => {
+            // Already rewritten (the policy may run twice on one event).
+            if scope.is_text() && is_digest(map) {
+                return;
+            }
+            let mut dropped = Vec::new();
+            for (k, child) in map.iter_mut() {
+                let scope = scope.child(Step::Key(k));
+                match (&*child, &scope) {
+                    (_, Scope::Kept) => {}
+                    (Value::String(s), Scope::Inside(_)) => match mode {
+                        ContentMode::Hash => *child = digest(s),
+                        _ => dropped.push(k.clone()),
+                    },
+                    _ => rewrite(child, &scope, mode),
+                }
+            }
+            for k in dropped {
+                map.remove(&k);
             }
         }
+        Value::Array(items) => {
+            let scope = scope.child(Step::Index);
+            match scope {
+                Scope::Kept => {}
+                Scope::Inside(_) if mode == ContentMode::Drop => {
+                    items.retain(|item| !item.is_string());
+                    items.iter_mut().for_each(|item| rewrite(item, &scope, mode));
+                }
+                _ => {
+                    for item in items {
+                        match item {
+                            Value::String(s) if scope.is_text() => *item = digest(s),
+                            _ => rewrite(item, &scope, mode),
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
-/// Already hashed (the policy may run twice on the same event, e.g. once it moves).
-fn is_digest(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.len() == 2 && o.get("sha256").is_some_and(Value::is_string) && o.contains_key("length"))
+/// Applies `mode` to every text field of a compliance `event`: its `raw` record, its
+/// `details` and, where it copies text, its target name.
+pub fn apply(mode: ContentMode, event: &mut Event) {
+    if mode == ContentMode::Keep {
+        return;
+    }
+    let shape = shape(&event.event_type);
+    shape.rewrite(mode, &mut event.details);
+    if let Some(raw) = event.raw.as_mut() {
+        shape.rewrite(mode, raw);
+    }
+    if shape.target_name
+        && let Some(target) = event.target.as_mut()
+    {
+        target.name = match (mode, target.name.take()) {
+            (ContentMode::Hash, Some(name)) if !name.starts_with("sha256:") => {
+                Some(format!("sha256:{}", hex::encode(Sha256::digest(name.as_bytes()))))
+            }
+            (ContentMode::Hash, name) => name,
+            _ => None,
+        };
+    }
+}
+
+/// What replaces a text under `hash`: its SHA-256 and its length in characters, so equal
+/// texts can still be correlated and sizes compared without the text.
+pub fn digest(text: &str) -> Value {
+    json!({"sha256": hex::encode(Sha256::digest(text.as_bytes())), "length": text.chars().count()})
+}
+
+fn is_digest(o: &Map<String, Value>) -> bool {
+    o.len() == 2 && o.get("sha256").is_some_and(Value::is_string) && o.contains_key("length")
 }
 
 #[cfg(test)]
@@ -125,12 +356,12 @@ mod tests {
     use super::*;
     use crate::normalize::Source;
 
-    fn event(raw: Value, details: Value) -> Event {
+    fn event(record_type: &str, raw: Value, details: Value) -> Event {
         let mut e = Event::new(
             "id".into(),
             Source::Compliance,
             None,
-            "CONVERSATION_MESSAGE".into(),
+            record_type.into(),
             chrono::Utc::now(),
         );
         e.raw = Some(raw);
@@ -142,50 +373,124 @@ mod tests {
         json!({"message": {"id": "m1", "content": {"type": "text", "value": text, "annotations": []}}})
     }
 
+    fn texts(record_type: &str, doc: &Value) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        shape(record_type).for_each_text(doc, &mut |p, t| out.push((p.to_string(), t.to_string())));
+        out
+    }
+
+    #[test]
+    fn the_table_has_no_malformed_rows() {
+        let (shapes, errors) = parse_table(TABLE);
+        assert!(errors.is_empty(), "{errors:#?}");
+        for t in ["AUTH_LOG", "AUDIT_LOG", "APP_AUTH_LOG"] {
+            assert!(!shapes.by_type[t].has_text(), "{t} carries no text");
+        }
+        for t in [
+            "CONVERSATION_MESSAGE",
+            "APP_LOG",
+            "CODEX_LOG",
+            "CODEX_SECURITY_LOG",
+            "CUSTOM_AGENTS_LOG",
+        ] {
+            assert!(shapes.by_type[t].has_text(), "{t} carries text");
+        }
+        assert!(shapes.other.has_text());
+    }
+
     #[test]
     fn hash_replaces_the_text_with_its_sha256_and_length_in_details_and_raw() {
-        let mut e = event(message("secret plan"), message("secret plan"));
+        let mut e = event("CONVERSATION_MESSAGE", message("secret plan"), message("secret plan"));
         apply(ContentMode::Hash, &mut e);
         let expected = json!({"sha256": hex::encode(Sha256::digest(b"secret plan")), "length": 11});
         assert_eq!(e.details["message"]["content"]["value"], expected);
         assert_eq!(e.raw.as_ref().expect("raw")["message"]["content"]["value"], expected);
         assert_eq!(e.details["message"]["content"]["type"], "text", "only the text changes");
+        assert_eq!(e.details["message"]["id"], "m1");
         let text = serde_json::to_string(&e).expect("json");
         assert!(!text.contains("secret plan"), "{text}");
     }
 
     #[test]
     fn drop_removes_the_text_and_keep_leaves_it() {
-        let mut dropped = event(message("secret"), message("secret"));
+        let mut dropped = event("CONVERSATION_MESSAGE", message("secret"), message("secret"));
         apply(ContentMode::Drop, &mut dropped);
         assert!(dropped.details["message"]["content"].get("value").is_none());
+        assert_eq!(dropped.details["message"]["content"]["type"], "text");
         assert!(!serde_json::to_string(&dropped).expect("json").contains("secret"));
-        let mut kept = event(message("secret"), message("secret"));
+        let mut kept = event("CONVERSATION_MESSAGE", message("secret"), message("secret"));
         apply(ContentMode::Keep, &mut kept);
         assert_eq!(kept.details["message"]["content"]["value"], "secret");
     }
 
     #[test]
-    fn tool_call_arguments_and_results_are_covered_and_hashing_twice_changes_nothing() {
+    fn every_string_in_tool_arguments_is_text_but_client_context_and_numbers_are_not() {
         let raw = json!({
-            "input": {"query": "in:general salaries"},
-            "output": [{"response": {"result": {"content": [{"type": "text", "text": "salary table"}], "isError": false},
-                                     "action_name": "search"}}]
+            "app_id": "asdk_app_1", "log_type": "request",
+            "input": {"query": "in:general salaries", "limit": 20, "filters": {"who": ["cfo"]},
+                      "_meta": {"openai/userAgent": "ChatGPT/1.2026", "openai/userLocation": {"city": "London"}}},
         });
-        let mut e = event(
-            raw.clone(),
-            json!({"input": raw["input"], "output_text": ["salary table"]}),
+        let found = texts("APP_LOG", &raw);
+        assert_eq!(
+            found,
+            vec![
+                ("/input/filters/who/0".to_string(), "cfo".to_string()),
+                ("/input/query".to_string(), "in:general salaries".to_string())
+            ]
         );
+        let mut e = event("APP_LOG", raw.clone(), json!({"input": raw["input"]}));
+        apply(ContentMode::Hash, &mut e);
+        let raw = e.raw.as_ref().expect("raw");
+        assert_eq!(raw["input"]["limit"], 20);
+        assert_eq!(raw["input"]["_meta"]["openai/userAgent"], "ChatGPT/1.2026");
+        assert_eq!(raw["input"]["query"]["length"], 19);
+        assert_eq!(raw["app_id"], "asdk_app_1");
+    }
+
+    #[test]
+    fn a_field_nobody_listed_under_a_container_is_text() {
+        let raw = json!({"event_type": "PROMPT_RESPONSE_RECEIVED",
+                         "event_details": {"detail_type": "PROMPT_RESPONSE_RECEIVED", "model": "gpt-5",
+                                           "brand_new_field": "what the user typed"}});
+        let found: Vec<String> = texts("CODEX_LOG", &raw).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(found, ["/event_details/brand_new_field"]);
+    }
+
+    #[test]
+    fn a_record_type_nobody_has_read_is_text_everywhere_but_its_envelope() {
+        let raw = json!({"event_id": "e1", "type": "CHATGPT_PLUGIN_SPREADSHEET_LOG", "timestamp": "2026-01-01T00:00:00Z",
+                         "actor": {"type": "ACCOUNT_USER", "user_email": "a@b.c"},
+                         "sheet": {"name": "Payroll", "cells": ["Ann 120k"]}});
+        let found: Vec<String> = texts("CHATGPT_PLUGIN_SPREADSHEET_LOG", &raw)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(found, ["Ann 120k", "Payroll"], "keys in order: cells, name");
+    }
+
+    #[test]
+    fn hashing_twice_changes_nothing_and_the_conversation_title_is_hashed_in_the_target_too() {
+        let raw = json!({"message": {"content": {"type": "text", "value": "hi"}},
+                         "conversation": {"id": "c1", "title": "Payroll questions"}});
+        let mut e = event("CONVERSATION_MESSAGE", raw.clone(), raw);
+        e.target = Some(crate::normalize::Target {
+            target_type: "conversation".into(),
+            id: Some("c1".into()),
+            name: Some("Payroll questions".into()),
+        });
         apply(ContentMode::Hash, &mut e);
         let once = e.clone();
         apply(ContentMode::Hash, &mut e);
         assert_eq!(e, once);
-        let text = serde_json::to_string(&e).expect("json");
-        assert!(!text.contains("salar"), "{text}");
-        assert_eq!(
-            e.raw.as_ref().expect("raw")["output"][0]["response"]["action_name"],
-            "search"
+        let shipped = serde_json::to_string(&e).expect("json");
+        assert!(!shipped.contains("Payroll"), "{shipped}");
+        assert!(
+            e.target
+                .as_ref()
+                .and_then(|t| t.name.as_deref())
+                .is_some_and(|n| n.starts_with("sha256:"))
         );
-        assert_eq!(e.details["output_text"][0]["length"], 12);
+        apply(ContentMode::Drop, &mut e);
+        assert_eq!(e.target.and_then(|t| t.name), None);
     }
 }

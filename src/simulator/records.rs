@@ -100,14 +100,30 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                     "is_temporary_chat": false}})
         }
         "APP_LOG" => {
+            // A tool call is a request (arguments, client context in `input._meta`) and a
+            // response (what the tool answered), as in the public samples.
             let app = format!("asdk_app_{}", alnum(&mut st.rng, 28).to_lowercase());
-            json!({"app_id": app, "app_name": "Slack", "app_type": "MCP",
-                "conversation_id": uuid(&mut st.rng), "log_type": "response",
-                "output": [{"response": {"result": {"content": [{"type": "text",
-                    "text": "Search Results for: in:general (20 results)"}], "isError": false},
-                    "connector_id": app, "connector_name": "Slack",
-                    "action_name": "slack_search_public", "is_sync": false,
-                    "internal": {"external_call_time_ms": pick(st, 900) + 50}}}]})
+            let conversation = uuid(&mut st.rng);
+            if st.rng.random_bool(0.5) {
+                let l = &LOCATIONS[person.home % LOCATIONS.len()];
+                json!({"app_id": app, "app_name": "Slack", "app_type": "MCP",
+                    "conversation_id": conversation, "log_type": "request",
+                    "input": {"query": "in:general quarterly planning", "limit": 20,
+                        "_meta": {"openai/userAgent": "ChatGPT/1.2026.320 (Mac OS X 26.1; arm64)",
+                            "openai/locale": "en-GB",
+                            "openai/userLocation": {"city": l.city, "region": l.region,
+                                "country": l.country, "latitude": l.latitude, "longitude": l.longitude},
+                            "openai/subject": format!("v1/{}", alnum(&mut st.rng, 16)),
+                            "openai/session": format!("v1/{}", alnum(&mut st.rng, 16))}}})
+            } else {
+                json!({"app_id": app, "app_name": "Slack", "app_type": "MCP",
+                    "conversation_id": conversation, "log_type": "response",
+                    "output": [{"response": {"result": {"content": [{"type": "text",
+                        "text": "Search Results for: in:general (20 results)"}], "isError": false},
+                        "connector_id": app, "connector_name": "Slack",
+                        "action_name": "slack_search_public", "is_sync": false,
+                        "internal": {"external_call_time_ms": pick(st, 900) + 50}}}]})
+            }
         }
         "APP_AUTH_LOG" => {
             json!({"app_id": format!("asdk_app_{}", alnum(&mut st.rng, 12).to_lowercase()),
@@ -121,9 +137,28 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "CONNECTOR_CALL_REQUESTED",
                 "AGENT_PUBLISHED",
             ][pick(st, 4)];
+            let run_id = format!("thread_{}", uuid(&mut st.rng));
+            let mut details = json!({"detail_type": kind, "agent_id": "agent-123",
+                "version_id": "version-7", "run_id": run_id});
+            let extra = match kind {
+                "AGENT_RUN_CREATED" => json!({"conversation_id": uuid(&mut st.rng),
+                    "invoker": {"type": "chatgpt", "initiator": {"kind": "account_user", "auth_user_id": person.id},
+                        "user_message_text": "Summarize the open opportunities for this week.",
+                        "is_shared_invocation": false}}),
+                "SKILL_USED" => json!({"skill_id": "skill-1", "skill_name": "crm-guide",
+                    "skill_type": "uploaded_skill"}),
+                "CONNECTOR_CALL_REQUESTED" => json!({"tool_call_id": format!("call_{}", alnum(&mut st.rng, 8)),
+                    "connector_id": "salesforce", "connector_name": "Salesforce", "action_name": "read",
+                    "requires_elicitation": false}),
+                _ => json!({"publish_type": "changes", "release_name": "v2",
+                    "release_description": "Workflow and connector updates",
+                    "agent_fields": {"name": "Sales Ops Agent",
+                        "prompt": "Summarize CRM activity and next actions.",
+                        "description": "Workspace sales assistant", "category": "operations"}}),
+            };
+            details = merge(details, extra);
             json!({"event_type": kind, "client_id": "CHATGPT_WEB", "workspace_id": ws,
-                "event_details": {"detail_type": kind, "agent_id": "agent-123",
-                    "version_id": "version-7", "run_id": format!("thread_{}", uuid(&mut st.rng))}})
+                "event_details": details})
         }
         "CODEX_LOG" => {
             let kind = [
@@ -133,9 +168,23 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "APP_MCP_CALL",
             ][pick(st, 4)];
             let client = ["CODEX_CLI", "CODEX_WEB", "CODEX_IDE_VSCODE"][pick(st, 3)];
+            let session = uuid(&mut st.rng);
+            let details = match kind {
+                "PROMPT_RESPONSE_RECEIVED" => json!({"session_id": session, "model": "gpt-5.1-codex-max",
+                    "prompt_text": "Fix the failing payments job and add a regression test.",
+                    "response_text": "Fixed the rounding bug in the payments job and added a test.",
+                    "status": "success", "turn_id": "turn-1"}),
+                "TOOL_CALL_COMPLETED" => json!({"session_id": session, "model": "gpt-5.1-codex-max",
+                    "tool_name": "apply_patch", "tool_type": "filesystem",
+                    "tool_input": "src/payments/rounding.rs", "status": "success"}),
+                "ACCESS_TOKEN_CREATED" => json!({"access_token_id": format!("cat-{}", alnum(&mut st.rng, 6)),
+                    "access_token_name": "ci-runner-token", "created_by_user_id": person.id}),
+                _ => json!({"call_id": format!("mcp-{}", alnum(&mut st.rng, 6)), "name": "search_issues",
+                    "arguments": {"jql": "project = PAY AND status = Open"},
+                    "tool_meta": {"connector_id": "conn-jira01", "resource_id": "jira-cloud"}}),
+            };
             json!({"event_type": kind, "client_id": client, "workspace_id": ws,
-                "event_details": {"detail_type": kind, "model": "gpt-5-codex",
-                    "session_id": uuid(&mut st.rng)}})
+                "event_details": merge(json!({"detail_type": kind}), details)})
         }
         "CODEX_SECURITY_LOG" => {
             let kind = [

@@ -31,7 +31,7 @@ async fn sim(duplicate_probability: f64, max_events_per_file: usize) -> Simulato
 }
 
 /// Settings with only the compliance streams of `types` enabled.
-fn settings(sim: &Simulator, state: &Path, types: &[&str], extra: &[(&str, &str)]) -> Settings {
+pub(crate) fn settings(sim: &Simulator, state: &Path, types: &[&str], extra: &[(&str, &str)]) -> Settings {
     let base_url = sim.compliance_base_url().to_string();
     let types = types.join(",");
     let mut pairs: Vec<(&str, &str)> = vec![
@@ -49,7 +49,7 @@ fn settings(sim: &Simulator, state: &Path, types: &[&str], extra: &[(&str, &str)
 }
 
 /// The event ids the daemon must produce for every filed event of `types`.
-fn expected(sim: &Simulator, types: &[&str]) -> HashSet<String> {
+pub(crate) fn expected(sim: &Simulator, types: &[&str]) -> HashSet<String> {
     types
         .iter()
         .flat_map(|t| sim.org().compliance_event_ids(t))
@@ -351,9 +351,10 @@ async fn with_content_hash_no_message_or_tool_text_reaches_the_receiver() {
         "{message}"
     );
     assert!(
-        message["details"]["conversation"]["title"].is_string(),
-        "metadata stays"
+        message["details"]["conversation"]["title"]["sha256"].is_string(),
+        "the title is written from the messages, so it is text too: {message}"
     );
+    assert!(message["details"]["conversation"]["id"].is_string(), "ids stay");
 }
 
 #[tokio::test(flavor = "multi_thread")]
