@@ -1,10 +1,9 @@
 //! The assembled daemon: [`App::build`] opens the state directory, loads every enabled
-//! stream's checkpoint and starts the pipeline; [`App::run_until_stopped`] waits for a stop
-//! (signal, deadline, or the end of a `once` cycle), then drains in order — streams stop,
-//! the processor and sink flush, checkpoint writers save the last acknowledged state.
+//! stream's checkpoint and hands each stream its typed state, and starts the pipeline;
+//! [`App::run_until_stopped`] waits for a stop (signal, deadline, or the end of a `once`
+//! cycle), then drains in order — streams stop, the processor and sink flush, checkpoint
+//! writers save the last acknowledged state.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,19 +11,23 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{self, CheckpointError, CheckpointStore};
-use crate::compliance::{ComplianceClient, ComplianceStream};
+use crate::compliance::ComplianceApi;
 use crate::config::Settings;
+use crate::guardrails::{self, Engine};
 use crate::metrics::Metrics;
 use crate::normalize::Context;
-use crate::openai::audit_logs::AuditLogStream;
-use crate::openai::client::{AdminClient, BuildError};
-use crate::openai::inventory::InventoryStream;
-use crate::pipeline::stream::{self, Mode, Stream};
-use crate::pipeline::{Emitter, StreamAcks, process, queue};
+use crate::openai::AdminApi;
+use crate::pipeline::guard::{self, Guard};
+use crate::pipeline::{Emitter, Envelope, StreamAcks, checkpoints, process, queue};
 use crate::retry::Schedule;
-use crate::sink::{DeadLetter, Sink, SinkReport};
-use crate::{atomic_file, guardrails, server};
+use crate::server;
+use crate::sink::{Sink, SinkReport};
+use crate::state::{CheckpointError, CheckpointStore, StateDir, StateError};
+use crate::streams::audit_logs::{AuditLogStream, Pass};
+use crate::streams::compliance::{ComplianceStream, FilePlaces};
+use crate::streams::inventory::{self, InventoryStream};
+use crate::streams::{self, Mode, Stream};
+use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
 /// queue after it is where backlog is meant to sit.
@@ -33,17 +36,12 @@ const PROCESS_QUEUE: usize = 256;
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("failed to prepare the state directory {path}: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
-    #[error(
-        "another openai-audit-ingest is already using the state directory {0} (two instances \
-         would deliver everything twice and race on checkpoints); stop it or set a different state.dir"
-    )]
-    Locked(PathBuf),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
-    Client(#[from] BuildError),
+    Client(#[from] ClientBuildError),
     #[error("failed to start the health/metrics server on {addr}: {source}")]
     Server {
         addr: std::net::SocketAddr,
@@ -53,7 +51,7 @@ pub enum StartError {
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct RunReport {
     /// Every stream's last cycle succeeded (or, for `run`, the stop was clean).
     pub streams_ok: bool,
     /// Everything emitted was acknowledged before the end.
@@ -63,7 +61,7 @@ pub struct Outcome {
     pub sink: SinkReport,
 }
 
-impl Outcome {
+impl RunReport {
     /// Exit status: `once` needs everything delivered; `run` only a clean stop.
     pub fn success(&self, mode: Mode) -> bool {
         match mode {
@@ -73,20 +71,37 @@ impl Outcome {
     }
 }
 
+/// Whether every event a tracker handed out is acknowledged, whatever its state type.
+type Settled = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// A running daemon.
 pub struct App {
+    /// Whether the streams run once or until stopped.
     mode: Mode,
+    /// The stop token: cancelled by a signal, a caller or the end of `once`; streams stop
+    /// fetching and the stages drain what they hold.
     stop: CancellationToken,
+    /// The abort token: cancelled when the drain outlives `shutdown.timeout`; the sink then
+    /// stops mid-batch and undelivered events stay behind their checkpoints.
     abort: CancellationToken,
+    /// How long the drain may take.
     drain_timeout: Duration,
+    /// One task per stream; each returns whether its last cycle succeeded.
     streams: Vec<JoinHandle<bool>>,
+    /// The processing stage (guardrails, content policy, encoding).
     processor: JoinHandle<()>,
+    /// The sink task.
     sink: JoinHandle<SinkReport>,
+    /// One checkpoint writer per tracker; each ends once its tracker is gone.
     writers: Vec<JoinHandle<()>>,
-    trackers: Vec<Arc<StreamAcks>>,
+    /// Per tracker: whether everything it handed out was acknowledged.
+    settled: Vec<Settled>,
+    /// The health and metrics server, if configured.
     server: Option<JoinHandle<()>>,
+    /// The daemon's metrics, shared with every task.
     metrics: Metrics,
-    _lock: File,
+    /// The state directory, locked until the app is dropped.
+    _state: StateDir,
 }
 
 /// Everything a stream needs to be spawned.
@@ -99,30 +114,38 @@ struct Wiring<'a> {
     metrics: &'a Metrics,
     streams: Vec<JoinHandle<bool>>,
     writers: Vec<JoinHandle<()>>,
-    trackers: Vec<Arc<StreamAcks>>,
+    settled: Vec<Settled>,
 }
 
-use crate::pipeline::Envelope;
-
 impl Wiring<'_> {
-    fn spawn<S: Stream>(&mut self, stream: S) {
-        let name = stream.name().to_string();
-        let (acks, released) = StreamAcks::new(&name);
-        self.writers.push(tokio::spawn(checkpoint::run_writer(
+    /// A tracker for `name` with its checkpoint writer.
+    fn track<S: streams::Checkpoint>(&mut self, name: &str) -> Arc<StreamAcks<S>> {
+        let (acks, released) = StreamAcks::<S>::new(name);
+        self.writers.push(tokio::spawn(checkpoints::run_writer(
             self.store.clone(),
-            name,
+            name.to_string(),
             released,
             self.metrics.clone(),
         )));
-        let out = Emitter::new(Arc::clone(&acks), self.tx.clone(), self.stop.clone());
-        self.trackers.push(acks);
-        self.streams.push(tokio::spawn(stream::drive(
+        let tracker = Arc::clone(&acks);
+        self.settled.push(Box::new(move || tracker.is_settled()));
+        acks
+    }
+
+    /// Loads the checkpoint of stream `name`, builds the stream from it and starts it.
+    fn spawn<S: Stream>(&mut self, name: &str, build: impl FnOnce(S::State) -> S) -> Result<(), CheckpointError> {
+        let state = self.store.load::<S::State>(name)?.unwrap_or_default();
+        let stream = build(state);
+        let acks = self.track::<S::State>(name);
+        let out = Emitter::new(acks, self.tx.clone(), self.stop.clone());
+        self.streams.push(tokio::spawn(streams::drive(
             stream,
             out,
             self.mode,
             self.schedule,
             self.metrics.clone(),
         )));
+        Ok(())
     }
 }
 
@@ -130,9 +153,8 @@ impl App {
     /// Opens the state, loads checkpoints and starts every enabled stream, the processing
     /// stage, the sink and (if configured) the health/metrics server.
     pub async fn build(settings: &Settings, mode: Mode, metrics: Metrics) -> Result<Self, StartError> {
-        let state_dir = &settings.state.dir;
-        let lock = lock_state_dir(state_dir)?;
-        let store = CheckpointStore::open(state_dir)?;
+        let state = StateDir::open(&settings.state.dir)?;
+        let store = state.checkpoints()?;
         let schedule = Schedule::new(settings.retry);
         let ctx = Context {
             org_id: settings.openai.organization_id.clone(),
@@ -157,70 +179,72 @@ impl App {
             metrics: &metrics,
             streams: Vec::new(),
             writers: Vec::new(),
-            trackers: Vec::new(),
+            settled: Vec::new(),
         };
         // One Admin API client for every stream that reads it: one shared request budget.
         let admin = if settings.audit_logs.enabled || settings.inventory.enabled {
-            Some(AdminClient::new(&settings.openai, settings.retry, metrics.clone())?)
+            Some(AdminApi::new(&settings.openai, settings.retry, metrics.clone())?)
         } else {
             None
         };
         if let (true, Some(client)) = (settings.audit_logs.enabled, &admin) {
-            let passes = if settings.audit_logs.tenant_events {
-                vec![false, true]
-            } else {
-                vec![false]
-            };
-            for tenant_only in passes {
-                let stream = AuditLogStream::new(
-                    tenant_only,
-                    client.clone(),
-                    settings.audit_logs.clone(),
-                    ctx.clone(),
-                    &store,
-                    metrics.clone(),
-                )?;
-                wiring.spawn(stream);
+            let mut passes = vec![Pass::Normal];
+            if settings.audit_logs.tenant_events {
+                passes.push(Pass::Tenant);
+            }
+            for pass in passes {
+                wiring.spawn(pass.name(), |state| {
+                    AuditLogStream::new(
+                        pass,
+                        client.clone(),
+                        settings.audit_logs.clone(),
+                        ctx.clone(),
+                        state,
+                        metrics.clone(),
+                    )
+                })?;
             }
         }
         if let (true, Some(client)) = (settings.inventory.enabled, &admin) {
-            wiring.spawn(InventoryStream::new(
-                client.clone(),
-                settings.inventory.clone(),
-                ctx.clone(),
-                &store,
-                metrics.clone(),
-            )?);
+            wiring.spawn(inventory::NAME, |state| {
+                InventoryStream::new(
+                    client.clone(),
+                    settings.inventory.clone(),
+                    ctx.clone(),
+                    state,
+                    metrics.clone(),
+                )
+            })?;
         }
         if settings.compliance.enabled {
             // One client for every event type: the per-route budget is the platform's, shared.
-            let client = ComplianceClient::new(
-                &settings.compliance,
-                settings.openai.timeout,
-                settings.retry,
-                metrics.clone(),
-            )?;
-            for event_type in &settings.compliance.event_types {
-                let stream = ComplianceStream::new(
-                    event_type,
-                    client.clone(),
-                    settings.compliance.clone(),
-                    state_dir,
-                    &store,
-                    metrics.clone(),
-                )?;
-                wiring.spawn(stream);
+            let client = ComplianceApi::new(&settings.compliance.api, settings.retry, metrics.clone())?;
+            let places = FilePlaces {
+                spool: state.spool(),
+                dead_letter: state.dead_letter(),
+            };
+            for event_type in &settings.compliance.streams.event_types {
+                wiring.spawn(&ComplianceStream::name_of(event_type), |saved| {
+                    ComplianceStream::new(
+                        event_type,
+                        client.clone(),
+                        settings.compliance.streams.clone(),
+                        places.clone(),
+                        saved,
+                        metrics.clone(),
+                    )
+                })?;
             }
         }
         let guard = if settings.guardrails.enabled {
-            Some(guardrails_hook(settings, &store, &metrics, &mut wiring)?)
+            Some(guard_for(settings, &store, &mut wiring)?)
         } else {
             None
         };
         let Wiring {
             streams,
             writers,
-            trackers,
+            settled,
             ..
         } = wiring;
         // Only emitters hold senders now, so the processor ends when the streams do.
@@ -231,10 +255,10 @@ impl App {
             encoded_tx,
             metrics.clone(),
             guard,
-            settings.compliance.content,
+            settings.compliance.streams.content,
         ));
-        let sink = Sink::new(&settings.sink, schedule, DeadLetter::new(state_dir), metrics.clone())
-            .map_err(BuildError::Http)?;
+        let sink = Sink::new(&settings.sink, schedule, state.dead_letter(), metrics.clone())
+            .map_err(ClientBuildError::Http)?;
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
@@ -244,7 +268,7 @@ impl App {
             ),
             None => None,
         };
-        tracing::info!(streams = streams.len(), state_dir = %state_dir.display(), sink = %redacted_url(&settings.sink.url), "pipeline started");
+        tracing::info!(streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), "pipeline started");
         Ok(Self {
             mode,
             stop,
@@ -254,10 +278,10 @@ impl App {
             processor,
             sink,
             writers,
-            trackers,
+            settled,
             server,
             metrics,
-            _lock: lock,
+            _state: state,
         })
     }
 
@@ -273,7 +297,7 @@ impl App {
 
     /// Runs until `stop` fires (signals, or a caller) — or, in `once` mode, until every
     /// stream finished its cycle or `deadline` passed — then drains and returns how it ended.
-    pub async fn run_until_stopped(self, deadline: Option<Duration>) -> Outcome {
+    pub async fn run_until_stopped(self, deadline: Option<Duration>) -> RunReport {
         let Self {
             mode,
             stop,
@@ -283,10 +307,10 @@ impl App {
             processor,
             mut sink,
             writers,
-            trackers,
+            settled,
             server,
             metrics: _,
-            _lock,
+            _state,
         } = self;
         let started = tokio::time::Instant::now();
         let deadline_at = deadline.map(|d| started + d);
@@ -344,8 +368,8 @@ impl App {
         };
 
         // Phase 3: every token is gone now; the writers save the last released states.
-        let all_delivered = trackers.iter().all(|t| t.is_settled());
-        drop(trackers);
+        let all_delivered = settled.iter().all(|is_settled| is_settled());
+        drop(settled);
         for writer in writers {
             let _ = writer.await;
         }
@@ -359,7 +383,7 @@ impl App {
             aborted,
             "stopped"
         );
-        Outcome {
+        RunReport {
             streams_ok,
             all_delivered,
             aborted,
@@ -371,51 +395,16 @@ impl App {
 /// The guardrails engine resumed from its saved state, with its own acknowledgement tracker
 /// and checkpoint writer (the rule state is saved once the finding events before it are
 /// acknowledged).
-fn guardrails_hook(
-    settings: &Settings,
-    store: &CheckpointStore,
-    metrics: &Metrics,
-    wiring: &mut Wiring<'_>,
-) -> Result<guardrails::Hook, StartError> {
-    let saved = store.load::<guardrails::State>(guardrails::hook::STREAM)?;
+fn guard_for(settings: &Settings, store: &CheckpointStore, wiring: &mut Wiring<'_>) -> Result<Guard, StartError> {
+    let saved = store.load::<guardrails::State>(guard::STREAM)?;
     let rules = &settings.guardrails.rules;
     for (rule, why) in &rules.inactive {
         tracing::info!(rule = %rule, reason = %why, "guardrails rule inactive");
     }
-    let engine = guardrails::Engine::new(Arc::clone(rules), saved);
-    let (acks, released) = StreamAcks::new(guardrails::hook::STREAM);
-    wiring.writers.push(tokio::spawn(checkpoint::run_writer(
-        store.clone(),
-        guardrails::hook::STREAM.to_string(),
-        released,
-        metrics.clone(),
-    )));
-    wiring.trackers.push(Arc::clone(&acks));
+    let engine = Engine::new(Arc::clone(rules), saved);
+    let acks = wiring.track::<guardrails::State>(guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
-    Ok(guardrails::Hook::new(engine, acks))
-}
-
-/// Takes the state directory's lock so two instances never share checkpoints.
-fn lock_state_dir(dir: &Path) -> Result<File, StartError> {
-    atomic_file::ensure_private_dir(dir).map_err(|source| StartError::StateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let path = dir.join("lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| StartError::StateDir {
-            path: path.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(source)) => Err(StartError::StateDir { path, source }),
-    }
+    Ok(Guard::new(engine, acks))
 }
 
 /// The sink URL without credentials or query, for logs.

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use crate::api_client::{ApiError, ApiErrorKind};
-use crate::compliance::ComplianceClient;
+use crate::compliance::ComplianceApi;
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::openai::client::{AdminClient, AuditLogQuery};
+use crate::openai::{AdminApi, AuditLogQuery};
+use crate::upstream::{ApiError, ApiErrorKind};
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
 }
 
 async fn check_admin(settings: &Settings) -> Vec<Finding> {
-    let client = match AdminClient::new(&settings.openai, settings.retry, Metrics::new()) {
+    let client = match AdminApi::new(&settings.openai, settings.retry, Metrics::new()) {
         Ok(c) => c.with_attempts(2),
         Err(e) => return vec![Finding::failed("admin key", e.to_string())],
     };
@@ -118,13 +118,13 @@ async fn check_compliance(settings: &Settings) -> Finding {
     let c = &settings.compliance;
     let what = format!(
         "compliance logs ({})",
-        crate::compliance::client::scope_path(&c.principal_id)
+        crate::compliance::platform::scope_path(&c.api.principal_id)
     );
-    let client = match ComplianceClient::new(c, settings.openai.timeout, settings.retry, Metrics::new()) {
+    let client = match ComplianceApi::new(&c.api, settings.retry, Metrics::new()) {
         Ok(client) => client.with_attempts(2),
         Err(e) => return Finding::failed(what, e.to_string()),
     };
-    let Some(event_type) = c.event_types.first() else {
+    let Some(event_type) = c.streams.event_types.first() else {
         return Finding::failed(what, "compliance.event_types is empty");
     };
     let after = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -192,7 +192,7 @@ async fn check_sink(settings: &Settings) -> Finding {
     }
     // A HEAD request proves TCP and (for https) the TLS handshake and certificate; any HTTP
     // answer at all means the service is there.
-    let client = match crate::http::client(settings.sink.timeout.min(Duration::from_secs(15))) {
+    let client = match crate::upstream::http::client(settings.sink.timeout.min(Duration::from_secs(15))) {
         Ok(c) => c,
         Err(e) => return Finding::failed(what, format!("failed to build the HTTP client: {e}")),
     };
@@ -224,7 +224,7 @@ async fn check_sink(settings: &Settings) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_client::ApiErrorDetail;
+    use crate::upstream::api::ApiErrorDetail;
 
     fn error(kind: ApiErrorKind, status: u16, message: &str) -> ApiError {
         ApiError::from(ApiErrorDetail::for_tests(kind, status, message))

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::cli::Command;
 use crate::config::{self, Settings};
 use crate::metrics::Metrics;
-use crate::pipeline::stream::Mode;
+use crate::streams::Mode;
 use crate::{check, shutdown, telemetry};
 
 /// Runs `command` with validated `settings` and returns the process exit status.

@@ -12,10 +12,11 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::config::{LogFormat, Settings};
+use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::pipeline::stream::Mode;
 use crate::simulator::{self, Receiver, SimConfig};
+use crate::streams::Mode;
+use crate::telemetry::LogFormat;
 use crate::{shutdown, telemetry};
 
 /// Where the demo writes the received events and its state.
@@ -140,11 +141,11 @@ pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path
     // Short, so inventory changes from the simulated activity show up while the demo runs.
     s.inventory.interval = Duration::from_secs(20);
     s.compliance.enabled = true;
-    s.compliance.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
-    s.compliance.base_url = crate::config::api_root_url(sim.compliance_base_url());
-    s.compliance.principal_id = sim.workspace_id().to_string();
-    s.compliance.poll_interval = Duration::from_secs(2);
-    s.compliance.initial_lookback = Duration::from_secs(3 * 3600);
+    s.compliance.api.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
+    s.compliance.api.principal_id = sim.workspace_id().to_string();
+    s.compliance.streams.poll_interval = Duration::from_secs(2);
+    s.compliance.streams.initial_lookback = Duration::from_secs(3 * 3600);
     s.sink.url = sim.receiver_url();
     s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
     s.sink.flush_interval = Duration::from_millis(500);

@@ -24,11 +24,8 @@
 //! - [`simulator`]: the simulated OpenAI Admin + Compliance APIs and a receiver, used by
 //!   [`demo`], `simulate`, the integration tests and the benchmarks.
 
-pub mod api_client;
 pub mod app;
-pub mod atomic_file;
 pub mod check;
-pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod compliance;
@@ -36,15 +33,16 @@ pub mod config;
 pub mod dedup;
 pub mod demo;
 pub mod guardrails;
-pub mod http;
 pub mod metrics;
 pub mod normalize;
 pub mod openai;
 pub mod pipeline;
-pub mod rate_limit;
 pub mod retry;
 pub mod server;
 pub mod shutdown;
 pub mod simulator;
 pub mod sink;
+pub mod state;
+pub mod streams;
 pub mod telemetry;
+pub mod upstream;

@@ -8,7 +8,12 @@ use backon::ExponentialBuilder;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::config::RetrySettings;
+/// The retry schedule's settings (`[retry]`): exponential, full jitter, capped.
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySettings {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
 
 /// The longest `Retry-After` honoured; a larger value is treated as this, so a misbehaving
 /// server cannot park a stream for days.

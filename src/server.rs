@@ -13,6 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
+/// The health and metrics endpoint (`[server]`).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `None` disables the server.
+    pub listen: Option<SocketAddr>,
+}
+
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,

@@ -1,17 +1,7 @@
-//! The ChatGPT Compliance Logs Platform: wire types, the client, the verified download to
-//! disk, the bounded line reader and the per-event-type streams.
-//!
-//! ```text
-//! list (after, has_more/last_end_time) ─► download: 307 → signed URL (no key) → spool + sha256
-//!   ─► verify (retry, else quarantine/) ─► lines from disk ─► dedup event_id ─► normalize
-//!   ─► content policy ─► emit ─► checkpoint {after, file + lines done, recent ids, recent files}
-//! ```
+//! The ChatGPT Compliance Logs Platform: its client ([`platform`]) and wire types
+//! ([`wire`]). The per-event-type streams that read it live in `crate::streams::compliance`.
 
-pub mod client;
-pub mod download;
-pub mod lines;
-pub mod stream;
+pub mod platform;
 pub mod wire;
 
-pub use client::ComplianceClient;
-pub use stream::{ComplianceState, ComplianceStream};
+pub use platform::{ComplianceApi, LocationError};

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
-use super::rule::{Kind, Piece, Rule, RuleSet};
+use super::rule::{Piece, Rule, RuleKind, RuleSet};
 use super::stateful::{Entry, State};
 use crate::normalize::{Event, Finding, Outcome, Source};
 
@@ -107,11 +107,11 @@ impl Engine {
                 continue;
             }
             match &rule.kind {
-                Kind::Single => {
+                RuleKind::Single => {
                     let message = render(&rule.message, event);
                     event.findings.push(finding(rule, message));
                 }
-                Kind::Content { detectors } => {
+                RuleKind::Content { detectors } => {
                     let all = scanned.get_or_insert_with(|| rules.detectors.scan(event));
                     let mine: Vec<&Detection> = all
                         .iter()
@@ -122,7 +122,7 @@ impl Engine {
                         event.findings.push(finding(rule, message));
                     }
                 }
-                Kind::Threshold {
+                RuleKind::Threshold {
                     group_by,
                     count,
                     distinct,
@@ -152,7 +152,7 @@ impl Engine {
                         out.push(self.report(rule, event, &evidence, group, extra, None));
                     }
                 }
-                Kind::Sequence {
+                RuleKind::Sequence {
                     group_by,
                     window,
                     first,
@@ -181,7 +181,7 @@ impl Engine {
                         out.push(self.report(rule, event, &evidence, group, extra, None));
                     }
                 }
-                Kind::FirstSeen { group_by, value, .. } => {
+                RuleKind::FirstSeen { group_by, value, .. } => {
                     let Some((key, group)) = group_key(group_by, event) else {
                         continue;
                     };
@@ -219,10 +219,10 @@ impl Engine {
             .iter()
             .filter_map(|r| match &r.kind {
                 // Slack for events that arrive out of order within a page or an overlap.
-                Kind::Threshold { window, .. } | Kind::Sequence { window, .. } => {
+                RuleKind::Threshold { window, .. } | RuleKind::Sequence { window, .. } => {
                     Some((r.id.as_str(), millis(*window) + 3_600_000))
                 }
-                Kind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
+                RuleKind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
                 _ => None,
             })
             .collect();

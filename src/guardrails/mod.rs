@@ -7,19 +7,22 @@
 //! - [`stateful`]: threshold, sequence and first-seen memories (bounded, persisted).
 //! - [`detect`]: content detectors for secrets and card numbers (pure over `&Event`).
 //! - [`engine`]: runs the rules over one event.
-//! - [`hook`]: the engine in the pipeline, with its own acknowledgement tracker.
+//! - [`settings`]: what `[guardrails]` configures.
+//!
+//! The engine's place in the pipeline (its own acknowledgement tracker and checkpoint) is
+//! `crate::pipeline::guard`.
 
 pub mod detect;
 pub mod engine;
-pub mod hook;
 pub mod matcher;
 pub mod rule;
+pub mod settings;
 pub mod stateful;
 
 pub use detect::{Detection, Detectors};
 pub use engine::Engine;
-pub use hook::Hook;
-pub use rule::{BuildError, Inputs, RuleError, RuleSet};
+pub use rule::{Inputs, RuleError, RuleSet, RuleSetError};
+pub use settings::GuardrailSettings;
 pub use stateful::State;
 
 #[cfg(test)]

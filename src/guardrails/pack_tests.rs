@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::engine::Engine;
 use super::rule::{Inputs, RuleSet};
 use super::stateful::State;
-use crate::checkpoint::CheckpointStore;
 use crate::normalize::{Actor, Event, Geo, Outcome, Source, Target};
+use crate::state::StateDir;
 
 const T0: i64 = 1_770_000_000;
 
@@ -430,10 +430,8 @@ fn a_sign_in_from_a_new_country_is_flagged_but_not_the_first_or_a_repeat() {
 /// Saves the engine's state through the checkpoint store and loads it into a new engine,
 /// as a restart does.
 fn restart(engine: &Engine, dir: &std::path::Path) -> Engine {
-    let store = CheckpointStore::open(dir).expect("store");
-    store
-        .save("guardrails", &serde_json::to_value(engine.state()).expect("json"))
-        .expect("save");
+    let store = StateDir::open(dir).expect("state dir").checkpoints().expect("store");
+    store.save("guardrails", engine.state()).expect("save");
     let loaded: Option<State> = store.load("guardrails").expect("load");
     assert!(loaded.is_some());
     Engine::new(Arc::new(RuleSet::build(&Inputs::default()).expect("pack")), loaded)

@@ -31,7 +31,7 @@ pub struct RuleError {
 
 /// What a rule does beyond matching one event.
 #[derive(Debug, Clone)]
-pub enum Kind {
+pub enum RuleKind {
     /// Every matching event gets a finding.
     Single,
     /// `count` matching events (or `count` distinct values of `distinct`) for one group
@@ -78,7 +78,7 @@ pub struct Rule {
     /// `{dotted.path}` placeholders are filled from the event.
     pub message: Vec<Piece>,
     pub predicate: Predicate,
-    pub kind: Kind,
+    pub kind: RuleKind,
 }
 
 impl Rule {
@@ -86,7 +86,7 @@ impl Rule {
     pub fn is_stateful(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Threshold { .. } | Kind::Sequence { .. } | Kind::FirstSeen { .. }
+            RuleKind::Threshold { .. } | RuleKind::Sequence { .. } | RuleKind::FirstSeen { .. }
         )
     }
 
@@ -96,7 +96,7 @@ impl Rule {
             return Some(t);
         }
         match &self.kind {
-            Kind::Sequence { first, then, .. } => {
+            RuleKind::Sequence { first, then, .. } => {
                 let mut t = first.types()?;
                 t.extend(then.types()?);
                 Some(t)
@@ -126,7 +126,7 @@ pub struct RuleSet {
 
 /// Either a bad rule or a bad `[guardrails]` key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BuildError {
+pub enum RuleSetError {
     #[error(transparent)]
     Rule(#[from] RuleError),
     #[error("`{key}`: {problem}")]
@@ -136,8 +136,8 @@ pub enum BuildError {
 impl RuleSet {
     /// The built-in pack minus `disabled_rules`, then the rule file (whose rules replace
     /// built-in rules of the same id).
-    pub fn build(inputs: &Inputs<'_>) -> Result<Self, BuildError> {
-        let detectors = Detectors::new(inputs.custom_patterns).map_err(|(name, e)| BuildError::Input {
+    pub fn build(inputs: &Inputs<'_>) -> Result<Self, RuleSetError> {
+        let detectors = Detectors::new(inputs.custom_patterns).map_err(|(name, e)| RuleSetError::Input {
             key: format!("guardrails.custom_patterns.{name}"),
             problem: format!("not a valid regular expression: {e}"),
         })?;
@@ -152,7 +152,7 @@ impl RuleSet {
         };
         let mut rules = parse("built-in pack", BUILT_IN, &sets, &detectors)?;
         if let Some(path) = inputs.rules_file {
-            let text = std::fs::read_to_string(path).map_err(|e| BuildError::Input {
+            let text = std::fs::read_to_string(path).map_err(|e| RuleSetError::Input {
                 key: "guardrails.rules_file".into(),
                 problem: format!("cannot read `{}`: {e}", path.display()),
             })?;
@@ -165,7 +165,7 @@ impl RuleSet {
         }
         for id in inputs.disabled_rules {
             if !rules.iter().any(|(r, _)| &r.id == id) {
-                return Err(BuildError::Input {
+                return Err(RuleSetError::Input {
                     key: "guardrails.disabled_rules".into(),
                     problem: format!("`{id}` is not the id of a built-in or file rule"),
                 });
@@ -387,7 +387,7 @@ impl Ctx<'_> {
             if t.count < 2 || t.count > MAX_COUNT {
                 return Err(self.fail("threshold.count", format!("must be between 2 and {MAX_COUNT}")));
             }
-            Kind::Threshold {
+            RuleKind::Threshold {
                 group_by: self.fields("threshold.group_by", t.group_by)?,
                 count: t.count,
                 distinct: t
@@ -409,7 +409,7 @@ impl Ctx<'_> {
             if first.is_empty() || then.is_empty() {
                 return Err(self.fail("sequence", "both `first` and `then` need conditions"));
             }
-            Kind::Sequence {
+            RuleKind::Sequence {
                 group_by: self.fields("sequence.group_by", s.group_by)?,
                 window: self.window("sequence.window", &s.window)?,
                 first,
@@ -417,7 +417,7 @@ impl Ctx<'_> {
                 then,
             }
         } else if let Some(f) = raw.first_seen {
-            Kind::FirstSeen {
+            RuleKind::FirstSeen {
                 group_by: self.fields("first_seen.group_by", f.group_by)?,
                 value: Field::parse(&f.value).map_err(|e| self.fail("first_seen.value", e))?,
                 retain: match f.retain {
@@ -447,12 +447,12 @@ impl Ctx<'_> {
                     Some(list.into_iter().collect())
                 }
             };
-            Kind::Content { detectors }
+            RuleKind::Content { detectors }
         } else {
             if predicate.is_empty() {
                 return Err(self.fail("match", "a rule without conditions would flag every event"));
             }
-            Kind::Single
+            RuleKind::Single
         };
         let message = self.template(raw.message.as_deref().unwrap_or(&raw.title))?;
         Ok(Rule {
@@ -625,7 +625,7 @@ impl Ctx<'_> {
 mod tests {
     use super::*;
 
-    fn build_file(text: &str) -> Result<RuleSet, BuildError> {
+    fn build_file(text: &str) -> Result<RuleSet, RuleSetError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("rules.toml");
         std::fs::write(&path, text).expect("write");
@@ -637,7 +637,7 @@ mod tests {
 
     fn rule_error(text: &str) -> RuleError {
         match build_file(text) {
-            Err(BuildError::Rule(e)) => e,
+            Err(RuleSetError::Rule(e)) => e,
             other => panic!("expected a rule error, got {other:?}"),
         }
     }
@@ -689,7 +689,7 @@ mod tests {
             ..Inputs::default()
         })
         .expect_err("unknown id");
-        assert!(matches!(err, BuildError::Input { ref key, .. } if key == "guardrails.disabled_rules"));
+        assert!(matches!(err, RuleSetError::Input { ref key, .. } if key == "guardrails.disabled_rules"));
         let set = RuleSet::build(&Inputs {
             disabled_rules: &["scim_disabled".to_string()],
             ..Inputs::default()
@@ -705,6 +705,6 @@ mod tests {
             ..Inputs::default()
         })
         .expect_err("bad regex");
-        assert!(matches!(err, BuildError::Input { ref key, .. } if key == "guardrails.custom_patterns.badge"));
+        assert!(matches!(err, RuleSetError::Input { ref key, .. } if key == "guardrails.custom_patterns.badge"));
     }
 }

@@ -355,8 +355,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ContentMode;
-    use crate::normalize::content;
+    use crate::normalize::content::{self, ContentMode};
 
     const AUTH: &str = include_str!("../../tests/fixtures/compliance/compliance_auth_log_record.json");
     const AUDIT: &str = include_str!("../../tests/fixtures/compliance/compliance_audit_log_record.json");

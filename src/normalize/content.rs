@@ -20,7 +20,19 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Event;
-use crate::config::ContentMode;
+
+/// What to do with message and tool-call text from the Compliance Logs Platform
+/// (`compliance.content`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum ContentMode {
+    /// Ship the text (secrets the detectors find are still redacted).
+    Keep,
+    /// Replace each text with its SHA-256 and length.
+    Hash,
+    /// Remove each text.
+    Drop,
+}
 
 const TABLE: &str = include_str!("content_fields.tsv");
 

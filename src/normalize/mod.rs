@@ -6,7 +6,6 @@ pub mod content;
 mod context;
 mod error;
 mod event;
-mod inventory;
 mod mapping;
 mod unparseable;
 
@@ -15,6 +14,5 @@ pub use compliance::compliance;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
-pub use inventory::{SnapshotSummary, inventory_change, inventory_mapping, inventory_signal, inventory_snapshot};
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
 pub use unparseable::unparseable;

@@ -1,8 +1,7 @@
-//! The OpenAI Admin API: wire types, client and the streams built on it.
+//! The OpenAI Admin API: its client ([`admin`]) and wire types ([`wire`]). The streams that
+//! read it live in `crate::streams`.
 
-pub mod audit_logs;
-pub mod client;
-pub mod inventory;
-pub mod inventory_wire;
-pub mod window;
+pub mod admin;
 pub mod wire;
+
+pub use admin::{AdminApi, AuditLogQuery};

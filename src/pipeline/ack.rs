@@ -11,7 +11,6 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
 use tokio::sync::watch;
 
 /// How many unreleased checkpoint states one stream keeps; see [`StreamAcks::mark`].
@@ -19,14 +18,14 @@ pub const MAX_PENDING_MARKS: usize = 16;
 
 /// A state that may be saved, numbered so the writer can tell whether it saw it already.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Committable {
+pub struct Committable<S> {
     /// Increases with every released mark.
     pub generation: u64,
-    pub state: Value,
+    pub state: S,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<S> {
     /// Next sequence number to hand out.
     emitted: u64,
     /// Every sequence number below this is acknowledged.
@@ -34,25 +33,39 @@ struct Inner {
     /// Acknowledged numbers above a gap, waiting for the gap to close.
     acked_ahead: BTreeSet<u64>,
     /// (emitted count when the mark was left, state), oldest first.
-    marks: VecDeque<(u64, Value)>,
+    marks: VecDeque<(u64, S)>,
     generation: u64,
 }
 
-/// The tracker of one stream; shared by its emitter and every [`AckToken`] in flight.
+/// The tracker of one stream, whose checkpoint state is `S`; shared by its emitter and every
+/// [`AckToken`] in flight.
 #[derive(Debug)]
-pub struct StreamAcks {
+pub struct StreamAcks<S> {
     stream: Arc<str>,
-    inner: Mutex<Inner>,
-    committed: watch::Sender<Option<Committable>>,
+    inner: Mutex<Inner<S>>,
+    committed: watch::Sender<Option<Committable<S>>>,
 }
 
-impl StreamAcks {
+/// What an [`AckToken`] needs of its tracker, whatever the stream's state type: tokens of
+/// every stream travel through the same queue to the sink.
+trait Acknowledge: Send + Sync + std::fmt::Debug {
+    fn ack(&self, seq: u64);
+    fn stream(&self) -> &Arc<str>;
+}
+
+impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> StreamAcks<S> {
     /// A tracker for `stream`, and the receiving end the checkpoint writer listens on.
-    pub fn new(stream: &str) -> (Arc<Self>, watch::Receiver<Option<Committable>>) {
+    pub fn new(stream: &str) -> (Arc<Self>, watch::Receiver<Option<Committable<S>>>) {
         let (tx, rx) = watch::channel(None);
         let acks = Arc::new(Self {
             stream: Arc::from(stream),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                emitted: 0,
+                acked_below: 0,
+                acked_ahead: BTreeSet::new(),
+                marks: VecDeque::new(),
+                generation: 0,
+            }),
             committed: tx,
         });
         (acks, rx)
@@ -63,7 +76,7 @@ impl StreamAcks {
         &self.stream
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
         // A panic while holding this lock leaves plain numbers behind, still consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -74,7 +87,7 @@ impl StreamAcks {
         let seq = inner.emitted;
         inner.emitted += 1;
         AckToken {
-            acks: Arc::clone(self),
+            acks: Arc::clone(self) as Arc<dyn Acknowledge>,
             seq,
         }
     }
@@ -84,7 +97,7 @@ impl StreamAcks {
     /// While the sink is slow, marks pile up, each holding a whole state. Past
     /// [`MAX_PENDING_MARKS`] the newest pending mark is replaced rather than a new one added:
     /// the checkpoint then advances in coarser steps, which is always safe (it can only lag).
-    pub fn mark(&self, state: Value) {
+    pub fn mark(&self, state: S) {
         let mut inner = self.lock();
         let at = inner.emitted;
         if inner.marks.len() >= MAX_PENDING_MARKS
@@ -97,7 +110,7 @@ impl StreamAcks {
         self.release(&mut inner);
     }
 
-    fn ack(&self, seq: u64) {
+    fn acknowledge(&self, seq: u64) {
         let mut inner = self.lock();
         if seq == inner.acked_below {
             inner.acked_below += 1;
@@ -114,7 +127,7 @@ impl StreamAcks {
         self.release(&mut inner);
     }
 
-    fn release(&self, inner: &mut Inner) {
+    fn release(&self, inner: &mut Inner<S>) {
         let mut latest = None;
         while inner.marks.front().is_some_and(|(at, _)| *at <= inner.acked_below) {
             latest = inner.marks.pop_front().map(|(_, state)| state);
@@ -127,8 +140,8 @@ impl StreamAcks {
     }
 
     /// The newest state released for saving, if any.
-    pub fn committed(&self) -> Option<Value> {
-        self.committed.borrow().as_ref().map(|c| c.state.clone())
+    pub fn committed<R>(&self, read: impl FnOnce(&S) -> R) -> Option<R> {
+        self.committed.borrow().as_ref().map(|c| read(&c.state))
     }
 
     /// Events emitted but not yet acknowledged.
@@ -149,11 +162,21 @@ impl StreamAcks {
     }
 }
 
+impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Acknowledge for StreamAcks<S> {
+    fn ack(&self, seq: u64) {
+        self.acknowledge(seq);
+    }
+
+    fn stream(&self) -> &Arc<str> {
+        &self.stream
+    }
+}
+
 /// The right to acknowledge one event. Dropping it without [`AckToken::ack`] leaves the event
 /// unacknowledged, so its stream's checkpoint stays behind it.
 #[derive(Debug)]
 pub struct AckToken {
-    acks: Arc<StreamAcks>,
+    acks: Arc<dyn Acknowledge>,
     seq: u64,
 }
 
@@ -174,13 +197,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn latest(rx: &watch::Receiver<Option<Committable>>) -> Option<Value> {
+    use serde_json::Value;
+
+    fn latest(rx: &watch::Receiver<Option<Committable<Value>>>) -> Option<Value> {
         rx.borrow().as_ref().map(|c| c.state.clone())
     }
 
     #[test]
     fn a_mark_with_nothing_outstanding_is_released_at_once() {
-        let (acks, rx) = StreamAcks::new("s");
+        let (acks, rx) = StreamAcks::<Value>::new("s");
         acks.mark(json!(1));
         assert_eq!(latest(&rx), Some(json!(1)));
         assert!(acks.is_settled());
@@ -188,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_later_success_never_jumps_over_an_earlier_failure() {
-        let (acks, rx) = StreamAcks::new("s");
+        let (acks, rx) = StreamAcks::<Value>::new("s");
         let first = acks.next_token();
         acks.mark(json!("after first page"));
         let second = acks.next_token();
@@ -202,7 +227,7 @@ mod tests {
 
     #[test]
     fn pending_marks_are_bounded_and_the_newest_state_still_arrives() {
-        let (acks, rx) = StreamAcks::new("s");
+        let (acks, rx) = StreamAcks::<Value>::new("s");
         let tokens: Vec<_> = (0..100)
             .map(|i| {
                 let t = acks.next_token();
@@ -227,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_dropped_token_holds_the_checkpoint_back() {
-        let (acks, rx) = StreamAcks::new("s");
+        let (acks, rx) = StreamAcks::<Value>::new("s");
         let lost = acks.next_token();
         acks.mark(json!("page"));
         drop(lost);
@@ -237,7 +262,7 @@ mod tests {
 
     #[test]
     fn only_the_newest_released_state_is_kept_and_generations_increase() {
-        let (acks, rx) = StreamAcks::new("s");
+        let (acks, rx) = StreamAcks::<Value>::new("s");
         let tokens: Vec<_> = (0..3)
             .map(|i| {
                 let t = acks.next_token();

@@ -11,13 +11,13 @@
 //! ```
 
 pub mod ack;
+pub mod checkpoints;
+pub mod guard;
 pub mod process;
 pub mod queue;
-pub mod stream;
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -51,17 +51,31 @@ impl queue::Weighed for Encoded {
 #[error("the pipeline is stopping")]
 pub struct Stopped;
 
-/// A stream's way into the pipeline: numbered events out, checkpoint marks alongside.
-#[derive(Debug, Clone)]
-pub struct Emitter {
-    acks: Arc<StreamAcks>,
+/// A stream's way into the pipeline: numbered events out, checkpoint marks (of the stream's
+/// own state type `S`) alongside.
+#[derive(Debug)]
+pub struct Emitter<S> {
+    /// The stream's acknowledgement tracker: numbers events and holds the marks.
+    acks: Arc<StreamAcks<S>>,
+    /// Into the processing stage; bounded, so a full pipeline holds the stream back.
     tx: mpsc::Sender<Envelope>,
+    /// The stop token: once cancelled, nothing more is emitted.
     stop: CancellationToken,
 }
 
-impl Emitter {
+impl<S> Clone for Emitter<S> {
+    fn clone(&self) -> Self {
+        Self {
+            acks: Arc::clone(&self.acks),
+            tx: self.tx.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
-    pub fn new(acks: Arc<StreamAcks>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
+    pub fn new(acks: Arc<StreamAcks<S>>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
         Self { acks, tx, stop }
     }
 
@@ -91,17 +105,12 @@ impl Emitter {
 
     /// `state` may be saved as the stream's checkpoint once every event emitted so far has
     /// been acknowledged.
-    pub fn checkpoint<S: Serialize>(&self, state: &S) {
-        match serde_json::to_value(state) {
-            Ok(value) => self.acks.mark(value),
-            // Our state types are plain data; if this ever fails the checkpoint simply stays
-            // where it was, which is safe.
-            Err(err) => tracing::error!(stream = %self.acks.stream(), error = %err, "failed to serialize a checkpoint"),
-        }
+    pub fn checkpoint(&self, state: S) {
+        self.acks.mark(state);
     }
 
     /// The tracker behind this emitter.
-    pub fn acks(&self) -> &Arc<StreamAcks> {
+    pub fn acks(&self) -> &Arc<StreamAcks<S>> {
         &self.acks
     }
 

@@ -5,12 +5,12 @@
 
 use tokio::sync::mpsc;
 
+use super::guard::Guard;
 use super::queue::ByteSender;
 use super::{AckToken, Encoded, Envelope};
-use crate::config::ContentMode;
-use crate::guardrails::Hook;
 use crate::metrics::Metrics;
-use crate::normalize::{Event, Source, content};
+use crate::normalize::content::{self, ContentMode};
+use crate::normalize::{Event, Source};
 
 /// Runs until every emitter is gone and the queue is drained, or the sink's queue closes.
 /// With `guard`, every event is checked first and the finding events it yields are shipped
@@ -20,7 +20,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Envelope>,
     out: ByteSender<Encoded>,
     metrics: Metrics,
-    mut guard: Option<Hook>,
+    mut guard: Option<Guard>,
     content_mode: ContentMode,
 ) {
     while let Some(Envelope { mut event, ack }) = rx.recv().await {

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::Simulator;
 use super::testutil::{admin, get, sim};
-use crate::openai::wire::{AuditLog, ErrorResponse, ListAuditLogsResponse};
+use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
+use crate::upstream::api::ErrorResponse;
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/spec_required_fields.json");
 

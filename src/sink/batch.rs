@@ -3,7 +3,7 @@
 
 use std::num::NonZeroUsize;
 
-use crate::config::{SinkFormat, SinkSettings};
+use super::settings::{SinkFormat, SinkSettings};
 
 /// The bounds a batch is cut by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use flate2::Compression as Level;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Compression, SinkFormat};
+use super::settings::{Compression, SinkFormat};
 
 /// One batch, ready to POST: built once and sent unchanged on every retry, so the receiver
 /// sees the same bytes and the same key each time.

@@ -6,15 +6,17 @@
 //!
 //! - [`batch`]: when a batch is full (pure).
 //! - [`encode`]: body, compression and idempotency key (pure).
-//! - [`client`]: one POST and what its answer means.
-//! - [`dead_letter`]: the durable file for rejected events.
+//! - [`transport`]: one POST and what its answer means.
+//! - [`settings`]: what `[sink]` configures.
+//!
+//! Rejected events go to the state directory's dead-letter file ([`DeadLetter`]).
 
 pub mod batch;
-pub mod client;
-pub mod dead_letter;
 pub mod encode;
+pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 
 use std::time::Duration;
 
@@ -22,15 +24,15 @@ use reqwest::StatusCode;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Compression, SinkFormat, SinkSettings};
 use crate::metrics::Metrics;
 use crate::pipeline::Encoded;
 use crate::pipeline::queue::ByteReceiver;
 use crate::retry::{Class, Schedule};
+use crate::state::DeadLetter;
 use backon::BackoffBuilder;
 use batch::{Batch, Limits};
-pub use client::{Client, Failure, Outcome};
-pub use dead_letter::DeadLetter;
+pub use settings::{Compression, SinkFormat, SinkSettings};
+pub use transport::{Failure, Response, Transport};
 
 /// What the sink did before it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,7 +96,7 @@ fn class_label(class: Class) -> &'static str {
 /// The sink and its running totals.
 #[derive(Debug)]
 pub struct Sink {
-    client: Client,
+    transport: Transport,
     limits: Limits,
     format: SinkFormat,
     compression: Compression,
@@ -114,7 +116,7 @@ impl Sink {
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client: Client::new(settings)?,
+            transport: Transport::new(settings)?,
             limits: Limits::from_settings(settings),
             format: settings.format,
             compression: settings.compression,
@@ -235,11 +237,11 @@ impl Sink {
             let outcome = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Err(Aborted),
-                outcome = self.client.send(&payload) => outcome,
+                outcome = self.transport.send(&payload) => outcome,
             };
             let failure = match outcome {
-                Outcome::Delivered(_) => return Ok(Sent::Delivered),
-                Outcome::Failed(failure) => failure,
+                Response::Delivered(_) => return Ok(Sent::Delivered),
+                Response::Failed(failure) => failure,
             };
             self.metrics.sink_batch(class_label(failure.class));
             let step = next_step(&failure);
@@ -296,7 +298,7 @@ impl Sink {
             let written = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Err(Aborted),
-                written = self.dead_letter.write(&event, &failure.reason, status) => written,
+                written = self.dead_letter.write(event.ack.stream(), &event.id, &event.json, &failure.reason, status) => written,
             };
             match written {
                 Ok(()) => break,

@@ -17,10 +17,15 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::*;
-use crate::config::RetrySettings;
 use crate::pipeline::StreamAcks;
 use crate::pipeline::ack::Committable;
 use crate::pipeline::queue::{ByteSender, byte_channel};
+use crate::retry::RetrySettings;
+
+/// The dead-letter file of the state directory `dir`.
+fn dead_letter(dir: &std::path::Path) -> DeadLetter {
+    crate::state::StateDir::open(dir).expect("state dir").dead_letter()
+}
 
 /// Generous bound so a broken sink fails its test instead of hanging the suite.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -192,8 +197,8 @@ fn contains(request: &Request, needle: &str) -> bool {
 
 /// One stream's events and the view of its checkpoint.
 struct Stream {
-    acks: Arc<StreamAcks>,
-    committed: watch::Receiver<Option<Committable>>,
+    acks: Arc<StreamAcks<Value>>,
+    committed: watch::Receiver<Option<Committable<Value>>>,
 }
 
 impl Stream {
@@ -246,14 +251,14 @@ async fn queue(events: Vec<Encoded>) -> (ByteSender<Encoded>, ByteReceiver<Encod
 async fn deliver_all(settings: &SinkSettings, dir: &std::path::Path, events: Vec<Encoded>) -> SinkReport {
     let (tx, rx) = queue(events).await;
     drop(tx);
-    let sink = Sink::new(settings, fast_retries(), DeadLetter::new(dir), Metrics::new()).expect("sink");
+    let sink = Sink::new(settings, fast_retries(), dead_letter(dir), Metrics::new()).expect("sink");
     tokio::time::timeout(PATIENCE, sink.run(rx, CancellationToken::new()))
         .await
         .expect("the sink finishes")
 }
 
 fn dead_letters(dir: &std::path::Path) -> Vec<Value> {
-    match std::fs::read_to_string(dir.join(dead_letter::FILE_NAME)) {
+    match std::fs::read_to_string(dead_letter(dir).path()) {
         Ok(text) => text
             .lines()
             .map(|l| serde_json::from_str(l).expect("json line"))
@@ -317,7 +322,7 @@ async fn a_partial_batch_is_sent_once_the_flush_interval_has_passed() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The sender stays open: only the interval can send this batch.
     let (tx, rx) = queue(stream.page(2)).await;
-    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
     let running = tokio::spawn(sink.run(rx, CancellationToken::new()));
 
     tokio::time::timeout(PATIENCE, stream.committed.changed())
@@ -410,7 +415,7 @@ async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_a
     settings.max_batch_events = NonZeroUsize::new(2).expect("non-zero");
     settings.auth_token = Some(SecretString::from("wrong-token"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
 
     let report = tokio::time::timeout(PATIENCE, sink.run(rx, CancellationToken::new()))
         .await
@@ -675,7 +680,7 @@ async fn abort_stops_a_sink_waiting_out_a_backoff_and_acknowledges_nothing() {
     let sink = Sink::new(
         &service.settings(),
         fast_retries(),
-        DeadLetter::new(dir.path()),
+        dead_letter(dir.path()),
         Metrics::new(),
     )
     .expect("sink");
@@ -709,7 +714,7 @@ async fn abort_interrupts_a_request_in_flight() {
     let (tx, rx) = queue(stream.page(2)).await;
     drop(tx);
     let abort = CancellationToken::new();
-    let sink = Sink::new(&settings, fast_retries(), DeadLetter::new(dir.path()), Metrics::new()).expect("sink");
+    let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
     let running = tokio::spawn(sink.run(rx, abort.clone()));
 
     first_call.recv().await.expect("the batch was sent");

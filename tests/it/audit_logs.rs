@@ -17,10 +17,7 @@ async fn a_window_spanning_many_pages_is_delivered_once_in_full() {
     let state = tempfile::tempdir().expect("tempdir");
     let s = settings(&sim, state.path(), &[("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "7")]);
     let outcome = helpers::run_once(&s).await;
-    assert!(
-        outcome.success(openai_audit_ingest::pipeline::stream::Mode::Once),
-        "{outcome:?}"
-    );
+    assert!(outcome.success(openai_audit_ingest::streams::Mode::Once), "{outcome:?}");
     let expected = expected_audit_ids(&sim);
     assert!(
         expected.len() > 100,
@@ -95,10 +92,9 @@ async fn repeats_from_the_overlap_are_dropped_by_id() {
         sim.org().add_audit_event("project.created", None);
     }
     let metrics = Metrics::new();
-    let app =
-        openai_audit_ingest::app::App::build(&s, openai_audit_ingest::pipeline::stream::Mode::Once, metrics.clone())
-            .await
-            .expect("app");
+    let app = openai_audit_ingest::app::App::build(&s, openai_audit_ingest::streams::Mode::Once, metrics.clone())
+        .await
+        .expect("app");
     app.run_until_stopped(Some(Duration::from_secs(30))).await;
     let (got, dups) = received(&sim);
     assert_eq!(dups, 0, "the overlap's repeats must not be delivered again");

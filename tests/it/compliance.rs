@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use openai_audit_ingest::compliance::download::CHECKSUM_ATTEMPTS;
 use openai_audit_ingest::config::Settings;
-use openai_audit_ingest::pipeline::stream::Mode;
 use openai_audit_ingest::simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
+use openai_audit_ingest::streams::Mode;
+use openai_audit_ingest::streams::compliance::files::CHECKSUM_ATTEMPTS;
 use serde_json::Value;
 
 use crate::audit_logs::poll_until;

@@ -182,10 +182,7 @@ async fn retry_after_from_the_admin_api_is_honoured() {
     );
     let started = Instant::now();
     let outcome = helpers::run_once(&s).await;
-    assert!(
-        outcome.success(openai_audit_ingest::pipeline::stream::Mode::Once),
-        "{outcome:?}"
-    );
+    assert!(outcome.success(openai_audit_ingest::streams::Mode::Once), "{outcome:?}");
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "waited as Retry-After asked"

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use openai_audit_ingest::app::{App, Outcome};
+use openai_audit_ingest::app::{App, RunReport};
 use openai_audit_ingest::config::{self, Requirements, Settings};
 use openai_audit_ingest::metrics::Metrics;
-use openai_audit_ingest::pipeline::stream::Mode;
 use openai_audit_ingest::simulator::{self, SimConfig, Simulator};
+use openai_audit_ingest::streams::Mode;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,7 @@ pub fn settings(sim: &Simulator, state_dir: &Path, extra: &[(&str, &str)]) -> Se
 }
 
 /// Runs one cycle of every stream and drains; panics if it takes over a minute.
-pub async fn run_once(settings: &Settings) -> Outcome {
+pub async fn run_once(settings: &Settings) -> RunReport {
     let app = App::build(settings, Mode::Once, Metrics::new())
         .await
         .expect("app builds");
@@ -84,7 +84,7 @@ pub async fn run_once(settings: &Settings) -> Outcome {
 pub struct Running {
     pub stop: CancellationToken,
     pub metrics: Metrics,
-    pub handle: JoinHandle<Outcome>,
+    pub handle: JoinHandle<RunReport>,
 }
 
 pub async fn spawn_run(settings: &Settings) -> Running {
@@ -98,7 +98,7 @@ pub async fn spawn_run(settings: &Settings) -> Running {
 }
 
 impl Running {
-    pub async fn stop(self) -> Outcome {
+    pub async fn stop(self) -> RunReport {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.handle)
             .await

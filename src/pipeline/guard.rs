@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::engine::Engine;
+use super::{AckToken, StreamAcks};
+use crate::guardrails::{Engine, State};
 use crate::normalize::Event;
-use crate::pipeline::{AckToken, StreamAcks};
+
+impl super::checkpoints::Checkpoint for State {}
 
 /// The tracker's (and checkpoint file's) name.
 pub const STREAM: &str = "guardrails";
@@ -18,15 +20,18 @@ const SAVE_EVERY: Duration = Duration::from_secs(5);
 
 /// The engine plus the bookkeeping that makes its state durable.
 #[derive(Debug)]
-pub struct Hook {
+pub struct Guard {
+    /// The rules and their state.
     engine: Engine,
-    acks: Arc<StreamAcks>,
+    /// The finding events' tracker, whose marks are the rule state.
+    acks: Arc<StreamAcks<State>>,
+    /// When the state was last offered for saving.
     last_mark: Instant,
 }
 
-impl Hook {
-    /// A hook around `engine` whose finding events are tracked by `acks`.
-    pub fn new(engine: Engine, acks: Arc<StreamAcks>) -> Self {
+impl Guard {
+    /// A guard around `engine` whose finding events are tracked by `acks`.
+    pub fn new(engine: Engine, acks: Arc<StreamAcks<State>>) -> Self {
         Self {
             engine,
             acks,
@@ -55,12 +60,7 @@ impl Hook {
         if !self.engine.take_dirty() {
             return;
         }
-        match serde_json::to_value(self.engine.state()) {
-            Ok(state) => self.acks.mark(state),
-            Err(err) => {
-                tracing::error!(stream = STREAM, error = %err, "failed to serialize the guardrails state")
-            }
-        }
+        self.acks.mark(self.engine.state().clone());
     }
 
     /// The processing stage is ending: offer the final state.
@@ -72,7 +72,7 @@ impl Hook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guardrails::{Inputs, RuleSet, State};
+    use crate::guardrails::{Inputs, RuleSet};
     use crate::normalize::{Actor, Source};
     use chrono::DateTime;
 
@@ -92,20 +92,19 @@ mod tests {
     fn the_rule_state_is_released_for_saving_only_after_its_finding_events_are_acknowledged() {
         let rules = Arc::new(RuleSet::build(&Inputs::default()).expect("pack"));
         let (acks, released) = StreamAcks::new(STREAM);
-        let mut hook = Hook::new(Engine::new(rules, None), Arc::clone(&acks));
+        let mut guard = Guard::new(Engine::new(rules, None), Arc::clone(&acks));
         let mut tokens = Vec::new();
         for i in 0..5 {
-            tokens.extend(hook.inspect(&mut failed_login(i)));
+            tokens.extend(guard.inspect(&mut failed_login(i)));
         }
         assert_eq!(tokens.len(), 1, "one credential-stuffing finding event");
-        hook.finish();
+        guard.finish();
         assert!(released.borrow().is_none(), "the finding event is not acknowledged yet");
         for (_, token) in tokens {
             token.ack();
         }
         let saved = released.borrow().clone().expect("released");
-        let state: State = serde_json::from_value(saved.state).expect("state");
-        assert!(state.processed >= 5);
+        assert!(saved.state.processed >= 5);
         assert!(acks.is_settled());
     }
 }

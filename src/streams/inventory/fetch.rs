@@ -3,16 +3,17 @@
 //! time within the one Admin API budget. A list that fails is recorded, not fatal: the rest
 //! of the run goes on and the failed scope is reported as incomplete.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::kind::{Kind, Paging, Parent};
-use crate::api_client::ApiError;
 use crate::metrics::Metrics;
-use crate::openai::client::AdminClient;
-use crate::openai::inventory_wire::{ClassicList, CursorList};
+use crate::openai::AdminApi;
+use crate::openai::wire::inventory::{ClassicList, CursorList};
+use crate::streams::CursorGuard;
+use crate::upstream::ApiError;
 
 /// Lists fetched at the same time; the shared rate limit still paces every request.
 pub const CONCURRENCY: usize = 4;
@@ -38,6 +39,8 @@ pub struct Listing {
     pub failures: Vec<(Option<String>, ListError)>,
     /// The parent list failed, so the children of unknown parents were never asked for.
     pub parents_unknown: bool,
+    /// Pages read, failed lists included.
+    pub pages: u64,
 }
 
 impl Listing {
@@ -51,7 +54,7 @@ impl Listing {
 pub type Listings = BTreeMap<Kind, Listing>;
 
 /// Lists every kind: the organization-level lists, then each project's and group's children.
-pub async fn list_everything(client: &AdminClient, metrics: &Metrics, stream: &str) -> Listings {
+pub async fn list_everything(client: &AdminApi, metrics: &Metrics, stream: &str) -> Listings {
     let top: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.parent() == Parent::Org).collect();
     let mut listings = run_jobs(client, metrics, stream, top.into_iter().map(|k| (k, None)).collect()).await;
     let parent_ids = |kind: Kind, listings: &Listings| -> Option<Vec<String>> {
@@ -85,6 +88,7 @@ pub async fn list_everything(client: &AdminClient, metrics: &Metrics, stream: &s
         slot.items.extend(listing.items);
         slot.scopes_done.extend(listing.scopes_done);
         slot.failures.extend(listing.failures);
+        slot.pages += listing.pages;
     }
     // Kinds with no parent listed at all still need an (empty, complete) entry.
     for kind in Kind::ALL {
@@ -93,23 +97,20 @@ pub async fn list_everything(client: &AdminClient, metrics: &Metrics, stream: &s
     listings
 }
 
-async fn run_jobs(
-    client: &AdminClient,
-    metrics: &Metrics,
-    stream: &str,
-    jobs: Vec<(Kind, Option<String>)>,
-) -> Listings {
+async fn run_jobs(client: &AdminApi, metrics: &Metrics, stream: &str, jobs: Vec<(Kind, Option<String>)>) -> Listings {
     let results: Vec<_> = futures_util::stream::iter(jobs)
         .map(|(kind, scope)| async move {
-            let result = walk(client, metrics, stream, kind, scope.as_deref()).await;
-            (kind, scope, result)
+            let mut pages = 0;
+            let result = walk(client, metrics, stream, kind, scope.as_deref(), &mut pages).await;
+            (kind, scope, result, pages)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
     let mut listings = Listings::new();
-    for (kind, scope, result) in results {
+    for (kind, scope, result, pages) in results {
         let listing = listings.entry(kind).or_default();
+        listing.pages += pages;
         match result {
             Ok(items) => {
                 listing.items.extend(items.into_iter().map(|v| (scope.clone(), v)));
@@ -129,16 +130,17 @@ async fn run_jobs(
 
 /// Every item of one list, following its pagination family to the end.
 pub async fn walk(
-    client: &AdminClient,
+    client: &AdminApi,
     metrics: &Metrics,
     stream: &str,
     kind: Kind,
     scope: Option<&str>,
+    pages: &mut u64,
 ) -> Result<Vec<Value>, ListError> {
     let path = kind.path(scope);
     let mut items = Vec::new();
     let mut after: Option<String> = None;
-    let mut seen = HashSet::new();
+    let mut guard = CursorGuard::new(None);
     loop {
         let mut query = kind.extra_query();
         query.push(("limit", kind.limit().to_string()));
@@ -156,6 +158,7 @@ pub async fn walk(
             }
         };
         metrics.page_fetched(stream);
+        *pages += 1;
         // Without the envelope's cursor, the last item's id is the documented `after`.
         let cursor = cursor.or_else(|| {
             data.last()
@@ -163,35 +166,28 @@ pub async fn walk(
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
+        let empty = data.is_empty();
         items.extend(data);
-        if !has_more {
-            return Ok(items);
+        match guard.next(has_more, cursor, empty) {
+            Ok(None) => return Ok(items),
+            Ok(Some(cursor)) => after = Some(cursor),
+            Err(why) => return Err(ListError::Upstream(format!("{path}: {why}"))),
         }
-        let Some(cursor) = cursor else {
-            return Err(ListError::Upstream(format!(
-                "{path}: a page says has_more but gives no cursor to continue from"
-            )));
-        };
-        if !seen.insert(cursor.clone()) {
-            return Err(ListError::Upstream(format!(
-                "{path}: the cursor {cursor} came back again; stopping instead of looping"
-            )));
-        }
-        after = Some(cursor);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OpenAiSettings, RetrySettings};
-    use crate::openai::inventory_wire as wire;
+    use crate::openai::admin::OpenAiSettings;
+    use crate::openai::wire::inventory as wire;
+    use crate::retry::RetrySettings;
     use crate::simulator::{self, SimConfig};
     use secrecy::SecretString;
     use std::num::NonZeroU32;
     use std::time::Duration;
 
-    fn client(sim: &simulator::Simulator) -> AdminClient {
+    fn client(sim: &simulator::Simulator) -> AdminApi {
         let settings = OpenAiSettings {
             admin_key: Some(SecretString::from(sim.admin_key().to_string())),
             base_url: crate::config::api_root_url(sim.admin_base_url()),
@@ -203,7 +199,7 @@ mod tests {
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
         };
-        AdminClient::new(&settings, retry, Metrics::new()).expect("client")
+        AdminApi::new(&settings, retry, Metrics::new()).expect("client")
     }
 
     fn check<T: serde::de::DeserializeOwned>(items: &[(Option<String>, Value)]) {
@@ -271,7 +267,7 @@ mod tests {
             .await
             .expect("page");
         assert!(roles.has_more && roles.next.is_some());
-        let all = walk(&c, &Metrics::new(), "inventory", Kind::Role, None)
+        let all = walk(&c, &Metrics::new(), "inventory", Kind::Role, None, &mut 0)
             .await
             .expect("roles");
         assert_eq!(all.len(), 5);

@@ -1,5 +1,5 @@
-//! Checkpoints: one versioned JSON file per stream under `<state.dir>/checkpoints/`, replaced
-//! atomically, and the writer task that saves whatever the stream's acknowledgements release.
+//! Checkpoints: one versioned JSON file per stream under `<state.dir>/checkpoints/`, holding
+//! that stream's own typed state, replaced atomically.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,11 +8,8 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::watch;
 
-use crate::atomic_file;
-use crate::metrics::Metrics;
-use crate::pipeline::ack::Committable;
+use super::atomic_file;
 
 /// Format version of the checkpoint file; bumped when a stream's state changes shape.
 pub const VERSION: u32 = 1;
@@ -50,9 +47,9 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
-    /// Opens (creating, mode 0700) `<state_dir>/checkpoints`.
-    pub fn open(state_dir: &Path) -> Result<Self, CheckpointError> {
-        let dir = state_dir.join("checkpoints");
+    /// Opens (creating, mode 0700) the checkpoint directory `dir`.
+    pub(super) fn open(dir: &Path) -> Result<Self, CheckpointError> {
+        let dir = dir.to_path_buf();
         atomic_file::ensure_private_dir(&dir).map_err(|source| CheckpointError::Io {
             action: "create",
             path: dir.clone(),
@@ -114,7 +111,7 @@ impl CheckpointStore {
     }
 
     /// Atomically replaces `stream`'s checkpoint with `state`.
-    pub fn save(&self, stream: &str, state: &Value) -> Result<(), CheckpointError> {
+    pub fn save<S: Serialize>(&self, stream: &str, state: &S) -> Result<(), CheckpointError> {
         let path = self.path(stream);
         let file = File {
             version: VERSION,
@@ -135,51 +132,19 @@ impl CheckpointStore {
     }
 }
 
-/// Saves every state the stream's acknowledgements release, newest first, until the tracker
-/// is gone; then saves the last one if it is newer than what was written.
-pub async fn run_writer(
-    store: CheckpointStore,
-    stream: String,
-    mut released: watch::Receiver<Option<Committable>>,
-    metrics: Metrics,
-) {
-    let mut written = 0u64;
-    loop {
-        let open = released.changed().await.is_ok();
-        let latest = released.borrow_and_update().clone();
-        if let Some(Committable { generation, state }) = latest
-            && generation > written
-        {
-            let (store, name) = (store.clone(), stream.clone());
-            let saved = tokio::task::spawn_blocking(move || store.save(&name, &state)).await;
-            match saved {
-                Ok(Ok(())) => {
-                    written = generation;
-                    metrics.checkpoint_saved(&stream);
-                }
-                // The next release retries; the old checkpoint stays valid meanwhile.
-                Ok(Err(err)) => {
-                    tracing::error!(stream = %stream, error = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart")
-                }
-                Err(err) => tracing::error!(stream = %stream, error = %err, "checkpoint writer task failed"),
-            }
-        }
-        if !open {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::StreamAcks;
     use serde_json::json;
+
+    fn store(dir: &Path) -> CheckpointStore {
+        CheckpointStore::open(&dir.join("checkpoints")).expect("open")
+    }
 
     #[test]
     fn a_saved_state_loads_back_and_a_first_start_has_none() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = CheckpointStore::open(dir.path()).expect("open");
+        let store = store(dir.path());
         assert_eq!(store.load::<Value>("audit_logs").expect("load"), None);
         store.save("audit_logs", &json!({"watermark": 5})).expect("save");
         assert_eq!(
@@ -191,7 +156,7 @@ mod tests {
     #[test]
     fn a_corrupt_checkpoint_is_refused_with_how_to_reset_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = CheckpointStore::open(dir.path()).expect("open");
+        let store = store(dir.path());
         std::fs::write(store.path("audit_logs"), b"{\"version\":1,\"stre").expect("write");
         let err = store.load::<Value>("audit_logs").expect_err("corrupt");
         let text = err.to_string();
@@ -201,25 +166,11 @@ mod tests {
     #[test]
     fn stream_names_become_safe_file_names() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = CheckpointStore::open(dir.path()).expect("open");
+        let store = store(dir.path());
         assert!(
             store
                 .path("compliance:AUTH_LOG")
                 .ends_with("checkpoints/compliance-AUTH_LOG.json")
         );
-    }
-
-    #[tokio::test]
-    async fn the_writer_saves_released_states_and_the_last_one_before_it_stops() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = CheckpointStore::open(dir.path()).expect("open");
-        let (acks, rx) = StreamAcks::new("s");
-        let writer = tokio::spawn(run_writer(store.clone(), "s".into(), rx, Metrics::new()));
-        let token = acks.next_token();
-        acks.mark(json!({"page": 1}));
-        token.ack();
-        drop(acks);
-        writer.await.expect("writer ends when the tracker is gone");
-        assert_eq!(store.load::<Value>("s").expect("load"), Some(json!({"page": 1})));
     }
 }

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::diff::Fields;
-use crate::openai::inventory_wire as wire;
+use crate::openai::wire::inventory as wire;
 
 /// One kind of inventory object. Project- and group-scoped kinds are listed once per parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

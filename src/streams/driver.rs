@@ -1,72 +1,30 @@
-//! What a stream is (one upstream feed with its own cursor) and the loop that drives one:
-//! a cycle, then a cancellable wait; failures back off exponentially; a feed the upstream
-//! refuses is parked with one warning instead of failing forever.
+//! The loop that drives one stream: a cycle, then a cancellable wait; failures back off
+//! exponentially; a feed the upstream refuses is parked with one warning instead of failing
+//! forever.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 
-use super::{Emitter, Stopped};
-use crate::api_client::ApiError;
+use super::{Checkpoint, CycleError, Mode, PARKED_RETRY, Stream};
 use crate::metrics::Metrics;
+use crate::pipeline::Emitter;
 use crate::retry::Schedule;
-
-/// How long a refused stream waits before asking again.
-pub const PARKED_RETRY: Duration = Duration::from_secs(60 * 60);
-
-/// Why a cycle did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum CycleError {
-    #[error(transparent)]
-    Stopped(#[from] Stopped),
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    /// The upstream answered, but not in a way that lets the stream make progress.
-    #[error("{0}")]
-    Upstream(String),
-    /// The upstream refuses this feed for this account (plan, permission, feature off).
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl CycleError {
-    /// A stable label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Stopped(_) => "stopped",
-            Self::Api(e) => e.kind.as_str(),
-            Self::Upstream(_) => "upstream",
-            Self::Refused(_) => "refused",
-        }
-    }
-}
-
-/// One upstream feed with its own cursor.
-pub trait Stream: Send + 'static {
-    /// The stream's name: `audit_logs`, `audit_logs_tenant`, `inventory`, `compliance:<TYPE>`.
-    fn name(&self) -> &str;
-
-    /// How long to wait between successful cycles.
-    fn interval(&self) -> Duration;
-
-    /// Fetches what is new, emits it, and leaves checkpoint marks as it goes.
-    fn cycle(&mut self, out: &Emitter) -> impl Future<Output = Result<(), CycleError>> + Send;
-}
-
-/// Whether a stream runs once or until stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Once,
-    Forever,
-}
 
 /// Drives `stream` until shutdown (or for one cycle); returns whether the last cycle
 /// succeeded.
-pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule: Schedule, metrics: Metrics) -> bool {
+pub async fn drive<S: Stream>(
+    mut stream: S,
+    out: Emitter<S::State>,
+    mode: Mode,
+    schedule: Schedule,
+    metrics: Metrics,
+) -> bool {
     let name = stream.name().to_string();
     let mut failures = schedule.builder(None).build();
     let mut parked_warned = false;
     loop {
+        let started = Instant::now();
         // A stop must not wait for a slow upstream or a retry backoff: dropping the cycle
         // mid-way is safe, because nothing it had not yet marked is checkpointed.
         let result = tokio::select! {
@@ -74,8 +32,21 @@ pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule:
             () = out.stopping() => return false,
         };
         let wait = match &result {
-            Ok(()) => {
+            Ok(report) => {
                 metrics.cycle(&name, true);
+                if report.duplicates > 0 {
+                    metrics.duplicates_dropped(&name, report.duplicates);
+                }
+                tracing::info!(
+                    stream = %name,
+                    pages = report.pages,
+                    events = report.events,
+                    duplicates_dropped = report.duplicates,
+                    committed_up_to = out.acks().committed(|s| s.complete_up_to()).flatten(),
+                    duration_ms = millis(started.elapsed()),
+                    summary = %report.summary,
+                    "stream cycle complete"
+                );
                 failures = schedule.builder(None).build();
                 stream.interval()
             }
@@ -107,7 +78,7 @@ pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule:
                             error_type = api.and_then(|e| e.error_type.as_deref()),
                             code = api.and_then(|e| e.code.as_deref()),
                             request_id = api.and_then(|e| e.request_id.as_deref()),
-                            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            retry_in_ms = millis(delay),
                             error = %err,
                             "stream cycle failed; nothing is skipped, the stream resumes from where it stopped"
                         )
@@ -123,11 +94,15 @@ pub async fn drive<S: Stream>(mut stream: S, out: Emitter, mode: Mode, schedule:
         };
         if mode == Mode::Once {
             // A refused feed is the account's situation, not a failed run.
-            return matches!(result, Ok(()) | Err(CycleError::Refused(_)));
+            return matches!(result, Ok(_) | Err(CycleError::Refused(_)));
         }
         tokio::select! {
             () = out.stopping() => return result.is_ok(),
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::atomic_file;
-use crate::pipeline::Encoded;
-
-/// File name inside `state.dir`; part of the operator-facing contract.
-pub const FILE_NAME: &str = "dead-letter.ndjson";
+use super::atomic_file;
 
 /// Where rejected events go.
 #[derive(Debug, Clone)]
@@ -30,21 +26,26 @@ struct Line<'a> {
 }
 
 impl DeadLetter {
-    /// The dead-letter file in `state_dir`.
-    pub fn new(state_dir: &Path) -> Self {
-        Self {
-            path: state_dir.join(FILE_NAME),
-        }
+    /// The dead-letter file at `path` (the state directory decides where).
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self { path }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends `event` with why it was rejected, and returns once the line is on disk; only
-    /// then may the caller acknowledge the event.
-    pub async fn write(&self, event: &Encoded, reason: &str, status: Option<u16>) -> io::Result<()> {
-        let line = line(event, reason, status, chrono::Utc::now())?;
+    /// Appends the event `id` of `stream` (its JSON `event`) with why it was rejected, and
+    /// returns once the line is on disk; only then may the caller acknowledge the event.
+    pub async fn write(
+        &self,
+        stream: &str,
+        id: &str,
+        event: &[u8],
+        reason: &str,
+        status: Option<u16>,
+    ) -> io::Result<()> {
+        let line = line(stream, id, event, reason, status, chrono::Utc::now())?;
         self.append(line).await
     }
 }
@@ -89,17 +90,24 @@ impl DeadLetter {
 }
 
 /// One dead-letter line, newline included.
-fn line(event: &Encoded, reason: &str, status: Option<u16>, now: chrono::DateTime<chrono::Utc>) -> io::Result<Vec<u8>> {
+fn line(
+    stream: &str,
+    id: &str,
+    event: &[u8],
+    reason: &str,
+    status: Option<u16>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> io::Result<Vec<u8>> {
     // The event as an object, so the file can be read back with any JSON tool; if it is
     // somehow not JSON, keep its text rather than lose it.
-    let event_value = serde_json::from_slice(&event.json)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.json).into_owned()));
+    let event_value =
+        serde_json::from_slice(event).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(event).into_owned()));
     let mut bytes = serde_json::to_vec(&Line {
         dead_lettered_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         reason,
         status,
-        stream: event.ack.stream(),
-        id: &event.id,
+        stream,
+        id,
         event: event_value,
     })
     .map_err(io::Error::other)?;
@@ -110,23 +118,23 @@ fn line(event: &Encoded, reason: &str, status: Option<u16>, now: chrono::DateTim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::StreamAcks;
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
     async fn each_rejected_event_is_one_owner_only_json_line_with_its_reason() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let dead = DeadLetter::new(&dir.path().join("state"));
-        let (acks, _rx) = StreamAcks::new("audit_logs");
+        let dead = DeadLetter::new(dir.path().join("state").join("dead-letter.ndjson"));
         for n in 0..2 {
-            let event = Encoded {
-                id: format!("ev-{n}"),
-                json: format!(r#"{{"id":"ev-{n}","n":{n}}}"#).into_bytes(),
-                ack: acks.next_token(),
-            };
-            dead.write(&event, "HTTP 400 Bad Request: bad field", Some(400))
-                .await
-                .expect("written");
+            let json = format!(r#"{{"id":"ev-{n}","n":{n}}}"#);
+            dead.write(
+                "audit_logs",
+                &format!("ev-{n}"),
+                json.as_bytes(),
+                "HTTP 400 Bad Request: bad field",
+                Some(400),
+            )
+            .await
+            .expect("written");
         }
         let text = std::fs::read_to_string(dead.path()).expect("read");
         let lines: Vec<Value> = text
@@ -147,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_upstream_line_is_kept_with_its_origin() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let dead = DeadLetter::new(dir.path());
+        let dead = DeadLetter::new(dir.path().join("dead-letter.ndjson"));
         let origin = serde_json::json!({"file_id": "eclf_1", "line": 7});
         dead.write_raw("compliance:AUTH_LOG", "not JSON: expected value", &origin, "{oops")
             .await

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::encode::Payload;
-use crate::config::SinkSettings;
+use super::settings::SinkSettings;
 use crate::retry::{self, Class};
 
 /// Response body text kept in a failure's reason: enough to say what the receiver disliked,
@@ -20,7 +20,7 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// What one POST came to.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Response {
     /// Any 2xx: the receiver took the whole batch.
     Delivered(StatusCode),
     Failed(Failure),
@@ -40,7 +40,7 @@ pub struct Failure {
 
 /// The ingestion service's endpoint and the credentials and headers every POST carries.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub struct Transport {
     http: reqwest::Client,
     url: Url,
     /// Exposed only when the header is built.
@@ -49,11 +49,11 @@ pub struct Client {
     headers: HeaderMap,
 }
 
-impl Client {
+impl Transport {
     /// A client for `settings.url`, built by the crate's one client builder.
     pub fn new(settings: &SinkSettings) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: crate::http::client(settings.timeout)?,
+            http: crate::upstream::http::client(settings.timeout)?,
             url: settings.url.clone(),
             auth_token: settings.auth_token.clone(),
             headers: settings.headers.clone(),
@@ -61,10 +61,10 @@ impl Client {
     }
 
     /// POSTs `payload` once.
-    pub async fn send(&self, payload: &Payload) -> Outcome {
+    pub async fn send(&self, payload: &Payload) -> Response {
         let headers = match self.request_headers(payload) {
             Ok(headers) => headers,
-            Err(failure) => return Outcome::Failed(failure),
+            Err(failure) => return Response::Failed(failure),
         };
         let sent = self
             .http
@@ -76,7 +76,7 @@ impl Client {
         let mut response = match sent {
             Ok(response) => response,
             Err(err) => {
-                return Outcome::Failed(Failure {
+                return Response::Failed(Failure {
                     class: retry::classify_transport(&err),
                     status: None,
                     retry_after: None,
@@ -86,7 +86,7 @@ impl Client {
         };
         let status = response.status();
         if status.is_success() {
-            return Outcome::Delivered(status);
+            return Response::Delivered(status);
         }
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
         // Scrubbed before it is cut short, so no fragment of a secret survives the cut.
@@ -97,7 +97,7 @@ impl Client {
         } else {
             format!("HTTP {status}: {excerpt}")
         };
-        Outcome::Failed(Failure {
+        Response::Failed(Failure {
             class: retry::classify_status(status),
             status: Some(status),
             retry_after,

@@ -1,11 +1,31 @@
 //! The Admin API client: the shared [`ApiClient`] with the admin key, one rate limit for
 //! every Admin API call, and typed calls for the endpoints the streams read.
 
-pub use crate::api_client::BuildError;
-use crate::api_client::{ApiClient, ApiError, Endpoint, LimitScope};
-use crate::config::{OpenAiSettings, RetrySettings};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::wire::ListAuditLogsResponse;
 use crate::metrics::Metrics;
-use crate::openai::wire::ListAuditLogsResponse;
+use crate::retry::RetrySettings;
+use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, LimitScope};
+
+/// How to reach the OpenAI Admin API (`[openai]`).
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// The admin key; `None` only when no stream that needs it is enabled.
+    pub admin_key: Option<SecretString>,
+    /// API root including `/v1` (the config takes the host form `https://api.openai.com`).
+    pub base_url: Url,
+    /// Labels every event and makes ids unique across organizations.
+    pub organization_id: Option<String>,
+    /// One budget shared by every Admin API call.
+    pub requests_per_minute: NonZeroU32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
 
 /// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
 const AUDIT_LOGS: &str = "audit_logs";
@@ -24,13 +44,14 @@ pub struct AuditLogQuery {
 
 /// Calls to the Admin API.
 #[derive(Debug, Clone)]
-pub struct AdminClient {
+pub struct AdminApi {
+    /// The authenticated client; its clones share one request budget.
     api: ApiClient,
 }
 
-impl AdminClient {
+impl AdminApi {
     /// A client for `settings`; every clone shares one request budget.
-    pub fn new(settings: &OpenAiSettings, retry: RetrySettings, metrics: Metrics) -> Result<Self, BuildError> {
+    pub fn new(settings: &OpenAiSettings, retry: RetrySettings, metrics: Metrics) -> Result<Self, ClientBuildError> {
         let endpoint = Endpoint {
             key_name: "openai.admin_key",
             key: settings.admin_key.clone(),

@@ -230,8 +230,8 @@ fn owners(users: &[Item]) -> Signal {
 
 #[cfg(test)]
 mod tests {
+    use super::super::diff::Fields;
     use super::*;
-    use crate::openai::inventory::diff::Fields;
 
     const NOW: i64 = 1_800_000_000;
 

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Context, Event, Mapping, MappingTable, Outcome, Project, Source, Target};
-use crate::openai::inventory::diff::{Change, ChangeKind};
-use crate::openai::inventory::kind::Kind;
-use crate::openai::inventory::signals::Signal;
+use super::diff::{Change, ChangeKind};
+use super::kind::Kind;
+use super::signals::Signal;
+use crate::normalize::{Context, Event, Mapping, MappingTable, Outcome, Project, Source, Target};
 
 const TSV: &str = include_str!("inventory_types.tsv");
 
@@ -187,10 +187,10 @@ pub fn inventory_signal(signal: &Signal, generation: u64, ctx: &Context, at: Dat
 
 #[cfg(test)]
 mod tests {
+    use super::super::diff::{Coverage, Fields, Item, KindSnapshot, diff};
+    use super::super::signals;
     use super::*;
     use crate::normalize::CATEGORIES;
-    use crate::openai::inventory::diff::{Coverage, Fields, Item, KindSnapshot, diff};
-    use crate::openai::inventory::signals;
 
     fn ctx() -> Context {
         Context {

@@ -42,11 +42,6 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
         }
     }
 
-    /// How many lines were returned so far (the number of the last one).
-    pub fn number(&self) -> u64 {
-        self.number
-    }
-
     /// The next line and its number, `None` at the end. A last line without a newline counts.
     pub async fn next_line(&mut self) -> io::Result<Option<(u64, Line)>> {
         let mut kept: Vec<u8> = Vec::new();

@@ -2,16 +2,31 @@
 //! a per-route budget, the principal's path (`workspaces/<uuid>` or `organizations/<org-…>`),
 //! the file list, and the download's 307 whose `Location` is returned, never followed here.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use secrecy::SecretString;
 use url::Url;
 
-pub use crate::api_client::BuildError;
-use crate::api_client::{ApiClient, ApiError, Endpoint, LimitScope};
-use crate::compliance::wire::LogFilesPage;
-use crate::config::{ComplianceSettings, RetrySettings};
+use super::wire::LogFilesPage;
 use crate::metrics::Metrics;
+use crate::retry::RetrySettings;
+use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, LimitScope};
+
+/// How to reach one principal's Compliance Logs Platform (the API half of `[compliance]`).
+#[derive(Debug, Clone)]
+pub struct ComplianceApiSettings {
+    pub api_key: Option<SecretString>,
+    /// API root including `/v1`.
+    pub base_url: Url,
+    /// Workspace UUID or `org-…` id; decides the `/workspaces/` or `/organizations/` path.
+    pub principal_id: String,
+    /// Budget per method and route, as the platform counts it.
+    pub requests_per_minute: NonZeroU32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
 
 /// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
 pub const LIST_ROUTE: &str = "compliance_logs";
@@ -28,8 +43,11 @@ pub enum LocationError {
 
 /// Calls to one principal's Compliance Logs Platform.
 #[derive(Debug, Clone)]
-pub struct ComplianceClient {
+pub struct ComplianceApi {
+    /// The authenticated client; its clones share one budget per route.
     api: ApiClient,
+    /// The workspace UUID or `org-…` id the logs belong to.
+    principal_id: String,
     /// `compliance/workspaces/<id>` or `compliance/organizations/<id>`.
     scope_path: String,
 }
@@ -45,26 +63,36 @@ pub fn scope_path(principal_id: &str) -> String {
     format!("compliance/{scope}/{principal_id}")
 }
 
-impl ComplianceClient {
+impl ComplianceApi {
     /// A client for `settings`; every clone shares one budget per route.
     pub fn new(
-        settings: &ComplianceSettings,
-        timeout: Duration,
+        settings: &ComplianceApiSettings,
         retry: RetrySettings,
         metrics: Metrics,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, ClientBuildError> {
         let endpoint = Endpoint {
             key_name: "compliance.api_key",
             key: settings.api_key.clone(),
             base: settings.base_url.clone(),
-            timeout,
+            timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
         };
         let api = ApiClient::build("compliance", LimitScope::PerRoute, endpoint, retry, metrics)?;
         Ok(Self {
             api,
+            principal_id: settings.principal_id.clone(),
             scope_path: scope_path(&settings.principal_id),
         })
+    }
+
+    /// The principal whose logs this client reads.
+    pub fn principal_id(&self) -> &str {
+        &self.principal_id
+    }
+
+    /// `compliance/workspaces/<id>` or `compliance/organizations/<id>`, for messages.
+    pub fn scope_path(&self) -> &str {
+        &self.scope_path
     }
 
     /// The same client with at most `attempts` tries per request (for `check`).

@@ -11,12 +11,12 @@ use backon::Retryable;
 use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::RetrySettings;
+use super::rate_limit::RateLimit;
 use crate::metrics::Metrics;
-use crate::openai::wire::ErrorResponse;
-use crate::rate_limit::RateLimit;
+use crate::retry::RetrySettings;
 use crate::retry::{self, Class, Schedule};
 
 /// How many times one request is tried before its caller sees the failure (the caller's own
@@ -182,6 +182,25 @@ pub fn redact_keys(text: &str) -> String {
     out
 }
 
+/// OpenAI's error envelope (`ErrorResponse`: `{"error": {message, type, param, code}}`), which
+/// the Compliance platform is assumed to share; a body of another shape is kept as text.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+/// `Error`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorBody {
+    pub message: String,
+    #[serde(rename = "type", default)]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
 /// How an API counts requests against its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitScope {
@@ -219,7 +238,7 @@ pub struct Endpoint {
 
 /// Why an API client could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum ClientBuildError {
     #[error("{0} is not set")]
     NoKey(&'static str),
     #[error("failed to build the HTTP client: {0}")]
@@ -235,12 +254,12 @@ impl ApiClient {
         endpoint: Endpoint,
         retry: RetrySettings,
         metrics: Metrics,
-    ) -> Result<Self, BuildError> {
-        let key = endpoint.key.ok_or(BuildError::NoKey(endpoint.key_name))?;
+    ) -> Result<Self, ClientBuildError> {
+        let key = endpoint.key.ok_or(ClientBuildError::NoKey(endpoint.key_name))?;
         Ok(Self {
             service,
             scope,
-            http: crate::http::client(endpoint.timeout)?,
+            http: super::http::client(endpoint.timeout)?,
             base: endpoint.base,
             key,
             limiter: Arc::new(RateLimit::per_minute(endpoint.requests_per_minute)),

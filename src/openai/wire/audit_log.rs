@@ -1,4 +1,4 @@
-//! Admin API wire types, exactly as OpenAI sends them (`openai-openapi.yaml`). Everything the
+//! Audit-log wire types, exactly as OpenAI sends them (`openai-openapi.yaml`). Everything the
 //! spec does not mark required is optional, and unknown fields are ignored: the untouched
 //! record travels on as `raw`.
 
@@ -116,22 +116,4 @@ pub struct IpAddressDetails {
     pub latitude: Option<String>,
     #[serde(default)]
     pub longitude: Option<String>,
-}
-
-/// `ErrorResponse`: `{"error": {message, type, param, code}}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ErrorResponse {
-    pub error: ErrorBody,
-}
-
-/// `Error`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ErrorBody {
-    pub message: String,
-    #[serde(rename = "type", default)]
-    pub error_type: Option<String>,
-    #[serde(default)]
-    pub param: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
 }

@@ -4,26 +4,28 @@
 //! before, and checkpoint the position inside a file as its events are acknowledged, so a
 //! stop mid-file resumes at the next line.
 
-use std::time::{Duration, Instant};
+pub mod files;
+mod lines;
+
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::BufReader;
 
-use super::client::{ComplianceClient, LocationError};
-use super::download::{self, DownloadError, Downloaded, FileStore, Spooled};
-use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
-use super::wire::LogFile;
-use crate::api_client::ApiErrorKind;
-use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::config::ComplianceSettings;
+use self::files::{DownloadError, Downloaded, Spooled};
+use self::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
+use crate::compliance::wire::LogFile;
+use crate::compliance::{ComplianceApi, LocationError};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
-use crate::normalize::{self, Context, Event, Source, content};
+use crate::normalize::content::{self, ContentMode};
+use crate::normalize::{self, Context, Event, Source};
 use crate::pipeline::Emitter;
-use crate::pipeline::stream::{CycleError, Stream};
-use crate::sink::DeadLetter;
+use crate::state::{DeadLetter, Spool};
+use crate::upstream::ApiErrorKind;
 
 /// Stream names are this prefix plus the event type.
 pub const STREAM_PREFIX: &str = "compliance:";
@@ -55,6 +57,19 @@ pub struct ComplianceState {
     pub recent_files: RecentIds,
 }
 
+impl Checkpoint for ComplianceState {}
+
+/// The compliance streams' own settings (the stream half of `[compliance]`).
+#[derive(Debug, Clone)]
+pub struct ComplianceStreamSettings {
+    /// One stream per event type.
+    pub event_types: Vec<String>,
+    pub poll_interval: Duration,
+    pub initial_lookback: Duration,
+    /// What a malformed line's text becomes in the dead-letter file.
+    pub content: ContentMode,
+}
+
 /// A file interrupted part-way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileProgress {
@@ -68,15 +83,16 @@ pub struct FileProgress {
 pub struct ComplianceStream {
     name: String,
     event_type: String,
-    client: ComplianceClient,
-    settings: ComplianceSettings,
+    client: ComplianceApi,
+    settings: ComplianceStreamSettings,
     ctx: Context,
-    files: FileStore,
+    spool: Spool,
     dead_letter: DeadLetter,
     state: ComplianceState,
     metrics: Metrics,
 }
 
+/// What one cycle did.
 #[derive(Debug, Default)]
 struct Totals {
     pages: u64,
@@ -88,41 +104,46 @@ struct Totals {
     malformed_lines: u64,
 }
 
+/// Where a stream's files go and where its rejects are kept (parts of the state directory).
+#[derive(Debug, Clone)]
+pub struct FilePlaces {
+    pub spool: Spool,
+    pub dead_letter: DeadLetter,
+}
+
 fn unix_seconds(iso: &str) -> i64 {
     DateTime::parse_from_rfc3339(iso).map_or(0, |t| t.timestamp())
 }
 
 impl ComplianceStream {
-    /// The stream of `event_type`, resuming from its checkpoint. `state_dir` holds the spool,
-    /// quarantine and dead-letter files.
+    /// The stream name of `event_type`.
+    pub fn name_of(event_type: &str) -> String {
+        format!("{STREAM_PREFIX}{event_type}")
+    }
+
+    /// The stream of `event_type` for the platform principal `client` reads, resuming from
+    /// `state` (its checkpoint, or the default on a first start).
     pub fn new(
         event_type: &str,
-        client: ComplianceClient,
-        settings: ComplianceSettings,
-        state_dir: &std::path::Path,
-        store: &CheckpointStore,
+        client: ComplianceApi,
+        settings: ComplianceStreamSettings,
+        places: FilePlaces,
+        state: ComplianceState,
         metrics: Metrics,
-    ) -> Result<Self, CheckpointError> {
-        let name = format!("{STREAM_PREFIX}{event_type}");
-        let state = store.load::<ComplianceState>(&name)?.unwrap_or_default();
-        Ok(Self {
+    ) -> Self {
+        Self {
             ctx: Context {
-                org_id: Some(settings.principal_id.clone()),
+                org_id: Some(client.principal_id().to_string()),
             },
-            name,
+            name: Self::name_of(event_type),
             event_type: event_type.to_string(),
             client,
             settings,
-            files: FileStore::new(state_dir),
-            dead_letter: DeadLetter::new(state_dir),
+            spool: places.spool,
+            dead_letter: places.dead_letter,
             state,
             metrics,
-        })
-    }
-
-    /// The stream's current (not necessarily committed) state.
-    pub fn state(&self) -> &ComplianceState {
-        &self.state
+        }
     }
 
     fn cursor(&mut self) -> String {
@@ -139,13 +160,14 @@ impl ComplianceStream {
             .clone()
     }
 
-    async fn run(&mut self, out: &Emitter, totals: &mut Totals) -> Result<(), CycleError> {
+    async fn run(&mut self, out: &Emitter<ComplianceState>, totals: &mut Totals) -> Result<(), CycleError> {
         // A file a stop interrupted comes first: its remaining lines, then the list (which
         // may return it again; it is skipped by id then).
         if let Some(progress) = self.state.file.clone() {
             self.handle_file(out, &progress.file, progress.lines_done, totals)
                 .await?;
         }
+        let mut guard = CursorGuard::new(Some(&self.cursor()));
         loop {
             let after = self.cursor();
             let page = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
@@ -158,22 +180,14 @@ impl ComplianceStream {
                 }
                 self.handle_file(out, file, 0, totals).await?;
             }
-            match page.last_end_time {
-                Some(last) if page.has_more && last == after => {
-                    return Err(CycleError::Upstream(format!(
-                        "the file list did not advance (last_end_time {last} equals after); retrying later instead of looping"
-                    )));
-                }
-                Some(last) => self.state.after = Some(last),
-                None if page.has_more => {
-                    return Err(CycleError::Upstream(
-                        "a page says has_more but carries no last_end_time to continue from".into(),
-                    ));
-                }
-                // An empty page: the old cursor stands.
-                None => {}
+            let next = guard
+                .next(page.has_more, page.last_end_time.clone(), page.data.is_empty())
+                .map_err(CycleError::Upstream)?;
+            // An empty last page has no `last_end_time`: the old cursor stands.
+            if let Some(last) = next.or(page.last_end_time) {
+                self.state.after = Some(last);
             }
-            out.checkpoint(&self.state);
+            out.checkpoint(self.state.clone());
             if !page.has_more {
                 return Ok(());
             }
@@ -184,12 +198,12 @@ impl ComplianceStream {
     /// corrupt is quarantined and the stream moves on.
     async fn handle_file(
         &mut self,
-        out: &Emitter,
+        out: &Emitter<ComplianceState>,
         file: &LogFile,
         skip: u64,
         totals: &mut Totals,
     ) -> Result<(), CycleError> {
-        let downloaded = match self.files.download(&self.client, file).await {
+        let downloaded = match files::download(&self.client, &self.spool, file).await {
             Ok(d) => d,
             Err(DownloadError::Location(LocationError::Api(err))) if err.kind == ApiErrorKind::NotFound => {
                 // Listed, then gone (retention ran out while we were behind): nothing left to
@@ -204,7 +218,7 @@ impl ComplianceStream {
         match downloaded {
             Downloaded::Verified(spooled) => {
                 let result = self.read_file(out, file, &spooled, skip, totals).await;
-                download::discard(&spooled).await;
+                Spool::discard(&spooled.path).await;
                 result?;
             }
             Downloaded::Corrupt { spooled, attempts } => {
@@ -212,13 +226,15 @@ impl ComplianceStream {
                     "SHA-256 mismatch on {attempts} downloads: listed {}, received {} ({} bytes)",
                     file.file_sha256, spooled.sha256, spooled.bytes
                 );
-                let path = self.files.quarantine(file, spooled, &reason).await.map_err(|e| {
-                    CycleError::Upstream(format!(
-                        "failed to quarantine corrupt log file `{}` under {}: {e}",
-                        file.id,
-                        self.files.quarantine_dir().display()
-                    ))
-                })?;
+                let path = files::quarantine(&self.spool, file, spooled, &reason)
+                    .await
+                    .map_err(|e| {
+                        CycleError::Upstream(format!(
+                            "failed to quarantine corrupt log file `{}` under {}: {e}",
+                            file.id,
+                            self.spool.quarantine_dir().display()
+                        ))
+                    })?;
                 tracing::error!(
                     stream = %self.name,
                     file_id = %file.id,
@@ -234,17 +250,17 @@ impl ComplianceStream {
         Ok(())
     }
 
-    fn finish_file(&mut self, out: &Emitter, file: &LogFile) {
+    fn finish_file(&mut self, out: &Emitter<ComplianceState>, file: &LogFile) {
         self.state.file = None;
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
         self.state.recent.truncate(RECENT_EVENT_IDS);
-        out.checkpoint(&self.state);
+        out.checkpoint(self.state.clone());
     }
 
     async fn read_file(
         &mut self,
-        out: &Emitter,
+        out: &Emitter<ComplianceState>,
         file: &LogFile,
         spooled: &Spooled,
         skip: u64,
@@ -295,7 +311,7 @@ impl ComplianceStream {
                     file: file.clone(),
                     lines_done: number,
                 });
-                out.checkpoint(&self.state);
+                out.checkpoint(self.state.clone());
                 (lines_since_mark, emitted_since_mark) = (0, 0);
             }
         }
@@ -311,21 +327,15 @@ impl ComplianceStream {
                 return None;
             }
         }
-        let event = match normalize::compliance(record, &self.ctx) {
-            Ok(event) => {
-                if event.category == "other" {
-                    self.metrics.unknown_type(&self.name, &event.event_type);
-                }
-                event
-            }
-            // It still travels, as an `other` event carrying the record, so nothing is dropped.
-            Err(err) => {
-                tracing::warn!(stream = %self.name, error = %err, kind = err.kind(), "a compliance record is incomplete; shipping it as an `other` event");
-                normalize::unparseable(Source::Compliance, record, &self.ctx, &err.to_string())
-            }
-        };
         totals.events += 1;
-        Some(event)
+        Some(super::to_event(
+            &self.name,
+            Source::Compliance,
+            record,
+            &self.ctx,
+            &self.metrics,
+            normalize::compliance,
+        ))
     }
 
     async fn reject_line(
@@ -339,7 +349,7 @@ impl ComplianceStream {
         // A malformed line may still hold message text; the policy covers it when it is JSON
         // enough to find it, and otherwise only its hash is kept under `hash` / `drop`.
         let kept = match self.settings.content {
-            crate::config::ContentMode::Keep => text.to_string(),
+            ContentMode::Keep => text.to_string(),
             _ => content::digest(text).to_string(),
         };
         let origin = json!({"file_id": file.id, "line": number, "event_type": file.event_type});
@@ -367,6 +377,8 @@ fn cycle_error(err: DownloadError) -> CycleError {
 }
 
 impl Stream for ComplianceStream {
+    type State = ComplianceState;
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -375,29 +387,25 @@ impl Stream for ComplianceStream {
         self.settings.poll_interval
     }
 
-    async fn cycle(&mut self, out: &Emitter) -> Result<(), CycleError> {
-        let started = Instant::now();
+    async fn cycle(&mut self, out: &Emitter<ComplianceState>) -> Result<CycleReport, CycleError> {
         let resumed_file = self.state.file.as_ref().map(|p| p.file.id.clone());
         let mut totals = Totals::default();
-        let result = self.run(out, &mut totals).await;
-        if totals.duplicates > 0 {
-            self.metrics.duplicates_dropped(&self.name, totals.duplicates);
-        }
-        result?;
-        tracing::info!(
-            stream = %self.name,
-            after = self.state.after.as_deref(),
-            resumed_file,
-            pages = totals.pages,
-            files = totals.files,
-            files_skipped = totals.files_skipped,
-            quarantined = totals.quarantined,
-            events = totals.events,
-            duplicates_dropped = totals.duplicates,
-            malformed_lines = totals.malformed_lines,
-            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "compliance files read"
-        );
-        Ok(())
+        self.run(out, &mut totals).await?;
+        Ok(CycleReport {
+            pages: totals.pages,
+            events: totals.events,
+            duplicates: totals.duplicates,
+            summary: format!(
+                "files after {}: {} read, {} skipped as done, {} quarantined, {} malformed lines{}",
+                self.state.after.as_deref().unwrap_or("-"),
+                totals.files,
+                totals.files_skipped,
+                totals.quarantined,
+                totals.malformed_lines,
+                resumed_file
+                    .map(|f| format!("; resumed inside {f}"))
+                    .unwrap_or_default()
+            ),
+        })
     }
 }

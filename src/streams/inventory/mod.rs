@@ -4,29 +4,30 @@
 //! checkpoint — saved only once every event of the run is acknowledged.
 //!
 //! Layout: [`kind`] (what is listed and compared), [`fetch`] (listing), [`diff`] and
-//! [`signals`] (pure), this file (the run and its state).
+//! [`signals`] (pure), [`events`] (their normalized events, pure), this file (the run and
+//! its state).
 
 pub mod diff;
+pub mod events;
 pub mod fetch;
 pub mod kind;
 pub mod signals;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::diff::{ChangeKind, Coverage, Item, KindSnapshot};
+use self::events::SnapshotSummary;
 use self::fetch::{ListError, Listing, Listings};
 use self::kind::Kind;
-use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::config::InventorySettings;
+use super::{Checkpoint, CycleError, CycleReport, Stream};
 use crate::metrics::Metrics;
-use crate::normalize::{self, Context, Event, SnapshotSummary};
-use crate::openai::client::AdminClient;
-use crate::pipeline::Emitter;
-use crate::pipeline::stream::{CycleError, Stream};
+use crate::normalize::{self, Context, Event};
+use crate::openai::AdminApi;
+use crate::pipeline::{Emitter, Stopped};
 
 /// Stream name.
 pub const NAME: &str = "inventory";
@@ -46,10 +47,21 @@ pub struct InventoryState {
     pub signals: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+impl Checkpoint for InventoryState {}
+
+/// The inventory stream's settings (`[inventory]`).
+#[derive(Debug, Clone)]
+pub struct InventorySettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    /// A key unused for longer than this is reported as stale.
+    pub stale_key_days: u32,
+}
+
 /// The organization inventory.
 #[derive(Debug)]
 pub struct InventoryStream {
-    client: AdminClient,
+    client: AdminApi,
     settings: InventorySettings,
     ctx: Context,
     state: InventoryState,
@@ -57,27 +69,21 @@ pub struct InventoryStream {
 }
 
 impl InventoryStream {
-    /// The stream, resuming from its checkpoint.
+    /// The stream, resuming from `state` (its checkpoint, or the default on a first start).
     pub fn new(
-        client: AdminClient,
+        client: AdminApi,
         settings: InventorySettings,
         ctx: Context,
-        store: &CheckpointStore,
+        state: InventoryState,
         metrics: Metrics,
-    ) -> Result<Self, CheckpointError> {
-        let state = store.load::<InventoryState>(NAME)?.unwrap_or_default();
-        Ok(Self {
+    ) -> Self {
+        Self {
             client,
             settings,
             ctx,
             state,
             metrics,
-        })
-    }
-
-    /// The stream's current (not necessarily committed) state.
-    pub fn state(&self) -> &InventoryState {
-        &self.state
+        }
     }
 }
 
@@ -184,14 +190,14 @@ fn build_run(
                 .as_ref()
                 .and_then(|s| project_names.get(s))
                 .map(String::as_str);
-            events.push(normalize::inventory_change(kind, change, generation, project, ctx, at));
+            events.push(events::inventory_change(kind, change, generation, project, ctx, at));
         }
         totals.objects += count;
         totals.observed += summary.observed;
         totals.added += summary.added;
         totals.removed += summary.removed;
         totals.changed += summary.changed;
-        events.push(normalize::inventory_snapshot(&summary, ctx, at));
+        events.push(events::inventory_snapshot(&summary, ctx, at));
         next.kinds.insert(kind.name().to_string(), snapshot);
     }
 
@@ -209,7 +215,7 @@ fn build_run(
         for signal in holding {
             let hash = signal.condition_hash();
             if reported.and_then(|r| r.get(&signal.subject)) != Some(&hash) {
-                let mut event = normalize::inventory_signal(&signal, generation, ctx, at);
+                let mut event = events::inventory_signal(&signal, generation, ctx, at);
                 if let Some(project) = event.project.as_mut() {
                     project.name = project.id.as_ref().and_then(|id| project_names.get(id)).cloned();
                 }
@@ -278,6 +284,8 @@ fn first_failure(listings: &Listings) -> Option<CycleError> {
 }
 
 impl Stream for InventoryStream {
+    type State = InventoryState;
+
     fn name(&self) -> &str {
         NAME
     }
@@ -286,46 +294,51 @@ impl Stream for InventoryStream {
         self.settings.interval
     }
 
-    async fn cycle(&mut self, out: &Emitter) -> Result<(), CycleError> {
-        let started = Instant::now();
+    async fn cycle(&mut self, out: &Emitter<InventoryState>) -> Result<CycleReport, CycleError> {
         let at = Utc::now().trunc_subsecs(0);
         let listings = tokio::select! {
             biased;
-            () = out.stopping() => return Err(CycleError::Stopped(crate::pipeline::Stopped)),
+            () = out.stopping() => return Err(CycleError::Stopped(Stopped)),
             l = fetch::list_everything(&self.client, &self.metrics, NAME) => l,
         };
         let run = build_run(&self.state, &listings, &self.ctx, &self.settings, at);
-        let emitted = run.events.len();
+        let emitted = run.events.len() as u64;
         out.emit_all(run.events).await?;
         // The new snapshot replaces the old one only once all of the run's events are
         // acknowledged; a crash before that replays the run with the same ids.
         self.state = run.next;
-        out.checkpoint(&self.state);
+        out.checkpoint(self.state.clone());
         let t = &run.totals;
-        tracing::info!(
-            stream = NAME,
-            snapshot_id = self.state.generation,
-            objects = t.objects,
-            observed = t.observed,
-            added = t.added,
-            removed = t.removed,
-            changed = t.changed,
-            signals = t.signals,
-            unreadable = t.unreadable,
-            events = emitted,
-            incomplete = ?run.incomplete,
-            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "inventory run complete"
-        );
+        let report = CycleReport {
+            pages: listings.values().map(|l| l.pages).sum(),
+            events: emitted,
+            duplicates: 0,
+            summary: format!(
+                "snapshot {}: {} objects, {} observed, {} added, {} removed, {} changed, {} signals, {} unreadable{}",
+                self.state.generation,
+                t.objects,
+                t.observed,
+                t.added,
+                t.removed,
+                t.changed,
+                t.signals,
+                t.unreadable,
+                if run.incomplete.is_empty() {
+                    String::new()
+                } else {
+                    format!("; incomplete: {}", run.incomplete.join(", "))
+                }
+            ),
+        };
         // A partial run has done what it safely could; failing the cycle makes the driver
         // retry with backoff instead of waiting a whole interval, and `once` report it.
         match first_failure(&listings) {
             Some(err) => Err(err),
             None if !run.incomplete.is_empty() => Err(CycleError::Upstream(format!(
-                "inventory kinds {:?} could not be read completely",
-                run.incomplete
+                "inventory kinds {} could not be read completely",
+                run.incomplete.join(", ")
             ))),
-            None => Ok(()),
+            None => Ok(report),
         }
     }
 }

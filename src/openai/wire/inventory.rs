@@ -279,9 +279,9 @@ pub struct ProjectRateLimit {
 mod tests {
     use super::*;
 
-    const USERS: &str = include_str!("../../tests/fixtures/openai/users_page.json");
-    const PROJECTS: &str = include_str!("../../tests/fixtures/openai/projects_page.json");
-    const KEYS: &str = include_str!("../../tests/fixtures/openai/project_api_keys_page.json");
+    const USERS: &str = include_str!("../../../tests/fixtures/openai/users_page.json");
+    const PROJECTS: &str = include_str!("../../../tests/fixtures/openai/projects_page.json");
+    const KEYS: &str = include_str!("../../../tests/fixtures/openai/project_api_keys_page.json");
 
     #[test]
     fn the_reference_examples_read_with_the_classic_envelope_and_item_views() {

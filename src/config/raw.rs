@@ -1,0 +1,153 @@
+//! The raw form of the configuration: exactly the TOML sections and keys, as the `config`
+//! crate deserializes them from the layered sources. Nothing here is validated yet.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::de;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Raw {
+    pub(super) openai: RawOpenAi,
+    pub(super) audit_logs: RawAuditLogs,
+    pub(super) inventory: RawInventory,
+    pub(super) compliance: RawCompliance,
+    pub(super) sink: RawSink,
+    pub(super) retry: RawRetry,
+    pub(super) state: RawState,
+    pub(super) log: RawLog,
+    pub(super) server: RawServer,
+    pub(super) shutdown: RawShutdown,
+    pub(super) guardrails: RawGuardrails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOpenAi {
+    pub(super) admin_key: String,
+    pub(super) admin_key_file: String,
+    pub(super) base_url: String,
+    pub(super) organization_id: String,
+    pub(super) requests_per_minute: u32,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuditLogs {
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) enabled: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) poll_interval: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) initial_lookback: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) overlap: Duration,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) tenant_events: bool,
+    pub(super) page_size: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInventory {
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) enabled: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) interval: Duration,
+    pub(super) stale_key_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCompliance {
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) enabled: bool,
+    pub(super) api_key: String,
+    pub(super) api_key_file: String,
+    pub(super) base_url: String,
+    pub(super) principal_id: String,
+    #[serde(deserialize_with = "de::string_list")]
+    pub(super) event_types: Vec<String>,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) poll_interval: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) initial_lookback: Duration,
+    pub(super) requests_per_minute: u32,
+    pub(super) content: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSink {
+    pub(super) url: String,
+    pub(super) format: String,
+    pub(super) auth_token: String,
+    pub(super) auth_token_file: String,
+    pub(super) headers: BTreeMap<String, String>,
+    pub(super) compression: String,
+    pub(super) max_batch_events: u32,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) max_batch_bytes: u64,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) flush_interval: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) timeout: Duration,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) allow_insecure_http: bool,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) max_queue_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetry {
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) initial_backoff: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) max_backoff: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    pub(super) dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub(super) format: String,
+    pub(super) level: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShutdown {
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGuardrails {
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) enabled: bool,
+    pub(super) rules_file: String,
+    #[serde(deserialize_with = "de::string_list")]
+    pub(super) disabled_rules: Vec<String>,
+    #[serde(deserialize_with = "de::string_list")]
+    pub(super) key_admins: Vec<String>,
+    pub(super) custom_patterns: BTreeMap<String, String>,
+}

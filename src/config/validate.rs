@@ -1,0 +1,383 @@
+//! Validation: the raw sections → each component's own settings type, every problem named by
+//! its dotted key. Enumerated keys are parsed with the component enum's own string form, so
+//! the accepted words are written once, on the enum.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::SecretString;
+use url::Url;
+
+use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi, RawSink};
+use super::{ComplianceSettings, ConfigError, Requirements, Settings, ShutdownSettings};
+use crate::compliance::platform::ComplianceApiSettings;
+use crate::guardrails::{GuardrailSettings, Inputs, RuleSet, RuleSetError};
+use crate::openai::admin::OpenAiSettings;
+use crate::retry::RetrySettings;
+use crate::server::ServerSettings;
+use crate::sink::SinkSettings;
+use crate::state::StateSettings;
+use crate::streams::audit_logs::AuditLogSettings;
+use crate::streams::compliance::ComplianceStreamSettings;
+use crate::streams::inventory::InventorySettings;
+use crate::telemetry::LogSettings;
+
+pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requirements) -> Result<Settings, ConfigError> {
+    let audit_logs = audit_logs(raw.audit_logs)?;
+    let inventory = InventorySettings {
+        enabled: raw.inventory.enabled,
+        interval: positive("inventory.interval", raw.inventory.interval)?,
+        stale_key_days: raw.inventory.stale_key_days,
+    };
+    let needs_admin = needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
+    let openai = openai(raw.openai, env, needs_admin)?;
+    let compliance = compliance(raw.compliance, openai.timeout, env, needs)?;
+    let sink = sink(raw.sink, needs)?;
+    let retry = RetrySettings {
+        initial_backoff: positive("retry.initial_backoff", raw.retry.initial_backoff)?,
+        max_backoff: positive("retry.max_backoff", raw.retry.max_backoff)?,
+    };
+    if retry.max_backoff < retry.initial_backoff {
+        return Err(ConfigError::new(
+            "retry.max_backoff",
+            "must not be shorter than retry.initial_backoff",
+        ));
+    }
+    if raw.state.dir.as_os_str().is_empty() {
+        return Err(ConfigError::new("state.dir", "must not be empty"));
+    }
+    let log = LogSettings {
+        format: one_of("log.format", &raw.log.format)?,
+        level: raw.log.level,
+    };
+    let server = ServerSettings {
+        listen: match raw.server.listen.trim() {
+            "" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                ConfigError::new(
+                    "server.listen",
+                    format!("`{addr}` is not a socket address like 127.0.0.1:9464 (\"\" disables)"),
+                )
+            })?),
+        },
+    };
+    Ok(Settings {
+        openai,
+        audit_logs,
+        inventory,
+        compliance,
+        sink,
+        retry,
+        state: StateSettings { dir: raw.state.dir },
+        log,
+        server,
+        shutdown: ShutdownSettings {
+            timeout: positive("shutdown.timeout", raw.shutdown.timeout)?,
+        },
+        guardrails: guardrails(raw.guardrails)?,
+    })
+}
+
+fn guardrails(raw: RawGuardrails) -> Result<GuardrailSettings, ConfigError> {
+    let rules_file = non_empty(raw.rules_file).map(PathBuf::from);
+    let custom_patterns: Vec<(String, String)> = raw.custom_patterns.into_iter().collect();
+    let disabled_rules: Vec<String> = raw.disabled_rules.iter().map(|s| s.trim().to_string()).collect();
+    let rules = RuleSet::build(&Inputs {
+        rules_file: rules_file.as_deref(),
+        disabled_rules: &disabled_rules,
+        key_admins: &raw.key_admins,
+        custom_patterns: &custom_patterns,
+    })
+    .map_err(|e| match e {
+        RuleSetError::Rule(e) => ConfigError::new("guardrails.rules_file", e.to_string()),
+        RuleSetError::Input { key, problem } => ConfigError::new(key, problem),
+    })?;
+    Ok(GuardrailSettings {
+        enabled: raw.enabled,
+        rules_file,
+        disabled_rules,
+        key_admins: raw.key_admins,
+        custom_patterns,
+        rules: Arc::new(rules),
+    })
+}
+
+fn openai(raw: RawOpenAi, env: &HashMap<String, String>, needs_key: bool) -> Result<OpenAiSettings, ConfigError> {
+    let admin_key = secret(
+        "openai.admin_key",
+        raw.admin_key,
+        raw.admin_key_file,
+        env.get("OPENAI_ADMIN_KEY"),
+    )?;
+    if needs_key && admin_key.is_none() {
+        return Err(ConfigError::new(
+            "openai.admin_key",
+            "is required while audit_logs or inventory is enabled: set OPENAI_ADMIN_KEY, \
+             openai.admin_key_file or OAI_INGEST__OPENAI__ADMIN_KEY to an Owner's admin key (sk-admin-…)",
+        ));
+    }
+    Ok(OpenAiSettings {
+        admin_key,
+        base_url: api_root("openai.base_url", &raw.base_url)?,
+        organization_id: non_empty(raw.organization_id),
+        requests_per_minute: at_least_one("openai.requests_per_minute", raw.requests_per_minute)?,
+        timeout: positive("openai.timeout", raw.timeout)?,
+    })
+}
+
+fn audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigError> {
+    if !(1..=100).contains(&raw.page_size) {
+        return Err(ConfigError::new(
+            "audit_logs.page_size",
+            format!("must be between 1 and 100 (the API's limit), got {}", raw.page_size),
+        ));
+    }
+    Ok(AuditLogSettings {
+        enabled: raw.enabled,
+        poll_interval: positive("audit_logs.poll_interval", raw.poll_interval)?,
+        initial_lookback: positive("audit_logs.initial_lookback", raw.initial_lookback)?,
+        overlap: raw.overlap,
+        tenant_events: raw.tenant_events,
+        page_size: u8::try_from(raw.page_size).unwrap_or(100),
+    })
+}
+
+fn compliance(
+    raw: RawCompliance,
+    timeout: Duration,
+    env: &HashMap<String, String>,
+    needs: Requirements,
+) -> Result<ComplianceSettings, ConfigError> {
+    let api_key = secret(
+        "compliance.api_key",
+        raw.api_key,
+        raw.api_key_file,
+        env.get("OPENAI_COMPLIANCE_API_KEY"),
+    )?;
+    let principal_id = raw.principal_id.trim().to_string();
+    if raw.enabled && needs == Requirements::Pipeline {
+        if api_key.is_none() {
+            return Err(ConfigError::new(
+                "compliance.api_key",
+                "is required while compliance is enabled: set OPENAI_COMPLIANCE_API_KEY, \
+                 compliance.api_key_file or OAI_INGEST__COMPLIANCE__API_KEY",
+            ));
+        }
+        if principal_id.is_empty() {
+            return Err(ConfigError::new(
+                "compliance.principal_id",
+                "is required while compliance is enabled: the ChatGPT workspace UUID, or org-… for organization scope",
+            ));
+        }
+    }
+    if principal_id.contains('/') || principal_id.contains('?') {
+        return Err(ConfigError::new(
+            "compliance.principal_id",
+            "must be a workspace UUID or an org-… id",
+        ));
+    }
+    let mut event_types = Vec::new();
+    for t in raw.event_types {
+        let t = t.trim().to_string();
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(ConfigError::new(
+                "compliance.event_types",
+                format!("`{t}` is not an event type like AUTH_LOG"),
+            ));
+        }
+        if !event_types.contains(&t) {
+            event_types.push(t);
+        }
+    }
+    if raw.enabled && event_types.is_empty() {
+        return Err(ConfigError::new(
+            "compliance.event_types",
+            "must name at least one event type",
+        ));
+    }
+    Ok(ComplianceSettings {
+        enabled: raw.enabled,
+        api: ComplianceApiSettings {
+            api_key,
+            base_url: api_root("compliance.base_url", &raw.base_url)?,
+            principal_id,
+            requests_per_minute: at_least_one("compliance.requests_per_minute", raw.requests_per_minute)?,
+            timeout,
+        },
+        streams: ComplianceStreamSettings {
+            event_types,
+            poll_interval: positive("compliance.poll_interval", raw.poll_interval)?,
+            initial_lookback: positive("compliance.initial_lookback", raw.initial_lookback)?,
+            content: one_of("compliance.content", &raw.content)?,
+        },
+    })
+}
+
+fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, ConfigError> {
+    let url = match raw.url.trim() {
+        "" if needs == Requirements::Pipeline => {
+            return Err(ConfigError::new(
+                "sink.url",
+                "is required: the ingestion service endpoint (OAI_INGEST__SINK__URL)",
+            ));
+        }
+        // `config` may print a configuration without a sink.
+        "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
+        text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if raw.allow_insecure_http || is_loopback(&url) => {}
+        "http" => {
+            return Err(ConfigError::new(
+                "sink.url",
+                "plain http:// is only allowed to a loopback host; use https:// or set \
+                 sink.allow_insecure_http = true",
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                "sink.url",
+                format!("scheme `{other}` is not supported; use https://"),
+            ));
+        }
+    }
+    let max_batch_bytes = usize::try_from(raw.max_batch_bytes).unwrap_or(usize::MAX);
+    if max_batch_bytes < 1024 {
+        return Err(ConfigError::new("sink.max_batch_bytes", "must be at least 1KiB"));
+    }
+    let max_queue_bytes = usize::try_from(raw.max_queue_bytes).unwrap_or(usize::MAX);
+    if max_queue_bytes < max_batch_bytes {
+        return Err(ConfigError::new(
+            "sink.max_queue_bytes",
+            "must be at least sink.max_batch_bytes",
+        ));
+    }
+    Ok(SinkSettings {
+        url,
+        format: one_of("sink.format", &raw.format)?,
+        auth_token: secret("sink.auth_token", raw.auth_token, raw.auth_token_file, None)?,
+        headers: headers(raw.headers)?,
+        compression: one_of("sink.compression", &raw.compression)?,
+        max_batch_events: usize::try_from(raw.max_batch_events)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .ok_or_else(|| ConfigError::new("sink.max_batch_events", "must be at least 1"))?,
+        max_batch_bytes,
+        flush_interval: positive("sink.flush_interval", raw.flush_interval)?,
+        timeout: positive("sink.timeout", raw.timeout)?,
+        max_queue_bytes,
+    })
+}
+
+fn headers(raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in raw {
+        let key = format!("sink.headers.{name}");
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
+        if header == reqwest::header::AUTHORIZATION {
+            return Err(ConfigError::new(
+                &key,
+                "use sink.auth_token for the Authorization header",
+            ));
+        }
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
+        value.set_sensitive(true);
+        headers.insert(header, value);
+    }
+    Ok(headers)
+}
+
+/// A secret from its key, its `<key>_file`, or a conventional environment variable, in that
+/// order. Setting both the key and the file is ambiguous and refused.
+pub(super) fn secret(
+    key: &str,
+    inline: String,
+    file: String,
+    conventional: Option<&String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let inline = inline.trim().to_string();
+    let file = file.trim().to_string();
+    match (inline.is_empty(), file.is_empty()) {
+        (false, false) => Err(ConfigError::new(
+            key,
+            format!("set either {key} or {key}_file, not both"),
+        )),
+        (false, true) => Ok(Some(SecretString::from(inline))),
+        (true, false) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| ConfigError::new(format!("{key}_file"), format!("cannot read `{file}`: {e}")))?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(ConfigError::new(format!("{key}_file"), format!("`{file}` is empty")));
+            }
+            Ok(Some(SecretString::from(text.to_string())))
+        }
+        (true, true) => Ok(conventional
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.to_string()))),
+    }
+}
+
+/// Accepts `https://api.openai.com` or `https://api.openai.com/v1` (or a proxy path) and
+/// returns the root that paths like `organization/audit_logs` are joined to.
+pub(super) fn api_root(key: &str, text: &str) -> Result<Url, ConfigError> {
+    let mut url = Url::parse(text.trim()).map_err(|e| ConfigError::new(key, format!("`{text}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(key, "must be an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(key, "must not carry a query or fragment"));
+    }
+    let mut path = url.path().trim_end_matches('/').to_string();
+    if !path.ends_with("/v1") {
+        path.push_str("/v1");
+    }
+    path.push('/');
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError::new(key, "must be longer than zero"))
+    } else {
+        Ok(d)
+    }
+}
+
+fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(n).ok_or_else(|| ConfigError::new(key, "must be at least 1"))
+}
+
+/// One of an enumerated key's words, as the enum itself spells them.
+fn one_of<T: FromStr + strum::VariantNames>(key: &str, got: &str) -> Result<T, ConfigError> {
+    T::from_str(got.trim())
+        .map_err(|_| ConfigError::new(key, format!("`{got}` is not one of {}", T::VARIANTS.join(", "))))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}

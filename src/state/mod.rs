@@ -1,0 +1,117 @@
+//! The state directory: the one place that knows its layout. Streams, the sink and the app
+//! ask it for what they need; nobody else builds a path under `state.dir`.
+//!
+//! ```text
+//! state.dir/                     mode 0700
+//!   lock                         held while a daemon runs: two would deliver everything twice
+//!   checkpoints/<stream>.json    one versioned file per stream, replaced atomically
+//!   dead-letter.ndjson           events the ingestion service rejected, malformed upstream lines
+//!   spool/<file>.part            a compliance log file while it is downloaded and read
+//!   quarantine/<file>.jsonl      a compliance log file that stays corrupt, beside <file>.reason.json
+//! ```
+
+mod atomic_file;
+mod checkpoint;
+mod dead_letter;
+mod spool;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use checkpoint::{CheckpointError, CheckpointStore};
+pub use dead_letter::DeadLetter;
+pub use spool::Spool;
+
+/// File and directory names under `state.dir`; part of the operator-facing contract.
+const LOCK: &str = "lock";
+const CHECKPOINTS: &str = "checkpoints";
+const DEAD_LETTER: &str = "dead-letter.ndjson";
+const SPOOL: &str = "spool";
+const QUARANTINE: &str = "quarantine";
+
+/// Where checkpoints, snapshots and the dead-letter file live.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    pub dir: PathBuf,
+}
+
+/// Why the state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("failed to prepare the state directory {path}: {source}")]
+    Prepare { path: PathBuf, source: std::io::Error },
+    #[error(
+        "another openai-audit-ingest is already using the state directory {0} (two instances \
+         would deliver everything twice and race on checkpoints); stop it or set a different state.dir"
+    )]
+    Locked(PathBuf),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// An open state directory, locked for this process until dropped.
+#[derive(Debug)]
+pub struct StateDir {
+    root: PathBuf,
+    /// Holds the advisory lock; released when the directory handle is dropped.
+    _lock: File,
+}
+
+impl StateDir {
+    /// Creates `root` (mode 0700) if needed and takes its lock.
+    pub fn open(root: &Path) -> Result<Self, StateError> {
+        let prepare = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StateError::Prepare { path, source }
+        };
+        atomic_file::ensure_private_dir(root).map_err(prepare(root))?;
+        let path = root.join(LOCK);
+        let file = atomic_file::open_lock(&path).map_err(prepare(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                root: root.to_path_buf(),
+                _lock: file,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked(root.to_path_buf())),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Prepare { path, source }),
+        }
+    }
+
+    /// The directory itself, for messages.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The checkpoint store (`checkpoints/`, created on first use).
+    pub fn checkpoints(&self) -> Result<CheckpointStore, CheckpointError> {
+        CheckpointStore::open(&self.root.join(CHECKPOINTS))
+    }
+
+    /// The dead-letter file.
+    pub fn dead_letter(&self) -> DeadLetter {
+        DeadLetter::new(self.root.join(DEAD_LETTER))
+    }
+
+    /// The compliance spool and quarantine.
+    pub fn spool(&self) -> Spool {
+        Spool::new(self.root.join(SPOOL), self.root.join(QUARANTINE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("state");
+        let first = StateDir::open(&root).expect("open");
+        let mode = std::fs::metadata(&root).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(matches!(StateDir::open(&root), Err(StateError::Locked(_))));
+        drop(first);
+        StateDir::open(&root).expect("free again");
+    }
+}

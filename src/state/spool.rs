@@ -1,0 +1,93 @@
+//! Compliance log files on disk: the spool a file is downloaded into and read from, and the
+//! quarantine a file that stays corrupt is set aside in with its reason, so nothing is
+//! dropped silently. File names come from upstream ids, so they are sanitized here.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::atomic_file;
+
+/// The spool and quarantine directories.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    spool: PathBuf,
+    quarantine: PathBuf,
+}
+
+/// An upstream id as a file name: ids are `eclf_…`, but nothing upstream may choose a path.
+fn safe_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Spool {
+    pub(super) fn new(spool: PathBuf, quarantine: PathBuf) -> Self {
+        Self { spool, quarantine }
+    }
+
+    /// The quarantine directory, for messages.
+    pub fn quarantine_dir(&self) -> &Path {
+        &self.quarantine
+    }
+
+    /// Creates (or truncates) the spool file of `file_id`, mode 0600, for writing.
+    pub async fn create(&self, file_id: &str) -> io::Result<(tokio::fs::File, PathBuf)> {
+        let path = self.spool.join(format!("{}.part", safe_name(file_id)));
+        atomic_file::ensure_private_dir(&self.spool)?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .await?;
+        Ok((file, path))
+    }
+
+    /// Moves the spooled bytes at `from` to `quarantine/<file_id>.jsonl`, with `reason`
+    /// written beside them as `<file_id>.reason.json`; returns where the bytes now are.
+    pub async fn quarantine(&self, file_id: &str, from: PathBuf, reason: &impl Serialize) -> io::Result<PathBuf> {
+        let name = safe_name(file_id);
+        let target = self.quarantine.join(format!("{name}.jsonl"));
+        let reason_path = self.quarantine.join(format!("{name}.reason.json"));
+        let record = serde_json::to_vec_pretty(reason).map_err(io::Error::other)?;
+        let dir = self.quarantine.clone();
+        let moved = target.clone();
+        tokio::task::spawn_blocking(move || {
+            atomic_file::ensure_private_dir(&dir)?;
+            std::fs::rename(&from, &moved)?;
+            atomic_file::write_atomic(&reason_path, &record)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(target)
+    }
+
+    /// Removes a spool file that is no longer needed; a failure only leaves a stale temp
+    /// file that the next download of that file overwrites.
+    pub async fn discard(path: &Path) {
+        if let Err(err) = tokio::fs::remove_file(path).await {
+            tracing::warn!(path = %path.display(), error = %err, "failed to remove a spooled log file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_file_id_cannot_choose_a_path() {
+        assert_eq!(safe_name("eclf_01K0AUTH"), "eclf_01K0AUTH");
+        assert_eq!(safe_name("../../etc/passwd"), "______etc_passwd");
+    }
+}
