@@ -206,13 +206,7 @@ async fn check_sink(settings: &Settings) -> Finding {
             ),
         ),
         Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
+            let msg = crate::errors::chain(&e);
             Finding::failed(
                 what,
                 format!("resolves to {} but refused the connection: {msg}", addrs[0].ip()),

@@ -71,8 +71,8 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
     let app = match App::build(settings, mode, Metrics::new()).await {
         Ok(app) => app,
         Err(err) => {
-            tracing::error!(error = %err, "failed to start");
-            eprintln!("openai-audit-ingest: {err}");
+            tracing::error!(error = %crate::errors::chain(&err), "failed to start");
+            eprintln!("openai-audit-ingest: {}", crate::errors::chain(&err));
             return ExitCode::FAILURE;
         }
     };

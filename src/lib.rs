@@ -32,6 +32,7 @@ pub mod compliance;
 pub mod config;
 pub mod dedup;
 pub mod demo;
+pub mod errors;
 pub mod guardrails;
 pub mod metrics;
 pub mod normalize;

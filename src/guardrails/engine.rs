@@ -13,7 +13,7 @@ use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
 use super::rule::{Piece, Rule, RuleKind, RuleSet};
 use super::stateful::{Entry, State};
-use crate::normalize::{Event, Finding, Outcome, Source};
+use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
 const PRUNE_EVERY: u64 = 4096;
@@ -265,12 +265,7 @@ impl Engine {
         let at = evidence.iter().map(|e| e.t).max().unwrap_or(0);
         let occurred_at = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or(trigger.occurred_at);
         let mut event = Event::new(
-            format!(
-                "{}:{}:{}:{digest}",
-                Source::Guardrails.as_str(),
-                org.as_deref().unwrap_or("_"),
-                rule.id
-            ),
+            event_id(Source::Guardrails, org.as_deref(), &format!("{}:{digest}", rule.id)),
             Source::Guardrails,
             org,
             rule.id.clone(),

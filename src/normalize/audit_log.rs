@@ -24,12 +24,7 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
     let actor_view = record.get("actor").and_then(|a| AuditLogActor::deserialize(a).ok());
     let project_view = record.get("project").and_then(|p| AuditLogProject::deserialize(p).ok());
 
-    let id = format!(
-        "{}:{}:{}",
-        Source::AuditLog.as_str(),
-        ctx.org_id.as_deref().unwrap_or("_"),
-        record_id
-    );
+    let id = super::event_id(Source::AuditLog, ctx.org_id.as_deref(), record_id);
     let mut event = Event::new(
         id,
         Source::AuditLog,

@@ -16,12 +16,7 @@ use super::{Actor, Context, Event, Geo, NormalizeError, Outcome, Source, Target}
 /// (`other` / `unknown` / `unknown`).
 pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
     let (event_id, record_type, occurred_at) = required(record)?;
-    let id = format!(
-        "{}:{}:{}",
-        Source::Compliance.as_str(),
-        ctx.org_id.as_deref().unwrap_or("_"),
-        event_id
-    );
+    let id = super::event_id(Source::Compliance, ctx.org_id.as_deref(), event_id);
     let mut event = Event::new(
         id,
         Source::Compliance,

@@ -6,6 +6,7 @@ pub mod content;
 mod context;
 mod error;
 mod event;
+mod id;
 mod mapping;
 mod unparseable;
 
@@ -14,5 +15,6 @@ pub use compliance::compliance;
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
+pub use id::event_id;
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
 pub use unparseable::unparseable;

@@ -11,14 +11,13 @@ use super::{Context, Event, Source};
 /// An `other` event carrying `record` unchanged and `reason` in `details.normalize_error`.
 pub fn unparseable(source: Source, record: &Value, ctx: &Context, reason: &str) -> Event {
     let digest = hex::encode(Sha256::digest(record.to_string().as_bytes()));
-    let org = ctx.org_id.as_deref().unwrap_or("_");
     let event_type = record
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("unparseable")
         .to_string();
     let mut event = Event::new(
-        format!("{}:{org}:sha256-{digest}", source.as_str()),
+        super::event_id(source, ctx.org_id.as_deref(), &format!("sha256-{digest}")),
         source,
         ctx.org_id.clone(),
         event_type,

@@ -159,14 +159,10 @@ fn transport_reason(err: reqwest::Error) -> String {
         "failed to send the request"
     };
     let err = err.without_url();
-    let mut reason = kind.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
+    match std::error::Error::source(&err) {
+        Some(cause) => format!("{kind}: {}", crate::errors::chain(cause)),
+        None => kind.to_string(),
     }
-    reason
 }
 
 /// The start of the response body, lossily decoded; reads only as much of the body as an

@@ -394,13 +394,7 @@ impl ApiClient {
             ApiErrorKind::Rejected
         };
         // reqwest's message names the URL but never the Authorization header.
-        let mut message = err.to_string();
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let message = crate::errors::chain(err);
         ApiError::local(self.service, route, kind, class, redact_keys(&message))
     }
 

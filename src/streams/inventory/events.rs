@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::diff::{Change, ChangeKind};
 use super::kind::Kind;
 use super::signals::Signal;
-use crate::normalize::{Context, Event, Mapping, MappingTable, Outcome, Project, Source, Target};
+use crate::normalize::{Context, Event, Mapping, MappingTable, Outcome, Project, Source, Target, event_id};
 
 const TSV: &str = include_str!("inventory_types.tsv");
 
@@ -40,10 +40,6 @@ pub struct SnapshotSummary {
     pub changed: usize,
     /// `<scope or kind>: <error>` for every list that failed.
     pub failures: Vec<String>,
-}
-
-fn org(ctx: &Context) -> &str {
-    ctx.org_id.as_deref().unwrap_or("_")
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -86,12 +82,11 @@ pub fn inventory_change(
     let before = change.before_hash.as_deref().unwrap_or("");
     let after = change.after_hash.as_deref().unwrap_or("");
     let event_type = format!("{}.{verb}", kind.name());
-    let id = format!(
-        "{}:{}:{event_type}:{key}:{}",
-        Source::Inventory.as_str(),
-        org(ctx),
+    let local = format!(
+        "{event_type}:{key}:{}",
         digest(&[kind.name(), &key, verb, before, after])
     );
+    let id = event_id(Source::Inventory, ctx.org_id.as_deref(), &local);
     let mut e = event(id, event_type, ctx, at);
     let target_type = inventory_mapping(&e.event_type)
         .and_then(|m| m.target_type)
@@ -143,13 +138,8 @@ pub fn inventory_change(
 
 /// The `inventory.snapshot` event of one kind in one run.
 pub fn inventory_snapshot(summary: &SnapshotSummary, ctx: &Context, at: DateTime<Utc>) -> Event {
-    let id = format!(
-        "{}:{}:inventory.snapshot:{}:{}",
-        Source::Inventory.as_str(),
-        org(ctx),
-        summary.kind,
-        summary.generation
-    );
+    let local = format!("inventory.snapshot:{}:{}", summary.kind, summary.generation);
+    let id = event_id(Source::Inventory, ctx.org_id.as_deref(), &local);
     let mut e = event(id, "inventory.snapshot".to_string(), ctx, at);
     e.details = serde_json::to_value(summary).unwrap_or(Value::Null);
     e
@@ -158,13 +148,8 @@ pub fn inventory_snapshot(summary: &SnapshotSummary, ctx: &Context, at: DateTime
 /// An `inventory.<signal>` event for a condition that appeared or changed.
 pub fn inventory_signal(signal: &Signal, generation: u64, ctx: &Context, at: DateTime<Utc>) -> Event {
     let event_type = format!("inventory.{}", signal.name);
-    let id = format!(
-        "{}:{}:{event_type}:{}:{}",
-        Source::Inventory.as_str(),
-        org(ctx),
-        signal.subject,
-        &signal.condition_hash()[..32]
-    );
+    let local = format!("{event_type}:{}:{}", signal.subject, &signal.condition_hash()[..32]);
+    let id = event_id(Source::Inventory, ctx.org_id.as_deref(), &local);
     let mut e = event(id, event_type, ctx, at);
     e.target = Some(Target {
         target_type: signal.target_type.to_string(),
