@@ -233,7 +233,6 @@ mod tests {
     use super::super::faults::{Family, Fault};
     use super::super::testutil::{client, get, sim, sim_with};
     use super::super::{SimConfig, Simulator};
-    use crate::compliance::wire::{ComplianceRecord, LogFilesPage};
 
     fn logs_url(sim: &Simulator) -> String {
         format!(
@@ -243,7 +242,8 @@ mod tests {
         )
     }
 
-    /// Every file of `ty`, feeding `last_end_time` back as `after`.
+    /// Every file of `ty`, feeding `last_end_time` back as `after`. (That the daemon's own
+    /// wire types read these pages is checked on the product's side, `tests/it/conformance.rs`.)
     async fn all_files(sim: &Simulator, ty: &str, limit: usize) -> Vec<Value> {
         let mut after = "1970-01-01T00:00:00Z".to_owned();
         let mut out = Vec::new();
@@ -251,10 +251,15 @@ mod tests {
             let url = format!("{}?event_type={ty}&after={after}&limit={limit}", logs_url(sim));
             let (status, page) = get(url, sim.compliance_key()).await;
             assert_eq!(status, 200, "{page}");
-            let typed: LogFilesPage = serde_json::from_value(page.clone()).expect("the daemon's wire type reads it");
+            let has_more = page["has_more"].as_bool().expect("has_more is a boolean");
+            let last_end_time = match &page["last_end_time"] {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => panic!("last_end_time is a string or null, not {other}"),
+            };
             out.extend(page["data"].as_array().expect("data").iter().cloned());
-            match typed.last_end_time {
-                Some(last) if typed.has_more => after = last,
+            match last_end_time {
+                Some(last) if has_more => after = last,
                 Some(last) => {
                     assert_eq!(Some(last.as_str()), out.last().and_then(|f| f["end_time"].as_str()));
                     return out;
@@ -337,8 +342,8 @@ mod tests {
         assert_eq!(Some(body.len() as u64), file["file_size"].as_u64());
         let text = String::from_utf8(body).expect("utf-8");
         for line in text.lines().filter(|l| !l.is_empty()) {
-            let rec: ComplianceRecord = serde_json::from_str(line).expect("the daemon's record type reads it");
-            assert_eq!(rec.event_type, "CONVERSATION_MESSAGE");
+            let rec: Value = serde_json::from_str(line).expect("each line is a JSON record");
+            assert_eq!(rec["type"], "CONVERSATION_MESSAGE");
         }
         sim.shutdown().await;
     }

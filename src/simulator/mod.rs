@@ -65,8 +65,6 @@ mod records;
 mod seed;
 
 #[cfg(test)]
-mod conformance;
-#[cfg(test)]
 mod testutil;
 
 use std::future::Future;
@@ -353,9 +351,11 @@ pub async fn serve_until(cfg: SimConfig, shutdown: impl Future<Output = ()>) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::testutil::{admin, client, sim};
+
     #[tokio::test]
     async fn the_banner_names_every_url_and_key() {
-        let sim = super::testutil::sim().await;
+        let sim = sim().await;
         let banner = sim.banner();
         for needle in [
             sim.admin_base_url().to_string(),
@@ -368,6 +368,38 @@ mod tests {
             assert!(banner.contains(&needle), "banner lacks {needle}: {banner}");
         }
         assert!(sim.admin_base_url().as_str().ends_with("/v1"));
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn faults_can_be_driven_through_the_control_endpoint() {
+        let sim = sim().await;
+        let resp = client()
+            .post(format!("http://{}/_sim/faults", sim.local_addr()))
+            .json(&serde_json::json!({"family": "inventory", "fault": {"kind": "status", "status": 502}, "times": 1}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(admin(&sim, "users").await.0, 502);
+        assert_eq!(admin(&sim, "users").await.0, 200);
+        let client = client();
+        let scripted = client
+            .post(format!("http://{}/_sim/receiver/script", sim.local_addr()))
+            .json(&serde_json::json!({"kind": "next", "status": 503, "times": 1}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(scripted.status().as_u16(), 200);
+        let post = || {
+            client
+                .post(sim.receiver_url())
+                .header("content-type", "application/x-ndjson")
+                .body("{\"id\":\"z\"}\n")
+                .send()
+        };
+        assert_eq!(post().await.expect("sent").status().as_u16(), 503);
+        assert_eq!(post().await.expect("sent").status().as_u16(), 200);
         sim.shutdown().await;
     }
 }
