@@ -9,7 +9,7 @@ use std::time::Instant;
 use openai_audit_ingest::compliance::download::CHECKSUM_ATTEMPTS;
 use openai_audit_ingest::config::Settings;
 use openai_audit_ingest::pipeline::stream::Mode;
-use openai_audit_ingest::simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
+use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::audit_logs::poll_until;

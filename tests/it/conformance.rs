@@ -6,7 +6,7 @@
 
 use openai_audit_ingest::compliance::wire::{ComplianceRecord, LogFilesPage};
 use openai_audit_ingest::openai::wire::{AuditLog, ErrorResponse, ListAuditLogsResponse};
-use openai_audit_ingest::simulator::{SimConfig, Simulator};
+use openai_audit_simulator::{SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::helpers::sim_with;

@@ -1,10 +1,12 @@
 //! A faithful in-process simulator of OpenAI's Admin API (audit logs, inventory) and the
 //! ChatGPT Compliance Logs Platform, plus a receiver standing in for the ingestion service.
-//! The daemon's integration tests, `demo` and benchmarks run against it.
+//! The daemon's integration tests, `demo`, `simulate` and benchmarks run against it. It is a
+//! crate of its own in the workspace and depends on nothing in the daemon: whether the daemon's
+//! wire types read what it serves is checked on the daemon's side (`tests/it/conformance.rs`).
 //!
 //! ## Layout
 //!
-//! - `mod.rs`: [`SimConfig`], [`start`], the [`Simulator`] handle, routes, control endpoints.
+//! - `lib.rs`: [`SimConfig`], [`start`], the [`Simulator`] handle, routes, control endpoints.
 //! - `org.rs` / `seed.rs` / `mutate.rs`: the seeded organization, its initial inventory, and
 //!   the one mutation path that updates inventory and appends the audit event together.
 //! - `activity.rs`: pre-generated history and background activity (audit + compliance).
