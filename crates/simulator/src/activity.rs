@@ -8,11 +8,12 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::Shared;
+use super::clock::now_micros;
 use super::geo::{HOME_LOCATIONS, LOCATIONS, SCRIPT_AGENT};
-use super::org::{Actor, OrgState};
+use super::ids::alnum;
+use super::org::{Actor, OrgState, OwnerRef};
 use super::records;
-use super::seed::OwnerRef;
-use super::{Shared, now_micros};
 
 const TENANT_TYPES: &[&str] = &[
     "tenant.sso_connection.updated",
@@ -97,7 +98,7 @@ fn tenant_bundle(st: &mut OrgState, at_us: i64) {
 
 fn bind_connector(st: &mut OrgState, at: i64, actor: &Actor) {
     let ws = st.workspace_id.clone();
-    let connector = format!("connector_{}", super::org::alnum(&mut st.rng, 16).to_lowercase());
+    let connector = format!("connector_{}", alnum(&mut st.rng, 16).to_lowercase());
     let id = format!("{ws}__{connector}");
     let role = st.roles.ids().first().cloned().unwrap_or_default();
     let payload = json!({"id": id, "role_id": role, "resource_id": id,
@@ -238,7 +239,7 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
         928..940 => {
             if let Some(p) = st.pick_user(false) {
                 let org = st.org_id.clone();
-                let payload = json!({"id": super::org::alnum(&mut st.rng, 12), "principal_id": p.id,
+                let payload = json!({"id": alnum(&mut st.rng, 12), "principal_id": p.id,
                     "principal_type": "user", "resource_id": org,
                     "resource_type": "api.organization"});
                 st.record("role.assignment.created", at, &actor, None, Some(payload));

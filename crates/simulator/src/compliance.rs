@@ -13,12 +13,12 @@ use chrono::DateTime;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::clock::{iso_micros, now_micros};
 use super::faults::Family;
 use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
 };
-use super::records::iso_micros;
-use super::{Shared, auth, now_micros};
+use super::{Shared, auth};
 
 /// The event types the simulator produces (and accepts in `event_type`).
 pub const COMPLIANCE_EVENT_TYPES: &[&str] = &[

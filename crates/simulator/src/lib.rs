@@ -14,6 +14,7 @@
 //!   compliance events into files, `records.rs` shapes them.
 //! - `receiver.rs`: the sink's counterpart. `faults.rs`: run-time fault switches.
 //! - `auth.rs`, `http.rs`, `geo.rs`: bearer checks, shared HTTP plumbing, network data.
+//! - `ids.rs`, `clock.rs`: seeded ids and keys; wall time and its ISO 8601 forms.
 //!
 //! ## URL layout (one listener)
 //!
@@ -54,10 +55,12 @@
 mod activity;
 mod audit_logs;
 mod auth;
+mod clock;
 mod compliance;
 mod faults;
 mod geo;
 mod http;
+mod ids;
 mod inventory;
 mod logfiles;
 mod mutate;
@@ -86,6 +89,8 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
+
+use clock::now_micros;
 
 pub use audit_logs::is_tenant_scoped;
 pub use compliance::COMPLIANCE_EVENT_TYPES;
@@ -172,11 +177,6 @@ pub struct Simulator {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Current wall time in microseconds.
-pub(crate) fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
-
 /// Bind, seed the organization, spawn the server (and the activity task), return at once.
 pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
@@ -187,12 +187,12 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
     let admin_key = cfg
         .admin_key
         .clone()
-        .unwrap_or_else(|| format!("sk-admin-{}", org::alnum(&mut key_rng, 48)));
+        .unwrap_or_else(|| format!("sk-admin-{}", ids::alnum(&mut key_rng, 48)));
     let compliance_key = cfg
         .compliance_key
         .clone()
-        .unwrap_or_else(|| format!("sk-admin-cmp-{}", org::alnum(&mut key_rng, 44)));
-    let signing_secret = org::alnum(&mut ChaCha8Rng::from_os_rng(), 32);
+        .unwrap_or_else(|| format!("sk-admin-cmp-{}", ids::alnum(&mut key_rng, 44)));
+    let signing_secret = ids::alnum(&mut ChaCha8Rng::from_os_rng(), 32);
     let state = seed::build(&cfg, now_micros());
     let (org_id, workspace_id) = (state.org_id.clone(), state.workspace_id.clone());
     let shared = Arc::new(Shared {
