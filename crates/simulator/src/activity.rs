@@ -8,12 +8,12 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::Shared;
 use super::clock::now_micros;
 use super::geo::{HOME_LOCATIONS, LOCATIONS, SCRIPT_AGENT};
 use super::ids::alnum;
 use super::org::{Actor, OrgState, OwnerRef};
 use super::records;
+use super::shared::Shared;
 
 const TENANT_TYPES: &[&str] = &[
     "tenant.sso_connection.updated",
@@ -333,8 +333,9 @@ mod tests {
     use std::time::Duration;
 
     use super::super::compliance::COMPLIANCE_EVENT_TYPES;
+    use super::super::config::SimConfig;
+    use super::super::server::Simulator;
     use super::super::testutil::sim_with;
-    use super::super::{SimConfig, Simulator};
 
     fn compliance_total(sim: &Simulator) -> usize {
         COMPLIANCE_EVENT_TYPES

@@ -13,12 +13,13 @@ use chrono::DateTime;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::auth;
 use super::clock::{iso_micros, now_micros};
 use super::faults::Family;
 use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
 };
-use super::{Shared, auth};
+use super::shared::Shared;
 
 /// The event types the simulator produces (and accepts in `event_type`).
 pub const COMPLIANCE_EVENT_TYPES: &[&str] = &[
@@ -230,9 +231,10 @@ mod tests {
     use serde_json::Value;
     use sha2::{Digest, Sha256};
 
+    use super::super::config::SimConfig;
     use super::super::faults::{Family, Fault};
+    use super::super::server::Simulator;
     use super::super::testutil::{client, get, sim, sim_with};
-    use super::super::{SimConfig, Simulator};
 
     fn logs_url(sim: &Simulator) -> String {
         format!(

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::auth;
 use super::faults::Family;
 use super::http::{ApiError, FaultOutcome, Query, apply_fault, bad_request, not_found, page_response};
 use super::org::{Collection, OrgState};
-use super::{Shared, auth};
+use super::shared::Shared;
 
 /// How one endpoint pages (reference §B table).
 #[derive(Debug, Clone, Copy)]
@@ -287,7 +288,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use super::super::Simulator;
+    use super::super::server::Simulator;
     use super::super::testutil::{admin, sim};
 
     /// Every item of a list endpoint, paging with its own cursor family.

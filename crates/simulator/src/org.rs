@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::audit_logs::AuditStore;
+use super::audit_store::AuditStore;
 use super::geo::{LOCATIONS, Location, USER_AGENTS};
 use super::ids::alnum;
 use super::logfiles::ComplianceStore;

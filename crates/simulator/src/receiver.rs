@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::Shared;
+use super::auth;
 use super::http::json_response;
 
 /// One accepted batch.
@@ -202,8 +204,19 @@ fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Resp
     r
 }
 
-pub(crate) async fn ingest(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let rx = &sh.receiver;
+/// `POST /receiver/events` and the `/_sim/receiver/…` control endpoints, on the receiver alone.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(receiver: Arc<Receiver>) -> Router<S> {
+    Router::new()
+        .route(
+            "/receiver/events",
+            post(ingest).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
+        )
+        .route("/_sim/receiver/stats", get(stats))
+        .route("/_sim/receiver/script", post(script))
+        .with_state(receiver)
+}
+
+async fn ingest(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
     let encoding = header_str(&headers, header::CONTENT_ENCODING);
     let ctype = header_str(&headers, header::CONTENT_TYPE);
     let mut req = ReceivedRequest {
@@ -221,7 +234,7 @@ pub(crate) async fn ingest(State(sh): State<Arc<Shared>>, headers: HeaderMap, bo
         status_response(status, retry, msg)
     };
     if let Some(token) = &rx.token
-        && super::auth::bearer(&headers) != Some(token.as_str())
+        && auth::bearer(&headers) != Some(token.as_str())
     {
         return answer(req, 401, None, "missing or wrong bearer token");
     }
@@ -283,13 +296,13 @@ fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
     f.write_all(&buf)
 }
 
-pub(crate) async fn script(State(sh): State<Arc<Shared>>, axum::Json(script): axum::Json<ReceiverScript>) -> Response {
-    sh.receiver.set_response(script);
+async fn script(State(rx): State<Arc<Receiver>>, axum::Json(script): axum::Json<ReceiverScript>) -> Response {
+    rx.set_response(script);
     json_response(StatusCode::OK, &json!({"ok": true}))
 }
 
-pub(crate) async fn stats(State(sh): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &sh.receiver.stats())
+async fn stats(State(rx): State<Arc<Receiver>>) -> Response {
+    json_response(StatusCode::OK, &rx.stats())
 }
 
 #[cfg(test)]
@@ -299,8 +312,9 @@ mod tests {
 
     use serde_json::json;
 
+    use super::super::config::SimConfig;
+    use super::super::server::Simulator;
     use super::super::testutil::{client, sim, sim_with};
-    use super::super::{SimConfig, Simulator};
     use super::ReceiverScript;
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {

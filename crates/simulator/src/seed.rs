@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::SimConfig;
 use super::activity;
+use super::config::SimConfig;
 use super::geo::{HOME_LOCATIONS, SCRIPT_AGENT, USER_AGENTS};
 use super::ids::{alnum, uuid};
 use super::logfiles::ComplianceStore;
@@ -303,8 +303,9 @@ fn invites(st: &mut OrgState, start: i64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::SimConfig;
+    use super::super::server::Simulator;
     use super::super::testutil::{sim, sim_with};
-    use super::super::{SimConfig, Simulator};
 
     #[tokio::test]
     async fn the_same_seed_builds_the_same_organization() {

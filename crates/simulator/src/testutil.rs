@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{SimConfig, Simulator, start};
+use super::config::SimConfig;
+use super::server::{Simulator, start};
 
 pub(crate) async fn sim() -> Simulator {
     sim_with(SimConfig::default()).await
