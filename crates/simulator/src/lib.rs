@@ -32,6 +32,10 @@
 //!
 //! Nothing imports `lib.rs`: a type several modules share gets a module of its own.
 //!
+//! Tests: the pure pieces (`auth`, `faults`, `http`) are unit-tested beside their code; what
+//! the simulator serves is tested over real HTTP through its public surface from `tests/it/`,
+//! one integration binary, so no module's tests reach back up through the server.
+//!
 //! ## URL layout (one listener)
 //!
 //! `/v1/organization/…` Admin API · `/chatgpt/v1/compliance/…` Compliance Logs Platform ·
@@ -88,9 +92,6 @@ mod records;
 mod seed;
 mod server;
 mod shared;
-
-#[cfg(test)]
-mod testutil;
 
 pub use audit_store::is_tenant_scoped;
 pub use compliance::COMPLIANCE_EVENT_TYPES;
