@@ -7,6 +7,8 @@ RUN cargo install cargo-chef --locked --version 0.1.73
 WORKDIR /app
 
 FROM chef AS planner
+# The whole workspace: the product at the top and the simulator under crates/ (it ships in the
+# binary as `demo` and `simulate`).
 COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 

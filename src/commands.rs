@@ -46,13 +46,13 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             events_per_second,
         } => {
             telemetry::init(&settings.log);
-            let cfg = crate::simulator::SimConfig {
+            let cfg = openai_audit_simulator::SimConfig {
                 listen,
                 seed,
                 events_per_second,
-                ..crate::simulator::SimConfig::default()
+                ..openai_audit_simulator::SimConfig::default()
             };
-            match crate::simulator::serve_until(cfg, async {
+            match openai_audit_simulator::serve_until(cfg, async {
                 shutdown::signal().await;
             })
             .await

@@ -14,10 +14,10 @@ use serde_json::Value;
 use crate::app::App;
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::simulator::{self, Receiver, SimConfig};
 use crate::streams::Mode;
 use crate::telemetry::LogFormat;
 use crate::{shutdown, telemetry};
+use openai_audit_simulator::{Receiver, SimConfig, Simulator};
 
 /// Where the demo writes the received events and its state.
 pub const OUTPUT_DIR: &str = "demo-output";
@@ -44,7 +44,7 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
         return ExitCode::FAILURE;
     }
     let received_file = out_dir.join("received.ndjson");
-    let sim = match simulator::start(SimConfig {
+    let sim = match openai_audit_simulator::start(SimConfig {
         seed,
         events_per_second,
         receiver_token: Some(RECEIVER_TOKEN.to_string()),
@@ -126,7 +126,7 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The embedded defaults pointed at the simulator, with short intervals so things move.
-pub fn demo_settings(mut s: Settings, sim: &simulator::Simulator, out_dir: &Path) -> Settings {
+pub fn demo_settings(mut s: Settings, sim: &Simulator, out_dir: &Path) -> Settings {
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
     s.openai.organization_id = Some(sim.org_id().to_string());

@@ -21,8 +21,10 @@
 //!   processing stage), [`sink`] (batch, encode, HTTP, dead-letter), [`checkpoint`] (atomic
 //!   per-stream files, see [`atomic_file`]).
 //! - Operations: [`metrics`], [`server`] (`/healthz`, `/readyz`, `/metrics`), [`check`].
-//! - [`simulator`]: the simulated OpenAI Admin + Compliance APIs and a receiver, used by
-//!   [`demo`], `simulate`, the integration tests and the benchmarks.
+//! - The simulator is not in this crate: `crates/simulator` is its own workspace crate,
+//!   `openai_audit_simulator` (the simulated OpenAI Admin + Compliance APIs and a receiver),
+//!   used by [`demo`], `simulate`, the integration tests and the benchmarks. It depends on
+//!   nothing here.
 
 pub mod app;
 pub mod check;
@@ -41,7 +43,6 @@ pub mod pipeline;
 pub mod retry;
 pub mod server;
 pub mod shutdown;
-pub mod simulator;
 pub mod sink;
 pub mod state;
 pub mod streams;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use openai_audit_ingest::metrics::Metrics;
-use openai_audit_ingest::simulator::{Family, Fault};
+use openai_audit_simulator::{Family, Fault};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -150,7 +150,7 @@ async fn the_tenant_pass_delivers_tenant_scoped_events_in_its_own_stream() {
         .events()
         .iter()
         .filter_map(|e| e["type"].as_str().map(str::to_string))
-        .filter(|t| openai_audit_ingest::simulator::is_tenant_scoped(t))
+        .filter(|t| openai_audit_simulator::is_tenant_scoped(t))
         .collect();
     assert!(!tenant_types.is_empty(), "tenant-scoped events arrive");
     assert!(checkpoint(state.path(), "audit_logs_tenant").is_some());

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use openai_audit_ingest::simulator::{Family, Fault, ReceiverScript, Simulator};
+use openai_audit_simulator::{Family, Fault, ReceiverScript, Simulator};
 use serde_json::Value;
 
 use crate::helpers::{SINK_TOKEN, checkpoint, env_for, expected_audit_ids, quiet_sim, received};

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use openai_audit_ingest::config::Settings;
-use openai_audit_ingest::simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
 use openai_audit_ingest::streams::Mode;
 use openai_audit_ingest::streams::compliance::files::CHECKSUM_ATTEMPTS;
+use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::audit_logs::poll_until;

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use openai_audit_ingest::simulator::Simulator;
 use openai_audit_ingest::streams::Mode;
+use openai_audit_simulator::Simulator;
 use serde_json::Value;
 
 use crate::compliance::{expected, settings};

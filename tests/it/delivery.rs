@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use openai_audit_ingest::simulator::{Family, Fault, ReceiverScript};
+use openai_audit_simulator::{Family, Fault, ReceiverScript};
 
 use crate::audit_logs::poll_until;
 use crate::helpers::{self, checkpoint, expected_audit_ids, normal_pass_ids, quiet_sim, received, settings};

@@ -10,8 +10,8 @@ use std::time::Duration;
 use openai_audit_ingest::app::{App, RunReport};
 use openai_audit_ingest::config::{self, Requirements, Settings};
 use openai_audit_ingest::metrics::Metrics;
-use openai_audit_ingest::simulator::{self, SimConfig, Simulator};
 use openai_audit_ingest::streams::Mode;
+use openai_audit_simulator::{SimConfig, Simulator};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ pub async fn quiet_sim(history_events: usize) -> Simulator {
 }
 
 pub async fn sim_with(cfg: SimConfig) -> Simulator {
-    simulator::start(cfg).await.expect("simulator starts")
+    openai_audit_simulator::start(cfg).await.expect("simulator starts")
 }
 
 /// Environment that points the daemon at `sim`, with fast timings for tests.
@@ -114,7 +114,7 @@ pub fn expected_audit_ids(sim: &Simulator) -> HashSet<String> {
 
 /// The same, for the normal pass only (no tenant-scoped types).
 pub fn normal_pass_ids(sim: &Simulator) -> HashSet<String> {
-    audit_ids(sim, |event_type| !simulator::is_tenant_scoped(event_type))
+    audit_ids(sim, |event_type| !openai_audit_simulator::is_tenant_scoped(event_type))
 }
 
 fn audit_ids(sim: &Simulator, keep: impl Fn(&str) -> bool) -> HashSet<String> {

@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use openai_audit_ingest::config::Settings;
-use openai_audit_ingest::simulator::{Family, Fault, Simulator};
 use openai_audit_ingest::streams::Mode;
+use openai_audit_simulator::{Family, Fault, Simulator};
 use serde_json::Value;
 
 use crate::helpers::{self, checkpoint, quiet_sim, settings};

@@ -6,6 +6,7 @@ mod helpers;
 mod audit_logs;
 mod binary;
 mod compliance;
+mod conformance;
 mod content_policy;
 mod delivery;
 mod guardrails;

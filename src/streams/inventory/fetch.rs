@@ -182,12 +182,12 @@ mod tests {
     use crate::openai::admin::OpenAiSettings;
     use crate::openai::wire::inventory as wire;
     use crate::retry::RetrySettings;
-    use crate::simulator::{self, SimConfig};
+    use openai_audit_simulator::{Family, Fault, SimConfig, Simulator};
     use secrecy::SecretString;
     use std::num::NonZeroU32;
     use std::time::Duration;
 
-    fn client(sim: &simulator::Simulator) -> AdminApi {
+    fn client(sim: &Simulator) -> AdminApi {
         let settings = OpenAiSettings {
             admin_key: Some(SecretString::from(sim.admin_key().to_string())),
             base_url: crate::config::api_root_url(sim.admin_base_url()),
@@ -212,7 +212,7 @@ mod tests {
     /// envelope of its pagination family and every item with its wire type.
     #[tokio::test]
     async fn every_simulated_inventory_list_reads_with_the_inventory_wire_types() {
-        let sim = simulator::start(SimConfig::default()).await.expect("sim");
+        let sim = openai_audit_simulator::start(SimConfig::default()).await.expect("sim");
         let listings = list_everything(&client(&sim), &Metrics::new(), "inventory").await;
         for kind in Kind::ALL {
             let l = &listings[&kind];
@@ -254,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_pages_of_both_families_are_followed_to_the_end() {
-        let sim = simulator::start(SimConfig::default()).await.expect("sim");
+        let sim = openai_audit_simulator::start(SimConfig::default()).await.expect("sim");
         let c = client(&sim);
         // Page through with limit 1 by hand-built requests: the walker's cursor handling.
         let users: ClassicList = c
@@ -276,11 +276,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_list_that_keeps_failing_is_recorded_and_its_children_marked_unknown() {
-        let sim = simulator::start(SimConfig::default()).await.expect("sim");
-        sim.faults().set_always(
-            simulator::Family::Inventory,
-            Some(simulator::Fault::Status { status: 500 }),
-        );
+        let sim = openai_audit_simulator::start(SimConfig::default()).await.expect("sim");
+        sim.faults()
+            .set_always(Family::Inventory, Some(Fault::Status { status: 500 }));
         let c = client(&sim).with_attempts(2);
         let listings = list_everything(&c, &Metrics::new(), "inventory").await;
         assert!(!listings[&Kind::User].complete());

@@ -8,8 +8,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::audit_logs::AuditStore;
+use super::audit_store::AuditStore;
 use super::geo::{LOCATIONS, Location, USER_AGENTS};
+use super::ids::alnum;
 use super::logfiles::ComplianceStore;
 
 /// An ordered, id-addressable list of inventory objects. Deleted ids keep their position so a
@@ -61,6 +62,12 @@ pub(crate) struct Person {
     pub agent: usize,
 }
 
+/// Who owns a project key.
+pub(crate) enum OwnerRef {
+    User(String),
+    ServiceAccount(String),
+}
+
 /// Who performed an audited action.
 #[derive(Debug, Clone)]
 pub(crate) enum Actor {
@@ -95,29 +102,6 @@ pub(crate) struct OrgState {
     pub group_users: BTreeMap<String, Collection>,
     pub audit: AuditStore,
     pub compliance: ComplianceStore,
-}
-
-/// `len` random characters from `[A-Za-z0-9]`.
-pub(crate) fn alnum(rng: &mut ChaCha8Rng, len: usize) -> String {
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
-        .collect()
-}
-
-/// A random (version 4 shaped) UUID string.
-pub(crate) fn uuid(rng: &mut ChaCha8Rng) -> String {
-    let b: [u8; 16] = rng.random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-4{}-{:x}{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        8 + (b[8] & 3),
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 impl OrgState {

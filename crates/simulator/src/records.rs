@@ -1,26 +1,13 @@
 //! Compliance Logs Platform records (one JSONL line each), shaped like the live samples of
 //! reference §D.5: a common envelope plus each event type's own fields.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::clock::iso_micros;
 use super::geo::{LOCATIONS, USER_AGENTS};
-use super::org::{OrgState, Person, alnum, uuid};
-
-/// ISO 8601 UTC with microseconds, as the platform writes timestamps.
-pub(crate) fn iso_micros(us: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// ISO 8601 UTC, seconds unless the instant has a fraction (file `end_time`s).
-pub(crate) fn iso_auto(us: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
+use super::ids::{alnum, uuid};
+use super::org::{OrgState, Person};
 
 fn request_metadata(loc: usize, agent: usize) -> Value {
     let l = &LOCATIONS[loc % LOCATIONS.len()];

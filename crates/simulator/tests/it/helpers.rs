@@ -1,19 +1,18 @@
-//! Test helpers: start a simulator and talk to it over real HTTP.
+//! Shared set-up: start a simulator and talk to it over real HTTP.
 
+use openai_audit_simulator::{SimConfig, Simulator, start};
 use serde_json::Value;
 
-use super::{SimConfig, Simulator, start};
-
-pub(crate) async fn sim() -> Simulator {
+pub async fn sim() -> Simulator {
     sim_with(SimConfig::default()).await
 }
 
-pub(crate) async fn sim_with(cfg: SimConfig) -> Simulator {
+pub async fn sim_with(cfg: SimConfig) -> Simulator {
     start(cfg).await.expect("simulator starts on a free port")
 }
 
 /// A client that does not follow redirects, so the 307 itself can be asserted on.
-pub(crate) fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -21,7 +20,7 @@ pub(crate) fn client() -> reqwest::Client {
 }
 
 /// GET `base` + `path` with a bearer key; status and JSON body (Null when not JSON).
-pub(crate) async fn get(url: String, key: &str) -> (u16, Value) {
+pub async fn get(url: String, key: &str) -> (u16, Value) {
     let resp = client()
         .get(url)
         .bearer_auth(key)
@@ -34,6 +33,6 @@ pub(crate) async fn get(url: String, key: &str) -> (u16, Value) {
 }
 
 /// `GET /v1/organization/<path>` with the admin key.
-pub(crate) async fn admin(sim: &Simulator, path: &str) -> (u16, Value) {
+pub async fn admin(sim: &Simulator, path: &str) -> (u16, Value) {
     get(format!("{}/organization/{path}", sim.admin_base_url()), sim.admin_key()).await
 }

@@ -6,11 +6,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::SimConfig;
 use super::activity;
+use super::config::SimConfig;
 use super::geo::{HOME_LOCATIONS, SCRIPT_AGENT, USER_AGENTS};
+use super::ids::{alnum, uuid};
 use super::logfiles::ComplianceStore;
-use super::org::{OrgState, Person, alnum, uuid};
+use super::org::{Collection, OrgState, OwnerRef, Person};
 
 const DAY: i64 = 86_400;
 
@@ -199,12 +200,6 @@ fn keys(st: &mut OrgState, start: i64, now: i64) {
     }
 }
 
-/// Who owns a project key.
-pub(crate) enum OwnerRef {
-    User(String),
-    ServiceAccount(String),
-}
-
 fn groups_roles_certs(st: &mut OrgState, start: i64) {
     for (i, name) in ["Engineering", "Security", "Support"].into_iter().enumerate() {
         let id = st.new_id("group_", 20);
@@ -282,7 +277,7 @@ fn groups_roles_certs(st: &mut OrgState, start: i64) {
 }
 
 /// Group membership lists have no global order of their own; a local counter suffices.
-fn st_seq_insert(coll: &mut super::org::Collection, p: &Person) {
+fn st_seq_insert(coll: &mut Collection, p: &Person) {
     let seq = coll.len() as u64 + 1;
     coll.insert(seq, &p.id, json!({"id": p.id, "name": p.name, "email": p.email}));
 }

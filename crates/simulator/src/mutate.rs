@@ -5,10 +5,11 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::activity;
+use super::clock::now_micros;
 use super::geo::HOME_LOCATIONS;
-use super::now_micros;
-use super::org::{Actor, Org, OrgState, Person, alnum};
-use super::seed::OwnerRef;
+use super::ids::alnum;
+use super::logfiles::RAW_LINE_KEY;
+use super::org::{Actor, Org, OrgState, OwnerRef, Person};
 
 impl OrgState {
     /// A project key in the inventory (no audit event: seeding uses it for pre-history keys).
@@ -371,11 +372,7 @@ impl Org {
     pub fn add_compliance_raw_line(&self, event_type: &str, text: &str) {
         let mut st = self.lock();
         let now = now_micros();
-        st.compliance.push(
-            event_type,
-            now,
-            serde_json::json!({ super::logfiles::RAW_LINE_KEY: text }),
-        );
+        st.compliance.push(event_type, now, json!({ RAW_LINE_KEY: text }));
     }
 
     /// Size in bytes of the largest compliance file of `event_type` cut so far.

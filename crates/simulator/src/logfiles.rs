@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::org::alnum;
-use super::records::iso_auto;
+use super::clock::iso_auto;
+use super::ids::alnum;
 
 /// A pending "record" holding this key is written verbatim as its line (tests put malformed
 /// JSON Lines in a file this way).

@@ -8,11 +8,12 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::clock::now_micros;
 use super::geo::{HOME_LOCATIONS, LOCATIONS, SCRIPT_AGENT};
-use super::org::{Actor, OrgState};
+use super::ids::alnum;
+use super::org::{Actor, OrgState, OwnerRef};
 use super::records;
-use super::seed::OwnerRef;
-use super::{Shared, now_micros};
+use super::shared::Shared;
 
 const TENANT_TYPES: &[&str] = &[
     "tenant.sso_connection.updated",
@@ -97,7 +98,7 @@ fn tenant_bundle(st: &mut OrgState, at_us: i64) {
 
 fn bind_connector(st: &mut OrgState, at: i64, actor: &Actor) {
     let ws = st.workspace_id.clone();
-    let connector = format!("connector_{}", super::org::alnum(&mut st.rng, 16).to_lowercase());
+    let connector = format!("connector_{}", alnum(&mut st.rng, 16).to_lowercase());
     let id = format!("{ws}__{connector}");
     let role = st.roles.ids().first().cloned().unwrap_or_default();
     let payload = json!({"id": id, "role_id": role, "resource_id": id,
@@ -238,7 +239,7 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
         928..940 => {
             if let Some(p) = st.pick_user(false) {
                 let org = st.org_id.clone();
-                let payload = json!({"id": super::org::alnum(&mut st.rng, 12), "principal_id": p.id,
+                let payload = json!({"id": alnum(&mut st.rng, 12), "principal_id": p.id,
                     "principal_type": "user", "resource_id": org,
                     "resource_type": "api.organization"});
                 st.record("role.assignment.created", at, &actor, None, Some(payload));
@@ -324,53 +325,5 @@ pub(crate) async fn run(shared: Arc<Shared>, eps: f64, mut stop: watch::Receiver
             random_activity(&mut st, now);
         }
         st.compliance.cut_until(now);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::super::compliance::COMPLIANCE_EVENT_TYPES;
-    use super::super::testutil::sim_with;
-    use super::super::{SimConfig, Simulator};
-
-    fn compliance_total(sim: &Simulator) -> usize {
-        COMPLIANCE_EVENT_TYPES
-            .iter()
-            .map(|t| sim.org().compliance_event_ids(t).len())
-            .sum()
-    }
-
-    // Paused clock: the two seconds below are virtual, they only drive the activity ticks.
-    #[tokio::test(start_paused = true)]
-    async fn background_activity_keeps_the_organization_busy() {
-        let sim = sim_with(SimConfig {
-            events_per_second: 50.0,
-            history_events: 0,
-            ..SimConfig::default()
-        })
-        .await;
-        let (audit, compliance) = (sim.org().audit_len(), compliance_total(&sim));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let grown = (sim.org().audit_len() - audit) + (compliance_total(&sim) - compliance);
-        assert!(grown >= 50, "about 100 activities in 2 s at 50/s, got {grown} records");
-        sim.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn the_history_holds_the_security_scenarios() {
-        let sim = sim_with(SimConfig::default()).await;
-        let events = sim.org().audit_events();
-        let count = |ty: &str| events.iter().filter(|e| e["type"] == ty).count();
-        assert!(count("login.failed") >= 5, "a burst of failures");
-        assert!(count("role.bound_to_resource") >= 1);
-        assert!(count("tenant.admin_api_key.created") >= 1);
-        let countries: std::collections::HashSet<&str> = events
-            .iter()
-            .filter_map(|e| e["actor"]["session"]["ip_address_details"]["country"].as_str())
-            .collect();
-        assert!(countries.len() >= 4, "logins from several countries: {countries:?}");
-        sim.shutdown().await;
     }
 }

@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::Shared;
+use super::auth;
 use super::http::json_response;
 
 /// One accepted batch.
@@ -202,8 +204,19 @@ fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Resp
     r
 }
 
-pub(crate) async fn ingest(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let rx = &sh.receiver;
+/// `POST /receiver/events` and the `/_sim/receiver/…` control endpoints, on the receiver alone.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(receiver: Arc<Receiver>) -> Router<S> {
+    Router::new()
+        .route(
+            "/receiver/events",
+            post(ingest).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
+        )
+        .route("/_sim/receiver/stats", get(stats))
+        .route("/_sim/receiver/script", post(script))
+        .with_state(receiver)
+}
+
+async fn ingest(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
     let encoding = header_str(&headers, header::CONTENT_ENCODING);
     let ctype = header_str(&headers, header::CONTENT_TYPE);
     let mut req = ReceivedRequest {
@@ -221,7 +234,7 @@ pub(crate) async fn ingest(State(sh): State<Arc<Shared>>, headers: HeaderMap, bo
         status_response(status, retry, msg)
     };
     if let Some(token) = &rx.token
-        && super::auth::bearer(&headers) != Some(token.as_str())
+        && auth::bearer(&headers) != Some(token.as_str())
     {
         return answer(req, 401, None, "missing or wrong bearer token");
     }
@@ -283,161 +296,11 @@ fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
     f.write_all(&buf)
 }
 
-pub(crate) async fn script(State(sh): State<Arc<Shared>>, axum::Json(script): axum::Json<ReceiverScript>) -> Response {
-    sh.receiver.set_response(script);
+async fn script(State(rx): State<Arc<Receiver>>, axum::Json(script): axum::Json<ReceiverScript>) -> Response {
+    rx.set_response(script);
     json_response(StatusCode::OK, &json!({"ok": true}))
 }
 
-pub(crate) async fn stats(State(sh): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &sh.receiver.stats())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::time::Duration;
-
-    use serde_json::json;
-
-    use super::super::testutil::{client, sim, sim_with};
-    use super::super::{SimConfig, Simulator};
-    use super::ReceiverScript;
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(bytes).expect("in-memory write");
-        enc.finish().expect("in-memory finish")
-    }
-
-    async fn post(sim: &Simulator, body: Vec<u8>, ctype: &str, gz: bool, token: Option<&str>) -> reqwest::Response {
-        let mut req = client()
-            .post(sim.receiver_url())
-            .header("content-type", ctype)
-            .header("idempotency-key", "abc123");
-        if gz {
-            req = req.header("content-encoding", "gzip");
-        }
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.body(body).send().await.expect("request reaches the receiver")
-    }
-
-    #[tokio::test]
-    async fn accepts_gzip_ndjson_and_json_arrays_and_records_the_headers() {
-        let sim = sim().await;
-        let ndjson = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
-        let resp = post(&sim, gzip(ndjson.as_bytes()), "application/x-ndjson", true, None).await;
-        assert_eq!(resp.status().as_u16(), 200);
-        let array = serde_json::to_vec(&json!([{"id": "c"}])).expect("serializes");
-        let resp = post(&sim, array, "application/json", false, None).await;
-        assert_eq!(resp.status().as_u16(), 200);
-        assert!(sim.receiver().wait_for(3, Duration::from_secs(5)).await);
-        assert_eq!(sim.receiver().ids(), vec!["a", "b", "c"]);
-        let batches = sim.receiver().batches();
-        assert_eq!(batches.len(), 2);
-        assert_eq!(batches[0].content_encoding.as_deref(), Some("gzip"));
-        assert_eq!(batches[0].idempotency_key.as_deref(), Some("abc123"));
-        assert_eq!(batches[1].content_type.as_deref(), Some("application/json"));
-        assert!(!batches[0].authorization_present);
-        // wait_for gives up rather than hanging when nothing more arrives.
-        assert!(!sim.receiver().wait_for(4, Duration::from_millis(50)).await);
-        sim.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn scripted_responses_and_the_token_are_enforced() {
-        let sim = sim_with(SimConfig {
-            receiver_token: Some("recv-token".into()),
-            ..SimConfig::default()
-        })
-        .await;
-        let body = || b"{\"id\":\"x-1\"}\n{\"id\":\"x-2\"}\n".to_vec();
-        let nd = "application/x-ndjson";
-        assert_eq!(post(&sim, body(), nd, false, None).await.status().as_u16(), 401);
-        assert_eq!(
-            post(&sim, body(), nd, false, Some("wrong")).await.status().as_u16(),
-            401
-        );
-        let rx = sim.receiver();
-        rx.set_response(ReceiverScript::Next {
-            status: 503,
-            retry_after_secs: None,
-            times: 1,
-        });
-        rx.set_response(ReceiverScript::Next {
-            status: 429,
-            retry_after_secs: Some(7),
-            times: 1,
-        });
-        assert_eq!(
-            post(&sim, body(), nd, false, Some("recv-token"))
-                .await
-                .status()
-                .as_u16(),
-            503
-        );
-        let limited = post(&sim, body(), nd, false, Some("recv-token")).await;
-        assert_eq!(limited.status().as_u16(), 429);
-        assert_eq!(limited.headers()["retry-after"], "7");
-        rx.set_response(ReceiverScript::MaxBodyBytes { bytes: 10 });
-        assert_eq!(
-            post(&sim, body(), nd, false, Some("recv-token"))
-                .await
-                .status()
-                .as_u16(),
-            413
-        );
-        rx.set_response(ReceiverScript::Clear);
-        rx.set_response(ReceiverScript::RejectIdContaining {
-            needle: "x-2".into(),
-            status: 400,
-        });
-        assert_eq!(
-            post(&sim, body(), nd, false, Some("recv-token"))
-                .await
-                .status()
-                .as_u16(),
-            400
-        );
-        let only_first = b"{\"id\":\"x-1\"}\n".to_vec();
-        assert_eq!(
-            post(&sim, only_first, nd, false, Some("recv-token"))
-                .await
-                .status()
-                .as_u16(),
-            200
-        );
-        assert_eq!(rx.ids(), vec!["x-1"]);
-        let statuses: Vec<u16> = rx.requests().iter().map(|r| r.status).collect();
-        assert_eq!(statuses, vec![401, 401, 503, 429, 413, 400, 200]);
-        assert!(rx.batches()[0].authorization_present);
-        let stats: serde_json::Value = client()
-            .get(format!("http://{}/_sim/receiver/stats", sim.local_addr()))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(stats["events"], 1);
-        assert_eq!(stats["requests"], 7);
-        sim.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn received_events_can_be_persisted_to_an_ndjson_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("received.ndjson");
-        let sim = sim_with(SimConfig {
-            receiver_file: Some(path.clone()),
-            ..SimConfig::default()
-        })
-        .await;
-        let resp = post(&sim, b"{\"id\":\"p\"}\n".to_vec(), "application/x-ndjson", false, None).await;
-        assert_eq!(resp.status().as_u16(), 200);
-        let text = std::fs::read_to_string(&path).expect("file written before the ack");
-        assert_eq!(text, "{\"id\":\"p\"}\n");
-        sim.shutdown().await;
-    }
+async fn stats(State(rx): State<Arc<Receiver>>) -> Response {
+    json_response(StatusCode::OK, &rx.stats())
 }

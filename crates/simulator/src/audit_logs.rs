@@ -1,0 +1,33 @@
+//! `GET /v1/organization/audit_logs`: auth, faults, then one page of the organization's
+//! `AuditStore` (`audit_store.rs`) in newest-first order.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::audit_store::AuditQuery;
+use super::auth;
+use super::faults::Family;
+use super::http::{FaultOutcome, Query, apply_fault, page_response};
+use super::shared::Shared;
+
+/// The endpoint.
+pub(crate) async fn list(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    if let Err(r) = auth::require(&headers, &sh.admin_key) {
+        return r.into_response();
+    }
+    if let FaultOutcome::Respond(r) = apply_fault(&sh.faults, Family::AuditLogs).await {
+        return r;
+    }
+    let q = match AuditQuery::parse(&Query::parse(raw.as_deref())) {
+        Ok(q) => q,
+        Err(r) => return r.into_response(),
+    };
+    let page = sh.org.lock().audit.page(&q);
+    match page {
+        Ok(body) => page_response(&sh.faults, Family::AuditLogs, &body),
+        Err(r) => r.into_response(),
+    }
+}

@@ -1,0 +1,224 @@
+//! The Compliance Logs Platform endpoints: the file list (ascending by `end_time`, exclusive
+//! `after`), the 307 download, the signed URL that serves the bytes, and `max_event_time`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use chrono::DateTime;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::auth;
+use super::clock::{iso_micros, now_micros};
+use super::faults::Family;
+use super::http::{
+    ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
+};
+use super::shared::Shared;
+
+/// The event types the simulator produces (and accepts in `event_type`).
+pub const COMPLIANCE_EVENT_TYPES: &[&str] = &[
+    "AUTH_LOG",
+    "AUDIT_LOG",
+    "CONVERSATION_MESSAGE",
+    "APP_LOG",
+    "APP_AUTH_LOG",
+    "CUSTOM_AGENTS_LOG",
+    "CODEX_LOG",
+    "CODEX_SECURITY_LOG",
+];
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/chatgpt/v1/compliance/{scope}/{principal}/logs", get(list))
+        .route(
+            "/chatgpt/v1/compliance/{scope}/{principal}/logs/{file_id}",
+            get(download),
+        )
+        .route(
+            "/chatgpt/v1/compliance/{scope}/{principal}/max_event_time",
+            get(max_event_time),
+        )
+        .route("/signed/{token}", get(signed))
+}
+
+/// Auth, then the principal: `workspaces/<uuid>` or `organizations/<org-…>` of this org.
+fn check(sh: &Shared, headers: &HeaderMap, scope: &str, principal: &str) -> Result<(), ApiError> {
+    auth::require(headers, &sh.compliance_key)?;
+    let st = sh.org.lock();
+    let ok = match scope {
+        "workspaces" => principal == st.workspace_id,
+        "organizations" => principal == st.org_id,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(not_found(&format!("No workspace or organization '{principal}'.")))
+    }
+}
+
+fn parse_time(q: &Query, key: &str, required: bool) -> Result<Option<i64>, ApiError> {
+    match q.get(key) {
+        None if required => Err(bad_request(key, &format!("Missing required parameter '{key}'."))),
+        None => Ok(None),
+        Some(v) => DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.timestamp_micros()))
+            .map_err(|_| bad_request(key, &format!("'{key}' must be an ISO 8601 timestamp with a timezone."))),
+    }
+}
+
+fn event_type(q: &Query) -> Result<String, ApiError> {
+    match q.get("event_type") {
+        Some(t) if COMPLIANCE_EVENT_TYPES.contains(&t) => Ok(t.to_owned()),
+        Some(t) => Err(bad_request("event_type", &format!("Unknown event_type '{t}'."))),
+        None => Err(bad_request("event_type", "Missing required parameter 'event_type'.")),
+    }
+}
+
+async fn list(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    if let FaultOutcome::Respond(r) = apply_fault(&sh.faults, Family::ComplianceList).await {
+        return r;
+    }
+    let q = Query::parse(raw.as_deref());
+    let parsed = (|| {
+        let ty = event_type(&q)?;
+        let after = parse_time(&q, "after", true)?.unwrap_or(i64::MIN);
+        let before = parse_time(&q, "before", false)?;
+        let limit = q.limit(1, 100, 100)?;
+        Ok::<_, ApiError>((ty, after, before, limit))
+    })();
+    let (ty, after, before, limit) = match parsed {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let body = {
+        let mut st = sh.org.lock();
+        // Cutting here too keeps files appearing on time even without the background task.
+        st.compliance.cut_until(now_micros());
+        st.compliance.page(&ty, after, before, limit)
+    };
+    page_response(&sh.faults, Family::ComplianceList, &body)
+}
+
+fn signature(secret: &str, token: &str, expires: i64) -> String {
+    hex::encode(&Sha256::digest(format!("{secret}:{token}:{expires}").as_bytes())[..16])
+}
+
+async fn download(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal, file_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    let corrupt = match apply_fault(&sh.faults, Family::ComplianceDownload).await {
+        FaultOutcome::Respond(r) => return r,
+        FaultOutcome::Corrupt => true,
+        FaultOutcome::Proceed => false,
+    };
+    if sh.org.lock().compliance.file(&file_id).is_none() {
+        return not_found(&format!("No log file '{file_id}'.")).into_response();
+    }
+    // The corruption flag rides in the signed token so the signed URL serves bad bytes.
+    let token = if corrupt { format!("{file_id}.c") } else { file_id };
+    let ttl = i64::try_from(sh.signed_url_ttl.as_secs()).unwrap_or(300);
+    let expires = now_micros() / 1_000_000 + ttl;
+    let mut loc = sh.base.clone();
+    loc.set_path(&format!("/signed/{token}"));
+    loc.set_query(Some(&format!(
+        "expires={expires}&sig={}",
+        signature(&sh.signing_secret, &token, expires)
+    )));
+    let mut resp = bytes_response(StatusCode::TEMPORARY_REDIRECT, Bytes::new(), "text/plain");
+    if let Ok(v) = HeaderValue::from_str(loc.as_str()) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+fn forbidden(reason: &'static str) -> Response {
+    bytes_response(
+        StatusCode::FORBIDDEN,
+        Bytes::from_static(reason.as_bytes()),
+        "text/plain",
+    )
+}
+
+/// The pre-signed URL: like object storage it refuses any `Authorization` header.
+async fn signed(
+    State(sh): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return forbidden("AuthorizationHeaderNotAllowed: signed URLs carry their own credentials");
+    }
+    let q = Query::parse(raw.as_deref());
+    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok());
+    let Some(expires) = expires else {
+        return forbidden("SignatureMissing");
+    };
+    if q.get("sig") != Some(signature(&sh.signing_secret, &token, expires).as_str()) {
+        return forbidden("SignatureDoesNotMatch");
+    }
+    if now_micros() / 1_000_000 >= expires {
+        return forbidden("Expired: request a new download URL");
+    }
+    let (file_id, mut corrupt) = match token.strip_suffix(".c") {
+        Some(id) => (id.to_owned(), true),
+        None => (token.clone(), false),
+    };
+    match apply_fault(&sh.faults, Family::SignedUrl).await {
+        FaultOutcome::Respond(r) => return r,
+        FaultOutcome::Corrupt => corrupt = true,
+        FaultOutcome::Proceed => {}
+    }
+    let body = match sh.org.lock().compliance.file(&file_id) {
+        Some(f) => f.body.clone(),
+        None => return not_found("No such file.").into_response(),
+    };
+    let body = if corrupt {
+        let mut b = body.to_vec();
+        b.extend_from_slice(b"{\"corrupted\":true}\n");
+        Bytes::from(b)
+    } else {
+        body
+    };
+    bytes_response(StatusCode::OK, body, "application/jsonl")
+}
+
+async fn max_event_time(
+    State(sh): State<Arc<Shared>>,
+    Path((scope, principal)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check(&sh, &headers, &scope, &principal) {
+        return r.into_response();
+    }
+    let q = Query::parse(raw.as_deref());
+    let types = q.all("event_type");
+    let st = sh.org.lock();
+    let mut out = serde_json::Map::new();
+    for ty in types {
+        let latest = st.compliance.max_event_time(&ty).map(iso_micros);
+        out.insert(ty, json!(latest));
+    }
+    json_response(StatusCode::OK, &json!({"max_event_time": out}))
+}
