@@ -7,24 +7,47 @@
 //!
 //! ## Layout
 //!
-//! Data flows one way: fetch → normalize → guardrails → batch → send → ack → checkpoint.
+//! Data flows one way, and each module only imports the ones before it in this list:
 //!
-//! - Edges a process starts from: [`cli`], [`config`], [`telemetry`], [`shutdown`],
-//!   [`commands`] (one function per command), [`app`] (build the pipeline, run it, drain it).
-//! - Upstream: [`api_client`] (one authenticated JSON client: [`rate_limit`] → request →
-//!   [`retry`] classification and schedule), [`http`] (the one client builder), [`openai`]
-//!   (Admin API wire types, client and the audit-log streams), [`compliance`] (Compliance Logs
-//!   Platform client, verified download to disk, bounded line reader, per-event-type streams).
-//! - Pure logic: [`normalize`] (wire → [`normalize::Event`], mapping table as data),
-//!   [`dedup`] (bounded id set), window math in [`openai::window`].
-//! - The pipeline: [`pipeline`] (emitter, ack tracking, byte-bounded queue, stream driver,
-//!   processing stage), [`sink`] (batch, encode, HTTP, dead-letter), [`checkpoint`] (atomic
-//!   per-stream files, see [`atomic_file`]).
-//! - Operations: [`metrics`], [`server`] (`/healthz`, `/readyz`, `/metrics`), [`check`].
-//! - The simulator is not in this crate: `crates/simulator` is its own workspace crate,
-//!   `openai_audit_simulator` (the simulated OpenAI Admin + Compliance APIs and a receiver),
-//!   used by [`demo`], `simulate`, the integration tests and the benchmarks. It depends on
-//!   nothing here.
+//! ```text
+//! streams ─► normalize ─► pipeline (guardrails, content policy, encode) ─► sink ─► ack ─► checkpoint
+//! ```
+//!
+//! 1. Leaves, used everywhere: [`metrics`], `errors` (the one error-chain printer), `retry`
+//!    (failure classification apart from the backoff schedule), `dedup` (bounded id set),
+//!    `state` (the state directory: lock, checkpoint store, dead-letter file, compliance
+//!    spool and quarantine, atomic writes), `telemetry`, `shutdown`, [`cli`].
+//! 2. Upstream clients: [`upstream`] (the one HTTP client builder, request budgets, the
+//!    authenticated JSON client and its error type), [`openai`] (Admin API client and wire
+//!    types), [`compliance`] (Compliance Logs Platform client and wire types).
+//! 3. Pure logic: [`normalize`] (wire record → [`normalize::Event`], the mapping tables and
+//!    the content table as data, the one event-id rule), [`guardrails`] (rules over events).
+//! 4. `pipeline`: the emitter a stream writes into, per-stream acknowledgement tracking, the
+//!    byte-bounded queue, the processing stage (guardrails, content policy, encoding) and the
+//!    checkpoint writer.
+//! 5. [`streams`]: one folder per stream (audit logs, inventory, compliance), the driver loop
+//!    they share, the cursor guard every pager uses. `sink`: batch, encode, POST, split,
+//!    dead-letter.
+//! 6. Assembly: [`config`] (layer the sources, validate, build each component's settings),
+//!    [`app`] (open the state, hand each stream its checkpoint, start and drain everything).
+//! 7. Commands: [`commands`] (one function per command), [`check`], `demo`, `server`
+//!    (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! One audit-log event, from the poll to the checkpoint: `app` loads the `audit_logs`
+//! checkpoint and starts `streams::audit_logs::AuditLogStream` under `streams::drive`; a
+//! cycle asks `openai::AdminApi::audit_logs` for a page of its window (rate limit → request
+//! → retry in `upstream::api`); `normalize::audit_log` turns each record into an `Event`
+//! (id from `normalize::event_id`), and `pipeline::Emitter::emit` numbers it and queues it;
+//! after the page the stream leaves its next state with `Emitter::checkpoint`. The processing
+//! stage runs the guardrails (`pipeline::guard`) and encodes the event into the byte-bounded
+//! queue; the sink batches, encodes and POSTs it and acknowledges it on a 2xx; once every
+//! event before the mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
+//! through `state::CheckpointStore`.
+//!
+//! The simulator is not in this crate: `crates/simulator` is its own workspace crate,
+//! `openai_audit_simulator` (the simulated OpenAI Admin + Compliance APIs and a receiver),
+//! used by `demo`, `simulate`, the integration tests and the benchmarks. It depends on
+//! nothing here.
 
 pub mod app;
 pub mod check;
@@ -32,19 +55,19 @@ pub mod cli;
 pub mod commands;
 pub mod compliance;
 pub mod config;
-pub mod dedup;
-pub mod demo;
-pub mod errors;
+pub(crate) mod dedup;
+pub(crate) mod demo;
+pub(crate) mod errors;
 pub mod guardrails;
 pub mod metrics;
 pub mod normalize;
 pub mod openai;
-pub mod pipeline;
-pub mod retry;
-pub mod server;
-pub mod shutdown;
-pub mod sink;
-pub mod state;
+pub(crate) mod pipeline;
+pub(crate) mod retry;
+pub(crate) mod server;
+pub(crate) mod shutdown;
+pub(crate) mod sink;
+pub(crate) mod state;
 pub mod streams;
-pub mod telemetry;
+pub(crate) mod telemetry;
 pub mod upstream;

@@ -1,7 +1,7 @@
-//! The ChatGPT Compliance Logs Platform: its client ([`platform`]) and wire types
+//! The ChatGPT Compliance Logs Platform: its client (`platform`) and wire types
 //! ([`wire`]). The per-event-type streams that read it live in `crate::streams::compliance`.
 
-pub mod platform;
+pub(crate) mod platform;
 pub mod wire;
 
 pub use platform::{ComplianceApi, LocationError};

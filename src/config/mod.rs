@@ -2,11 +2,11 @@
 //! [`Settings`], which assembles each component's own settings type. A value that reaches a
 //! component cannot be wrong.
 //!
-//! - [`sources`]: layering the sources into the raw form ([`raw`]).
-//! - [`validate`]: raw → settings, naming the key of every problem; `main` turns a
+//! - `sources`: layering the sources into the raw form (`raw`).
+//! - `validate`: raw → settings, naming the key of every problem; `main` turns a
 //!   [`ConfigError`] into exit code 2.
-//! - [`render`]: the effective configuration with secrets redacted, for `config`.
-//! - [`de`]: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
+//! - `render`: the effective configuration with secrets redacted, for `config`.
+//! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
 mod raw;

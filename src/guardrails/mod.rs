@@ -1,23 +1,23 @@
 //! Guardrails: a small rule engine that runs in the processing stage, after normalization and
 //! before the sink, and the built-in rule pack.
 //!
-//! - [`rule`]: the rule model and its TOML form (parsing, validation), built-in pack in
+//! - `rule`: the rule model and its TOML form (parsing, validation), built-in pack in
 //!   `builtin.toml`.
-//! - [`matcher`]: dotted field paths and the conditions rules test.
-//! - [`stateful`]: threshold, sequence and first-seen memories (bounded, persisted).
-//! - [`detect`]: content detectors for secrets and card numbers (pure over `&Event`).
-//! - [`engine`]: runs the rules over one event.
-//! - [`settings`]: what `[guardrails]` configures.
+//! - `matcher`: dotted field paths and the conditions rules test.
+//! - `stateful`: threshold, sequence and first-seen memories (bounded, persisted).
+//! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
+//! - `engine`: runs the rules over one event.
+//! - `settings`: what `[guardrails]` configures.
 //!
 //! The engine's place in the pipeline (its own acknowledgement tracker and checkpoint) is
 //! `crate::pipeline::guard`.
 
-pub mod detect;
-pub mod engine;
-pub mod matcher;
-pub mod rule;
-pub mod settings;
-pub mod stateful;
+pub(crate) mod detect;
+pub(crate) mod engine;
+pub(crate) mod matcher;
+pub(crate) mod rule;
+pub(crate) mod settings;
+pub(crate) mod stateful;
 
 pub use detect::{Detection, Detectors};
 pub use engine::Engine;

@@ -1,7 +1,7 @@
-//! The OpenAI Admin API: its client ([`admin`]) and wire types ([`wire`]). The streams that
+//! The OpenAI Admin API: its client (`admin`) and wire types ([`wire`]). The streams that
 //! read it live in `crate::streams`.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod wire;
 
 pub use admin::{AdminApi, AuditLogQuery};

@@ -83,12 +83,6 @@ impl<T> ByteReceiver<T> {
     pub async fn recv(&mut self) -> Option<T> {
         self.rx.recv().await.map(|(item, _permit)| item)
     }
-
-    /// Stops accepting items; senders waiting for room get their item back.
-    pub fn close(&mut self) {
-        self.budget.close();
-        self.rx.close();
-    }
 }
 
 impl<T> Drop for ByteReceiver<T> {
@@ -143,16 +137,6 @@ mod tests {
         let waiting = tokio::spawn(async move { tx.send(Blob(5)).await.is_err() });
         tokio::task::yield_now().await;
         drop(rx);
-        assert!(waiting.await.expect("joined"));
-    }
-
-    #[tokio::test]
-    async fn closing_the_receiver_returns_the_item_to_a_waiting_sender() {
-        let (tx, mut rx) = byte_channel::<Blob>(10);
-        tx.send(Blob(10)).await.expect("room");
-        let waiting = tokio::spawn(async move { tx.send(Blob(5)).await.is_err() });
-        tokio::task::yield_now().await;
-        rx.close();
         assert!(waiting.await.expect("joined"));
     }
 }

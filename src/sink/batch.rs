@@ -38,6 +38,7 @@ fn added_bytes(format: SinkFormat, count: usize, len: usize) -> usize {
 }
 
 /// The encoded body size, before compression, of events with these lengths.
+#[cfg(test)]
 pub fn body_len(format: SinkFormat, lens: impl IntoIterator<Item = usize>) -> usize {
     let mut total = 0usize;
     for (count, len) in lens.into_iter().enumerate() {
@@ -93,11 +94,13 @@ impl<T> Batch<T> {
         self.items.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// The encoded body size so far, before compression.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

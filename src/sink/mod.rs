@@ -96,14 +96,22 @@ fn class_label(class: Class) -> &'static str {
 /// The sink and its running totals.
 #[derive(Debug)]
 pub struct Sink {
+    /// One POST to the ingestion service and what its answer means.
     transport: Transport,
+    /// When a batch is full (events and encoded bytes).
     limits: Limits,
+    /// The body's shape.
     format: SinkFormat,
+    /// Whether the body is gzipped.
     compression: Compression,
+    /// How long the first event of a batch may wait for company.
     flush_interval: Duration,
+    /// Backoff between attempts, and the pause while delivery is blocked.
     schedule: Schedule,
+    /// Where an event the service rejects goes, with the reason, before it is acknowledged.
     dead_letter: DeadLetter,
     metrics: Metrics,
+    /// Running totals, returned when the sink stops.
     report: SinkReport,
 }
 
@@ -240,7 +248,7 @@ impl Sink {
                 outcome = self.transport.send(&payload) => outcome,
             };
             let failure = match outcome {
-                Response::Delivered(_) => return Ok(Sent::Delivered),
+                Response::Delivered => return Ok(Sent::Delivered),
                 Response::Failed(failure) => failure,
             };
             self.metrics.sink_batch(class_label(failure.class));

@@ -22,7 +22,7 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 #[derive(Debug)]
 pub enum Response {
     /// Any 2xx: the receiver took the whole batch.
-    Delivered(StatusCode),
+    Delivered,
     Failed(Failure),
 }
 
@@ -86,7 +86,7 @@ impl Transport {
         };
         let status = response.status();
         if status.is_success() {
-            return Response::Delivered(status);
+            return Response::Delivered;
         }
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
         // Scrubbed before it is cut short, so no fragment of a secret survives the cut.

@@ -1,14 +1,14 @@
 //! The streams: one upstream feed each, with its own cursor and typed checkpoint.
 //!
-//! - [`audit_logs`]: `audit_logs` and `audit_logs_tenant`, one closed window at a time.
-//! - [`inventory`]: the organization inventory, one full listing per interval.
+//! - `audit_logs`: `audit_logs` and `audit_logs_tenant`, one closed window at a time.
+//! - `inventory`: the organization inventory, one full listing per interval.
 //! - [`compliance`]: `compliance:<TYPE>`, one per Compliance Logs Platform event type.
-//! - [`driver`]: the loop every stream runs in.
+//! - `driver`: the loop every stream runs in.
 
-pub mod audit_logs;
+pub(crate) mod audit_logs;
 pub mod compliance;
-pub mod driver;
-pub mod inventory;
+pub(crate) mod driver;
+pub(crate) mod inventory;
 
 mod paging;
 

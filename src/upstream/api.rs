@@ -213,13 +213,21 @@ pub enum LimitScope {
 /// One authenticated API.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
+    /// `openai` or `compliance`: labels logs, metrics and errors.
     service: &'static str,
+    /// Whether the budget is one for the whole API or one per route.
     scope: LimitScope,
+    /// The one client builder's client: rustls, timeouts, redirects off.
     http: reqwest::Client,
+    /// The API root every path is joined to (ends in `/`).
     base: Url,
+    /// The bearer key; exposed only when the header is built.
     key: SecretString,
+    /// The request budget, shared by every clone of this client.
     limiter: Arc<RateLimit>,
+    /// Backoff between attempts of one request.
     schedule: Schedule,
+    /// Tries per request before the caller sees the failure.
     attempts: usize,
     metrics: Metrics,
 }

@@ -39,6 +39,7 @@ impl Window {
     }
 
     /// Whether an event time lies inside the window.
+    #[cfg(test)]
     pub fn contains(&self, t: i64) -> bool {
         (self.start..=self.end).contains(&t)
     }

@@ -1,5 +1,5 @@
 //! One log file from the platform to disk: follow the 307 to the signed URL without the
-//! bearer key, spool the body (see [`crate::state::Spool`]) while hashing it (memory stays
+//! bearer key, spool the body (see `crate::state::Spool`) while hashing it (memory stays
 //! flat whatever the file size), verify `file_sha256` (a mismatch is fetched again), and set
 //! aside a file that stays corrupt in the quarantine with the reason, so nothing is dropped
 //! silently.

@@ -75,6 +75,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    #[cfg(test)]
     pub fn complete() -> Self {
         Self {
             complete: true,

@@ -77,11 +77,6 @@ impl Kind {
         }
     }
 
-    /// The kind named `name`.
-    pub fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
     /// Route label for the rate limiter, metrics and logs.
     pub fn route(self) -> &'static str {
         match self {
@@ -225,12 +220,5 @@ mod tests {
     #[test]
     fn an_item_without_an_id_does_not_read() {
         assert!(Kind::User.view(&json!({"name": "x"})).is_none());
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for k in Kind::ALL {
-            assert_eq!(Kind::from_name(k.name()), Some(k));
-        }
     }
 }

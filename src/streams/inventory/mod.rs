@@ -7,11 +7,11 @@
 //! [`signals`] (pure), [`events`] (their normalized events, pure), this file (the run and
 //! its state).
 
-pub mod diff;
-pub mod events;
-pub mod fetch;
-pub mod kind;
-pub mod signals;
+pub(crate) mod diff;
+pub(crate) mod events;
+pub(crate) mod fetch;
+pub(crate) mod kind;
+pub(crate) mod signals;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -19,6 +19,7 @@ pub const EXPIRY_WARNING_DAYS: i64 = 14;
 pub const INVITE_PENDING_DAYS: i64 = 7;
 
 /// The signals, by name (`inventory.<name>` is the event type).
+#[cfg(test)]
 pub const NAMES: [&str; 5] = [
     "stale_key",
     "orphaned_key",
