@@ -9,7 +9,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{self, checkpoint, expected_audit_ids, quiet_sim, received, settings};
+use crate::helpers::{self, checkpoint, expected_audit_ids, poll_until, quiet_sim, received, settings};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_window_spanning_many_pages_is_delivered_once_in_full() {
@@ -216,13 +216,4 @@ async fn a_cursor_that_does_not_advance_is_an_error_not_a_spin() {
             .and_then(|c| c["watermark"].as_i64())
             .is_none()
     );
-}
-
-/// Waits for a condition the daemon brings about, checking every few milliseconds.
-pub async fn poll_until(mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached in 30 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

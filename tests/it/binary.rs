@@ -2,178 +2,15 @@
 //! never prints, against an in-process simulator.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use openai_audit_simulator::{Family, Fault, ReceiverScript, Simulator};
+use openai_audit_simulator::{Family, Fault, ReceiverScript};
 use serde_json::Value;
 
-use crate::helpers::{SINK_TOKEN, checkpoint, env_for, expected_audit_ids, quiet_sim, received};
-
-const BIN: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
-
-/// How long any one command may take before the test gives up on it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The binary with a clean environment: only `PATH`, the settings pointing it at `sim`
-/// (state in `state_dir`), then `extra` (which may override them).
-fn daemon(sim: &Simulator, state_dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = bare(args);
-    cmd.envs(env_for(sim, state_dir));
-    cmd.envs(extra.iter().copied());
-    cmd
-}
-
-/// The binary with nothing in its environment but `PATH`.
-fn bare(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Runs `cmd` to completion (bounded by [`COMMAND_TIMEOUT`]) and collects its output.
-async fn output(cmd: Command) -> Output {
-    Spawned::start(cmd).finish(COMMAND_TIMEOUT).await
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Everything a finished command said, for assertion messages.
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-/// Bytes a pipe has delivered so far, filled by a reader thread.
-type Captured = Arc<Mutex<Vec<u8>>>;
-
-/// A running child whose stdout and stderr are read in the background (so a chatty process
-/// never blocks on a full pipe, and a test can look at what it printed so far). Killed if
-/// the test ends without waiting for it.
-struct Spawned {
-    child: Option<Child>,
-    stdout: Captured,
-    stderr: Captured,
-    readers: Vec<JoinHandle<()>>,
-}
-
-fn capture(pipe: Option<impl Read + Send + 'static>, into: &Captured) -> JoinHandle<()> {
-    let into = Arc::clone(into);
-    std::thread::spawn(move || {
-        let Some(mut pipe) = pipe else { return };
-        let mut chunk = [0u8; 8192];
-        loop {
-            match pipe.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => into
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-}
-
-impl Spawned {
-    fn start(mut cmd: Command) -> Self {
-        let mut child = cmd.spawn().expect("the binary starts");
-        let (stdout, stderr) = (Captured::default(), Captured::default());
-        let readers = vec![
-            capture(child.stdout.take(), &stdout),
-            capture(child.stderr.take(), &stderr),
-        ];
-        Self {
-            child: Some(child),
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("not finished").id()
-    }
-
-    /// What the process printed on stdout so far.
-    fn stdout_so_far(&self) -> String {
-        text(&self.stdout.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Waits up to `limit` for the process to exit (checking every 20 ms) and returns what
-    /// it said; kills it and fails the test if it does not.
-    async fn finish(mut self, limit: Duration) -> Output {
-        let deadline = tokio::time::Instant::now() + limit;
-        let status = loop {
-            let child = self.child.as_mut().expect("not finished");
-            if let Some(status) = child.try_wait().expect("waiting for the child") {
-                break status;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the process did not exit within {limit:?}; stderr:\n{}",
-                    text(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.child = None;
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        let take = |c: &Captured| std::mem::take(&mut *c.lock().unwrap_or_else(|e| e.into_inner()));
-        Output {
-            status,
-            stdout: take(&self.stdout),
-            stderr: take(&self.stderr),
-        }
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn send_signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill {signal} {pid} failed: {status:?}");
-}
-
-/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
-async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not reached within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::binary::{RunningBinary, bare, daemon, describe, output, send_signal, text};
+use crate::helpers::{SINK_TOKEN, checkpoint, expected_audit_ids, quiet_sim, received, wait_until};
 
 fn code(status: ExitStatus) -> Option<i32> {
     status.code()
@@ -187,7 +24,7 @@ fn checkpoint_path(state_dir: &Path, stream: &str) -> std::path::PathBuf {
 async fn sigterm_flushes_saves_checkpoints_and_exits_zero() {
     let sim = quiet_sim(200).await;
     let state = tempfile::tempdir().expect("tempdir");
-    let run = Spawned::start(daemon(
+    let run = RunningBinary::start(daemon(
         &sim,
         state.path(),
         &["run"],
@@ -614,7 +451,7 @@ async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
 async fn simulate_prints_its_urls_and_keys() {
     let mut cmd = bare(&["simulate", "--listen", "127.0.0.1:0", "--events-per-second", "0"]);
     cmd.env("OAI_INGEST__LOG__LEVEL", "warn");
-    let sim = Spawned::start(cmd);
+    let sim = RunningBinary::start(cmd);
     let banner_done = |out: &str| out.ends_with('\n') && out.lines().any(|l| l.trim_start().starts_with("receiver:"));
     wait_until(Duration::from_secs(30), "the banner is printed", || {
         banner_done(&sim.stdout_so_far())
@@ -727,7 +564,7 @@ async fn sigkill_at_any_moment_loses_nothing_across_restarts() {
         ("OAI_INGEST__LOG__LEVEL", "warn"),
     ];
     for round in 1..=3u32 {
-        let run = Spawned::start(daemon(&sim, state.path(), &["run"], &extra));
+        let run = RunningBinary::start(daemon(&sim, state.path(), &["run"], &extra));
         let target = sim.receiver().ids().len() + 150;
         wait_until(Duration::from_secs(60), "some progress before the kill", || {
             sim.receiver().ids().len() >= target
@@ -742,7 +579,7 @@ async fn sigkill_at_any_moment_loses_nothing_across_restarts() {
             .add_late_event("user.added", chrono::Utc::now().timestamp() - 90);
     }
     sim.faults().clear();
-    let run = Spawned::start(daemon(&sim, state.path(), &["run"], &extra));
+    let run = RunningBinary::start(daemon(&sim, state.path(), &["run"], &extra));
     let expected = expected_audit_ids(&sim);
     wait_until(
         Duration::from_secs(60),

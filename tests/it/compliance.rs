@@ -12,8 +12,7 @@ use openai_audit_ingest::streams::compliance::files::CHECKSUM_ATTEMPTS;
 use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
 use serde_json::Value;
 
-use crate::audit_logs::poll_until;
-use crate::helpers::{self, SINK_TOKEN, checkpoint, received};
+use crate::helpers::{self, SINK_TOKEN, checkpoint, poll_until, received};
 
 /// A quiet simulator whose compliance files are all cut, with the given repeat probability
 /// and file size cap.

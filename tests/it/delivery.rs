@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use openai_audit_simulator::{Family, Fault, ReceiverScript};
 
-use crate::audit_logs::poll_until;
-use crate::helpers::{self, checkpoint, expected_audit_ids, normal_pass_ids, quiet_sim, received, settings};
+use crate::helpers::{
+    self, checkpoint, expected_audit_ids, normal_pass_ids, poll_until, quiet_sim, received, settings,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sink_answering_503_and_429_then_200_gets_each_event_once() {

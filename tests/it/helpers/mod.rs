@@ -1,7 +1,13 @@
-//! Shared set-up: a simulator, settings pointing the daemon at it, and ways to run the
-//! pipeline once, in the background, or as the real binary.
+//! Shared set-up for every integration test, in one place: a simulator, settings pointing
+//! the daemon at it, ways to run the pipeline once, in the background, or as the real binary,
+//! and waiting for what it brings about.
 
 #![allow(dead_code)]
+
+pub mod binary;
+mod wait;
+
+pub use wait::{poll_until, wait_until};
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
