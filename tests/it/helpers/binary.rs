@@ -2,28 +2,38 @@
 //! background, signals, and a bound on how long any one command may take.
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use openai_audit_simulator::Simulator;
-
-use super::env_for;
+use super::app::TestApp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
 
 /// How long any one command may take before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The binary with a clean environment: only `PATH`, the settings pointing it at `sim`
-/// (state in `state_dir`), then `extra` (which may override them).
-pub fn daemon(sim: &Simulator, state_dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = bare(args);
-    cmd.envs(env_for(sim, state_dir));
-    cmd.envs(extra.iter().copied());
-    cmd
+impl TestApp {
+    /// The binary with a clean environment: only `PATH`, this app's environment (the
+    /// simulator, the state directory, fast timings), then `extra` (which may override it).
+    pub fn binary(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
+        let mut cmd = bare(args);
+        cmd.envs(&self.env);
+        cmd.envs(extra.iter().copied());
+        cmd
+    }
+
+    /// Runs [`TestApp::binary`] to completion (bounded by [`COMMAND_TIMEOUT`]) and collects
+    /// what it said.
+    pub async fn run_binary(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        output(self.binary(args, extra)).await
+    }
+
+    /// Starts [`TestApp::binary`], its output read in the background.
+    pub fn start_binary(&self, args: &[&str], extra: &[(&str, &str)]) -> RunningBinary {
+        RunningBinary::start(self.binary(args, extra))
+    }
 }
 
 /// The binary with nothing in its environment but `PATH`.

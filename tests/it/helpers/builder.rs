@@ -44,12 +44,6 @@ impl TestAppBuilder {
         self
     }
 
-    /// Any other change to how the simulator starts.
-    pub fn sim_config(mut self, change: impl FnOnce(&mut SimConfig)) -> Self {
-        change(&mut self.sim);
-        self
-    }
-
     /// The chance that an event of one compliance file appears again in the next.
     pub fn compliance_repeats(mut self, probability: f64) -> Self {
         self.sim.compliance_duplicate_probability = probability;
@@ -116,7 +110,7 @@ impl TestAppBuilder {
 }
 
 /// Environment that points the daemon at `sim`, with fast timings for tests.
-pub(super) fn env_for(sim: &Simulator, state_dir: &Path) -> HashMap<String, String> {
+fn env_for(sim: &Simulator, state_dir: &Path) -> HashMap<String, String> {
     let pairs = [
         ("OPENAI_ADMIN_KEY", sim.admin_key().to_string()),
         ("OAI_INGEST__OPENAI__BASE_URL", sim.admin_base_url().to_string()),
