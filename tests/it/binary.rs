@@ -2,219 +2,40 @@
 //! never prints, against an in-process simulator.
 
 use std::collections::HashSet;
-use std::io::Read;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use openai_audit_simulator::{Family, Fault, ReceiverScript, Simulator};
+use openai_audit_simulator::{Family, Fault, ReceiverScript};
 use serde_json::Value;
 
-use crate::helpers::{SINK_TOKEN, checkpoint, env_for, expected_audit_ids, quiet_sim, received};
-
-const BIN: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
-
-/// How long any one command may take before the test gives up on it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The binary with a clean environment: only `PATH`, the settings pointing it at `sim`
-/// (state in `state_dir`), then `extra` (which may override them).
-fn daemon(sim: &Simulator, state_dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = bare(args);
-    cmd.envs(env_for(sim, state_dir));
-    cmd.envs(extra.iter().copied());
-    cmd
-}
-
-/// The binary with nothing in its environment but `PATH`.
-fn bare(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Runs `cmd` to completion (bounded by [`COMMAND_TIMEOUT`]) and collects its output.
-async fn output(cmd: Command) -> Output {
-    Spawned::start(cmd).finish(COMMAND_TIMEOUT).await
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Everything a finished command said, for assertion messages.
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-/// Bytes a pipe has delivered so far, filled by a reader thread.
-type Captured = Arc<Mutex<Vec<u8>>>;
-
-/// A running child whose stdout and stderr are read in the background (so a chatty process
-/// never blocks on a full pipe, and a test can look at what it printed so far). Killed if
-/// the test ends without waiting for it.
-struct Spawned {
-    child: Option<Child>,
-    stdout: Captured,
-    stderr: Captured,
-    readers: Vec<JoinHandle<()>>,
-}
-
-fn capture(pipe: Option<impl Read + Send + 'static>, into: &Captured) -> JoinHandle<()> {
-    let into = Arc::clone(into);
-    std::thread::spawn(move || {
-        let Some(mut pipe) = pipe else { return };
-        let mut chunk = [0u8; 8192];
-        loop {
-            match pipe.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => into
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-}
-
-impl Spawned {
-    fn start(mut cmd: Command) -> Self {
-        let mut child = cmd.spawn().expect("the binary starts");
-        let (stdout, stderr) = (Captured::default(), Captured::default());
-        let readers = vec![
-            capture(child.stdout.take(), &stdout),
-            capture(child.stderr.take(), &stderr),
-        ];
-        Self {
-            child: Some(child),
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("not finished").id()
-    }
-
-    /// What the process printed on stdout so far.
-    fn stdout_so_far(&self) -> String {
-        text(&self.stdout.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Waits up to `limit` for the process to exit (checking every 20 ms) and returns what
-    /// it said; kills it and fails the test if it does not.
-    async fn finish(mut self, limit: Duration) -> Output {
-        let deadline = tokio::time::Instant::now() + limit;
-        let status = loop {
-            let child = self.child.as_mut().expect("not finished");
-            if let Some(status) = child.try_wait().expect("waiting for the child") {
-                break status;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the process did not exit within {limit:?}; stderr:\n{}",
-                    text(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.child = None;
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        let take = |c: &Captured| std::mem::take(&mut *c.lock().unwrap_or_else(|e| e.into_inner()));
-        Output {
-            status,
-            stdout: take(&self.stdout),
-            stderr: take(&self.stderr),
-        }
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn send_signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill {signal} {pid} failed: {status:?}");
-}
-
-/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
-async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not reached within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn code(status: ExitStatus) -> Option<i32> {
-    status.code()
-}
-
-fn checkpoint_path(state_dir: &Path, stream: &str) -> std::path::PathBuf {
-    state_dir.join("checkpoints").join(format!("{stream}.json"))
-}
+use crate::helpers::binary::{RunningBinary, bare, describe, output, send_signal, text};
+use crate::helpers::{SINK_TOKEN, TestApp, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_flushes_saves_checkpoints_and_exits_zero() {
-    let sim = quiet_sim(200).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let run = Spawned::start(daemon(
-        &sim,
-        state.path(),
-        &["run"],
-        &[("OAI_INGEST__LOG__FORMAT", "json")],
-    ));
+    let app = TestApp::builder().history(200).start().await;
+    let run = app.start_binary(&["run"], &[("OAI_INGEST__LOG__FORMAT", "json")]);
     let pid = run.pid();
 
-    let expected = expected_audit_ids(&sim);
+    let expected = app.expected_audit_ids();
     assert!(!expected.is_empty());
     wait_until(Duration::from_secs(60), "the receiver holds the whole history", || {
-        received(&sim).0.is_superset(&expected)
+        app.received().0.is_superset(&expected)
     })
     .await;
 
     send_signal(pid, "-TERM");
     let out = run.finish(Duration::from_secs(30)).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 
-    let path = checkpoint_path(state.path(), "audit_logs");
+    let path = app.checkpoint_path("audit_logs");
     assert!(path.is_file(), "{} exists after a graceful stop", path.display());
-    let saved = checkpoint(state.path(), "audit_logs").expect("the checkpoint parses");
+    let saved = app.checkpoint("audit_logs").expect("the checkpoint parses");
     assert!(
         !saved["watermark"].is_null(),
         "the finished window was promoted to the watermark: {saved}"
     );
 
-    let (got, dups) = received(&sim);
+    let (got, dups) = app.received();
     assert_eq!(got, expected, "exactly the simulator's history arrived");
     assert_eq!(dups, 0, "no event arrived twice");
 
@@ -253,38 +74,38 @@ fn assert_no_secret(what: &str, haystack: &str, secrets: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_never_contain_the_admin_key_or_the_sink_token() {
-    let sim = quiet_sim(120).await;
-    let admin_key = sim.admin_key().to_string();
+    let app = TestApp::builder().history(120).start().await;
+    let admin_key = app.sim().admin_key().to_string();
     assert!(
         admin_key.starts_with("sk-"),
         "the simulator's key looks like a real one: {admin_key}"
     );
-    let state = tempfile::tempdir().expect("tempdir");
 
     for format in ["json", "pretty"] {
         // Each run meets upstream 503s and sink 401s, so errors and retries are logged: the
         // test is only meaningful if the lines most likely to carry a secret were written.
-        sim.faults().inject(Family::AuditLogs, Fault::Status { status: 503 }, 2);
-        sim.receiver().set_response(ReceiverScript::Next {
+        app.faults().inject(Family::AuditLogs, Fault::Status { status: 503 }, 2);
+        app.receiver().set_response(ReceiverScript::Next {
             status: 401,
             retry_after_secs: None,
             times: 2,
         });
-        let served_before = sim.faults().served(Family::AuditLogs);
-        let refused_before = sim.receiver().requests().iter().filter(|r| r.status == 401).count();
-        let fresh_state = state.path().join(format);
-        let out = output(daemon(
-            &sim,
-            &fresh_state,
-            &["once", "--deadline", "45s"],
-            &[
-                ("OAI_INGEST__LOG__LEVEL", "debug"),
-                ("RUST_LOG", "debug"),
-                ("OAI_INGEST__LOG__FORMAT", format),
-            ],
-        ))
-        .await;
-        assert_eq!(code(out.status), Some(0), "{format}: {}", describe(&out));
+        let served_before = app.faults().served(Family::AuditLogs);
+        let refused_before = app.receiver().requests().iter().filter(|r| r.status == 401).count();
+        // Each format starts from a state directory of its own.
+        let fresh_state = app.state_path().join(format).display().to_string();
+        let out = app
+            .run_binary(
+                &["once", "--deadline", "45s"],
+                &[
+                    ("OAI_INGEST__STATE__DIR", &fresh_state),
+                    ("OAI_INGEST__LOG__LEVEL", "debug"),
+                    ("RUST_LOG", "debug"),
+                    ("OAI_INGEST__LOG__FORMAT", format),
+                ],
+            )
+            .await;
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", describe(&out));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert_no_secret(
             &format!("`once` output ({format} logs)"),
@@ -292,12 +113,12 @@ async fn logs_never_contain_the_admin_key_or_the_sink_token() {
             &[&admin_key, SINK_TOKEN],
         );
         assert_eq!(
-            sim.faults().served(Family::AuditLogs) - served_before,
+            app.faults().served(Family::AuditLogs) - served_before,
             2,
             "{format}: the upstream 503s were met"
         );
         assert_eq!(
-            sim.receiver().requests().iter().filter(|r| r.status == 401).count() - refused_before,
+            app.receiver().requests().iter().filter(|r| r.status == 401).count() - refused_before,
             2,
             "{format}: the sink refusals were met"
         );
@@ -314,18 +135,14 @@ async fn logs_never_contain_the_admin_key_or_the_sink_token() {
         assert!(all.contains("DEBUG"), "{format}: debug logging was on:\n{all}");
     }
     // Despite the refusals, everything arrived.
-    assert_eq!(received(&sim).0, expected_audit_ids(&sim));
+    assert_eq!(app.received().0, app.expected_audit_ids());
 
     // `config` shows that secrets are set, never what they are.
-    let compliance_key = sim.compliance_key().to_string();
-    let out = output(daemon(
-        &sim,
-        state.path(),
-        &["config"],
-        &[("OPENAI_COMPLIANCE_API_KEY", &compliance_key)],
-    ))
-    .await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let compliance_key = app.sim().compliance_key().to_string();
+    let out = app
+        .run_binary(&["config"], &[("OPENAI_COMPLIANCE_API_KEY", &compliance_key)])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         text(&out.stdout).contains("[redacted]"),
@@ -338,15 +155,14 @@ async fn logs_never_contain_the_admin_key_or_the_sink_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_checkpoint_stops_start_up_with_how_to_reset_it() {
-    let sim = quiet_sim(20).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let path = checkpoint_path(state.path(), "audit_logs");
+    let app = TestApp::builder().history(20).start().await;
+    let path = app.checkpoint_path("audit_logs");
     std::fs::create_dir_all(path.parent().expect("parent")).expect("checkpoint dir");
     let garbage = b"{\"version\": 1, \"stream\": \"audit_logs\", \"state\": {trunc\x00\xff";
     std::fs::write(&path, garbage).expect("garbage written");
 
-    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "20s"], &[])).await;
-    assert_ne!(code(out.status), Some(0), "{}", describe(&out));
+    let out = app.run_binary(&["once", "--deadline", "20s"], &[]).await;
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
         out.status.code().is_some(),
         "it exits rather than dying on a signal: {}",
@@ -368,15 +184,14 @@ async fn a_corrupt_checkpoint_stops_start_up_with_how_to_reset_it() {
         "the file is left untouched"
     );
     assert!(
-        sim.receiver().requests().is_empty(),
+        app.receiver().requests().is_empty(),
         "nothing was delivered from a guessed position"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_configuration_exits_2_naming_the_key() {
-    let sim = quiet_sim(0).await;
-    let state = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::builder().history(0).start().await;
 
     let cases: [(&str, &str, &str, &str); 4] = [
         ("OAI_INGEST__SINK__URL", "http://10.0.0.1/x", "sink.url", "loopback"),
@@ -396,10 +211,10 @@ async fn invalid_configuration_exits_2_naming_the_key() {
     ];
     for (var, value, key, problem) in cases {
         for command in ["once", "run", "check"] {
-            let out = output(daemon(&sim, state.path(), &[command], &[(var, value)])).await;
+            let out = app.run_binary(&[command], &[(var, value)]).await;
             let stderr = text(&out.stderr);
             assert_eq!(
-                code(out.status),
+                out.status.code(),
                 Some(2),
                 "{command} with {var}={value}: {}",
                 describe(&out)
@@ -416,16 +231,16 @@ async fn invalid_configuration_exits_2_naming_the_key() {
     }
 
     // A missing required credential names the key and where to set it.
-    let out = output(daemon(&sim, state.path(), &["once"], &[("OPENAI_ADMIN_KEY", "")])).await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let out = app.run_binary(&["once"], &[("OPENAI_ADMIN_KEY", "")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(text(&out.stderr).contains("openai.admin_key"), "{}", describe(&out));
 
     // A config file with a key the daemon does not know.
-    let file = state.path().join("config.toml");
+    let file = app.state_path().join("config.toml");
     std::fs::write(&file, "[sink]\nflush_intervall = \"1s\"\n").expect("config written");
     let file_arg = file.display().to_string();
-    let out = output(daemon(&sim, state.path(), &["--config", &file_arg, "once"], &[])).await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let out = app.run_binary(&["--config", &file_arg, "once"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         text(&out.stderr).contains("flush_intervall"),
         "stderr names the unknown key: {}",
@@ -440,24 +255,18 @@ async fn invalid_configuration_exits_2_naming_the_key() {
     );
 
     // An unknown section, and an unknown key set through the environment.
-    let sections = state.path().join("sections.toml");
+    let sections = app.state_path().join("sections.toml");
     std::fs::write(&sections, "[sinks]\nurl = \"https://example.com\"\n").expect("config written");
     let sections_arg = sections.display().to_string();
-    let out = output(daemon(&sim, state.path(), &["--config", &sections_arg, "config"], &[])).await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let out = app.run_binary(&["--config", &sections_arg, "config"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         text(&out.stderr).contains("`sinks`"),
         "stderr names the unknown section: {}",
         describe(&out)
     );
-    let out = output(daemon(
-        &sim,
-        state.path(),
-        &["config"],
-        &[("OAI_INGEST__SINK__BOGUS", "1")],
-    ))
-    .await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let out = app.run_binary(&["config"], &[("OAI_INGEST__SINK__BOGUS", "1")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         text(&out.stderr).contains("bogus"),
         "stderr names the unknown variable's key: {}",
@@ -465,48 +274,41 @@ async fn invalid_configuration_exits_2_naming_the_key() {
     );
 
     // The same file through OAI_INGEST_CONFIG.
-    let out = output(daemon(
-        &sim,
-        state.path(),
-        &["config"],
-        &[("OAI_INGEST_CONFIG", &file_arg)],
-    ))
-    .await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let out = app.run_binary(&["config"], &[("OAI_INGEST_CONFIG", &file_arg)]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(text(&out.stderr).contains("flush_intervall"), "{}", describe(&out));
 
     // A config file that does not exist.
-    let missing = state.path().join("nope.toml").display().to_string();
-    let out = output(daemon(&sim, state.path(), &["--config", &missing, "once"], &[])).await;
-    assert_eq!(code(out.status), Some(2), "{}", describe(&out));
+    let missing = app.state_path().join("nope.toml").display().to_string();
+    let out = app.run_binary(&["--config", &missing, "once"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(text(&out.stderr).contains(&missing), "{}", describe(&out));
 
-    assert!(sim.receiver().requests().is_empty(), "nothing ran");
-    assert!(!state.path().join("checkpoints").exists(), "no state was created");
+    assert!(app.receiver().requests().is_empty(), "nothing ran");
+    assert!(!app.state_path().join("checkpoints").exists(), "no state was created");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_delivers_everything_and_exits_zero() {
-    let sim = quiet_sim(150).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
-    let (got, dups) = received(&sim);
-    assert_eq!(got, expected_audit_ids(&sim), "every audit event arrived");
+    let app = TestApp::builder().history(150).start().await;
+    let out = app.run_binary(&["once"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (got, dups) = app.received();
+    assert_eq!(got, app.expected_audit_ids(), "every audit event arrived");
     assert_eq!(dups, 0, "none twice");
-    let saved = checkpoint(state.path(), "audit_logs").expect("a checkpoint was saved");
+    let saved = app.checkpoint("audit_logs").expect("a checkpoint was saved");
     assert!(!saved["watermark"].is_null(), "{saved}");
     assert!(
-        checkpoint(state.path(), "audit_logs_tenant").is_some(),
+        app.checkpoint("audit_logs_tenant").is_some(),
         "the tenant pass saved its checkpoint too"
     );
 
     // A second cycle from the saved checkpoints finds nothing new and sends nothing again.
-    let before = sim.receiver().ids().len();
-    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let before = app.receiver().ids().len();
+    let out = app.run_binary(&["once"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
-        sim.receiver().ids().len(),
+        app.receiver().ids().len(),
         before,
         "the overlap re-read is deduplicated"
     );
@@ -514,47 +316,46 @@ async fn once_delivers_everything_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_exits_one_when_the_sink_never_accepts() {
-    let sim = quiet_sim(100).await;
-    sim.receiver().set_response(ReceiverScript::Next {
+    let app = TestApp::builder().history(100).start().await;
+    app.receiver().set_response(ReceiverScript::Next {
         status: 503,
         retry_after_secs: None,
         times: 100_000,
     });
-    let state = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
-    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "3s"], &[])).await;
-    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    let out = app.run_binary(&["once", "--deadline", "3s"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the deadline was kept: {:?}",
         started.elapsed()
     );
     assert!(
-        sim.receiver().requests().iter().any(|r| r.status == 503),
+        app.receiver().requests().iter().any(|r| r.status == 503),
         "the sink was really tried"
     );
-    assert!(sim.receiver().ids().is_empty(), "nothing was accepted");
+    assert!(app.receiver().ids().is_empty(), "nothing was accepted");
     for stream in ["audit_logs", "audit_logs_tenant"] {
         assert!(
-            !checkpoint_path(state.path(), stream).exists(),
+            !app.checkpoint_path(stream).exists(),
             "no checkpoint for {stream}: nothing was acknowledged"
         );
     }
 
     // With a checkpoint in place, a failed run leaves it exactly as it was.
-    sim.receiver().set_response(ReceiverScript::Clear);
-    let out = output(daemon(&sim, state.path(), &["once"], &[])).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
-    let path = checkpoint_path(state.path(), "audit_logs");
+    app.receiver().set_response(ReceiverScript::Clear);
+    let out = app.run_binary(&["once"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let path = app.checkpoint_path("audit_logs");
     let saved = std::fs::read(&path).expect("checkpoint saved");
-    sim.org().add_audit_event("login.failed", None);
-    sim.receiver().set_response(ReceiverScript::Next {
+    app.org().add_audit_event("login.failed", None);
+    app.receiver().set_response(ReceiverScript::Next {
         status: 503,
         retry_after_secs: None,
         times: 100_000,
     });
-    let out = output(daemon(&sim, state.path(), &["once", "--deadline", "3s"], &[])).await;
-    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    let out = app.run_binary(&["once", "--deadline", "3s"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_eq!(
         std::fs::read(&path).expect("still there"),
         saved,
@@ -564,17 +365,12 @@ async fn once_exits_one_when_the_sink_never_accepts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
-    let sim = quiet_sim(5).await;
-    let state = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::builder().history(5).start().await;
 
-    let out = output(daemon(
-        &sim,
-        state.path(),
-        &["check"],
-        &[("OPENAI_ADMIN_KEY", "sk-admin-wrong")],
-    ))
-    .await;
-    assert_eq!(code(out.status), Some(1), "{}", describe(&out));
+    let out = app
+        .run_binary(&["check"], &[("OPENAI_ADMIN_KEY", "sk-admin-wrong")])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("FAIL"), "{}", describe(&out));
     assert!(
@@ -589,8 +385,8 @@ async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
         &["sk-admin-wrong", SINK_TOKEN],
     );
 
-    let out = output(daemon(&sim, state.path(), &["check"], &[])).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    let out = app.run_binary(&["check"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = text(&out.stdout);
     assert!(
         stdout.lines().any(|l| l.starts_with("ok") && l.contains("sink")),
@@ -606,7 +402,7 @@ async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
     assert_no_secret(
         "`check` output",
         &format!("{stdout}{}", text(&out.stderr)),
-        &[sim.admin_key(), SINK_TOKEN],
+        &[app.sim().admin_key(), SINK_TOKEN],
     );
 }
 
@@ -614,7 +410,7 @@ async fn check_reports_an_invalid_admin_key_with_the_operator_action() {
 async fn simulate_prints_its_urls_and_keys() {
     let mut cmd = bare(&["simulate", "--listen", "127.0.0.1:0", "--events-per-second", "0"]);
     cmd.env("OAI_INGEST__LOG__LEVEL", "warn");
-    let sim = Spawned::start(cmd);
+    let sim = RunningBinary::start(cmd);
     let banner_done = |out: &str| out.ends_with('\n') && out.lines().any(|l| l.trim_start().starts_with("receiver:"));
     wait_until(Duration::from_secs(30), "the banner is printed", || {
         banner_done(&sim.stdout_so_far())
@@ -655,7 +451,7 @@ async fn simulate_prints_its_urls_and_keys() {
     send_signal(sim.pid(), "-TERM");
     let out = sim.finish(Duration::from_secs(30)).await;
     assert_eq!(
-        code(out.status),
+        out.status.code(),
         Some(0),
         "simulate exits 0 on SIGTERM: {}",
         describe(&out)
@@ -668,7 +464,7 @@ async fn demo_runs_for_a_few_seconds_and_the_receiver_gets_audit_events_without_
     let mut cmd = bare(&["demo", "--duration", "6s"]);
     cmd.current_dir(dir.path());
     let out = output(cmd).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("0 duplicates"), "{}", describe(&out));
     assert!(stdout.contains("openai.audit_log"), "{}", describe(&out));
@@ -716,44 +512,43 @@ async fn demo_runs_for_a_few_seconds_and_the_receiver_gets_audit_events_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_moment_loses_nothing_across_restarts() {
-    let sim = quiet_sim(1500).await;
+    let app = TestApp::builder().history(1500).start().await;
     // Slow pages and small batches, so the kills land mid-window with batches in flight.
-    sim.faults()
+    app.faults()
         .set_always(Family::AuditLogs, Some(Fault::LatencyMs { ms: 15 }));
-    let state = tempfile::tempdir().expect("tempdir");
     let extra = [
         ("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "20"),
         ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "25"),
         ("OAI_INGEST__LOG__LEVEL", "warn"),
     ];
     for round in 1..=3u32 {
-        let run = Spawned::start(daemon(&sim, state.path(), &["run"], &extra));
-        let target = sim.receiver().ids().len() + 150;
+        let run = app.start_binary(&["run"], &extra);
+        let target = app.receiver().ids().len() + 150;
         wait_until(Duration::from_secs(60), "some progress before the kill", || {
-            sim.receiver().ids().len() >= target
+            app.receiver().ids().len() >= target
         })
         .await;
         send_signal(run.pid(), "-KILL");
         let out = run.finish(Duration::from_secs(10)).await;
-        assert_eq!(code(out.status), None, "round {round}: killed by a signal");
+        assert_eq!(out.status.code(), None, "round {round}: killed by a signal");
         // New activity, and a late event with an older effective_at, while it is down.
-        sim.org().add_audit_event("api_key.created", None);
-        sim.org()
+        app.org().add_audit_event("api_key.created", None);
+        app.org()
             .add_late_event("user.added", chrono::Utc::now().timestamp() - 90);
     }
-    sim.faults().clear();
-    let run = Spawned::start(daemon(&sim, state.path(), &["run"], &extra));
-    let expected = expected_audit_ids(&sim);
+    app.faults().clear();
+    let run = app.start_binary(&["run"], &extra);
+    let expected = app.expected_audit_ids();
     wait_until(
         Duration::from_secs(60),
         "every event arrives after the last restart",
-        || received(&sim).0.is_superset(&expected),
+        || app.received().0.is_superset(&expected),
     )
     .await;
     send_signal(run.pid(), "-TERM");
     let out = run.finish(Duration::from_secs(30)).await;
-    assert_eq!(code(out.status), Some(0), "{}", describe(&out));
-    let (got, dups) = received(&sim);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (got, dups) = app.received();
     assert_eq!(got, expected, "nothing lost, nothing invented");
     // Repeats are bounded by what was in flight at each kill (deliveries not yet
     // checkpointed), never the whole history.

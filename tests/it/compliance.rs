@@ -3,89 +3,40 @@
 //! a large file, a stop mid-file, the content policy, malformed lines and `check`.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::Instant;
 
-use openai_audit_ingest::config::Settings;
 use openai_audit_ingest::streams::Mode;
 use openai_audit_ingest::streams::compliance::files::CHECKSUM_ATTEMPTS;
-use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript, SimConfig, Simulator};
+use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript};
 use serde_json::Value;
 
-use crate::audit_logs::poll_until;
-use crate::helpers::{self, SINK_TOKEN, checkpoint, received};
-
-/// A quiet simulator whose compliance files are all cut, with the given repeat probability
-/// and file size cap.
-async fn sim(duplicate_probability: f64, max_events_per_file: usize) -> Simulator {
-    let sim = helpers::sim_with(SimConfig {
-        history_events: 300,
-        receiver_token: Some(SINK_TOKEN.to_string()),
-        compliance_duplicate_probability: duplicate_probability,
-        compliance_file_max_events: max_events_per_file,
-        ..SimConfig::default()
-    })
-    .await;
-    sim.org().cut_compliance_files();
-    sim
-}
-
-/// Settings with only the compliance streams of `types` enabled.
-pub(crate) fn settings(sim: &Simulator, state: &Path, types: &[&str], extra: &[(&str, &str)]) -> Settings {
-    let base_url = sim.compliance_base_url().to_string();
-    let types = types.join(",");
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("OAI_INGEST__AUDIT_LOGS__ENABLED", "false"),
-        ("OAI_INGEST__COMPLIANCE__ENABLED", "true"),
-        ("OAI_INGEST__COMPLIANCE__API_KEY", sim.compliance_key()),
-        ("OAI_INGEST__COMPLIANCE__BASE_URL", &base_url),
-        ("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", sim.workspace_id()),
-        ("OAI_INGEST__COMPLIANCE__EVENT_TYPES", &types),
-        ("OAI_INGEST__COMPLIANCE__POLL_INTERVAL", "200ms"),
-        ("OAI_INGEST__COMPLIANCE__REQUESTS_PER_MINUTE", "100000"),
-    ];
-    pairs.extend_from_slice(extra);
-    helpers::settings(sim, state, &pairs)
-}
-
-/// The event ids the daemon must produce for every filed event of `types`.
-pub(crate) fn expected(sim: &Simulator, types: &[&str]) -> HashSet<String> {
-    types
-        .iter()
-        .flat_map(|t| sim.org().compliance_event_ids(t))
-        .map(|id| format!("chatgpt.compliance:{}:{id}", sim.workspace_id()))
-        .collect()
-}
-
-fn quarantined(state: &Path) -> Vec<std::path::PathBuf> {
-    match std::fs::read_dir(state.join("quarantine")) {
-        Ok(dir) => dir.filter_map(Result::ok).map(|e| e.path()).collect(),
-        Err(_) => Vec::new(),
-    }
-}
+use crate::helpers::{TestApp, poll_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_event_type_is_delivered_once_across_many_files_and_pages() {
-    let sim = sim(0.03, 1000).await;
+    let app = TestApp::builder()
+        .compliance(COMPLIANCE_EVENT_TYPES)
+        .compliance_repeats(0.03)
+        .cut_compliance_files()
+        .start()
+        .await;
     // More than one page (limit 100) of AUTH_LOG files: one event per file.
     for _ in 0..110 {
-        sim.org().add_compliance_events("AUTH_LOG", 1);
-        sim.org().cut_compliance_files();
+        app.org().add_compliance_events("AUTH_LOG", 1);
+        app.org().cut_compliance_files();
     }
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), COMPLIANCE_EVENT_TYPES, &[]);
-    let outcome = helpers::run_once(&s).await;
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let expected = expected(&sim, COMPLIANCE_EVENT_TYPES);
-    let (got, dups) = received(&sim);
+    let expected = app.expected_compliance(COMPLIANCE_EVENT_TYPES);
+    let (got, dups) = app.received();
     assert_eq!(got, expected);
     assert_eq!(dups, 0);
     assert!(
-        sim.faults().requests(Family::ComplianceList) as usize > COMPLIANCE_EVENT_TYPES.len(),
+        app.faults().requests(Family::ComplianceList) as usize > COMPLIANCE_EVENT_TYPES.len(),
         "AUTH_LOG needed a second page"
     );
     // Guardrail findings the simulated activity triggers travel beside the records.
-    let events: Vec<_> = sim
+    let events: Vec<_> = app
         .receiver()
         .events()
         .into_iter()
@@ -96,31 +47,34 @@ async fn every_event_type_is_delivered_once_across_many_files_and_pages() {
     let types: HashSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(types, COMPLIANCE_EVENT_TYPES.iter().copied().collect());
     assert!(events.iter().all(|e| e["category"] != "other"), "every type is mapped");
-    let saved = checkpoint(state.path(), "compliance:AUTH_LOG").expect("checkpoint saved");
+    let saved = app.checkpoint("compliance:AUTH_LOG").expect("checkpoint saved");
     assert!(saved["after"].is_string(), "{saved}");
     assert!(saved["file"].is_null(), "no file in progress: {saved}");
 
     // A second run finds nothing new and ships nothing again.
-    let before = sim.receiver().ids().len();
-    let outcome = helpers::run_once(&s).await;
+    let before = app.receiver().ids().len();
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    assert_eq!(sim.receiver().ids().len(), before);
+    assert_eq!(app.receiver().ids().len(), before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_repeated_in_a_later_file_is_delivered_once() {
     // Every file repeats one event of the file before it.
-    let sim = sim(1.0, 1000).await;
+    let app = TestApp::builder()
+        .compliance(&["CONVERSATION_MESSAGE"])
+        .compliance_repeats(1.0)
+        .cut_compliance_files()
+        .start()
+        .await;
     for _ in 0..5 {
-        sim.org().add_compliance_events("CONVERSATION_MESSAGE", 3);
-        sim.org().cut_compliance_files();
+        app.org().add_compliance_events("CONVERSATION_MESSAGE", 3);
+        app.org().cut_compliance_files();
     }
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), &["CONVERSATION_MESSAGE"], &[]);
-    let outcome = helpers::run_once(&s).await;
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let (got, dups) = received(&sim);
-    assert_eq!(got, expected(&sim, &["CONVERSATION_MESSAGE"]));
+    let (got, dups) = app.received();
+    assert_eq!(got, app.expected_compliance(&["CONVERSATION_MESSAGE"]));
     assert_eq!(dups, 0, "repeats across files are dropped by event_id");
 }
 
@@ -128,40 +82,46 @@ async fn an_event_repeated_in_a_later_file_is_delivered_once() {
 async fn the_download_follows_the_redirect_without_the_bearer_key() {
     // The simulator's signed URL answers 403 to any request carrying Authorization, like a
     // pre-signed storage URL: delivering the files proves the key was not sent there.
-    let sim = sim(0.0, 1000).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), &["APP_LOG"], &[]);
-    let outcome = helpers::run_once(&s).await;
+    let app = TestApp::builder()
+        .compliance(&["APP_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let downloads = sim.faults().requests(Family::SignedUrl);
+    let downloads = app.faults().requests(Family::SignedUrl);
     assert!(downloads > 0, "files were fetched from the signed URL");
     assert_eq!(
-        sim.faults().requests(Family::ComplianceDownload),
+        app.faults().requests(Family::ComplianceDownload),
         downloads,
         "each signed-URL fetch succeeded first time (a 403 would have meant a retry)"
     );
-    let (got, _) = received(&sim);
-    assert_eq!(got, expected(&sim, &["APP_LOG"]));
+    let (got, _) = app.received();
+    assert_eq!(got, app.expected_compliance(&["APP_LOG"]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checksum_mismatch_is_downloaded_again_and_then_delivered() {
-    let sim = sim(0.0, 1000).await;
-    sim.faults().inject(Family::SignedUrl, Fault::CorruptFile, 1);
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), &["AUDIT_LOG"], &[]);
-    let outcome = helpers::run_once(&s).await;
+    let app = TestApp::builder()
+        .compliance(&["AUDIT_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
+    app.faults().inject(Family::SignedUrl, Fault::CorruptFile, 1);
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
     assert_eq!(
-        sim.faults().served(Family::SignedUrl),
+        app.faults().served(Family::SignedUrl),
         1,
         "the corrupt download happened"
     );
-    let (got, dups) = received(&sim);
-    assert_eq!(got, expected(&sim, &["AUDIT_LOG"]));
+    let (got, dups) = app.received();
+    assert_eq!(got, app.expected_compliance(&["AUDIT_LOG"]));
     assert_eq!(dups, 0);
-    assert!(quarantined(state.path()).is_empty());
-    let bad = sim
+    assert!(app.quarantined().is_empty());
+    let bad = app
         .receiver()
         .events()
         .iter()
@@ -172,20 +132,23 @@ async fn a_checksum_mismatch_is_downloaded_again_and_then_delivered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_that_stays_corrupt_is_quarantined_and_the_rest_of_the_stream_flows() {
-    let sim = sim(0.0, 1000).await;
+    let app = TestApp::builder()
+        .compliance(&["CODEX_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
     for _ in 0..3 {
-        sim.org().add_compliance_events("CODEX_LOG", 2);
-        sim.org().cut_compliance_files();
+        app.org().add_compliance_events("CODEX_LOG", 2);
+        app.org().cut_compliance_files();
     }
     // Every attempt at the first file is corrupt; later files are fine.
-    sim.faults()
+    app.faults()
         .inject(Family::SignedUrl, Fault::CorruptFile, CHECKSUM_ATTEMPTS);
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), &["CODEX_LOG"], &[]);
-    let outcome = helpers::run_once(&s).await;
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
 
-    let files = quarantined(state.path());
+    let files = app.quarantined();
     let data = files
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
@@ -207,48 +170,48 @@ async fn a_file_that_stays_corrupt_is_quarantined_and_the_rest_of_the_stream_flo
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v["event_id"].as_str().map(str::to_string))
-        .map(|id| format!("chatgpt.compliance:{}:{id}", sim.workspace_id()))
+        .map(|id| app.compliance_event_id(&id))
         .collect();
     assert!(!in_quarantine.is_empty());
-    let (got, dups) = received(&sim);
+    let (got, dups) = app.received();
     assert_eq!(dups, 0);
     assert!(got.is_disjoint(&in_quarantine));
     let accounted: HashSet<String> = got.union(&in_quarantine).cloned().collect();
     assert_eq!(
         accounted,
-        expected(&sim, &["CODEX_LOG"]),
+        app.expected_compliance(&["CODEX_LOG"]),
         "every event is shipped or quarantined"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_twenty_megabyte_file_is_streamed_from_disk_and_delivered_in_full() {
-    let sim = sim(0.0, 100_000).await;
-    let generated = Instant::now();
-    sim.org().add_compliance_events("CONVERSATION_MESSAGE", 26_000);
-    sim.org().cut_compliance_files();
-    let generated = generated.elapsed();
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(
-        &sim,
-        state.path(),
-        &["CONVERSATION_MESSAGE"],
-        &[
+    let app = TestApp::builder()
+        .compliance(&["CONVERSATION_MESSAGE"])
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(100_000)
+        .cut_compliance_files()
+        .envs(&[
             ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "4MiB"),
             ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "2000"),
-        ],
-    );
+        ])
+        .start()
+        .await;
+    let generated = Instant::now();
+    app.org().add_compliance_events("CONVERSATION_MESSAGE", 26_000);
+    app.org().cut_compliance_files();
+    let generated = generated.elapsed();
     let started = Instant::now();
-    let outcome = helpers::run_once(&s).await;
+    let outcome = app.run_once().await;
     let took = started.elapsed();
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let (got, dups) = received(&sim);
-    assert_eq!(got, expected(&sim, &["CONVERSATION_MESSAGE"]));
+    let (got, dups) = app.received();
+    assert_eq!(got, app.expected_compliance(&["CONVERSATION_MESSAGE"]));
     assert_eq!(dups, 0);
-    let largest = sim.org().compliance_largest_file_bytes("CONVERSATION_MESSAGE");
+    let largest = app.org().compliance_largest_file_bytes("CONVERSATION_MESSAGE");
     assert!(largest >= 20 * 1024 * 1024, "the file is ~20 MB: {largest} bytes");
     // The file went to disk, not memory, and the spool is cleaned up afterwards.
-    let spool = std::fs::read_dir(state.path().join("spool")).expect("a spool directory was used");
+    let spool = std::fs::read_dir(app.state_path().join("spool")).expect("a spool directory was used");
     assert_eq!(spool.count(), 0, "no spooled file is left behind");
     eprintln!(
         "20 MB file: {largest} bytes, {} events, generated in {generated:?}, shipped in {took:?}",
@@ -258,78 +221,80 @@ async fn a_twenty_megabyte_file_is_streamed_from_disk_and_delivered_in_full() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
-    let sim = sim(0.0, 100_000).await;
-    sim.org().add_compliance_events("AUDIT_LOG", 6000);
-    sim.org().cut_compliance_files();
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(
-        &sim,
-        state.path(),
-        &["AUDIT_LOG"],
-        &[
+    let app = TestApp::builder()
+        .compliance(&["AUDIT_LOG"])
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(100_000)
+        .cut_compliance_files()
+        .envs(&[
             ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "50"),
             ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "32KiB"),
             // A short queue keeps the stream close to the sink, so positions inside the
             // file are acknowledged (and checkpointed) as it goes.
             ("OAI_INGEST__SINK__MAX_QUEUE_BYTES", "64KiB"),
             ("OAI_INGEST__SHUTDOWN__TIMEOUT", "1s"),
-        ],
-    );
-    let running = helpers::spawn_run(&s).await;
-    poll_until(|| sim.receiver().ids().len() >= 1500).await;
-    sim.receiver().set_response(ReceiverScript::Next {
+        ])
+        .start()
+        .await;
+    app.org().add_compliance_events("AUDIT_LOG", 6000);
+    app.org().cut_compliance_files();
+    let running = app.spawn().await;
+    poll_until(|| app.receiver().ids().len() >= 1500).await;
+    app.receiver().set_response(ReceiverScript::Next {
         status: 503,
         retry_after_secs: None,
         times: 1_000_000,
     });
-    let in_file = |state: &Path| {
-        checkpoint(state, "compliance:AUDIT_LOG")
+    let in_file = || {
+        app.checkpoint("compliance:AUDIT_LOG")
             .and_then(|c| c["file"]["lines_done"].as_u64())
             .unwrap_or(0)
     };
-    poll_until(|| in_file(state.path()) >= 1000).await;
+    poll_until(|| in_file() >= 1000).await;
     running.stop().await;
-    let saved = checkpoint(state.path(), "compliance:AUDIT_LOG").expect("checkpoint");
+    let saved = app.checkpoint("compliance:AUDIT_LOG").expect("checkpoint");
     let lines_done = saved["file"]["lines_done"].as_u64().expect("a file in progress");
     assert!((1000..6000).contains(&lines_done), "{saved}");
     assert!(saved["file"]["file"]["id"].is_string(), "{saved}");
-    let first_run = sim.receiver().ids().len();
+    let first_run = app.receiver().ids().len();
     assert!(first_run < 6000, "the first run really stopped mid-file");
 
-    sim.receiver().set_response(ReceiverScript::Clear);
-    let outcome = helpers::run_once(&s).await;
+    app.receiver().set_response(ReceiverScript::Clear);
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let (got, dups) = received(&sim);
+    let (got, dups) = app.received();
     eprintln!(
         "stop mid-file: {first_run} delivered before the stop, {lines_done} lines checkpointed, {dups} repeats after resuming"
     );
     assert_eq!(
         got,
-        expected(&sim, &["AUDIT_LOG"]),
+        app.expected_compliance(&["AUDIT_LOG"]),
         "every event arrives across the stop"
     );
     assert!(
         dups as u64 <= first_run as u64 - lines_done,
         "only lines after the checkpoint are read again: {dups} repeats, {first_run} delivered, {lines_done} checkpointed"
     );
-    let saved = checkpoint(state.path(), "compliance:AUDIT_LOG").expect("checkpoint");
+    let saved = app.checkpoint("compliance:AUDIT_LOG").expect("checkpoint");
     assert!(saved["file"].is_null(), "the file is finished: {saved}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_content_hash_no_message_or_tool_text_reaches_the_receiver() {
-    let sim = sim(0.0, 1000).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(
-        &sim,
-        state.path(),
-        &["CONVERSATION_MESSAGE", "APP_LOG"],
-        &[("OAI_INGEST__COMPLIANCE__CONTENT", "hash")],
-    );
-    let outcome = helpers::run_once(&s).await;
+    let app = TestApp::builder()
+        .compliance(&["CONVERSATION_MESSAGE", "APP_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .env("OAI_INGEST__COMPLIANCE__CONTENT", "hash")
+        .start()
+        .await;
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let events = sim.receiver().events();
-    assert_eq!(events.len(), expected(&sim, &["CONVERSATION_MESSAGE", "APP_LOG"]).len());
+    let events = app.receiver().events();
+    assert_eq!(
+        events.len(),
+        app.expected_compliance(&["CONVERSATION_MESSAGE", "APP_LOG"]).len()
+    );
     let everything = serde_json::to_string(&events).expect("json");
     for text in [
         "Summarize the Q3 numbers",
@@ -359,22 +324,28 @@ async fn with_content_hash_no_message_or_tool_text_reaches_the_receiver() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_line_is_dead_lettered_with_its_place_and_the_rest_of_the_file_flows() {
-    let sim = sim(0.0, 1000).await;
-    sim.org().add_compliance_events("APP_AUTH_LOG", 2);
-    sim.org()
+    let app = TestApp::builder()
+        .compliance(&["APP_AUTH_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
+    app.org().add_compliance_events("APP_AUTH_LOG", 2);
+    app.org()
         .add_compliance_raw_line("APP_AUTH_LOG", "{\"event_id\": \"broken");
-    sim.org().add_compliance_events("APP_AUTH_LOG", 2);
-    sim.org().cut_compliance_files();
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(&sim, state.path(), &["APP_AUTH_LOG"], &[]);
-    let outcome = helpers::run_once(&s).await;
+    app.org().add_compliance_events("APP_AUTH_LOG", 2);
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let (got, dups) = received(&sim);
-    assert_eq!(got, expected(&sim, &["APP_AUTH_LOG"]), "the lines around it flow");
+    let (got, dups) = app.received();
+    assert_eq!(
+        got,
+        app.expected_compliance(&["APP_AUTH_LOG"]),
+        "the lines around it flow"
+    );
     assert_eq!(dups, 0);
-    let text = std::fs::read_to_string(state.path().join("dead-letter.ndjson")).expect("dead-letter file");
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
-    assert_eq!(lines.len(), 1, "{text}");
+    let lines = app.dead_letters();
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["stream"], "compliance:APP_AUTH_LOG");
     assert_eq!(lines[0]["raw_line"], "{\"event_id\": \"broken");
     assert!(lines[0]["origin"]["file_id"].is_string());
@@ -383,8 +354,12 @@ async fn a_malformed_line_is_dead_lettered_with_its_place_and_the_rest_of_the_fi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_names_a_bad_key_and_a_wrong_workspace() {
-    let sim = sim(0.0, 1000).await;
-    let state = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::builder()
+        .compliance(&["AUTH_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
     let compliance = |findings: &[openai_audit_ingest::check::Finding]| {
         findings
             .iter()
@@ -392,16 +367,11 @@ async fn check_names_a_bad_key_and_a_wrong_workspace() {
             .cloned()
             .expect("a compliance finding")
     };
-    let good = settings(&sim, state.path(), &["AUTH_LOG"], &[]);
+    let good = app.settings();
     let found = compliance(&openai_audit_ingest::check::run(&good).await);
     assert!(found.ok, "{found:?}");
 
-    let bad_key = settings(
-        &sim,
-        state.path(),
-        &["AUTH_LOG"],
-        &[("OAI_INGEST__COMPLIANCE__API_KEY", "sk-wrong-key")],
-    );
+    let bad_key = app.settings_with(&[("OAI_INGEST__COMPLIANCE__API_KEY", "sk-wrong-key")]);
     let found = compliance(&openai_audit_ingest::check::run(&bad_key).await);
     assert!(!found.ok);
     assert!(
@@ -410,15 +380,10 @@ async fn check_names_a_bad_key_and_a_wrong_workspace() {
     );
     assert!(!found.detail.contains("sk-wrong-key"), "the key is never printed");
 
-    let wrong_workspace = settings(
-        &sim,
-        state.path(),
-        &["AUTH_LOG"],
-        &[(
-            "OAI_INGEST__COMPLIANCE__PRINCIPAL_ID",
-            "00000000-0000-4000-8000-000000000000",
-        )],
-    );
+    let wrong_workspace = app.settings_with(&[(
+        "OAI_INGEST__COMPLIANCE__PRINCIPAL_ID",
+        "00000000-0000-4000-8000-000000000000",
+    )]);
     let found = compliance(&openai_audit_ingest::check::run(&wrong_workspace).await);
     assert!(!found.ok);
     assert!(
@@ -430,35 +395,40 @@ async fn check_names_a_bad_key_and_a_wrong_workspace() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_organization_principal_uses_the_organizations_path() {
-    let sim = sim(0.0, 1000).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(
-        &sim,
-        state.path(),
-        &["CUSTOM_AGENTS_LOG"],
-        &[("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", sim.org_id())],
-    );
-    let outcome = helpers::run_once(&s).await;
+    let mut app = TestApp::builder()
+        .compliance(&["CUSTOM_AGENTS_LOG"])
+        .compliance_repeats(0.0)
+        .cut_compliance_files()
+        .start()
+        .await;
+    let org_id = app.sim().org_id().to_string();
+    app.set_env("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", &org_id);
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let want: HashSet<String> = sim
+    let want: HashSet<String> = app
         .org()
         .compliance_event_ids("CUSTOM_AGENTS_LOG")
         .into_iter()
-        .map(|id| format!("chatgpt.compliance:{}:{id}", sim.org_id()))
+        .map(|id| format!("chatgpt.compliance:{org_id}:{id}"))
         .collect();
-    assert_eq!(received(&sim).0, want);
+    assert_eq!(app.received().0, want);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chat_containing_an_api_key_is_flagged_and_with_content_hash_neither_text_nor_key_is_shipped() {
-    let sim = helpers::quiet_sim(0).await;
+    let app = TestApp::builder()
+        .compliance(&["CONVERSATION_MESSAGE"])
+        .history(0)
+        .env("OAI_INGEST__COMPLIANCE__CONTENT", "hash")
+        .start()
+        .await;
     let secret = "sk-proj-Zq8XbV3nT6wR1yP4kL7mJ2hG5fD9sA0cE3uI6oK";
     let sentence = "please deploy with this key";
     let record = serde_json::json!({
         "event_id": "9d6bb4e9-3882-4dbe-9d4c-000000000042",
         "type": "CONVERSATION_MESSAGE",
         "timestamp": chrono::Utc::now().to_rfc3339(),
-        "principal": {"id": sim.workspace_id(), "type": "CHATGPT_WORKSPACE"},
+        "principal": {"id": app.sim().workspace_id(), "type": "CHATGPT_WORKSPACE"},
         "actor": {"type": "ACCOUNT_USER", "user_id": "user-1", "user_email": "bob@example.com"},
         "message": {
             "id": "m-1",
@@ -467,19 +437,12 @@ async fn a_chat_containing_an_api_key_is_flagged_and_with_content_hash_neither_t
         },
         "conversation": {"id": "c-1", "title": "deploy"}
     });
-    sim.org()
+    app.org()
         .add_compliance_raw_line("CONVERSATION_MESSAGE", &record.to_string());
-    sim.org().cut_compliance_files();
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = settings(
-        &sim,
-        state.path(),
-        &["CONVERSATION_MESSAGE"],
-        &[("OAI_INGEST__COMPLIANCE__CONTENT", "hash")],
-    );
-    let outcome = helpers::run_once(&s).await;
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    let events = sim.receiver().events();
+    let events = app.receiver().events();
     let message = events
         .iter()
         .find(|e| e["id"].as_str().is_some_and(|id| id.ends_with("000000000042")))

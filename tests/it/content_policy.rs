@@ -6,11 +6,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use openai_audit_ingest::streams::Mode;
-use openai_audit_simulator::Simulator;
 use serde_json::Value;
 
-use crate::compliance::{expected, settings};
-use crate::helpers::{self, received};
+use crate::helpers::TestApp;
 
 /// The secrets planted in the samples' text fields, and how many fields carry each.
 const SECRETS: &[(&str, &str, usize)] = &[
@@ -81,30 +79,34 @@ fn free_text(v: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
     }
 }
 
-async fn run_with_content(mode: &str) -> (Simulator, Vec<Value>) {
-    let sim = helpers::quiet_sim(0).await;
-    let mut types = Vec::new();
+/// Files every sample, streams them all with `content = mode` and returns the app and what
+/// the receiver got.
+async fn run_with_content(mode: &str) -> (TestApp, Vec<Value>) {
+    let samples = samples();
+    let types: Vec<&str> = samples.iter().map(|(record_type, _)| record_type.as_str()).collect();
+    let app = TestApp::builder()
+        .history(0)
+        .compliance(&types)
+        .env("OAI_INGEST__COMPLIANCE__CONTENT", mode)
+        .start()
+        .await;
     let mut want = HashSet::new();
-    for (record_type, lines) in samples() {
-        for line in &lines {
-            sim.org().add_compliance_raw_line(&record_type, line);
+    for (record_type, lines) in &samples {
+        for line in lines {
+            app.org().add_compliance_raw_line(record_type, line);
             let record: Value = serde_json::from_str(line).expect("sample line is JSON");
             let event_id = record["event_id"].as_str().expect("event_id");
-            want.insert(format!("chatgpt.compliance:{}:{event_id}", sim.workspace_id()));
+            want.insert(app.compliance_event_id(event_id));
         }
-        types.push(record_type);
     }
-    sim.org().cut_compliance_files();
-    let state = tempfile::tempdir().expect("tempdir");
-    let types: Vec<&str> = types.iter().map(String::as_str).collect();
-    let s = settings(&sim, state.path(), &types, &[("OAI_INGEST__COMPLIANCE__CONTENT", mode)]);
-    let outcome = helpers::run_once(&s).await;
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
     // The simulator's own records of these types travel too, and must obey the policy alike.
-    want.extend(expected(&sim, &types));
-    assert_eq!(received(&sim).0, want, "every sample arrives");
-    let events = sim.receiver().events();
-    (sim, events)
+    want.extend(app.expected_compliance(&types));
+    assert_eq!(app.received().0, want, "every sample arrives");
+    let events = app.receiver().events();
+    (app, events)
 }
 
 fn assert_no_text_and_every_secret_flagged(events: &[Value]) {
@@ -133,7 +135,7 @@ fn assert_no_text_and_every_secret_flagged(events: &[Value]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_content_hash_no_sample_of_any_type_ships_free_text_or_a_secret() {
-    let (_sim, events) = run_with_content("hash").await;
+    let (_app, events) = run_with_content("hash").await;
     assert_no_text_and_every_secret_flagged(&events);
     let by_id = |suffix: &str| {
         events
@@ -171,7 +173,7 @@ async fn with_content_hash_no_sample_of_any_type_ships_free_text_or_a_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_content_drop_no_sample_of_any_type_ships_free_text_or_a_secret() {
-    let (_sim, events) = run_with_content("drop").await;
+    let (_app, events) = run_with_content("drop").await;
     assert_no_text_and_every_secret_flagged(&events);
     let body = serde_json::to_string(&events).expect("json");
     assert!(!body.contains("\"sha256\""), "drop leaves no digests");
@@ -179,7 +181,7 @@ async fn with_content_drop_no_sample_of_any_type_ships_free_text_or_a_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_content_keep_the_text_is_shipped_but_every_secret_is_redacted() {
-    let (_sim, events) = run_with_content("keep").await;
+    let (_app, events) = run_with_content("keep").await;
     let body = serde_json::to_string(&events).expect("json");
     for (_, secret, _) in SECRETS {
         assert!(!body.contains(secret), "{secret} was shipped");

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{checkpoint, quiet_sim, run_once, settings};
+use crate::helpers::TestApp;
 
 fn findings_of(event: &Value) -> Vec<String> {
     event["findings"]
@@ -17,9 +17,8 @@ fn findings_of(event: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn crafted_risky_activity_arrives_flagged_and_stateful_rules_emit_finding_events() {
-    let sim = quiet_sim(40).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let org = sim.org();
+    let app = TestApp::builder().history(40).start().await;
+    let org = app.org();
     let crafted = [
         (org.add_audit_event("scim.disabled", None), "scim_disabled"),
         (
@@ -43,11 +42,11 @@ async fn crafted_risky_activity_arrives_flagged_and_stateful_rules_emit_finding_
         Some(json!({"id": "key_small", "data": {"scopes": ["api.model.request"]}})),
     );
 
-    let outcome = run_once(&settings(&sim, state.path(), &[])).await;
+    let outcome = app.run_once().await;
     assert!(outcome.all_delivered, "{outcome:?}");
-    let events = sim.receiver().events();
+    let events = app.receiver().events();
     let by_id = |raw_id: &str| {
-        let id = format!("openai.audit_log:{}:{raw_id}", sim.org_id());
+        let id = app.audit_event_id(raw_id);
         events
             .iter()
             .find(|e| e["id"] == id.as_str())
@@ -76,13 +75,13 @@ async fn crafted_risky_activity_arrives_flagged_and_stateful_rules_emit_finding_
 
     // The rule state is saved once its finding events are acknowledged; a second run resumes
     // from it and does not report the same sequences again.
-    let saved = checkpoint(state.path(), "guardrails").expect("guardrails state saved");
+    let saved = app.checkpoint("guardrails").expect("guardrails state saved");
     assert!(saved["processed"].as_u64().unwrap_or(0) > 0);
-    let before = sim.receiver().events().len();
+    let before = app.receiver().events().len();
     org.add_audit_event("scim.disabled", None);
-    let outcome = run_once(&settings(&sim, state.path(), &[])).await;
+    let outcome = app.run_once().await;
     assert!(outcome.all_delivered);
-    let new: Vec<Value> = sim.receiver().events().into_iter().skip(before).collect();
+    let new: Vec<Value> = app.receiver().events().into_iter().skip(before).collect();
     assert!(
         new.iter()
             .any(|e| findings_of(e).contains(&"scim_disabled".to_string())),
@@ -96,17 +95,15 @@ async fn crafted_risky_activity_arrives_flagged_and_stateful_rules_emit_finding_
 
 #[tokio::test]
 async fn disabled_rules_stay_silent() {
-    let sim = quiet_sim(0).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let id = sim.org().add_audit_event("scim.disabled", None);
-    let s = settings(
-        &sim,
-        state.path(),
-        &[("OAI_INGEST__GUARDRAILS__DISABLED_RULES", "scim_disabled")],
-    );
-    assert!(run_once(&s).await.all_delivered);
-    let wanted = format!("openai.audit_log:{}:{id}", sim.org_id());
-    let event = sim
+    let app = TestApp::builder()
+        .history(0)
+        .env("OAI_INGEST__GUARDRAILS__DISABLED_RULES", "scim_disabled")
+        .start()
+        .await;
+    let id = app.org().add_audit_event("scim.disabled", None);
+    assert!(app.run_once().await.all_delivered);
+    let wanted = app.audit_event_id(&id);
+    let event = app
         .receiver()
         .events()
         .into_iter()

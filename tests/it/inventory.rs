@@ -3,34 +3,21 @@
 //! repeats its ids, and signals fire on the seeded awkward cases.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
 
-use openai_audit_ingest::config::Settings;
 use openai_audit_ingest::streams::Mode;
-use openai_audit_simulator::{Family, Fault, Simulator};
+use openai_audit_simulator::{Family, Fault};
 use serde_json::Value;
 
-use crate::helpers::{self, checkpoint, quiet_sim, settings};
+use crate::helpers::TestApp;
 
 const KINDS: usize = 12;
 
-fn inventory_settings(sim: &Simulator, state: &Path) -> Settings {
-    settings(
-        sim,
-        state,
-        &[
-            ("OAI_INGEST__INVENTORY__ENABLED", "true"),
-            ("OAI_INGEST__AUDIT_LOGS__ENABLED", "false"),
-        ],
-    )
-}
-
 /// Runs the inventory once and returns the events it delivered, and whether it succeeded.
-async fn run(sim: &Simulator, s: &Settings) -> (Vec<Value>, bool) {
-    let before = sim.receiver().events().len();
-    let outcome = helpers::run_once(s).await;
+async fn run(app: &TestApp) -> (Vec<Value>, bool) {
+    let before = app.receiver().events().len();
+    let outcome = app.run_once().await;
     assert!(outcome.all_delivered, "{outcome:?}");
-    let events: Vec<Value> = sim.receiver().events().into_iter().skip(before).collect();
+    let events: Vec<Value> = app.receiver().events().into_iter().skip(before).collect();
     assert!(
         events.iter().all(|e| e["source"] == "openai.inventory"),
         "only inventory events"
@@ -58,8 +45,8 @@ fn changes(events: &[Value]) -> Vec<&Value> {
     events.iter().filter(|e| is_change(e)).collect()
 }
 
-fn user_ids(sim: &Simulator) -> BTreeSet<String> {
-    sim.org()
+fn user_ids(app: &TestApp) -> BTreeSet<String> {
+    app.org()
         .users()
         .iter()
         .filter_map(|u| u["id"].as_str().map(str::to_string))
@@ -68,15 +55,13 @@ fn user_ids(sim: &Simulator) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_run_observes_every_object_and_snapshots_every_kind() {
-    let sim = quiet_sim(40).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = inventory_settings(&sim, state.path());
-    let (events, ok) = run(&sim, &s).await;
+    let app = TestApp::builder().history(40).inventory().start().await;
+    let (events, ok) = run(&app).await;
     assert!(ok);
-    assert_eq!(target_ids(&of_type(&events, "user.observed")), user_ids(&sim));
-    let keys: BTreeSet<String> = sim.org().api_key_ids().into_iter().collect();
+    assert_eq!(target_ids(&of_type(&events, "user.observed")), user_ids(&app));
+    let keys: BTreeSet<String> = app.org().api_key_ids().into_iter().collect();
     assert_eq!(target_ids(&of_type(&events, "project.api_key.observed")), keys);
-    let projects: BTreeSet<String> = sim.org().project_ids().into_iter().collect();
+    let projects: BTreeSet<String> = app.org().project_ids().into_iter().collect();
     assert_eq!(
         target_ids(&of_type(&events, "project.observed")),
         projects,
@@ -103,44 +88,42 @@ async fn the_first_run_observes_every_object_and_snapshots_every_kind() {
         .iter()
         .find(|e| e["details"]["kind"] == "user")
         .expect("user snapshot");
-    assert_eq!(users["details"]["count"], user_ids(&sim).len());
+    assert_eq!(users["details"]["count"], user_ids(&app).len());
     assert_eq!(users["category"], "inventory");
     assert!(changes(&events).is_empty(), "nothing is 'added' on the first look");
     let key = of_type(&events, "project.api_key.observed")[0];
     assert_eq!(key["category"], "credential");
     assert!(key["project"]["name"].is_string(), "{key}");
     assert!(key["raw"]["redacted_value"].is_string());
-    let saved = checkpoint(state.path(), "inventory").expect("checkpoint saved");
+    let saved = app.checkpoint("inventory").expect("checkpoint saved");
     assert_eq!(saved["generation"], 1);
-    sim.shutdown().await;
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_added_user_a_changed_role_and_a_deleted_key_are_exactly_three_change_events() {
-    let sim = quiet_sim(40).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = inventory_settings(&sim, state.path());
-    run(&sim, &s).await;
+    let app = TestApp::builder().history(40).inventory().start().await;
+    run(&app).await;
 
-    let (quiet, ok) = run(&sim, &s).await;
+    let (quiet, ok) = run(&app).await;
     assert!(ok);
     assert!(changes(&quiet).is_empty(), "an unchanged org: {:?}", changes(&quiet));
     assert!(of_type(&quiet, "user.observed").is_empty());
     assert_eq!(of_type(&quiet, "inventory.snapshot").len(), KINDS);
 
-    let reader = sim
+    let reader = app
         .org()
         .users()
         .into_iter()
         .find(|u| u["role"] == "reader")
         .and_then(|u| u["id"].as_str().map(str::to_string))
         .expect("a reader");
-    let added = sim.org().add_user("Zoe Quinn", "reader");
-    assert!(sim.org().change_role(&reader, "owner"));
-    let key = sim.org().api_key_ids()[0].clone();
-    assert!(sim.org().delete_key(&key));
+    let added = app.org().add_user("Zoe Quinn", "reader");
+    assert!(app.org().change_role(&reader, "owner"));
+    let key = app.org().api_key_ids()[0].clone();
+    assert!(app.org().delete_key(&key));
 
-    let (events, ok) = run(&sim, &s).await;
+    let (events, ok) = run(&app).await;
     assert!(ok);
     let got: BTreeSet<(String, String)> = changes(&events)
         .iter()
@@ -174,24 +157,22 @@ async fn an_added_user_a_changed_role_and_a_deleted_key_are_exactly_three_change
         .find(|e| e["details"]["kind"] == "project.api_key")
         .expect("key snapshot");
     assert_eq!(snap["details"]["removed"], 1);
-    sim.shutdown().await;
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_endpoint_never_produces_false_removals() {
-    let sim = quiet_sim(40).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = inventory_settings(&sim, state.path());
-    run(&sim, &s).await;
-    let key = sim.org().api_key_ids()[0].clone();
-    assert!(sim.org().delete_key(&key));
+    let app = TestApp::builder().history(40).inventory().start().await;
+    run(&app).await;
+    let key = app.org().api_key_ids()[0].clone();
+    assert!(app.org().delete_key(&key));
 
     // Every inventory request fails past its retries: nothing may be called removed.
-    sim.faults()
+    app.faults()
         .set_always(Family::Inventory, Some(Fault::Status { status: 500 }));
-    let (events, ok) = run(&sim, &s).await;
+    let (events, ok) = run(&app).await;
     assert!(!ok, "a partial run is reported as failed");
-    assert!(sim.faults().served(Family::Inventory) >= 6, "retries were exhausted");
+    assert!(app.faults().served(Family::Inventory) >= 6, "retries were exhausted");
     assert!(changes(&events).is_empty(), "{:?}", changes(&events));
     let snapshots = of_type(&events, "inventory.snapshot");
     assert_eq!(snapshots.len(), KINDS);
@@ -204,32 +185,30 @@ async fn a_failing_endpoint_never_produces_false_removals() {
 
     // Once the endpoint recovers, the real removal is reported — the partial run did not
     // overwrite the snapshot it was compared against.
-    sim.faults().clear();
-    let (events, ok) = run(&sim, &s).await;
+    app.faults().clear();
+    let (events, ok) = run(&app).await;
     assert!(ok);
     let removed = of_type(&events, "project.api_key.removed");
     assert_eq!(target_ids(&removed), [key].into());
     assert_eq!(changes(&events).len(), 1);
-    sim.shutdown().await;
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_before_the_snapshot_is_saved_replays_the_same_event_ids() {
-    let sim = quiet_sim(40).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = inventory_settings(&sim, state.path());
-    run(&sim, &s).await;
-    let file = state.path().join("checkpoints").join("inventory.json");
+    let app = TestApp::builder().history(40).inventory().start().await;
+    run(&app).await;
+    let file = app.checkpoint_path("inventory");
     let saved = std::fs::read(&file).expect("checkpoint file");
 
-    sim.org().add_user("Yusuf Demir", "owner");
-    assert!(sim.org().delete_key(&sim.org().api_key_ids()[1]));
-    let (first, _) = run(&sim, &s).await;
+    app.org().add_user("Yusuf Demir", "owner");
+    assert!(app.org().delete_key(&app.org().api_key_ids()[1]));
+    let (first, _) = run(&app).await;
     assert_eq!(changes(&first).len(), 2);
 
     // As if the daemon died after delivering but before the checkpoint was written.
     std::fs::write(&file, &saved).expect("restore the old checkpoint");
-    let (again, _) = run(&sim, &s).await;
+    let (again, _) = run(&app).await;
     let ids = |events: &[Value]| -> HashSet<String> {
         events
             .iter()
@@ -238,17 +217,15 @@ async fn a_crash_before_the_snapshot_is_saved_replays_the_same_event_ids() {
     };
     assert_eq!(ids(&first), ids(&again), "the replay repeats the same ids");
     assert_eq!(first.len(), again.len());
-    sim.shutdown().await;
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signalled_once() {
-    let sim = quiet_sim(0).await;
-    let state = tempfile::tempdir().expect("tempdir");
-    let s = inventory_settings(&sim, state.path());
-    let (events, _) = run(&sim, &s).await;
+    let app = TestApp::builder().history(0).inventory().start().await;
+    let (events, _) = run(&app).await;
     let now = chrono::Utc::now().timestamp();
-    let members = user_ids(&sim);
+    let members = user_ids(&app);
 
     let stale = of_type(&events, "inventory.stale_key");
     assert!(!stale.is_empty(), "the seed has keys unused for months");
@@ -275,10 +252,10 @@ async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signall
     assert_eq!(pending[0]["target"]["name"], "jordan.lee@example.com");
     let owners = of_type(&events, "inventory.owners");
     assert_eq!(owners.len(), 1);
-    let expected_owners = sim.org().users().iter().filter(|u| u["role"] == "owner").count();
+    let expected_owners = app.org().users().iter().filter(|u| u["role"] == "owner").count();
     assert_eq!(owners[0]["details"]["count"], expected_owners);
 
-    let (again, _) = run(&sim, &s).await;
+    let (again, _) = run(&app).await;
     let repeated: Vec<&Value> = again
         .iter()
         .filter(|e| {
@@ -291,5 +268,5 @@ async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signall
         repeated.is_empty(),
         "unchanged conditions are not repeated: {repeated:?}"
     );
-    sim.shutdown().await;
+    app.shutdown().await;
 }

@@ -1,0 +1,154 @@
+//! [`TestAppBuilder`]: how a test says what it needs (history, streams, keys, an upstream of
+//! its own), and the environment that points the daemon at the simulator with fast timings.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use openai_audit_simulator::{SimConfig, Simulator};
+
+use super::app::TestApp;
+use super::{SINK_TOKEN, sim_with};
+
+/// What a test asks of its [`TestApp`]; [`TestAppBuilder::start`] builds it.
+pub struct TestAppBuilder {
+    /// How the simulator starts: quiet (no background activity), demanding [`SINK_TOKEN`].
+    sim: SimConfig,
+    /// Cut every compliance file filed so far as soon as the simulator is up, so the
+    /// history is there to list and download.
+    cut_compliance_files: bool,
+    /// The compliance event types to stream, in place of the audit logs; `None` keeps
+    /// compliance off.
+    compliance: Option<Vec<String>>,
+    /// The test's own keys, in the order given; they win over everything above.
+    env: Vec<(String, String)>,
+}
+
+impl Default for TestAppBuilder {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig {
+                receiver_token: Some(SINK_TOKEN.to_string()),
+                ..SimConfig::default()
+            },
+            cut_compliance_files: false,
+            compliance: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl TestAppBuilder {
+    /// How many past activities the simulated organization holds (300 unless set).
+    pub fn history(mut self, events: usize) -> Self {
+        self.sim.history_events = events;
+        self
+    }
+
+    /// The chance that an event of one compliance file appears again in the next.
+    pub fn compliance_repeats(mut self, probability: f64) -> Self {
+        self.sim.compliance_duplicate_probability = probability;
+        self
+    }
+
+    /// The most events one compliance file holds.
+    pub fn compliance_file_max_events(mut self, events: usize) -> Self {
+        self.sim.compliance_file_max_events = events;
+        self
+    }
+
+    /// Files the compliance history before the test begins: every event filed so far is cut
+    /// into files the daemon can list and download.
+    pub fn cut_compliance_files(mut self) -> Self {
+        self.cut_compliance_files = true;
+        self
+    }
+
+    /// Streams only the compliance logs of `types` from the simulated platform; the audit
+    /// logs are off.
+    pub fn compliance(mut self, types: &[&str]) -> Self {
+        self.compliance = Some(types.iter().map(|t| (*t).to_string()).collect());
+        self
+    }
+
+    /// Streams only the inventory; the audit logs are off.
+    pub fn inventory(self) -> Self {
+        self.env("OAI_INGEST__INVENTORY__ENABLED", "true")
+            .env("OAI_INGEST__AUDIT_LOGS__ENABLED", "false")
+    }
+
+    /// The Admin API at `url` (a wiremock server with hand-made answers) instead of the
+    /// simulator's.
+    pub fn upstream(self, url: &str) -> Self {
+        self.env("OAI_INGEST__OPENAI__BASE_URL", url)
+    }
+
+    /// Sets one key of the daemon's environment, over the defaults.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets several keys, as [`TestAppBuilder::env`] does one.
+    pub fn envs(self, pairs: &[(&str, &str)]) -> Self {
+        pairs.iter().fold(self, |builder, (k, v)| builder.env(k, v))
+    }
+
+    /// Starts the simulator, makes the state directory and writes the environment.
+    pub async fn start(self) -> TestApp {
+        let sim = sim_with(self.sim).await;
+        if self.cut_compliance_files {
+            sim.org().cut_compliance_files();
+        }
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut env = env_for(&sim, state.path());
+        if let Some(types) = &self.compliance {
+            env.extend(compliance_env(&sim, types));
+        }
+        env.extend(self.env);
+        TestApp { sim, state, env }
+    }
+}
+
+/// Environment that points the daemon at `sim`, with fast timings for tests.
+fn env_for(sim: &Simulator, state_dir: &Path) -> HashMap<String, String> {
+    let pairs = [
+        ("OPENAI_ADMIN_KEY", sim.admin_key().to_string()),
+        ("OAI_INGEST__OPENAI__BASE_URL", sim.admin_base_url().to_string()),
+        ("OAI_INGEST__OPENAI__ORGANIZATION_ID", sim.org_id().to_string()),
+        ("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", "100000".to_string()),
+        ("OAI_INGEST__AUDIT_LOGS__INITIAL_LOOKBACK", "3h".to_string()),
+        ("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "200ms".to_string()),
+        ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
+        ("OAI_INGEST__SINK__URL", sim.receiver_url().to_string()),
+        (
+            "OAI_INGEST__SINK__AUTH_TOKEN",
+            sim.receiver_token().unwrap_or_default().to_string(),
+        ),
+        ("OAI_INGEST__SINK__FLUSH_INTERVAL", "50ms".to_string()),
+        ("OAI_INGEST__RETRY__INITIAL_BACKOFF", "10ms".to_string()),
+        ("OAI_INGEST__RETRY__MAX_BACKOFF", "200ms".to_string()),
+        ("OAI_INGEST__STATE__DIR", state_dir.display().to_string()),
+        ("OAI_INGEST__SERVER__LISTEN", String::new()),
+        ("OAI_INGEST__SHUTDOWN__TIMEOUT", "10s".to_string()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The compliance streams of `types` against the simulated platform, in place of the audit
+/// logs.
+fn compliance_env(sim: &Simulator, types: &[String]) -> HashMap<String, String> {
+    let pairs = [
+        ("OAI_INGEST__AUDIT_LOGS__ENABLED", "false".to_string()),
+        ("OAI_INGEST__COMPLIANCE__ENABLED", "true".to_string()),
+        ("OAI_INGEST__COMPLIANCE__API_KEY", sim.compliance_key().to_string()),
+        (
+            "OAI_INGEST__COMPLIANCE__BASE_URL",
+            sim.compliance_base_url().to_string(),
+        ),
+        ("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", sim.workspace_id().to_string()),
+        ("OAI_INGEST__COMPLIANCE__EVENT_TYPES", types.join(",")),
+        ("OAI_INGEST__COMPLIANCE__POLL_INTERVAL", "200ms".to_string()),
+        ("OAI_INGEST__COMPLIANCE__REQUESTS_PER_MINUTE", "100000".to_string()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
