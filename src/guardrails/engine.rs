@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
-use super::rule::{Piece, Rule, RuleKind, RuleSet};
-use super::stateful::{Entry, State};
+use super::rule::{Baseline, Piece, Rule, RuleKind, RuleSet};
+use super::stateful::{Entry, Keep, Limits, Need, Point, State, fingerprint};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
@@ -56,14 +56,19 @@ impl Engine {
             list.sort_unstable();
             list.dedup();
         }
-        let mut state = saved.unwrap_or_default();
-        if state.version != super::stateful::VERSION {
-            tracing::warn!(
-                version = state.version,
-                "guardrails state has an unknown version; starting with empty rule state"
-            );
-            state = State::default();
-        }
+        let state = match saved {
+            None => State::default(),
+            Some(saved) => {
+                let version = saved.version;
+                saved.migrate().unwrap_or_else(|| {
+                    tracing::warn!(
+                        version,
+                        "guardrails state has an unknown version; starting with empty rule state"
+                    );
+                    State::default()
+                })
+            }
+        };
         Self {
             rules,
             by_type,
@@ -128,16 +133,22 @@ impl Engine {
                     distinct,
                     window,
                 } => {
-                    let Some((key, group)) = group_key(group_by, event) else {
+                    let Some(key) = group_key(group_by, event) else {
                         continue;
                     };
-                    let v = match distinct {
-                        Some(field) => match field.get(event) {
-                            Some(v) => Some(v.text()),
-                            // Counting distinct values of a field the event lacks says nothing.
-                            None => continue,
-                        },
-                        None => None,
+                    // Counting distinct values of a field the event lacks says nothing.
+                    let Some(v) = distinct
+                        .iter()
+                        .map(|d| d.field.get(event).map(|v| fingerprint_of(&v)))
+                        .collect::<Option<Vec<u64>>>()
+                    else {
+                        continue;
+                    };
+                    let minimums: Vec<usize> = distinct.iter().map(|d| d.min).collect();
+                    let need = Need {
+                        count: *count,
+                        minimums: &minimums,
+                        window_ms: millis(*window),
                     };
                     let entry = Entry {
                         t,
@@ -145,11 +156,10 @@ impl Engine {
                         v,
                     };
                     self.dirty = true;
-                    let window_ms = millis(*window);
-                    if let Some(evidence) = self.state.threshold(&rule.id, key, entry, *count, window_ms) {
+                    if let Some(evidence) = self.state.threshold(&rule.id, &key, entry, &need) {
                         let extra =
                             json!({"count": evidence.len(), "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_by, extra, None));
                     }
                 }
                 RuleKind::Sequence {
@@ -163,41 +173,97 @@ impl Engine {
                     if !is_first && !is_then {
                         continue;
                     }
-                    let Some((key, group)) = group_key(group_by, event) else {
+                    let Some(key) = group_key(group_by, event) else {
                         continue;
                     };
                     let entry = Entry {
                         t,
                         id: event.id.clone(),
-                        v: None,
+                        v: Vec::new(),
                     };
                     self.dirty = true;
                     let window_ms = millis(*window);
                     if let Some(evidence) =
                         self.state
-                            .sequence(&rule.id, key, entry, is_first, is_then, *first_count, window_ms)
+                            .sequence(&rule.id, &key, entry, is_first, is_then, *first_count, window_ms)
                     {
                         let extra = json!({"first_count": evidence.len() - 1, "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_by, extra, None));
                     }
                 }
-                RuleKind::FirstSeen { group_by, value, .. } => {
-                    let Some((key, group)) = group_key(group_by, event) else {
+                RuleKind::FirstSeen {
+                    group_by,
+                    value,
+                    baseline,
+                    max_values,
+                    ..
+                } => {
+                    let Some(key) = group_key(group_by, event) else {
                         continue;
                     };
-                    let Some(v) = value.get(event).map(|v| v.text()) else {
+                    let Some(v) = group_key(value, event) else {
                         continue;
                     };
                     self.dirty = true;
-                    for seen in self.state.first_seen(&rule.id, key, v, t, &event.id) {
+                    let keep = Keep {
+                        baseline_first: *baseline == Baseline::First,
+                        max_values: *max_values,
+                    };
+                    for seen in self.state.first_seen(&rule.id, &key, v, (t, &event.id), keep) {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
-                            v: None,
+                            v: Vec::new(),
                         }];
-                        let extra = json!({"value": {"field": value.to_string(), "value": seen.value}});
-                        let generic = format!("{}: {} `{}` first seen", rule.title, value, seen.value);
-                        out.push(self.report(rule, event, &evidence, group.clone(), extra, Some(generic)));
+                        let shown = seen.value.replace(SEPARATOR, ", ");
+                        let names: Vec<String> = value.iter().map(ToString::to_string).collect();
+                        let extra = json!({"value": {"field": names.join(", "), "value": shown}});
+                        let generic = format!("{}: {} `{}` first seen", rule.title, names.join(", "), shown);
+                        out.push(self.report(rule, event, &evidence, group_by, extra, Some(generic)));
+                    }
+                }
+                RuleKind::Velocity {
+                    group_by,
+                    min_km,
+                    min_kmh,
+                    window,
+                } => {
+                    let geo = event.actor.as_ref().and_then(|a| a.geo.as_ref());
+                    let Some((lat, lon)) = geo.and_then(|g| g.latitude.zip(g.longitude)) else {
+                        continue;
+                    };
+                    let Some(key) = group_key(group_by, event) else {
+                        continue;
+                    };
+                    self.dirty = true;
+                    let limits = Limits {
+                        min_km: *min_km,
+                        min_kmh: *min_kmh,
+                        window_ms: millis(*window),
+                    };
+                    let point = Point::new(t, &event.id, lat, lon);
+                    for leg in self.state.velocity(&rule.id, &key, point, limits) {
+                        let evidence: Vec<Entry> = [&leg.from, &leg.to]
+                            .iter()
+                            .map(|p| Entry {
+                                t: p.t,
+                                id: p.id.clone(),
+                                v: Vec::new(),
+                            })
+                            .collect();
+                        let minutes = (leg.to.t - leg.from.t) as f64 / 60_000.0;
+                        let kmh = if leg.kmh.is_finite() {
+                            json!(leg.kmh.round())
+                        } else {
+                            Value::Null
+                        };
+                        let extra =
+                            json!({"distance_km": leg.km.round(), "minutes": minutes.round(), "speed_kmh": kmh});
+                        let generic = format!(
+                            "{}: {:.0} km in {:.0} minutes between two events",
+                            rule.title, leg.km, minutes
+                        );
+                        out.push(self.report(rule, event, &evidence, group_by, extra, Some(generic)));
                     }
                 }
             }
@@ -219,9 +285,9 @@ impl Engine {
             .iter()
             .filter_map(|r| match &r.kind {
                 // Slack for events that arrive out of order within a page or an overlap.
-                RuleKind::Threshold { window, .. } | RuleKind::Sequence { window, .. } => {
-                    Some((r.id.as_str(), millis(*window) + 3_600_000))
-                }
+                RuleKind::Threshold { window, .. }
+                | RuleKind::Sequence { window, .. }
+                | RuleKind::Velocity { window, .. } => Some((r.id.as_str(), millis(*window) + 3_600_000)),
                 RuleKind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
                 _ => None,
             })
@@ -237,7 +303,7 @@ impl Engine {
         rule: &Rule,
         trigger: &mut Event,
         evidence: &[Entry],
-        group: Value,
+        group_by: &[Field],
         extra: Value,
         generic: Option<String>,
     ) -> Event {
@@ -284,10 +350,15 @@ impl Engine {
             a
         });
         event.project = trigger.project.clone();
+        let group: serde_json::Map<String, Value> = group_by
+            .iter()
+            .filter_map(|f| f.get(trigger).map(|v| (f.to_string(), Value::String(v.text()))))
+            .collect();
         let mut details = json!({
             "rule": rule.id,
             "title": rule.title,
             "severity": rule.severity,
+            "attack": rule.attack,
             "group": group,
             "evidence": evidence.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             "trigger": trigger.id,
@@ -311,23 +382,33 @@ fn finding(rule: &Rule, message: String) -> Finding {
         severity: rule.severity,
         title: rule.title.clone(),
         message,
+        attack: rule.attack.clone(),
     }
 }
 
-/// The group key (values joined by an unprintable separator) and the group as JSON for the
-/// finding event; `None` when the event lacks a group field.
-fn group_key(fields: &[Field], event: &Event) -> Option<(String, Value)> {
+/// Joins the values of a group key: a character no field value carries.
+const SEPARATOR: char = '\u{1f}';
+
+/// The values of `fields` in `event` joined by [`SEPARATOR`] (a group key, or a first-seen
+/// combination); `None` when the event lacks one of them.
+fn group_key(fields: &[Field], event: &Event) -> Option<String> {
     let mut key = String::new();
-    let mut group = serde_json::Map::new();
     for (i, field) in fields.iter().enumerate() {
-        let v = field.get(event)?.text();
         if i > 0 {
-            key.push('\u{1f}');
+            key.push(SEPARATOR);
         }
-        key.push_str(&v);
-        group.insert(field.to_string(), Value::String(v));
+        field.get(event)?.push_to(&mut key);
     }
-    Some((key, Value::Object(group)))
+    Some(key)
+}
+
+/// The fingerprint of a value's text form, without copying a string value.
+fn fingerprint_of(v: &Val<'_>) -> u64 {
+    match v {
+        Val::Str(s) => fingerprint(s),
+        Val::Json(Value::String(s)) => fingerprint(s),
+        other => fingerprint(&other.text()),
+    }
 }
 
 /// Fills a message template from `event`; an absent field reads `?`.

@@ -3,8 +3,9 @@
 //!
 //! - `rule`: the rule model and its TOML form (parsing, validation), built-in pack in
 //!   `builtin.toml`.
-//! - `matcher`: dotted field paths and the conditions rules test.
-//! - `stateful`: threshold, sequence and first-seen memories (bounded, persisted).
+//! - `field`: dotted field paths over an event (`raw."api_key.created".data`).
+//! - `matcher`: the conditions rules test.
+//! - `stateful`: threshold, sequence, first-seen and velocity memories (bounded, persisted).
 //! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
 //! - `engine`: runs the rules over one event.
 //! - `settings`: what `[guardrails]` configures.
@@ -14,6 +15,7 @@
 
 pub(crate) mod detect;
 pub(crate) mod engine;
+pub(crate) mod field;
 pub(crate) mod matcher;
 pub(crate) mod rule;
 pub(crate) mod settings;

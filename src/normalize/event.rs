@@ -162,6 +162,10 @@ pub struct Finding {
     pub severity: Severity,
     pub title: String,
     pub message: String,
+    /// MITRE ATT&CK technique ids of what the rule detects (`T1078.004`); left out when the
+    /// rule names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack: Vec<String>,
 }
 
 impl Event {
