@@ -161,21 +161,13 @@ fn tool_results(record: &Value) -> impl Iterator<Item = &Value> {
 /// Where the target's id and name are, by record type and target type (the type comes from
 /// `compliance_types.tsv`): the first pointer that holds a non-empty string wins. A Codex tool's
 /// id is the connector that serves it (none for a local tool) and its name the tool's name.
+// A table kept as data, one row per line: rustfmt would spread each row over five.
+#[rustfmt::skip]
 const TARGETS: &[(&str, &str, &[&str], &[&str])] = &[
     ("AUDIT_LOG", "user", &["/action_data/user_id"], &[]),
     ("AUDIT_LOG", "conversation", &["/action_data/conversation_id"], &[]),
     ("AUDIT_LOG", "file", &["/action_data/file_id"], &["/action_data/file_name"]),
-    (
-        "AUDIT_LOG",
-        "gpt",
-        &[
-            "/action_data/gpt_id",
-            "/action_data/agent_id",
-            "/action_data/third_party_gizmo_id",
-            "/action_data/id",
-        ],
-        &[],
-    ),
+    ("AUDIT_LOG", "gpt", &["/action_data/gpt_id", "/action_data/agent_id", "/action_data/third_party_gizmo_id", "/action_data/id"], &[]),
     ("AUDIT_LOG", "skill", &["/action_data/skill_id"], &["/action_data/skill_name"]),
     ("AUDIT_LOG", "project", &["/action_data/project_id"], &[]),
     // A log file is known by the kind of log it holds.
@@ -183,27 +175,12 @@ const TARGETS: &[(&str, &str, &[&str], &[&str])] = &[
     ("AUDIT_LOG", "memory", &["/action_data/memory_id"], &[]),
     ("AUDIT_LOG", "domain", &["/action_data/domain_id"], &["/action_data/hostname"]),
     ("AUDIT_LOG", "app", &["/action_data/app_id"], &["/action_data/app_name"]),
-    (
-        "AUDIT_LOG",
-        "invite",
-        &[],
-        &["/action_data/email_address", "/action_data/email_addresses/0"],
-    ),
+    ("AUDIT_LOG", "invite", &[], &["/action_data/email_address", "/action_data/email_addresses/0"]),
     ("AUDIT_LOG", "session", &["/action_data/session_id"], &[]),
     ("AUDIT_LOG", "*", &["/action_data/id"], &["/action_data/name"]),
     ("CODEX_LOG", "tool", &["/event_details/tool_meta/connector_id"], &["/event_details/name", "/event_details/tool_name"]),
-    (
-        "CODEX_LOG",
-        "access_token",
-        &["/event_details/access_token_id"],
-        &["/event_details/access_token_name"],
-    ),
-    (
-        "CODEX_LOG",
-        "plugin",
-        &["/event_details/plugin_id"],
-        &["/event_details/plugin_display_name", "/event_details/plugin_name"],
-    ),
+    ("CODEX_LOG", "access_token", &["/event_details/access_token_id"], &["/event_details/access_token_name"]),
+    ("CODEX_LOG", "plugin", &["/event_details/plugin_id"], &["/event_details/plugin_display_name", "/event_details/plugin_name"]),
     ("CONVERSATION_MESSAGE", "*", &["/conversation/id"], &["/conversation/title"]),
     ("APP_LOG", "*", &["/app_id"], &["/app_name"]),
     ("APP_AUTH_LOG", "*", &["/app_id"], &["/app_name"]),

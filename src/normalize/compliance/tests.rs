@@ -110,25 +110,129 @@ fn audit_action(action: &str, action_data: Value) -> Event {
 #[test]
 fn workspace_actions_have_real_categories_and_target_what_they_act_on() {
     let cases = [
-        ("CONVERSATION_DELETE", json!({"conversation_id": "c-1"}), "conversation", "deleted", "conversation", Some("c-1"), None),
-        ("FILE_DOWNLOAD", json!({"file_id": "file-1", "file_name": "q3.xlsx", "file_format": "xlsx"}), "conversation", "file_downloaded", "file", Some("file-1"), Some("q3.xlsx")),
-        ("GPT_PUBLISH", json!({"gpt_id": "g-1"}), "agent", "gpt_published", "gpt", Some("g-1"), None),
-        ("UPDATE_SHARING", json!({"agent_id": "g-2", "shared_to": {"recipient_type": "workspace"}}), "agent", "sharing_updated", "gpt", Some("g-2"), None),
-        ("SKILL_SHARE", json!({"skill_id": "sk-1", "skill_name": "ledger-guide"}), "agent", "skill_shared", "skill", Some("sk-1"), Some("ledger-guide")),
-        ("PROJECT_UPDATE_SHARING", json!({"project_id": "p-1"}), "conversation", "project_sharing_updated", "project", Some("p-1"), None),
-        ("LIST_WORKSPACE_LOG_FILES", json!({"limit": "100"}), "organization", "log_files_listed", "log_file", None, None),
-        ("DOWNLOAD_WORKSPACE_LOG_FILE", json!({"log_file_id": "lf-1", "event_type": "CONVERSATION_MESSAGE"}), "organization", "log_file_downloaded", "log_file", Some("lf-1"), Some("CONVERSATION_MESSAGE")),
-        ("DELETE_WORKSPACE_LOG_FILE", json!({"log_file_id": "lf-2"}), "organization", "log_file_deleted", "log_file", Some("lf-2"), None),
-        ("DELETE_MEMORY", json!({"memory_id": "mem-1", "auth_user_id": "user-1"}), "agent", "memory_deleted", "memory", Some("mem-1"), None),
-        ("DOMAIN_CREATE", json!({"domain_id": "d-1", "hostname": "evil.example"}), "organization", "domain_created", "domain", Some("d-1"), Some("evil.example")),
-        ("INVITE_SEND", json!({"email_addresses": ["new@example.net"], "role": "account-admin"}), "identity", "invite_sent", "invite", None, Some("new@example.net")),
+        (
+            "CONVERSATION_DELETE",
+            json!({"conversation_id": "c-1"}),
+            "conversation",
+            "deleted",
+            "conversation",
+            Some("c-1"),
+            None,
+        ),
+        (
+            "FILE_DOWNLOAD",
+            json!({"file_id": "file-1", "file_name": "q3.xlsx", "file_format": "xlsx"}),
+            "conversation",
+            "file_downloaded",
+            "file",
+            Some("file-1"),
+            Some("q3.xlsx"),
+        ),
+        (
+            "GPT_PUBLISH",
+            json!({"gpt_id": "g-1"}),
+            "agent",
+            "gpt_published",
+            "gpt",
+            Some("g-1"),
+            None,
+        ),
+        (
+            "UPDATE_SHARING",
+            json!({"agent_id": "g-2", "shared_to": {"recipient_type": "workspace"}}),
+            "agent",
+            "sharing_updated",
+            "gpt",
+            Some("g-2"),
+            None,
+        ),
+        (
+            "SKILL_SHARE",
+            json!({"skill_id": "sk-1", "skill_name": "ledger-guide"}),
+            "agent",
+            "skill_shared",
+            "skill",
+            Some("sk-1"),
+            Some("ledger-guide"),
+        ),
+        (
+            "PROJECT_UPDATE_SHARING",
+            json!({"project_id": "p-1"}),
+            "conversation",
+            "project_sharing_updated",
+            "project",
+            Some("p-1"),
+            None,
+        ),
+        (
+            "LIST_WORKSPACE_LOG_FILES",
+            json!({"limit": "100"}),
+            "organization",
+            "log_files_listed",
+            "log_file",
+            None,
+            None,
+        ),
+        (
+            "DOWNLOAD_WORKSPACE_LOG_FILE",
+            json!({"log_file_id": "lf-1", "event_type": "CONVERSATION_MESSAGE"}),
+            "organization",
+            "log_file_downloaded",
+            "log_file",
+            Some("lf-1"),
+            Some("CONVERSATION_MESSAGE"),
+        ),
+        (
+            "DELETE_WORKSPACE_LOG_FILE",
+            json!({"log_file_id": "lf-2"}),
+            "organization",
+            "log_file_deleted",
+            "log_file",
+            Some("lf-2"),
+            None,
+        ),
+        (
+            "DELETE_MEMORY",
+            json!({"memory_id": "mem-1", "auth_user_id": "user-1"}),
+            "agent",
+            "memory_deleted",
+            "memory",
+            Some("mem-1"),
+            None,
+        ),
+        (
+            "DOMAIN_CREATE",
+            json!({"domain_id": "d-1", "hostname": "evil.example"}),
+            "organization",
+            "domain_created",
+            "domain",
+            Some("d-1"),
+            Some("evil.example"),
+        ),
+        (
+            "INVITE_SEND",
+            json!({"email_addresses": ["new@example.net"], "role": "account-admin"}),
+            "identity",
+            "invite_sent",
+            "invite",
+            None,
+            Some("new@example.net"),
+        ),
     ];
     for (action, data, category, verb, target_type, id, name) in cases {
         let event = audit_action(action, data);
-        assert_eq!((event.category.as_str(), event.action.as_str()), (category, verb), "{action}");
+        assert_eq!(
+            (event.category.as_str(), event.action.as_str()),
+            (category, verb),
+            "{action}"
+        );
         let target = event.target.unwrap_or_else(|| panic!("{action} has a target"));
         assert_eq!(
-            (target.target_type.as_str(), target.id.as_deref(), target.name.as_deref()),
+            (
+                target.target_type.as_str(),
+                target.id.as_deref(),
+                target.name.as_deref()
+            ),
             (target_type, id, name),
             "{action}"
         );
@@ -159,7 +263,12 @@ fn a_tool_call_takes_its_user_agent_and_location_from_the_client_context() {
     let event = compliance(&serde_json::from_str(line).expect("json"), &ctx()).expect("normalizes");
     let actor = event.actor.expect("actor");
     assert_eq!(actor.email.as_deref(), Some("dana.ortiz@example.net"));
-    assert!(actor.user_agent.as_deref().is_some_and(|ua| ua.starts_with("ChatGPT/1.2026")));
+    assert!(
+        actor
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("ChatGPT/1.2026"))
+    );
     let geo = actor.geo.expect("geo");
     assert_eq!(
         (geo.country.as_deref(), geo.city.as_deref(), geo.latitude, geo.longitude),
@@ -187,7 +296,11 @@ fn codex_tool_calls_plugins_and_tokens_target_what_they_touch() {
     );
     assert_eq!(
         target(3),
-        ("access_token".into(), Some("cat-2044".into()), Some("release-bot".into()))
+        (
+            "access_token".into(),
+            Some("cat-2044".into()),
+            Some("release-bot".into())
+        )
     );
     assert_eq!(
         target(5),
