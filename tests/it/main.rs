@@ -9,5 +9,6 @@ mod compliance;
 mod conformance;
 mod content_policy;
 mod delivery;
+mod detections;
 mod guardrails;
 mod inventory;
