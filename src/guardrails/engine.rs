@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
-use super::rule::{Baseline, Piece, Rule, RuleKind, RuleSet};
-use super::stateful::{Entry, Keep, Limits, Need, Point, State, fingerprint};
+use super::rule::{Baseline, MAX_DISTINCT_FIELDS, Piece, Rule, RuleKind, RuleSet};
+use super::stateful::{Entry, Keep, Keyed, Limits, Need, Point, State, fingerprint};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
@@ -23,18 +23,20 @@ const PRUNE_EVERY: u64 = 4096;
 pub struct Engine {
     rules: Arc<RuleSet>,
     /// Rules that can only fire for these event types.
-    by_type: HashMap<String, Vec<usize>>,
+    by_type: Keyed<Vec<usize>>,
     /// Rules that may fire for any type.
     any_type: Vec<usize>,
     state: State,
     /// State changed since [`Engine::take_dirty`] last said so.
     dirty: bool,
+    /// Reused buffers for a group key and a first-seen value.
+    scratch: (String, String),
 }
 
 impl Engine {
     /// An engine over `rules`, resuming from `saved` state (a restart) when given.
     pub fn new(rules: Arc<RuleSet>, saved: Option<State>) -> Self {
-        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_type: Keyed<Vec<usize>> = Keyed::default();
         let mut any_type = Vec::new();
         for (i, rule) in rules.rules.iter().enumerate() {
             match rule.types() {
@@ -75,6 +77,7 @@ impl Engine {
             any_type,
             state,
             dirty: false,
+            scratch: (String::new(), String::new()),
         }
     }
 
@@ -106,6 +109,9 @@ impl Engine {
         let rules = Arc::clone(&self.rules);
         let indices = self.by_type.get(&event.event_type).unwrap_or(&self.any_type);
         let mut scanned: Option<Vec<Detection>> = None;
+        // Group keys and first-seen values are written into buffers the engine keeps, so a
+        // stateful rule allocates only for what it remembers.
+        let (mut key, mut seen_value) = std::mem::take(&mut self.scratch);
         for &i in indices {
             let rule = &rules.rules[i];
             if !rule.predicate.matches(event) {
@@ -133,30 +139,30 @@ impl Engine {
                     distinct,
                     window,
                 } => {
-                    let Some(key) = group_key(group_by, event) else {
-                        continue;
-                    };
                     // Counting distinct values of a field the event lacks says nothing.
-                    let Some(v) = distinct
-                        .iter()
-                        .map(|d| d.field.get(event).map(|v| fingerprint_of(&v)))
-                        .collect::<Option<Vec<u64>>>()
-                    else {
+                    let mut values = [0; MAX_DISTINCT_FIELDS];
+                    let mut mins = [0; MAX_DISTINCT_FIELDS];
+                    let mut complete = true;
+                    for ((value, min), d) in values.iter_mut().zip(mins.iter_mut()).zip(distinct) {
+                        match d.field.get(event) {
+                            Some(v) => (*value, *min) = (fingerprint_of(&v), d.min),
+                            None => complete = false,
+                        }
+                    }
+                    if !complete || !group_key(group_by, event, &mut key) {
                         continue;
-                    };
-                    let minimums: Vec<usize> = distinct.iter().map(|d| d.min).collect();
+                    }
                     let need = Need {
                         count: *count,
-                        minimums: &minimums,
+                        minimums: &mins[..distinct.len()],
                         window_ms: millis(*window),
                     };
-                    let entry = Entry {
-                        t,
-                        id: event.id.clone(),
-                        v,
-                    };
                     self.dirty = true;
-                    if let Some(evidence) = self.state.threshold(&rule.id, &key, entry, &need) {
+                    let at = (t, event.id.as_str());
+                    if let Some(evidence) = self
+                        .state
+                        .threshold(&rule.id, &key, at, &values[..distinct.len()], &need)
+                    {
                         let extra =
                             json!({"count": evidence.len(), "window": humantime::format_duration(*window).to_string()});
                         out.push(self.report(rule, event, &evidence, group_by, extra, None));
@@ -173,9 +179,9 @@ impl Engine {
                     if !is_first && !is_then {
                         continue;
                     }
-                    let Some(key) = group_key(group_by, event) else {
+                    if !group_key(group_by, event, &mut key) {
                         continue;
-                    };
+                    }
                     let entry = Entry {
                         t,
                         id: event.id.clone(),
@@ -198,18 +204,15 @@ impl Engine {
                     max_values,
                     ..
                 } => {
-                    let Some(key) = group_key(group_by, event) else {
+                    if !group_key(group_by, event, &mut key) || !group_key(value, event, &mut seen_value) {
                         continue;
-                    };
-                    let Some(v) = group_key(value, event) else {
-                        continue;
-                    };
+                    }
                     self.dirty = true;
                     let keep = Keep {
                         baseline_first: *baseline == Baseline::First,
                         max_values: *max_values,
                     };
-                    for seen in self.state.first_seen(&rule.id, &key, v, (t, &event.id), keep) {
+                    for seen in self.state.first_seen(&rule.id, &key, &seen_value, (t, &event.id), keep) {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
@@ -232,9 +235,9 @@ impl Engine {
                     let Some((lat, lon)) = geo.and_then(|g| g.latitude.zip(g.longitude)) else {
                         continue;
                     };
-                    let Some(key) = group_key(group_by, event) else {
+                    if !group_key(group_by, event, &mut key) {
                         continue;
-                    };
+                    }
                     self.dirty = true;
                     let limits = Limits {
                         min_km: *min_km,
@@ -243,14 +246,6 @@ impl Engine {
                     };
                     let point = Point::new(t, &event.id, lat, lon);
                     for leg in self.state.velocity(&rule.id, &key, point, limits) {
-                        let evidence: Vec<Entry> = [&leg.from, &leg.to]
-                            .iter()
-                            .map(|p| Entry {
-                                t: p.t,
-                                id: p.id.clone(),
-                                v: Vec::new(),
-                            })
-                            .collect();
                         let minutes = (leg.to.t - leg.from.t) as f64 / 60_000.0;
                         let kmh = if leg.kmh.is_finite() {
                             json!(leg.kmh.round())
@@ -263,11 +258,13 @@ impl Engine {
                             "{}: {:.0} km in {:.0} minutes between two events",
                             rule.title, leg.km, minutes
                         );
+                        let evidence = [leg.from, leg.to];
                         out.push(self.report(rule, event, &evidence, group_by, extra, Some(generic)));
                     }
                 }
             }
         }
+        self.scratch = (key, seen_value);
         if let Some(detections) = scanned.filter(|d| !d.is_empty()) {
             Detectors::redact(event, &detections);
         }
@@ -389,17 +386,20 @@ fn finding(rule: &Rule, message: String) -> Finding {
 /// Joins the values of a group key: a character no field value carries.
 const SEPARATOR: char = '\u{1f}';
 
-/// The values of `fields` in `event` joined by [`SEPARATOR`] (a group key, or a first-seen
-/// combination); `None` when the event lacks one of them.
-fn group_key(fields: &[Field], event: &Event) -> Option<String> {
-    let mut key = String::new();
+/// Writes the values of `fields` in `event`, joined by [`SEPARATOR`], into `key` (a group
+/// key, or a first-seen combination); false when the event lacks one of them.
+fn group_key(fields: &[Field], event: &Event, key: &mut String) -> bool {
+    key.clear();
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             key.push(SEPARATOR);
         }
-        field.get(event)?.push_to(&mut key);
+        match field.get(event) {
+            Some(v) => v.push_to(key),
+            None => return false,
+        }
     }
-    Some(key)
+    true
 }
 
 /// The fingerprint of a value's text form, without copying a string value.

@@ -32,6 +32,9 @@ pub struct RuleError {
     pub problem: String,
 }
 
+/// The most `distinct` fields one threshold rule may count.
+pub const MAX_DISTINCT_FIELDS: usize = 4;
+
 /// One `distinct` condition of a threshold rule: at least `min` distinct values of `field`.
 #[derive(Debug, Clone)]
 pub struct Distinct {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::super::detect::Detectors;
 use super::super::matcher::{Cmp, Condition, Field, Literal, Predicate, Test};
-use super::{Baseline, Distinct, Piece, Rule, RuleError, RuleKind, Sets};
+use super::{Baseline, Distinct, MAX_DISTINCT_FIELDS, Piece, Rule, RuleError, RuleKind, Sets};
 use crate::normalize::Severity;
 
 #[derive(Debug, Deserialize)]
@@ -127,7 +127,6 @@ const DEFAULT_RETAIN: Duration = Duration::from_secs(90 * 86_400);
 /// Bounds that keep one rule's state small however the rule is written.
 const MAX_COUNT: usize = 1000;
 const MAX_WINDOW: Duration = Duration::from_secs(31 * 86_400);
-const MAX_DISTINCT_FIELDS: usize = 4;
 /// First-seen values per group: the default, and the most a rule may ask for.
 const DEFAULT_MAX_VALUES: usize = 32;
 const MAX_MAX_VALUES: usize = 1024;

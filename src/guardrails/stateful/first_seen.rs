@@ -25,7 +25,7 @@ impl State {
     /// be new and was not reported before: with a baseline, the values that appeared after
     /// the group's earliest one; without, every value. Order-free: a backfill that arrives
     /// newest first reports the same values as one in time order.
-    pub fn first_seen(&mut self, rule: &str, key: &str, value: String, (t, id): (i64, &str), keep: Keep) -> Vec<Seen> {
+    pub fn first_seen(&mut self, rule: &str, key: &str, value: &str, (t, id): (i64, &str), keep: Keep) -> Vec<Seen> {
         let now = self.processed;
         let groups = self.first_seen_groups(rule);
         let group = group(groups, key, |g| g.touched);
@@ -45,7 +45,7 @@ impl State {
                     group.values.remove(oldest);
                 }
                 group.values.push(Seen {
-                    value,
+                    value: value.to_string(),
                     first_t: t,
                     first_id: id.to_string(),
                     last_t: t,
@@ -84,17 +84,17 @@ mod tests {
     fn first_seen_reports_the_later_value_whatever_the_arrival_order() {
         let keep = Keep::default();
         let mut forward = State::default();
-        assert!(forward.first_seen("r", "u", "US".into(), (1, "a"), keep).is_empty());
-        assert!(forward.first_seen("r", "u", "US".into(), (2, "b"), keep).is_empty());
-        let new = forward.first_seen("r", "u", "BR".into(), (3, "c"), keep);
+        assert!(forward.first_seen("r", "u", "US", (1, "a"), keep).is_empty());
+        assert!(forward.first_seen("r", "u", "US", (2, "b"), keep).is_empty());
+        let new = forward.first_seen("r", "u", "BR", (3, "c"), keep);
         assert_eq!(ids(&new), ["c"]);
-        assert!(forward.first_seen("r", "u", "BR".into(), (4, "d"), keep).is_empty());
+        assert!(forward.first_seen("r", "u", "BR", (4, "d"), keep).is_empty());
 
         let mut backward = State::default();
-        assert!(backward.first_seen("r", "u", "BR".into(), (3, "c"), keep).is_empty());
-        let new = backward.first_seen("r", "u", "US".into(), (2, "b"), keep);
+        assert!(backward.first_seen("r", "u", "BR", (3, "c"), keep).is_empty());
+        let new = backward.first_seen("r", "u", "US", (2, "b"), keep);
         assert_eq!(ids(&new), ["c"]);
-        let again = backward.first_seen("r", "u", "US".into(), (1, "a"), keep);
+        let again = backward.first_seen("r", "u", "US", (1, "a"), keep);
         assert!(again.is_empty(), "reported once");
     }
 
@@ -105,11 +105,11 @@ mod tests {
             max_values: 2,
         };
         let mut s = State::default();
-        assert_eq!(ids(&s.first_seen("r", "", "plugin-a".into(), (1, "a"), keep)), ["a"]);
-        assert!(s.first_seen("r", "", "plugin-a".into(), (2, "b"), keep).is_empty());
-        assert_eq!(ids(&s.first_seen("r", "", "plugin-b".into(), (3, "c"), keep)), ["c"]);
+        assert_eq!(ids(&s.first_seen("r", "", "plugin-a", (1, "a"), keep)), ["a"]);
+        assert!(s.first_seen("r", "", "plugin-a", (2, "b"), keep).is_empty());
+        assert_eq!(ids(&s.first_seen("r", "", "plugin-b", (3, "c"), keep)), ["c"]);
         // A third value pushes out the least recently seen one, which is news again later.
-        assert_eq!(ids(&s.first_seen("r", "", "plugin-c".into(), (4, "d"), keep)), ["d"]);
-        assert_eq!(ids(&s.first_seen("r", "", "plugin-a".into(), (5, "e"), keep)), ["e"]);
+        assert_eq!(ids(&s.first_seen("r", "", "plugin-c", (4, "d"), keep)), ["d"]);
+        assert_eq!(ids(&s.first_seen("r", "", "plugin-a", (5, "e"), keep)), ["e"]);
     }
 }

@@ -15,7 +15,7 @@ mod first_seen;
 mod velocity;
 mod window;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -114,14 +114,20 @@ pub struct Track {
     pub touched: u64,
 }
 
+/// A map keyed by rule id or group key. Every stateful rule looks up its rule and its group
+/// for every event it sees, so the hash is foldhash (randomly seeded per process, which keeps
+/// keys an outsider can choose, such as e-mail addresses, from being made to collide) rather
+/// than the slower SipHash.
+pub type Keyed<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// One rule's memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RuleState {
-    Threshold { groups: HashMap<String, Counted> },
-    Sequence { groups: HashMap<String, Steps> },
-    FirstSeen { groups: HashMap<String, Values> },
-    Velocity { groups: HashMap<String, Track> },
+    Threshold { groups: Keyed<Counted> },
+    Sequence { groups: Keyed<Steps> },
+    FirstSeen { groups: Keyed<Values> },
+    Velocity { groups: Keyed<Track> },
 }
 
 /// Everything the stateful rules remember; the `guardrails` checkpoint.
@@ -132,7 +138,7 @@ pub struct State {
     pub processed: u64,
     /// Newest event time seen, Unix milliseconds.
     pub watermark: i64,
-    pub rules: BTreeMap<String, RuleState>,
+    pub rules: Keyed<RuleState>,
 }
 
 impl Default for State {
@@ -141,7 +147,7 @@ impl Default for State {
             version: VERSION,
             processed: 0,
             watermark: i64::MIN,
-            rules: BTreeMap::new(),
+            rules: Keyed::default(),
         }
     }
 }
@@ -152,13 +158,13 @@ pub type Evidence = Vec<Entry>;
 /// A rule's groups of one kind, created on first use.
 macro_rules! groups_of {
     ($name:ident, $variant:ident, $group:ty) => {
-        fn $name(&mut self, rule: &str) -> &mut HashMap<String, $group> {
+        fn $name(&mut self, rule: &str) -> &mut Keyed<$group> {
             // Looked up before inserting, so the rule id is not copied for every event.
             if !matches!(self.rules.get(rule), Some(RuleState::$variant { .. })) {
                 self.rules.insert(
                     rule.to_string(),
                     RuleState::$variant {
-                        groups: HashMap::new(),
+                        groups: Keyed::default(),
                     },
                 );
             }
@@ -249,7 +255,7 @@ impl State {
 
 /// The group of `key`, created empty on first use (the key is copied only then), after
 /// making room under [`MAX_GROUPS`] by forgetting the least recently touched group.
-fn group<'a, G: Default>(groups: &'a mut HashMap<String, G>, key: &str, touched: impl Fn(&G) -> u64) -> &'a mut G {
+fn group<'a, G: Default>(groups: &'a mut Keyed<G>, key: &str, touched: impl Fn(&G) -> u64) -> &'a mut G {
     if !groups.contains_key(key) {
         if groups.len() >= MAX_GROUPS
             && let Some(oldest) = groups.iter().min_by_key(|(_, g)| touched(g)).map(|(k, _)| k.clone())
@@ -259,6 +265,13 @@ fn group<'a, G: Default>(groups: &'a mut HashMap<String, G>, key: &str, touched:
         groups.insert(key.to_string(), G::default());
     }
     groups.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// Whether `entries` (sorted by time) hold the event `(t, id)`: only entries of that time
+/// are compared.
+fn holds(entries: &[Entry], t: i64, id: &str) -> bool {
+    let from = entries.partition_point(|e| e.t < t);
+    entries[from..].iter().take_while(|e| e.t == t).any(|e| e.id == id)
 }
 
 /// Keeps `entries` sorted by time and at most `cap` long (the oldest go).
@@ -299,16 +312,7 @@ mod tests {
             minimums: &[],
             window_ms: MIN,
         };
-        s.threshold(
-            "r",
-            "old",
-            Entry {
-                t: 0,
-                id: "x".into(),
-                v: Vec::new(),
-            },
-            &need,
-        );
+        s.threshold("r", "old", (0, "x"), &[], &need);
         s.tick(100 * MIN);
         s.prune(|_| Some(MIN));
         assert!(!s.rules.is_empty(), "not idle yet");
@@ -318,7 +322,7 @@ mod tests {
         s.prune(|_| Some(MIN));
         assert!(s.rules.is_empty());
         for i in 0..(MAX_GROUPS + 10) {
-            s.first_seen("f", &format!("u{i}"), "US".into(), (1, "a"), Keep::default());
+            s.first_seen("f", &format!("u{i}"), "US", (1, "a"), Keep::default());
         }
         match &s.rules["f"] {
             RuleState::FirstSeen { groups } => assert!(groups.len() <= MAX_GROUPS),

@@ -1,6 +1,6 @@
 //! Threshold and sequence rules: the events of a group that fall within one sliding window.
 
-use super::{Entry, Evidence, State, group, insert_sorted, take};
+use super::{Entry, Evidence, MAX_EVIDENCE, State, group, holds, insert_sorted, take};
 
 /// What a threshold rule needs within one window.
 #[derive(Debug, Clone, Copy)]
@@ -12,59 +12,104 @@ pub struct Need<'a> {
     pub window_ms: i64,
 }
 
+/// Whether `entries` hold at least `min` distinct values of distinct field `field`.
+fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
+    let value = |e: &Entry| e.v.get(field).copied();
+    // A window holds a few entries (one per combination of values): comparing each with the
+    // ones before it costs less than collecting and sorting.
+    if entries.len() <= 64 {
+        let mut seen = 0;
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(v) = value(e)
+                && !entries[..i].iter().any(|p| value(p) == Some(v))
+            {
+                seen += 1;
+                if seen >= min {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    let mut values: Vec<u64> = entries.iter().filter_map(value).collect();
+    values.sort_unstable();
+    values.dedup();
+    values.len() >= min
+}
+
 impl State {
-    /// Records `entry` for a threshold rule; the evidence when `need` is now met within one
-    /// window. The group forgets what it reported.
+    /// Records the event `(t, id)`, with the fingerprints `values` of its `distinct` fields,
+    /// for a threshold rule; the evidence when `need` is now met within one window. The group
+    /// forgets what it reported.
     ///
     /// When counting distinct values, an entry whose values equal an older entry's replaces
     /// it: every window that ends at or after the newer one and held the older one holds the
     /// newer one too, so the counts those windows reach are unchanged, and a group keeps one
-    /// entry per combination of values instead of one per event.
-    pub fn threshold(&mut self, rule: &str, key: &str, entry: Entry, need: &Need<'_>) -> Option<Evidence> {
+    /// entry per combination of values instead of one per event. When it replaces the newest
+    /// entry nothing can have changed (its window, a superset, was judged already), so the
+    /// common case — a person's next event from the same place and client — costs a lookup.
+    pub fn threshold(
+        &mut self,
+        rule: &str,
+        key: &str,
+        (t, id): (i64, &str),
+        values: &[u64],
+        need: &Need<'_>,
+    ) -> Option<Evidence> {
         let now = self.processed;
         let groups = self.threshold_groups(rule);
         let group = group(groups, key, |g| g.touched);
         group.touched = now;
-        if group.entries.iter().any(|e| e.id == entry.id) {
+        if holds(&group.entries, t, id) {
             return None;
         }
         let distinct = !need.minimums.is_empty();
-        if distinct && let Some(same) = group.entries.iter().position(|e| e.v == entry.v && e.t <= entry.t) {
-            group.entries.remove(same);
+        if distinct {
+            if let Some(last) = group.entries.last_mut()
+                && last.v == values
+                && last.t <= t
+            {
+                last.t = t;
+                last.id.clear();
+                last.id.push_str(id);
+                return None;
+            }
+            if let Some(same) = group.entries.iter().position(|e| e.v == values && e.t <= t) {
+                group.entries.remove(same);
+            }
         }
+        let entry = Entry {
+            t,
+            id: id.to_string(),
+            v: values.to_vec(),
+        };
         let t_new = entry.t;
         let most = need.minimums.iter().copied().max().unwrap_or(need.count);
         insert_sorted(&mut group.entries, entry, most.saturating_mul(4).clamp(64, 4096));
         let window_ms = need.window_ms;
-        // Only windows that contain the new entry can have changed.
-        let ends: Vec<i64> = group
-            .entries
-            .iter()
-            .filter(|e| e.t >= t_new && e.t - t_new <= window_ms)
-            .map(|e| e.t)
-            .collect();
+        let entries = &group.entries;
+        // Entries are sorted by time, so the windows that contain the new entry end at a run
+        // of entries, and each window is a run too: no index lists to build.
+        let ends = entries.partition_point(|e| e.t < t_new)..entries.partition_point(|e| e.t - t_new <= window_ms);
         for end in ends {
-            let inside: Vec<usize> = (0..group.entries.len())
-                .filter(|&i| {
-                    let t = group.entries[i].t;
-                    t <= end && end - t <= window_ms
-                })
-                .collect();
+            let end_t = entries[end].t;
+            let inside =
+                entries.partition_point(|e| end_t - e.t > window_ms)..entries.partition_point(|e| e.t <= end_t);
             let reached = if distinct {
-                need.minimums.iter().enumerate().all(|(field, &min)| {
-                    let mut values: Vec<u64> = inside
-                        .iter()
-                        .filter_map(|&i| group.entries[i].v.get(field).copied())
-                        .collect();
-                    values.sort_unstable();
-                    values.dedup();
-                    values.len() >= min
-                })
+                let window = &entries[inside.clone()];
+                need.minimums
+                    .iter()
+                    .enumerate()
+                    .all(|(field, &min)| at_least_distinct(window, field, min))
             } else {
                 inside.len() >= need.count
             };
             if reached {
-                return Some(take(&mut group.entries, &inside));
+                let mut evidence: Vec<Entry> = group.entries.drain(inside).collect();
+                if evidence.len() > MAX_EVIDENCE {
+                    evidence.drain(..evidence.len() - MAX_EVIDENCE);
+                }
+                return Some(evidence);
             }
         }
         None
@@ -89,44 +134,58 @@ impl State {
         let group = group(groups, key, |g| g.touched);
         group.touched = now;
         let t_new = entry.t;
-        if is_first && !group.first.iter().any(|e| e.id == entry.id) {
-            insert_sorted(
-                &mut group.first,
-                entry.clone(),
-                first_count.saturating_mul(4).clamp(64, 4096),
-            );
-        }
-        if is_then && !group.then.iter().any(|e| e.id == entry.id) {
-            insert_sorted(&mut group.then, entry.clone(), 16);
-        }
-        // A new `then` closes a sequence ending at it; a new (possibly older) `first` may
-        // complete one for a `then` already seen.
-        let candidates: Vec<usize> = (0..group.then.len())
-            .filter(|&i| {
-                let s = &group.then[i];
-                if is_then && s.id == entry.id {
-                    return true;
-                }
-                is_first && s.t >= t_new && s.t - t_new <= window_ms
-            })
-            .collect();
-        for i in candidates {
-            let end = group.then[i].clone();
-            let firsts: Vec<usize> = (0..group.first.len())
-                .filter(|&j| {
-                    let f = &group.first[j];
-                    f.id != end.id && f.t <= end.t && end.t - f.t <= window_ms
-                })
-                .collect();
-            if firsts.len() >= first_count {
+        let known_then = is_then && holds(&group.then, t_new, &entry.id);
+        let cap = first_count.saturating_mul(4).clamp(64, 4096);
+        // The entry is copied only when it is both steps.
+        let end = if is_first && !holds(&group.first, t_new, &entry.id) {
+            if is_then {
+                insert_sorted(&mut group.first, entry.clone(), cap);
+                Some(entry)
+            } else {
+                insert_sorted(&mut group.first, entry, cap);
+                None
+            }
+        } else {
+            is_then.then_some(entry)
+        };
+        // A `then` closes a sequence ending at it; it is kept only when it does not.
+        if let Some(end) = end {
+            if let Some(firsts) = closed(&group.first, (end.t, &end.id), first_count, window_ms) {
                 let mut evidence = take(&mut group.first, &firsts);
-                group.then.retain(|e| e.id != end.id);
+                if known_then {
+                    group.then.retain(|e| !(e.t == end.t && e.id == end.id));
+                }
                 evidence.push(end);
                 return Some(evidence);
+            }
+            if !known_then {
+                insert_sorted(&mut group.then, end, 16);
+            }
+        }
+        // A new (possibly older) `first` may complete one for a `then` already seen.
+        if is_first {
+            let candidates =
+                group.then.partition_point(|s| s.t < t_new)..group.then.partition_point(|s| s.t - t_new <= window_ms);
+            for i in candidates {
+                let end = &group.then[i];
+                if let Some(firsts) = closed(&group.first, (end.t, &end.id), first_count, window_ms) {
+                    let mut evidence = take(&mut group.first, &firsts);
+                    evidence.push(group.then.remove(i));
+                    return Some(evidence);
+                }
             }
         }
         None
     }
+}
+
+/// The indices of the `first` events (sorted by time) in the window that ends at the `then`
+/// event `(t, id)`, other than that event itself, when there are at least `count`.
+fn closed(first: &[Entry], (t, id): (i64, &str), count: usize, window_ms: i64) -> Option<Vec<usize>> {
+    let inside = first.partition_point(|f| t - f.t > window_ms)..first.partition_point(|f| f.t <= t);
+    let itself = |f: &Entry| f.t == t && f.id == id;
+    let n = inside.len() - first[inside.clone()].iter().filter(|f| itself(f)).count();
+    (n >= count).then(|| inside.filter(|&j| !itself(&first[j])).collect())
 }
 
 #[cfg(test)]
@@ -144,6 +203,11 @@ mod tests {
         }
     }
 
+    /// Records `entry` for threshold rule `r`, group `u`.
+    fn count(s: &mut State, entry: Entry, need: &Need<'_>) -> Option<Evidence> {
+        s.threshold("r", "u", (entry.t, &entry.id), &entry.v, need)
+    }
+
     fn five_distinct() -> Need<'static> {
         Need {
             count: 5,
@@ -159,21 +223,16 @@ mod tests {
         // Newest first, as a backfill arrives.
         for i in (0..4).rev() {
             let ip = format!("10.0.0.{i}");
-            assert!(
-                s.threshold("r", "u", e(i * MIN, &format!("e{i}"), &[&ip]), &need)
-                    .is_none()
-            );
+            assert!(count(&mut s, e(i * MIN, &format!("e{i}"), &[&ip]), &need).is_none());
         }
         // A repeat of an address does not count twice; a repeat of an id not at all.
-        assert!(s.threshold("r", "u", e(MIN, "e1", &["10.0.0.1"]), &need).is_none());
-        assert!(s.threshold("r", "u", e(5 * MIN, "e5", &["10.0.0.1"]), &need).is_none());
-        let fired = s
-            .threshold("r", "u", e(6 * MIN, "e6", &["10.0.0.9"]), &need)
-            .expect("fires");
+        assert!(count(&mut s, e(MIN, "e1", &["10.0.0.1"]), &need).is_none());
+        assert!(count(&mut s, e(5 * MIN, "e5", &["10.0.0.1"]), &need).is_none());
+        let fired = count(&mut s, e(6 * MIN, "e6", &["10.0.0.9"]), &need).expect("fires");
         // e5 replaced e1 (same address, later): one entry per address.
         let ids: Vec<&str> = fired.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["e0", "e2", "e3", "e5", "e6"]);
-        assert!(s.threshold("r", "u", e(7 * MIN, "e7", &["10.0.0.8"]), &need).is_none());
+        assert!(count(&mut s, e(7 * MIN, "e7", &["10.0.0.8"]), &need).is_none());
     }
 
     #[test]
@@ -182,7 +241,7 @@ mod tests {
         for i in 0..10 {
             let ip = format!("10.0.0.{i}");
             let entry = e(i * 10 * MIN, &format!("e{i}"), &[&ip]);
-            assert!(s.threshold("r", "u", entry, &five_distinct()).is_none());
+            assert!(count(&mut s, entry, &five_distinct()).is_none());
         }
     }
 
@@ -197,18 +256,16 @@ mod tests {
         let mut s = State::default();
         for (i, country) in ["DE", "US", "BR"].iter().enumerate() {
             let entry = e(i as i64 * MIN, &format!("a{i}"), &[country, "Firefox"]);
-            assert!(s.threshold("r", "u", entry, &need).is_none());
+            assert!(count(&mut s, entry, &need).is_none());
         }
         // A second agent in one of them completes it.
-        let fired = s
-            .threshold("r", "u", e(4 * MIN, "a4", &["DE", "curl/8.0"]), &need)
-            .expect("fires");
+        let fired = count(&mut s, e(4 * MIN, "a4", &["DE", "curl/8.0"]), &need).expect("fires");
         assert_eq!(fired.len(), 4);
         // Two countries and two agents: not enough either.
         let mut s = State::default();
         for (i, (country, agent)) in [("DE", "Firefox"), ("US", "curl"), ("DE", "curl")].iter().enumerate() {
             let entry = e(i as i64 * MIN, &format!("b{i}"), &[country, agent]);
-            assert!(s.threshold("r", "u", entry, &need).is_none());
+            assert!(count(&mut s, entry, &need).is_none());
         }
     }
 
@@ -220,13 +277,10 @@ mod tests {
             window_ms: 60 * MIN,
         };
         let mut s = State::default();
-        assert!(s.threshold("r", "u", e(0, "a", &[]), &need).is_none());
-        assert!(s.threshold("r", "u", e(MIN, "b", &[]), &need).is_none());
-        assert_eq!(
-            s.threshold("r", "u", e(2 * MIN, "c", &[]), &need).map(|v| v.len()),
-            Some(3)
-        );
-        assert!(s.threshold("r", "u", e(3 * MIN, "d", &[]), &need).is_none());
+        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
+        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        assert_eq!(count(&mut s, e(2 * MIN, "c", &[]), &need).map(|v| v.len()), Some(3));
+        assert!(count(&mut s, e(3 * MIN, "d", &[]), &need).is_none());
     }
 
     #[test]
