@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::openai::AdminApi;
 use crate::openai::wire::inventory::{ClassicList, CursorList};
 use crate::streams::CursorGuard;
-use crate::upstream::ApiError;
+use crate::upstream::{ApiError, ApiErrorKind};
 
 /// Lists fetched at the same time; the shared rate limit still paces every request.
 pub const CONCURRENCY: usize = 4;
@@ -41,12 +41,15 @@ pub struct Listing {
     pub parents_unknown: bool,
     /// Pages read, failed lists included.
     pub pages: u64,
+    /// The organization-level endpoint answered 404: the API does not offer this kind to this
+    /// organization (yet). Not a failure of the run, but nothing can be derived from it.
+    pub unavailable: Option<ApiError>,
 }
 
 impl Listing {
     /// Listed to the end everywhere.
     pub fn complete(&self) -> bool {
-        self.failures.is_empty() && !self.parents_unknown
+        self.failures.is_empty() && !self.parents_unknown && self.unavailable.is_none()
     }
 }
 
@@ -117,6 +120,11 @@ async fn run_jobs(client: &AdminApi, metrics: &Metrics, stream: &str, jobs: Vec<
                 if let Some(s) = scope {
                     listing.scopes_done.insert(s);
                 }
+            }
+            // A kind newer than the organization's API (external storage, say) is not a
+            // failure to retry every cycle; it is reported on the kind's snapshot instead.
+            Err(ListError::Api(err)) if scope.is_none() && err.kind == ApiErrorKind::NotFound => {
+                listing.unavailable = Some(err);
             }
             Err(err) => listing.failures.push((scope, err)),
         }
