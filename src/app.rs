@@ -224,6 +224,14 @@ impl App {
                 dead_letter: state.dead_letter(),
             };
             for event_type in &settings.compliance.streams.event_types {
+                if crate::normalize::compliance_mapping(event_type, None).is_none() {
+                    // The platform adds types without notice; collecting one the day it appears
+                    // beats refusing to start. Its records travel as `other` until mapped.
+                    tracing::warn!(
+                        event_type = %event_type,
+                        "compliance.event_types names a type this version does not know; it is collected and shipped with category `other`"
+                    );
+                }
                 wiring.spawn(&ComplianceStream::name_of(event_type), |saved| {
                     ComplianceStream::new(
                         event_type,

@@ -462,3 +462,34 @@ async fn a_chat_containing_an_api_key_is_flagged_and_with_content_hash_neither_t
         "with content = hash the text is not shipped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_type_the_daemon_has_never_heard_of_is_collected_as_other() {
+    let app = TestApp::builder()
+        .compliance(&["CHATGPT_PLUGIN_SPREADSHEET_LOG"])
+        .start()
+        .await;
+    let record = serde_json::json!({
+        "event_id": "5e5e5e5e-0000-4000-8000-000000000001",
+        "type": "CHATGPT_PLUGIN_SPREADSHEET_LOG",
+        "timestamp": "2026-11-30T10:00:00.000000Z",
+        "principal": {"id": app.sim().workspace_id(), "type": "CHATGPT_WORKSPACE"},
+        "actor": {"type": "ACCOUNT_USER", "user_id": "user-1", "user_email": "ann@example.com"},
+        "sheet": {"rows": 3}
+    });
+    app.org()
+        .add_compliance_raw_line("CHATGPT_PLUGIN_SPREADSHEET_LOG", &record.to_string());
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let events = app.receiver().events();
+    let event = events
+        .iter()
+        .find(|e| e["type"] == "CHATGPT_PLUGIN_SPREADSHEET_LOG")
+        .expect("the new type's record arrived");
+    assert_eq!(
+        (event["category"].as_str(), event["action"].as_str()),
+        (Some("other"), Some("unknown"))
+    );
+    assert_eq!(event["raw"]["sheet"]["rows"], 3, "its fields travel in raw");
+}

@@ -71,6 +71,12 @@ impl ComplianceStore {
             .push((at_us, record));
     }
 
+    /// Whether `ty` has ever had an event: a type the platform "added" by a test writing
+    /// records of it, beyond the ones the simulator produces itself.
+    pub(crate) fn knows(&self, ty: &str) -> bool {
+        self.pending.contains_key(ty) || self.files.contains_key(ty)
+    }
+
     /// Latest event time in any file of `ty` (what `max_event_time` reports).
     pub(crate) fn max_event_time(&self, ty: &str) -> Option<i64> {
         self.files.get(ty)?.iter().map(|f| f.max_event_us).max()
