@@ -72,11 +72,14 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
         Ok(app) => app,
         Err(err) => {
             tracing::error!(error = %crate::errors::chain(&err), "failed to start");
-            eprintln!("openai-audit-ingest: {}", crate::errors::chain(&err));
+            eprintln!(
+                "openai-audit-ingest: {}",
+                crate::secrets::redact(&crate::errors::chain(&err))
+            );
             return ExitCode::FAILURE;
         }
     };
-    shutdown::on_signals(app.stop_token());
+    shutdown::on_signals(app.stop_token(), app.abort_token());
     let outcome = app.run_until_stopped(deadline).await;
     if outcome.success(mode) {
         ExitCode::SUCCESS

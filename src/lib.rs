@@ -15,6 +15,7 @@
 //!
 //! 1. Leaves, used everywhere: [`metrics`], `errors` (the one error-chain printer), `retry`
 //!    (failure classification apart from the backoff schedule), `dedup` (bounded id set),
+//!    [`secrets`] (every configured secret's value, redacted from whatever is printed),
 //!    `state` (the state directory: lock, checkpoint store, dead-letter file, compliance
 //!    spool and quarantine, atomic writes), `telemetry`, `shutdown`, [`cli`].
 //! 2. Upstream clients: [`upstream`] (the one HTTP client builder, request budgets, the
@@ -64,6 +65,7 @@ pub mod normalize;
 pub mod openai;
 pub(crate) mod pipeline;
 pub(crate) mod retry;
+pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod shutdown;
 pub(crate) mod sink;
