@@ -10,7 +10,7 @@ pub mod compliance;
 pub(crate) mod driver;
 pub(crate) mod inventory;
 
-mod paging;
+pub(crate) mod paging;
 
 use std::time::Duration;
 
@@ -42,6 +42,10 @@ pub enum CycleError {
     /// The upstream refuses this feed for this account (plan, permission, feature off).
     #[error("{0}")]
     Refused(String),
+    /// Something the upstream should soon provide is not there yet (a listed file answering
+    /// 404): retried with backoff, and worth a warning rather than an error until then.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl CycleError {
@@ -52,6 +56,7 @@ impl CycleError {
             Self::Api(e) => e.kind.as_str(),
             Self::Upstream(_) => "upstream",
             Self::Refused(_) => "refused",
+            Self::Waiting(_) => "waiting",
         }
     }
 }
