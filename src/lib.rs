@@ -64,6 +64,8 @@ pub mod metrics;
 pub mod normalize;
 pub mod openai;
 pub(crate) mod pipeline;
+#[cfg(test)]
+mod props;
 pub(crate) mod retry;
 pub mod secrets;
 pub(crate) mod server;

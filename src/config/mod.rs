@@ -9,6 +9,8 @@
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
+#[cfg(test)]
+mod props;
 mod raw;
 mod render;
 mod sources;

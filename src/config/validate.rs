@@ -364,7 +364,7 @@ const MIN_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// `<section>.base_url` as an API root, over https — or plain http to a loopback host, or
 /// anywhere when `<section>.allow_insecure_http` says so (the key would travel in clear).
-fn upstream_root(section: &str, text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+pub(super) fn upstream_root(section: &str, text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let key = format!("{section}.base_url");
     let url = api_root(&key, text)?;
     if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
