@@ -68,6 +68,9 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
 }
 
 async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -> ExitCode {
+    // Listening before anything starts: a stop that arrives while the app is being built is
+    // honoured as a graceful stop once it is.
+    let signals = shutdown::Signals::install();
     let app = match App::build(settings, mode, Metrics::new()).await {
         Ok(app) => app,
         Err(err) => {
@@ -79,7 +82,7 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
             return ExitCode::FAILURE;
         }
     };
-    shutdown::on_signals(app.stop_token(), app.abort_token());
+    signals.forward(app.stop_token(), app.abort_token());
     let outcome = app.run_until_stopped(deadline).await;
     if outcome.success(mode) {
         ExitCode::SUCCESS

@@ -172,19 +172,28 @@ impl Metrics {
     pub fn unknown_type(&self, stream: &str, event_type: &str) {
         self.0
             .unknown_types
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream)), ("type", self.0.types.bounded(event_type))])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("type", self.0.types.bounded(event_type)),
+            ])
             .inc();
     }
 
     pub fn page_fetched(&self, stream: &str) {
-        self.0.pages.get_or_create(&vec![("stream", self.0.streams.bounded(stream))]).inc();
+        self.0
+            .pages
+            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .inc();
     }
 
     pub fn cycle(&self, stream: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.0
             .cycles
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream)), ("result", result.to_string())])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("result", result.to_string()),
+            ])
             .inc();
         if ok {
             self.0
@@ -197,7 +206,10 @@ impl Metrics {
     pub fn api_response(&self, service: &str, status: &str) {
         self.0
             .api_requests
-            .get_or_create(&vec![("service", self.0.services.bounded(service)), ("status", self.0.statuses.bounded(status))])
+            .get_or_create(&vec![
+                ("service", self.0.services.bounded(service)),
+                ("status", self.0.statuses.bounded(status)),
+            ])
             .inc();
     }
 
@@ -238,7 +250,10 @@ impl Metrics {
     pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
         self.0
             .upstream_rejects
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream)), ("kind", kind.to_string())])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("kind", kind.to_string()),
+            ])
             .inc();
     }
 
@@ -272,7 +287,10 @@ mod tests {
             .iter()
             .find(|l| l.contains("type=\"other\""))
             .expect("an `other` series");
-        assert!(overflow.ends_with(&format!(" {}", 20_250 - MAX_LABEL_VALUES)), "{overflow}");
+        assert!(
+            overflow.ends_with(&format!(" {}", 20_250 - MAX_LABEL_VALUES)),
+            "{overflow}"
+        );
     }
 
     #[test]

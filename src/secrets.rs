@@ -67,10 +67,7 @@ mod tests {
         register("cmpl_9f3a7c1e-unusual-shape");
         register("tok\"with\\quotes-42");
         let text = "HTTP 401: key cmpl_9f3a7c1e-unusual-shape is not valid; again cmpl_9f3a7c1e-unusual-shape";
-        assert_eq!(
-            redact(text),
-            "HTTP 401: key [redacted] is not valid; again [redacted]"
-        );
+        assert_eq!(redact(text), "HTTP 401: key [redacted] is not valid; again [redacted]");
         let json_line = serde_json::json!({"error": "echo tok\"with\\quotes-42"}).to_string();
         assert!(!redact(&json_line).contains("quotes-42"), "{}", redact(&json_line));
         assert_eq!(redact("nothing secret here"), "nothing secret here");

@@ -25,7 +25,10 @@ const DURATIONS: &[&str] = &[
     "[0-9]{1,4}(h|m) ?[0-9]{1,4}(m|s)",
     "-[0-9]{1,5}s",
 ];
-const SIZES: &[&str] = &["[0-9]{1,25}", "[0-9]{1,8}(\\.[0-9]{1,3})? ?(B|KB|KiB|MB|MiB|GB|GiB|TB|PB|EB|kib)"];
+const SIZES: &[&str] = &[
+    "[0-9]{1,25}",
+    "[0-9]{1,8}(\\.[0-9]{1,3})? ?(B|KB|KiB|MB|MiB|GB|GiB|TB|PB|EB|kib)",
+];
 const URLS: &[&str] = &[
     "(https?|ftp|file)://[a-z0-9.-]{0,20}(:[0-9]{1,6})?(/[a-z0-9/._-]{0,20})?(\\?[a-z=&]{0,10})?(#[a-z]{0,5})?",
     "https://\\[[0-9a-f:]{0,20}\\](/v1)?",
@@ -79,7 +82,10 @@ const KEYS: &[(&str, &[&str])] = &[
     ("OAI_INGEST__OPENAI__BASE_URL", URLS),
     ("OAI_INGEST__COMPLIANCE__BASE_URL", URLS),
     ("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", &["-?[0-9]{1,12}"]),
-    ("OAI_INGEST__AUDIT_LOGS__ENABLED", &["(true|false|yes|no|on|off|1|0|maybe)"]),
+    (
+        "OAI_INGEST__AUDIT_LOGS__ENABLED",
+        &["(true|false|yes|no|on|off|1|0|maybe)"],
+    ),
 ];
 
 fn key_and_value() -> impl Strategy<Value = (&'static str, String)> {

@@ -121,7 +121,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), prop_oneof![interesting, any::<u8>()]).prop_map(|(at, byte)| Mutation::Flip { at, byte }),
         any::<usize>().prop_map(|at| Mutation::Cut { at }),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
         (any::<usize>(), 1..64usize).prop_map(|(at, len)| Mutation::Delete { at, len }),
         (any::<usize>(), 1..64usize).prop_map(|(at, len)| Mutation::Repeat { at, len }),
     ]

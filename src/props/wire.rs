@@ -38,7 +38,14 @@ fn ctx() -> Context {
 fn read_audit_record(record: &Value) {
     let _ = AuditLog::deserialize(record);
     let _ = pass::dedup_key(record, 0);
-    let event = crate::streams::to_event("audit_logs", Source::AuditLog, record, &ctx(), &Metrics::new(), normalize::audit_log);
+    let event = crate::streams::to_event(
+        "audit_logs",
+        Source::AuditLog,
+        record,
+        &ctx(),
+        &Metrics::new(),
+        normalize::audit_log,
+    );
     assert!(!event.id.is_empty());
 }
 

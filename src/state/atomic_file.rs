@@ -194,7 +194,11 @@ mod tests {
         let path = dir.path().join("audit_logs.json");
         symlink(&victim, dir.path().join("audit_logs.json.tmp")).expect("planted link");
         write_atomic(&path, b"checkpoint").expect("written beside the link");
-        assert_eq!(fs::read(&victim).expect("victim"), b"precious", "the link's target is untouched");
+        assert_eq!(
+            fs::read(&victim).expect("victim"),
+            b"precious",
+            "the link's target is untouched"
+        );
         assert_eq!(fs::read(&path).expect("checkpoint"), b"checkpoint");
         assert!(!fs::symlink_metadata(&path).expect("meta").file_type().is_symlink());
     }

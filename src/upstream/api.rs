@@ -15,8 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::rate_limit::RateLimit;
 pub use super::error::{ApiError, ApiErrorDetail, ApiErrorKind, ErrorBody, ErrorResponse, redact_keys};
+use super::rate_limit::RateLimit;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::retry::{self, Class, Schedule};
@@ -331,7 +331,11 @@ impl ApiClient {
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
         let body = error_body(response).await;
         let (error_type, code, message) = match serde_json::from_slice::<ErrorResponse>(&body) {
-            Ok(e) => (e.error.error_type, e.error.code, e.error.message.chars().take(1000).collect()),
+            Ok(e) => (
+                e.error.error_type,
+                e.error.code,
+                e.error.message.chars().take(1000).collect(),
+            ),
             Err(_) => {
                 let text = String::from_utf8_lossy(&body);
                 let text: String = text.chars().take(300).collect();
@@ -391,4 +395,3 @@ fn request_id(response: &Response) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
-

@@ -134,7 +134,13 @@ impl ApiError {
         )
     }
 
-    pub(super) fn local(service: &'static str, route: &'static str, kind: ApiErrorKind, class: Class, message: String) -> Self {
+    pub(super) fn local(
+        service: &'static str,
+        route: &'static str,
+        kind: ApiErrorKind,
+        class: Class,
+        message: String,
+    ) -> Self {
         Self(Box::new(ApiErrorDetail {
             kind,
             service,

@@ -24,10 +24,16 @@ async fn an_audit_log_watermark_in_the_future_is_read_again_from_the_lookback() 
     let (got, _) = app.received();
     let expected = app.normal_pass_ids();
     assert!(!expected.is_empty());
-    assert_eq!(got, expected, "nothing between now and the future watermark was skipped");
+    assert_eq!(
+        got, expected,
+        "nothing between now and the future watermark was skipped"
+    );
     let saved = app.checkpoint("audit_logs").expect("saved");
     let watermark = saved["watermark"].as_i64().expect("a watermark");
-    assert!(watermark < tomorrow - 3_600, "the new watermark is the real time: {saved}");
+    assert!(
+        watermark < tomorrow - 3_600,
+        "the new watermark is the real time: {saved}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -177,7 +177,9 @@ async fn a_redirect_from_the_admin_api_is_an_error_even_when_its_body_reads_as_a
     assert!(!outcome.streams_ok, "a redirect is not an answer: {outcome:?}");
     assert!(app.receiver().ids().is_empty(), "the redirect's body was not shipped");
     assert!(
-        app.checkpoint("audit_logs").and_then(|c| c["watermark"].as_i64()).is_none(),
+        app.checkpoint("audit_logs")
+            .and_then(|c| c["watermark"].as_i64())
+            .is_none(),
         "the watermark did not move"
     );
 }
@@ -193,7 +195,11 @@ impl Respond for CyclingPages {
             .find(|(k, _)| k == "after")
             .and_then(|(_, v)| v.trim_start_matches("cursor-").parse().ok())
             .unwrap_or(0);
-        let ids = if n % 2 == 0 { ["audit_log-a1", "audit_log-a2"] } else { ["audit_log-b1", "audit_log-b2"] };
+        let ids = if n % 2 == 0 {
+            ["audit_log-a1", "audit_log-a2"]
+        } else {
+            ["audit_log-b1", "audit_log-b2"]
+        };
         let data = ids.iter().map(|id| record(id, "login.succeeded", 30)).collect();
         let next = format!("cursor-{}", n + 1);
         ResponseTemplate::new(200).set_body_json(page(data, Some(&next), true))
@@ -252,7 +258,11 @@ async fn a_record_that_cannot_be_read_is_shipped_once_however_often_the_overlap_
     let api = MockServer::start().await;
     let broken = json!({"object": "organization.audit_log", "id": 7, "type": "login.succeeded",
                         "effective_at": chrono::Utc::now().timestamp() - 20});
-    let body = page(vec![broken, record("audit_log-fine", "login.succeeded", 20)], None, false);
+    let body = page(
+        vec![broken, record("audit_log-fine", "login.succeeded", 20)],
+        None,
+        false,
+    );
     Mock::given(method("GET"))
         .and(path(AUDIT_LOGS))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
@@ -287,7 +297,9 @@ async fn a_page_larger_than_the_response_cap_fails_the_request_naming_the_settin
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.lines().any(|l| l.contains("\"kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
+        stderr
+            .lines()
+            .any(|l| l.contains("\"kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
         "the failure names the setting:\n{stderr}"
     );
     assert!(app.receiver().ids().is_empty());
@@ -341,5 +353,9 @@ async fn invented_event_types_from_upstream_stay_within_the_metric_label_cap() {
         .filter(|l| l.starts_with("oai_ingest_unknown_event_types_total{"))
         .collect();
     assert!(series.len() <= 101, "{} series:\n{}", series.len(), series.join("\n"));
-    assert!(series.iter().any(|l| l.contains("type=\"other\"")), "{}", series.join("\n"));
+    assert!(
+        series.iter().any(|l| l.contains("type=\"other\"")),
+        "{}",
+        series.join("\n")
+    );
 }

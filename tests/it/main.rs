@@ -9,6 +9,7 @@ mod clock;
 mod compliance;
 mod conformance;
 mod content_policy;
+mod crash_loop;
 mod delivery;
 mod guardrails;
 mod hostile_upstream;

@@ -40,7 +40,10 @@ async fn keys_of_any_shape_echoed_in_error_bodies_never_reach_check_output_or_lo
             ("OAI_INGEST__COMPLIANCE__ENABLED", "true"),
             ("OAI_INGEST__COMPLIANCE__API_KEY", COMPLIANCE_KEY),
             ("OAI_INGEST__COMPLIANCE__BASE_URL", &api.uri()),
-            ("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0"),
+            (
+                "OAI_INGEST__COMPLIANCE__PRINCIPAL_ID",
+                "f7f33107-5fb9-4ee1-8922-3eae76b5b5a0",
+            ),
             ("OAI_INGEST__COMPLIANCE__EVENT_TYPES", "AUTH_LOG"),
         ])
         .start()

@@ -25,9 +25,16 @@ async fn a_symlink_planted_at_a_checkpoints_temporary_path_is_not_written_throug
 
     let outcome = app.run_once().await;
     assert!(outcome.all_delivered, "{outcome:?}");
-    assert_eq!(fs::read(&victim).expect("victim"), b"precious", "the link's target is untouched");
+    assert_eq!(
+        fs::read(&victim).expect("victim"),
+        b"precious",
+        "the link's target is untouched"
+    );
     assert!(
-        !fs::symlink_metadata(&checkpoint).expect("saved").file_type().is_symlink(),
+        !fs::symlink_metadata(&checkpoint)
+            .expect("saved")
+            .file_type()
+            .is_symlink(),
         "the checkpoint is a file of its own"
     );
     assert!(app.checkpoint("audit_logs").is_some_and(|c| c["watermark"].is_i64()));

@@ -64,7 +64,10 @@ pub fn dedup_key(record: &Value, fallback_at: i64) -> (String, i64) {
         Ok(view) => (view.id, view.effective_at),
         Err(_) => (
             normalize::unparseable_key(record),
-            record.get("effective_at").and_then(Value::as_i64).unwrap_or(fallback_at),
+            record
+                .get("effective_at")
+                .and_then(Value::as_i64)
+                .unwrap_or(fallback_at),
         ),
     }
 }
@@ -186,7 +189,13 @@ mod tests {
             ..AuditState::default()
         };
         let (pass, future) = WindowPass::begin(&mut state, now, MIN5, HOUR);
-        assert_eq!(future, Some(FutureCheckpoint { saved: now + 86_400, now }));
+        assert_eq!(
+            future,
+            Some(FutureCheckpoint {
+                saved: now + 86_400,
+                now
+            })
+        );
         assert_eq!((pass.window.start, pass.window.end), (now - 3_600, now));
         assert_eq!(state.watermark, None, "the future mark is not saved again");
     }

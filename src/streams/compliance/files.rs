@@ -232,6 +232,9 @@ mod tests {
         assert_eq!(budget(ten_minutes, None), ten_minutes);
         assert_eq!(budget(ten_minutes, Some(1024)), ten_minutes);
         assert_eq!(budget(ten_minutes, Some(1024 * 1024 * 1024)), Duration::from_secs(4096));
-        assert_eq!(budget(Duration::from_secs(1), Some(FLOOR_BYTES_PER_SEC + 1)), Duration::from_secs(2));
+        assert_eq!(
+            budget(Duration::from_secs(1), Some(FLOOR_BYTES_PER_SEC + 1)),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -54,11 +54,17 @@ mod tests {
         let mut missing = None;
         assert_eq!(
             judge(&mut missing, "f1", 1_000, HOUR),
-            Verdict::Wait { first: true, missing_for: 0 }
+            Verdict::Wait {
+                first: true,
+                missing_for: 0
+            }
         );
         assert_eq!(
             judge(&mut missing, "f1", 4_599, HOUR),
-            Verdict::Wait { first: false, missing_for: 3_599 }
+            Verdict::Wait {
+                first: false,
+                missing_for: 3_599
+            }
         );
         assert_eq!(
             judge(&mut missing, "f1", 4_600, HOUR),
@@ -74,7 +80,10 @@ mod tests {
         });
         assert_eq!(
             judge(&mut missing, "f2", 10_000, HOUR),
-            Verdict::Wait { first: true, missing_for: 0 }
+            Verdict::Wait {
+                first: true,
+                missing_for: 0
+            }
         );
     }
 

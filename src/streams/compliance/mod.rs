@@ -173,7 +173,9 @@ impl ComplianceStream {
         let allowance = super::audit_logs::pass::CLOCK_SKEW_ALLOWANCE;
         let now = Utc::now();
         let Some(after) = self.state.after.clone() else { return };
-        let Ok(saved) = DateTime::parse_from_rfc3339(&after) else { return };
+        let Ok(saved) = DateTime::parse_from_rfc3339(&after) else {
+            return;
+        };
         let ahead = saved.with_timezone(&Utc) - now;
         if ahead.to_std().is_ok_and(|a| a > allowance) {
             self.state.after = None;
