@@ -145,7 +145,7 @@ impl Metrics {
         );
         r.register(
             "oai_ingest_upstream_rejects",
-            "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined), by stream and kind",
+            "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined, files missing past their grace period), by stream and kind",
             inner.upstream_rejects.clone(),
         );
         Self(Arc::new(inner))
@@ -246,7 +246,7 @@ impl Metrics {
             .inc();
     }
 
-    /// Upstream data set aside: `kind` is `malformed_line` or `quarantined_file`.
+    /// Upstream data set aside: `kind` is `malformed_line`, `quarantined_file` or `missing_file`.
     pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
         self.0
             .upstream_rejects

@@ -38,14 +38,7 @@ async fn an_audit_log_watermark_in_the_future_is_read_again_from_the_lookback() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_compliance_cursor_in_the_future_is_listed_again_from_the_lookback() {
-    let app = TestApp::builder()
-        .history(0)
-        .compliance(&["AUTH_LOG"])
-        .compliance_repeats(0.0)
-        .start()
-        .await;
-    app.org().add_compliance_events("AUTH_LOG", 15);
-    app.org().cut_compliance_files();
+    let app = TestApp::builder().only_filed_compliance("AUTH_LOG", 15).start().await;
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     app.write_checkpoint(
         "compliance:AUTH_LOG",

@@ -37,27 +37,28 @@ async fn against(api: &MockServer) -> TestApp {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_compliance_file_slower_than_the_request_timeout_still_arrives_in_full() {
-    let app = TestApp::builder()
-        .history(0)
-        .compliance(&["AUTH_LOG"])
-        .compliance_repeats(0.0)
-        .env("OAI_INGEST__OPENAI__TIMEOUT", "1s")
-        .start()
-        .await;
-    app.org().add_compliance_events("AUTH_LOG", 30);
-    app.org().cut_compliance_files();
-    // The file trickles out over about 2.5 s: every read is quick, the whole transfer takes
-    // well over the 1 s timeout, as a large file on a slow link would.
+/// Every AUTH_LOG file trickles out in about `tenths` tenths of a second (the largest one).
+fn trickle(app: &TestApp, tenths: usize) {
     let size = app.org().compliance_largest_file_bytes("AUTH_LOG");
     app.faults().set_always(
         Family::SignedUrl,
         Some(Fault::SlowBody {
-            chunk_bytes: size.div_ceil(25),
+            chunk_bytes: size.div_ceil(tenths),
             every_ms: 100,
         }),
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compliance_file_slower_than_the_request_timeout_still_arrives_in_full() {
+    let app = TestApp::builder()
+        .only_filed_compliance("AUTH_LOG", 30)
+        .env("OAI_INGEST__OPENAI__TIMEOUT", "1s")
+        .start()
+        .await;
+    // The file trickles out over about 2.5 s: every read is quick, the whole transfer takes
+    // well over the 1 s timeout, as a large file on a slow link would.
+    trickle(&app, 25);
     let outcome = app.run_once().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
     let (got, dups) = app.received();
@@ -73,22 +74,11 @@ async fn a_compliance_file_slower_than_the_request_timeout_still_arrives_in_full
 #[tokio::test(flavor = "multi_thread")]
 async fn a_download_over_its_budget_is_reported_as_a_timeout_naming_the_setting() {
     let app = TestApp::builder()
-        .history(0)
-        .compliance(&["AUTH_LOG"])
-        .compliance_repeats(0.0)
+        .only_filed_compliance("AUTH_LOG", 30)
         .env("OAI_INGEST__COMPLIANCE__DOWNLOAD_TIMEOUT", "1s")
         .start()
         .await;
-    app.org().add_compliance_events("AUTH_LOG", 30);
-    app.org().cut_compliance_files();
-    let size = app.org().compliance_largest_file_bytes("AUTH_LOG");
-    app.faults().set_always(
-        Family::SignedUrl,
-        Some(Fault::SlowBody {
-            chunk_bytes: size.div_ceil(40),
-            every_ms: 100,
-        }),
-    );
+    trickle(&app, 40);
     let out = app.run_binary(&["once", "--deadline", "6s"], &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = text(&out.stderr);
@@ -105,14 +95,7 @@ async fn a_download_over_its_budget_is_reported_as_a_timeout_naming_the_setting(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_compliance_file_that_answers_404_once_is_fetched_again_not_skipped() {
-    let app = TestApp::builder()
-        .history(0)
-        .compliance(&["AUTH_LOG"])
-        .compliance_repeats(0.0)
-        .start()
-        .await;
-    app.org().add_compliance_events("AUTH_LOG", 20);
-    app.org().cut_compliance_files();
+    let app = TestApp::builder().only_filed_compliance("AUTH_LOG", 20).start().await;
     app.faults()
         .inject(Family::ComplianceDownload, Fault::Status { status: 404 }, 1);
     let running = app.spawn().await;
@@ -126,14 +109,10 @@ async fn a_compliance_file_that_answers_404_once_is_fetched_again_not_skipped() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_compliance_file_missing_past_the_grace_period_is_given_up_with_an_error_naming_it() {
     let app = TestApp::builder()
-        .history(0)
-        .compliance(&["AUTH_LOG"])
-        .compliance_repeats(0.0)
+        .only_filed_compliance("AUTH_LOG", 5)
         .env("OAI_INGEST__COMPLIANCE__MISSING_FILE_GRACE", "2s")
         .start()
         .await;
-    app.org().add_compliance_events("AUTH_LOG", 5);
-    app.org().cut_compliance_files();
     app.faults()
         .set_always(Family::ComplianceDownload, Some(Fault::Status { status: 404 }));
     let run = app.start_binary(&["run"], &[("OAI_INGEST__LOG__FORMAT", "json")]);
@@ -195,7 +174,7 @@ impl Respond for CyclingPages {
             .find(|(k, _)| k == "after")
             .and_then(|(_, v)| v.trim_start_matches("cursor-").parse().ok())
             .unwrap_or(0);
-        let ids = if n % 2 == 0 {
+        let ids = if n.is_multiple_of(2) {
             ["audit_log-a1", "audit_log-a2"]
         } else {
             ["audit_log-b1", "audit_log-b2"]
