@@ -45,6 +45,9 @@
 //! event before the mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
 //! through `state::CheckpointStore`.
 //!
+//! Tests: beside the code, plus `props` (test-only): property tests of every parser of
+//! outside input and of the audit-log window pass.
+//!
 //! The simulator is not in this crate: `crates/simulator` is its own workspace crate,
 //! `openai_audit_simulator` (the simulated OpenAI Admin + Compliance APIs and a receiver),
 //! used by `demo`, `simulate`, the integration tests and the benchmarks. It depends on

@@ -26,6 +26,11 @@ pub(crate) use paging::CursorGuard;
 
 pub use driver::drive;
 
+/// How far ahead of this host's clock a saved position may be before it is treated as written
+/// by a fast clock (and read again instead of trusted). Within it, the audit logs' overlap
+/// (5 min by default) re-reads what a small skew could have hidden.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
+
 /// How long a refused stream waits before asking again.
 pub const PARKED_RETRY: Duration = Duration::from_secs(60 * 60);
 

@@ -321,7 +321,12 @@ impl ApiClient {
             ApiErrorKind::Rejected
         };
         // reqwest's message names the URL but never the Authorization header.
-        let message = crate::errors::chain(err);
+        let mut message = crate::errors::chain(err);
+        if err.is_timeout() {
+            message = format!(
+                "timeout: no answer or no more bytes within openai.timeout (raise it for a slow link or proxy): {message}"
+            );
+        }
         ApiError::local(self.service, route, kind, class, redact_keys(&message))
     }
 

@@ -197,7 +197,7 @@ impl Stream for AuditLogStream {
                 saved = future.saved,
                 now = future.now,
                 ahead_s = future.saved - future.now,
-                allowance_s = pass::CLOCK_SKEW_ALLOWANCE.as_secs(),
+                allowance_s = super::CLOCK_SKEW_ALLOWANCE.as_secs(),
                 reread_from = pass.window.start,
                 "the checkpoint's position is in the future (this host's clock was fast when it was saved): reading again from audit_logs.initial_lookback instead of skipping to it; events already delivered may arrive again (receivers drop them by id)"
             );

@@ -13,13 +13,8 @@ use super::{AuditState, Window};
 use crate::dedup;
 use crate::normalize;
 use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
-use crate::streams::CursorGuard;
+use crate::streams::{CLOCK_SKEW_ALLOWANCE, CursorGuard};
 use crate::streams::paging::with_request_id;
-
-/// How far ahead of this host's clock a saved watermark may be before it is treated as
-/// written by a fast clock. Within it, the overlap (5 min by default) re-reads what a small
-/// skew could have hidden.
-pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)

@@ -170,7 +170,7 @@ impl ComplianceStream {
     /// reported and the stream reads again from `initial_lookback` (files already shipped are
     /// skipped by id).
     fn distrust_a_future_cursor(&mut self) {
-        let allowance = super::audit_logs::pass::CLOCK_SKEW_ALLOWANCE;
+        let allowance = super::CLOCK_SKEW_ALLOWANCE;
         let now = Utc::now();
         let Some(after) = self.state.after.clone() else { return };
         let Ok(saved) = DateTime::parse_from_rfc3339(&after) else {
