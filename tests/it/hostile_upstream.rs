@@ -338,3 +338,29 @@ async fn invented_event_types_from_upstream_stay_within_the_metric_label_cap() {
         series.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_stalls_is_reported_as_a_timeout_naming_openai_timeout() {
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(AUDIT_LOGS))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(page(vec![], None, false)),
+        )
+        .mount(&api)
+        .await;
+    let app = against(&api).await;
+    let out = app
+        .run_binary(&["once", "--deadline", "5s"], &[("OAI_INGEST__OPENAI__TIMEOUT", "1s")])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("timeout") && l.contains("openai.timeout")),
+        "the stall is called a timeout and the setting named:\n{stderr}"
+    );
+}

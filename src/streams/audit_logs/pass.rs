@@ -13,8 +13,8 @@ use super::{AuditState, Window};
 use crate::dedup;
 use crate::normalize;
 use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
-use crate::streams::{CLOCK_SKEW_ALLOWANCE, CursorGuard};
 use crate::streams::paging::with_request_id;
+use crate::streams::{CLOCK_SKEW_ALLOWANCE, CursorGuard};
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
