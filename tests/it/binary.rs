@@ -524,6 +524,7 @@ async fn demo_runs_for_a_few_seconds_and_the_receiver_gets_audit_events_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_moment_loses_nothing_across_restarts() {
+    let _turn = crate::helpers::heavy().await;
     let app = TestApp::builder().history(1500).start().await;
     // Slow pages and small batches, so the kills land mid-window with batches in flight.
     app.faults()

@@ -40,6 +40,7 @@ fn assert_checkpoints_load(app: &TestApp, seed: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_sigkills_while_history_grows_and_the_sink_flaps_lose_nothing() {
+    let _turn = crate::helpers::heavy().await;
     let seed = std::env::var("CRASH_LOOP_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
