@@ -81,8 +81,9 @@ pub struct App {
     /// The stop token: cancelled by a signal, a caller or the end of `once`; streams stop
     /// fetching and the stages drain what they hold.
     stop: CancellationToken,
-    /// The abort token: cancelled when the drain outlives `shutdown.timeout`; the sink then
-    /// stops mid-batch and undelivered events stay behind their checkpoints.
+    /// The abort token: cancelled when the drain outlives `shutdown.timeout` or a second stop
+    /// signal arrives; the sink then stops mid-batch and undelivered events stay behind their
+    /// checkpoints.
     abort: CancellationToken,
     /// How long the drain may take.
     drain_timeout: Duration,
@@ -298,6 +299,12 @@ impl App {
         self.stop.clone()
     }
 
+    /// The token that ends the drain at once; cancel it (a second stop signal) to stop without
+    /// waiting for the sink. Undelivered events stay behind their checkpoints.
+    pub fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
     /// The daemon's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -354,21 +361,23 @@ impl App {
                 .min(tokio::time::Instant::now() + drain_timeout),
             None => tokio::time::Instant::now() + drain_timeout,
         };
-        let drained = tokio::time::timeout_at(drain_until, async {
-            let _ = processor.await;
-            (&mut sink).await
-        })
-        .await;
+        let drained = tokio::select! {
+            drained = tokio::time::timeout_at(drain_until, async {
+                let _ = processor.await;
+                (&mut sink).await
+            }) => drained.map_err(|_| "flushing took too long"),
+            () = abort.cancelled() => Err("asked to stop at once"),
+        };
         let (report, aborted) = match drained {
             Ok(Ok(report)) => (report, false),
             Ok(Err(join)) => {
                 tracing::error!(error = %join, "the sink task failed");
                 (SinkReport::default(), true)
             }
-            Err(_) => {
+            Err(why) => {
                 tracing::warn!(
                     timeout_s = drain_timeout.as_secs(),
-                    "flushing took too long; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)"
+                    "{why}; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)"
                 );
                 abort.cancel();
                 (sink.await.unwrap_or_default(), true)

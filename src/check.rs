@@ -46,6 +46,11 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     }
     findings.push(check_guardrails(settings));
     findings.push(check_sink(settings).await);
+    // What a server said may come back in a finding: no configured secret is printed.
+    for f in &mut findings {
+        f.detail = crate::secrets::redact(&f.detail);
+        f.what = crate::secrets::redact(&f.what);
+    }
     for f in &findings {
         let mark = if f.ok { "ok  " } else { "FAIL" };
         println!("{mark} {}: {}", f.what, f.detail);
@@ -109,7 +114,8 @@ pub fn admin_action(err: &ApiError) -> String {
         ApiErrorKind::Unavailable => {
             format!("{said} — the Admin API could not be reached: check the network, proxy and openai.base_url")
         }
-        ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
+        ApiErrorKind::Redirected => format!("{said} — check openai.base_url"),
+        ApiErrorKind::Malformed | ApiErrorKind::Rejected | ApiErrorKind::TooLarge => said,
     }
 }
 
@@ -153,7 +159,8 @@ pub fn compliance_action(err: &ApiError) -> String {
         ApiErrorKind::Unavailable => format!(
             "{said} — the Compliance API could not be reached: check the network, proxy and compliance.base_url"
         ),
-        ApiErrorKind::Malformed | ApiErrorKind::Rejected => said,
+        ApiErrorKind::Redirected => format!("{said} — check compliance.base_url"),
+        ApiErrorKind::Malformed | ApiErrorKind::Rejected | ApiErrorKind::TooLarge => said,
     }
 }
 

@@ -68,15 +68,21 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
 }
 
 async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -> ExitCode {
+    // Listening before anything starts: a stop that arrives while the app is being built is
+    // honoured as a graceful stop once it is.
+    let signals = shutdown::Signals::install();
     let app = match App::build(settings, mode, Metrics::new()).await {
         Ok(app) => app,
         Err(err) => {
             tracing::error!(error = %crate::errors::chain(&err), "failed to start");
-            eprintln!("openai-audit-ingest: {}", crate::errors::chain(&err));
+            eprintln!(
+                "openai-audit-ingest: {}",
+                crate::secrets::redact(&crate::errors::chain(&err))
+            );
             return ExitCode::FAILURE;
         }
     };
-    shutdown::on_signals(app.stop_token());
+    signals.forward(app.stop_token(), app.abort_token());
     let outcome = app.run_until_stopped(deadline).await;
     if outcome.success(mode) {
         ExitCode::SUCCESS

@@ -84,7 +84,7 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
         }
     };
     let stop = app.stop_token();
-    shutdown::on_signals(stop.clone());
+    shutdown::on_signals(stop.clone(), app.abort_token());
     if let Some(d) = duration {
         let stop = stop.clone();
         tokio::spawn(async move {

@@ -15,6 +15,7 @@
 //!
 //! 1. Leaves, used everywhere: [`metrics`], `errors` (the one error-chain printer), `retry`
 //!    (failure classification apart from the backoff schedule), `dedup` (bounded id set),
+//!    [`secrets`] (every configured secret's value, redacted from whatever is printed),
 //!    `state` (the state directory: lock, checkpoint store, dead-letter file, compliance
 //!    spool and quarantine, atomic writes), `telemetry`, `shutdown`, [`cli`].
 //! 2. Upstream clients: [`upstream`] (the one HTTP client builder, request budgets, the
@@ -44,6 +45,9 @@
 //! event before the mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
 //! through `state::CheckpointStore`.
 //!
+//! Tests: beside the code, plus `props` (test-only): property tests of every parser of
+//! outside input and of the audit-log window pass.
+//!
 //! The simulator is not in this crate: `crates/simulator` is its own workspace crate,
 //! `openai_audit_simulator` (the simulated OpenAI Admin + Compliance APIs and a receiver),
 //! used by `demo`, `simulate`, the integration tests and the benchmarks. It depends on
@@ -63,7 +67,10 @@ pub mod metrics;
 pub mod normalize;
 pub mod openai;
 pub(crate) mod pipeline;
+#[cfg(test)]
+mod props;
 pub(crate) mod retry;
+pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod shutdown;
 pub(crate) mod sink;

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     let settings = match config::load(cli.config.as_deref(), &env, needs) {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("openai-audit-ingest: {err}");
+            eprintln!(
+                "openai-audit-ingest: {}",
+                openai_audit_ingest::secrets::redact(&err.to_string())
+            );
             return ExitCode::from(2);
         }
     };

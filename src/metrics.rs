@@ -1,7 +1,12 @@
 //! Prometheus metrics: one registry, named counters and gauges, and the text exposition
-//! served at `/metrics`. Every recording method is cheap and never fails.
+//! served at `/metrics`. Every recording method is cheap and never fails. Label values that
+//! are not fixed words (stream names, event types, categories, sources, HTTP statuses — some
+//! of them chosen by upstream data) are bounded: past [`MAX_LABEL_VALUES`] distinct values of
+//! one label, further ones are counted as [`OVERFLOW_LABEL`], so invented event types cannot
+//! grow the series without end.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +15,31 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The most distinct values one label takes before the rest share [`OVERFLOW_LABEL`].
+pub const MAX_LABEL_VALUES: usize = 100;
+
+/// The value a label takes once it has seen [`MAX_LABEL_VALUES`] others.
+pub const OVERFLOW_LABEL: &str = "other";
+
+/// The values one label has taken so far.
+#[derive(Debug, Default)]
+struct LabelValues(Mutex<HashSet<String>>);
+
+impl LabelValues {
+    /// `value` if it is known or there is room for it, else [`OVERFLOW_LABEL`].
+    fn bounded(&self, value: &str) -> String {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(value) {
+            return value.to_string();
+        }
+        if seen.len() < MAX_LABEL_VALUES {
+            seen.insert(value.to_string());
+            return value.to_string();
+        }
+        OVERFLOW_LABEL.to_string()
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -28,6 +58,13 @@ struct Inner {
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
     upstream_rejects: Family<Labels, Counter>,
+    /// Values seen per label, shared by every metric that carries the label.
+    streams: LabelValues,
+    types: LabelValues,
+    sources: LabelValues,
+    categories: LabelValues,
+    services: LabelValues,
+    statuses: LabelValues,
 }
 
 /// Shared handle to the daemon's metrics.
@@ -108,7 +145,7 @@ impl Metrics {
         );
         r.register(
             "oai_ingest_upstream_rejects",
-            "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined), by stream and kind",
+            "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined, files missing past their grace period), by stream and kind",
             inner.upstream_rejects.clone(),
         );
         Self(Arc::new(inner))
@@ -118,9 +155,9 @@ impl Metrics {
         self.0
             .events
             .get_or_create(&vec![
-                ("stream", stream.to_string()),
-                ("source", source.to_string()),
-                ("category", category.to_string()),
+                ("stream", self.0.streams.bounded(stream)),
+                ("source", self.0.sources.bounded(source)),
+                ("category", self.0.categories.bounded(category)),
             ])
             .inc();
     }
@@ -128,31 +165,40 @@ impl Metrics {
     pub fn duplicates_dropped(&self, stream: &str, n: u64) {
         self.0
             .duplicates
-            .get_or_create(&vec![("stream", stream.to_string())])
+            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
             .inc_by(n);
     }
 
     pub fn unknown_type(&self, stream: &str, event_type: &str) {
         self.0
             .unknown_types
-            .get_or_create(&vec![("stream", stream.to_string()), ("type", event_type.to_string())])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("type", self.0.types.bounded(event_type)),
+            ])
             .inc();
     }
 
     pub fn page_fetched(&self, stream: &str) {
-        self.0.pages.get_or_create(&vec![("stream", stream.to_string())]).inc();
+        self.0
+            .pages
+            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .inc();
     }
 
     pub fn cycle(&self, stream: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.0
             .cycles
-            .get_or_create(&vec![("stream", stream.to_string()), ("result", result.to_string())])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("result", result.to_string()),
+            ])
             .inc();
         if ok {
             self.0
                 .last_success
-                .get_or_create(&vec![("stream", stream.to_string())])
+                .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
     }
@@ -160,7 +206,10 @@ impl Metrics {
     pub fn api_response(&self, service: &str, status: &str) {
         self.0
             .api_requests
-            .get_or_create(&vec![("service", service.to_string()), ("status", status.to_string())])
+            .get_or_create(&vec![
+                ("service", self.0.services.bounded(service)),
+                ("status", self.0.statuses.bounded(status)),
+            ])
             .inc();
     }
 
@@ -193,15 +242,18 @@ impl Metrics {
     pub fn checkpoint_saved(&self, stream: &str) {
         self.0
             .checkpoints
-            .get_or_create(&vec![("stream", stream.to_string())])
+            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
             .inc();
     }
 
-    /// Upstream data set aside: `kind` is `malformed_line` or `quarantined_file`.
+    /// Upstream data set aside: `kind` is `malformed_line`, `quarantined_file` or `missing_file`.
     pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
         self.0
             .upstream_rejects
-            .get_or_create(&vec![("stream", stream.to_string()), ("kind", kind.to_string())])
+            .get_or_create(&vec![
+                ("stream", self.0.streams.bounded(stream)),
+                ("kind", kind.to_string()),
+            ])
             .inc();
     }
 
@@ -212,5 +264,46 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_event_types_stop_making_new_series_past_the_cap() {
+        let metrics = Metrics::new();
+        for n in 0..20_250 {
+            metrics.unknown_type("audit_logs", &format!("invented.type_{n}"));
+        }
+        let text = metrics.render();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("oai_ingest_unknown_event_types_total{"))
+            .collect();
+        assert_eq!(series.len(), MAX_LABEL_VALUES + 1, "{} series", series.len());
+        let overflow = series
+            .iter()
+            .find(|l| l.contains("type=\"other\""))
+            .expect("an `other` series");
+        assert!(
+            overflow.ends_with(&format!(" {}", 20_250 - MAX_LABEL_VALUES)),
+            "{overflow}"
+        );
+    }
+
+    #[test]
+    fn statuses_from_upstream_are_bounded_too() {
+        let metrics = Metrics::new();
+        for status in 100..1000u16 {
+            metrics.api_response("openai", &status.to_string());
+        }
+        let series = metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("oai_ingest_api_requests_total{"))
+            .count();
+        assert_eq!(series, MAX_LABEL_VALUES + 1);
     }
 }

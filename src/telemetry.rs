@@ -1,6 +1,11 @@
 //! Logging: JSON or human-readable lines on stderr, filtered by `log.level` or `RUST_LOG`.
+//! Every line passes through `crate::secrets::redact` on its way out, so no configured secret
+//! reaches the log whatever carried it there (an upstream error body, a URL, a debug field).
+
+use std::io::{self, Write};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 /// Log output format.
@@ -25,7 +30,7 @@ pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let writer = std::io::stderr.with_max_level(tracing::Level::TRACE);
+    let writer = Redacting.with_max_level(tracing::Level::TRACE);
     let result = match settings.format {
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
@@ -43,4 +48,33 @@ pub fn init(settings: &LogSettings) {
     };
     // Already installed (tests, or demo after simulate): keep the first.
     let _ = result;
+}
+
+/// Standard error, with every configured secret removed from what is written. The formatter
+/// writes each event as one buffer, so a secret is never split between two writes.
+#[derive(Debug, Clone, Copy)]
+struct Redacting;
+
+impl<'a> MakeWriter<'a> for Redacting {
+    type Writer = RedactingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingStderr
+    }
+}
+
+/// One event's way to standard error.
+#[derive(Debug)]
+struct RedactingStderr;
+
+impl Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        io::stderr().write_all(crate::secrets::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }

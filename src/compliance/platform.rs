@@ -12,7 +12,7 @@ use url::Url;
 use super::wire::LogFilesPage;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
-use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, LimitScope};
+use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
 
 /// How to reach one principal's Compliance Logs Platform (the API half of `[compliance]`).
 #[derive(Debug, Clone)]
@@ -24,8 +24,10 @@ pub struct ComplianceApiSettings {
     pub principal_id: String,
     /// Budget per method and route, as the platform counts it.
     pub requests_per_minute: NonZeroU32,
-    /// Per-request timeout.
+    /// How long connecting, and each wait for more bytes of an answer, may take.
     pub timeout: Duration,
+    /// The largest JSON answer (a list page) read.
+    pub max_response_bytes: u64,
 }
 
 /// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
@@ -37,8 +39,12 @@ pub const DOWNLOAD_ROUTE: &str = "compliance_log_download";
 pub enum LocationError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("the download of log file `{file_id}` answered HTTP {status} without a redirect to a signed URL")]
-    NoRedirect { file_id: String, status: u16 },
+    #[error("the download of log file `{file_id}` answered HTTP {status} without a redirect to a signed URL{}", request_id.as_ref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    NoRedirect {
+        file_id: String,
+        status: u16,
+        request_id: Option<String>,
+    },
 }
 
 /// Calls to one principal's Compliance Logs Platform.
@@ -76,6 +82,7 @@ impl ComplianceApi {
             base: settings.base_url.clone(),
             timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
+            max_response_bytes: settings.max_response_bytes,
         };
         let api = ApiClient::build("compliance", LimitScope::PerRoute, endpoint, retry, metrics)?;
         Ok(Self {
@@ -109,7 +116,7 @@ impl ComplianceApi {
     }
 
     /// `GET …/logs?event_type=&after=&limit=`: one page of file metadata, ascending.
-    pub async fn list(&self, event_type: &str, after: &str, limit: u8) -> Result<LogFilesPage, ApiError> {
+    pub async fn list(&self, event_type: &str, after: &str, limit: u8) -> Result<Fetched<LogFilesPage>, ApiError> {
         let query = [
             ("event_type", event_type.to_string()),
             ("after", after.to_string()),
@@ -125,11 +132,16 @@ impl ComplianceApi {
     /// the API's own host.
     pub async fn download_location(&self, file_id: &str) -> Result<Url, LocationError> {
         let path = format!("{}/logs/{file_id}", self.scope_path);
-        let response = self.api.get_response(DOWNLOAD_ROUTE, &path, &[]).await?;
+        let response = self.api.get_redirect(DOWNLOAD_ROUTE, &path).await?;
         let status = response.status();
         let no_redirect = || LocationError::NoRedirect {
             file_id: file_id.to_string(),
             status: status.as_u16(),
+            request_id: response
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         };
         if !matches!(
             status,

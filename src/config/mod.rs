@@ -9,6 +9,8 @@
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
+#[cfg(test)]
+mod props;
 mod raw;
 mod render;
 mod sources;
@@ -191,6 +193,25 @@ mod tests {
             ("OAI_INGEST__SINK__URL", "http://127.0.0.1:9/in"),
         ]);
         load(None, &loopback, Requirements::Pipeline).expect("loopback is fine");
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_upstream_is_refused_unless_allowed() {
+        for (section, var) in [("openai", "OPENAI"), ("compliance", "COMPLIANCE")] {
+            let mut pairs = base();
+            let url_var = format!("OAI_INGEST__{var}__BASE_URL");
+            pairs.push((&url_var, "http://10.1.2.3:8080"));
+            let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("insecure");
+            assert_eq!(err.key, format!("{section}.base_url"));
+            assert!(err.problem.contains(&format!("{section}.allow_insecure_http")), "{err}");
+            let allow_var = format!("OAI_INGEST__{var}__ALLOW_INSECURE_HTTP");
+            pairs.push((&allow_var, "true"));
+            load(None, &env(&pairs), Requirements::Pipeline).expect("allowed");
+            let loopback = [(url_var.as_str(), "http://localhost:9/")];
+            let mut pairs = base();
+            pairs.extend(loopback);
+            load(None, &env(&pairs), Requirements::Pipeline).expect("loopback is fine");
+        }
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub(super) struct RawOpenAi {
     pub(super) requests_per_minute: u32,
     #[serde(deserialize_with = "de::duration")]
     pub(super) timeout: Duration,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) allow_insecure_http: bool,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) max_response_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +84,12 @@ pub(super) struct RawCompliance {
     pub(super) initial_lookback: Duration,
     pub(super) requests_per_minute: u32,
     pub(super) content: String,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) allow_insecure_http: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) download_timeout: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) missing_file_grace: Duration,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi, RawSink};
@@ -36,7 +36,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
     };
     let needs_admin = needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
     let openai = openai(raw.openai, env, needs_admin)?;
-    let compliance = compliance(raw.compliance, openai.timeout, env, needs)?;
+    let compliance = compliance(raw.compliance, &openai, env, needs)?;
     let sink = sink(raw.sink, needs)?;
     let retry = RetrySettings {
         initial_backoff: positive("retry.initial_backoff", raw.retry.initial_backoff)?,
@@ -121,12 +121,19 @@ fn openai(raw: RawOpenAi, env: &HashMap<String, String>, needs_key: bool) -> Res
              openai.admin_key_file or OAI_INGEST__OPENAI__ADMIN_KEY to an Owner's admin key (sk-admin-…)",
         ));
     }
+    if raw.max_response_bytes < MIN_RESPONSE_BYTES {
+        return Err(ConfigError::new(
+            "openai.max_response_bytes",
+            "must be at least 1MiB (a page of 100 records can approach that)",
+        ));
+    }
     Ok(OpenAiSettings {
         admin_key,
-        base_url: api_root("openai.base_url", &raw.base_url)?,
+        base_url: upstream_root("openai", &raw.base_url, raw.allow_insecure_http)?,
         organization_id: non_empty(raw.organization_id),
         requests_per_minute: at_least_one("openai.requests_per_minute", raw.requests_per_minute)?,
         timeout: positive("openai.timeout", raw.timeout)?,
+        max_response_bytes: raw.max_response_bytes,
     })
 }
 
@@ -149,7 +156,7 @@ fn audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigError> {
 
 fn compliance(
     raw: RawCompliance,
-    timeout: Duration,
+    openai: &OpenAiSettings,
     env: &HashMap<String, String>,
     needs: Requirements,
 ) -> Result<ComplianceSettings, ConfigError> {
@@ -208,16 +215,19 @@ fn compliance(
         enabled: raw.enabled,
         api: ComplianceApiSettings {
             api_key,
-            base_url: api_root("compliance.base_url", &raw.base_url)?,
+            base_url: upstream_root("compliance", &raw.base_url, raw.allow_insecure_http)?,
             principal_id,
             requests_per_minute: at_least_one("compliance.requests_per_minute", raw.requests_per_minute)?,
-            timeout,
+            timeout: openai.timeout,
+            max_response_bytes: openai.max_response_bytes,
         },
         streams: ComplianceStreamSettings {
             event_types,
             poll_interval: positive("compliance.poll_interval", raw.poll_interval)?,
             initial_lookback: positive("compliance.initial_lookback", raw.initial_lookback)?,
             content: one_of("compliance.content", &raw.content)?,
+            download_timeout: positive("compliance.download_timeout", raw.download_timeout)?,
+            missing_file_grace: raw.missing_file_grace,
         },
     })
 }
@@ -234,6 +244,9 @@ fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, ConfigError> 
         "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
         text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
     };
+    if let Some(password) = url.password() {
+        crate::secrets::register(password);
+    }
     match url.scheme() {
         "https" => {}
         "http" if raw.allow_insecure_http || is_loopback(&url) => {}
@@ -291,6 +304,7 @@ fn headers(raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
                 "use sink.auth_token for the Authorization header",
             ));
         }
+        crate::secrets::register(&value);
         let mut value =
             HeaderValue::from_str(&value).map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
         value.set_sensitive(true);
@@ -300,8 +314,22 @@ fn headers(raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
 }
 
 /// A secret from its key, its `<key>_file`, or a conventional environment variable, in that
-/// order. Setting both the key and the file is ambiguous and refused.
+/// order. Setting both the key and the file is ambiguous and refused. Whatever is found is
+/// registered for redaction (`crate::secrets`) before anything can print it.
 pub(super) fn secret(
+    key: &str,
+    inline: String,
+    file: String,
+    conventional: Option<&String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let found = read_secret(key, inline, file, conventional)?;
+    if let Some(value) = &found {
+        crate::secrets::register(value.expose_secret());
+    }
+    Ok(found)
+}
+
+fn read_secret(
     key: &str,
     inline: String,
     file: String,
@@ -329,6 +357,26 @@ pub(super) fn secret(
             .filter(|v| !v.is_empty())
             .map(|v| SecretString::from(v.to_string()))),
     }
+}
+
+/// The smallest `openai.max_response_bytes` accepted.
+const MIN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// `<section>.base_url` as an API root, over https — or plain http to a loopback host, or
+/// anywhere when `<section>.allow_insecure_http` says so (the key would travel in clear).
+pub(super) fn upstream_root(section: &str, text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let key = format!("{section}.base_url");
+    let url = api_root(&key, text)?;
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "plain http:// is only allowed to a loopback host (the key would travel unencrypted); \
+                 use https:// or set {section}.allow_insecure_http = true"
+            ),
+        ));
+    }
+    Ok(url)
 }
 
 /// Accepts `https://api.openai.com` or `https://api.openai.com/v1` (or a proxy path) and

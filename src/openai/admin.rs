@@ -10,7 +10,7 @@ use url::Url;
 use super::wire::ListAuditLogsResponse;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
-use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, LimitScope};
+use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
 
 /// How to reach the OpenAI Admin API (`[openai]`).
 #[derive(Debug, Clone)]
@@ -23,8 +23,11 @@ pub struct OpenAiSettings {
     pub organization_id: Option<String>,
     /// One budget shared by every Admin API call.
     pub requests_per_minute: NonZeroU32,
-    /// Per-request timeout.
+    /// How long connecting, and each wait for more bytes of an answer, may take.
     pub timeout: Duration,
+    /// The largest JSON answer read (`openai.max_response_bytes`); the Compliance platform's
+    /// list shares it.
+    pub max_response_bytes: u64,
 }
 
 /// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
@@ -58,6 +61,7 @@ impl AdminApi {
             base: settings.base_url.clone(),
             timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
+            max_response_bytes: settings.max_response_bytes,
         };
         // The Admin API has no documented per-route limits: one budget for all of it.
         let api = ApiClient::build("openai", LimitScope::Shared, endpoint, retry, metrics)?;
@@ -72,7 +76,7 @@ impl AdminApi {
     }
 
     /// `GET /organization/audit_logs` for one page of a closed window.
-    pub async fn audit_logs(&self, q: &AuditLogQuery) -> Result<ListAuditLogsResponse, ApiError> {
+    pub async fn audit_logs(&self, q: &AuditLogQuery) -> Result<Fetched<ListAuditLogsResponse>, ApiError> {
         let mut query = vec![
             ("effective_at[gte]", q.gte.to_string()),
             ("effective_at[lte]", q.lte.to_string()),
@@ -94,7 +98,7 @@ impl AdminApi {
         route: &'static str,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
+    ) -> Result<Fetched<T>, ApiError> {
         self.api.get_json(route, path, query).await
     }
 }

@@ -125,9 +125,11 @@ impl Transport {
         Ok(headers)
     }
 
-    /// Removes the token and configured header values from text that came from elsewhere:
-    /// a receiver may echo a request back in its error page.
-    fn scrub(&self, mut text: String) -> String {
+    /// Removes the token and configured header values — and every other configured secret
+    /// (`crate::secrets`) — from text that came from elsewhere: a receiver may echo a request
+    /// back in its error page.
+    fn scrub(&self, text: String) -> String {
+        let mut text = crate::secrets::redact(&text);
         let token = self.auth_token.as_ref().map(|t| t.expose_secret());
         let values = self.headers.values().filter_map(|v| v.to_str().ok());
         for secret in token.into_iter().chain(values) {

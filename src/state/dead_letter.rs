@@ -80,7 +80,8 @@ impl DeadLetter {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
-                atomic_file::ensure_private_dir(dir)?;
+                // The state directory itself, which may be the operator's link.
+                atomic_file::ensure_private_dir(dir, true)?;
             }
             atomic_file::append_durable(&path, &line)
         })

@@ -39,18 +39,34 @@ impl Spool {
         &self.quarantine
     }
 
-    /// Creates (or truncates) the spool file of `file_id`, mode 0600, for writing.
+    /// Creates (or truncates) the spool file of `file_id`, mode 0600, for writing; a symlink
+    /// planted at its place is refused, not followed.
     pub async fn create(&self, file_id: &str) -> io::Result<(tokio::fs::File, PathBuf)> {
         let path = self.spool.join(format!("{}.part", safe_name(file_id)));
-        atomic_file::ensure_private_dir(&self.spool)?;
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .await?;
-        Ok((file, path))
+        let (dir, at) = (self.spool.clone(), path.clone());
+        let file = tokio::task::spawn_blocking(move || {
+            atomic_file::ensure_private_dir(&dir, false)?;
+            atomic_file::open_private(
+                &at,
+                atomic_file::private_options().write(true).create(true).truncate(true),
+            )
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok((tokio::fs::File::from_std(file), path))
+    }
+
+    /// Opens a spooled file for reading, without following a symlink.
+    pub async fn open(path: &Path) -> io::Result<tokio::fs::File> {
+        let at = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || {
+            let mut options = atomic_file::private_options();
+            options.read(true);
+            atomic_file::open_private(&at, &options)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(tokio::fs::File::from_std(file))
     }
 
     /// Moves the spooled bytes at `from` to `quarantine/<file_id>.jsonl`, with `reason`
@@ -63,7 +79,7 @@ impl Spool {
         let dir = self.quarantine.clone();
         let moved = target.clone();
         tokio::task::spawn_blocking(move || {
-            atomic_file::ensure_private_dir(&dir)?;
+            atomic_file::ensure_private_dir(&dir, false)?;
             std::fs::rename(&from, &moved)?;
             atomic_file::write_atomic(&reason_path, &record)
         })

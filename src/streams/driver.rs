@@ -68,7 +68,7 @@ pub async fn drive<S: Stream>(
                 };
                 // An outage that outlasted the retries is worth a warning; a refusal, a
                 // malformed answer or a stuck cursor needs someone to look.
-                let transient = api.is_some_and(|e| e.is_transient());
+                let transient = api.is_some_and(|e| e.is_transient()) || matches!(err, CycleError::Waiting(_));
                 macro_rules! report {
                     ($level:ident) => {
                         tracing::$level!(

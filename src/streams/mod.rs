@@ -10,7 +10,7 @@ pub mod compliance;
 pub(crate) mod driver;
 pub(crate) mod inventory;
 
-mod paging;
+pub(crate) mod paging;
 
 use std::time::Duration;
 
@@ -25,6 +25,11 @@ use crate::upstream::ApiError;
 pub(crate) use paging::CursorGuard;
 
 pub use driver::drive;
+
+/// How far ahead of this host's clock a saved position may be before it is treated as written
+/// by a fast clock (and read again instead of trusted). Within it, the audit logs' overlap
+/// (5 min by default) re-reads what a small skew could have hidden.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
 
 /// How long a refused stream waits before asking again.
 pub const PARKED_RETRY: Duration = Duration::from_secs(60 * 60);
@@ -42,6 +47,10 @@ pub enum CycleError {
     /// The upstream refuses this feed for this account (plan, permission, feature off).
     #[error("{0}")]
     Refused(String),
+    /// Something the upstream should soon provide is not there yet (a listed file answering
+    /// 404): retried with backoff, and worth a warning rather than an error until then.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl CycleError {
@@ -52,6 +61,7 @@ impl CycleError {
             Self::Api(e) => e.kind.as_str(),
             Self::Upstream(_) => "upstream",
             Self::Refused(_) => "refused",
+            Self::Waiting(_) => "waiting",
         }
     }
 }

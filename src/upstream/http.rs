@@ -1,19 +1,34 @@
-//! The one HTTP client builder every outbound connection uses: rustls, a per-request
-//! timeout, our user agent, and redirects off (the compliance download follows its 307 by
-//! hand so the bearer token never reaches the signed URL's host).
+//! The one HTTP client builder every outbound connection uses: rustls, our user agent, and
+//! redirects off (the compliance download follows its 307 by hand so the bearer token never
+//! reaches the signed URL's host). Two timeout shapes: a total per request (the sink, whose
+//! answers are small), or a connect timeout and a per-read timeout (the upstream APIs, whose
+//! bodies — above all compliance log files — may take far longer than any one read).
 
 use std::time::Duration;
 
 /// `openai-audit-ingest/<version>`.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
-/// A client with `timeout` per request.
-pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// The longest a connection attempt may take, whatever the configured timeout.
+const MAX_CONNECT: Duration = Duration::from_secs(10);
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .connect_timeout(timeout.min(MAX_CONNECT))
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60))
-        .build()
+}
+
+/// A client with `timeout` for the whole of each request, body included.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    builder(timeout).timeout(timeout).build()
+}
+
+/// A client that gives up when connecting takes longer than `read_timeout` (at most 10 s) or
+/// when no bytes arrive for `read_timeout` (waiting for the answer, or between two reads of
+/// its body). There is no total: a large body that keeps arriving is never cut off here;
+/// callers that need an overall bound (the compliance download's budget) set their own.
+pub fn streaming_client(read_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    builder(read_timeout).read_timeout(read_timeout).build()
 }

@@ -186,6 +186,7 @@ async fn a_file_that_stays_corrupt_is_quarantined_and_the_rest_of_the_stream_flo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_twenty_megabyte_file_is_streamed_from_disk_and_delivered_in_full() {
+    let _turn = crate::helpers::heavy().await;
     let app = TestApp::builder()
         .compliance(&["CONVERSATION_MESSAGE"])
         .compliance_repeats(0.0)

@@ -5,9 +5,15 @@ mod helpers;
 
 mod audit_logs;
 mod binary;
+mod clock;
 mod compliance;
 mod conformance;
 mod content_policy;
+mod crash_loop;
 mod delivery;
 mod guardrails;
+mod hostile_upstream;
 mod inventory;
+mod secrets;
+mod signals;
+mod state_dir;

@@ -18,6 +18,7 @@ use super::clock::{iso_micros, now_micros};
 use super::faults::Family;
 use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
+    slow_body,
 };
 use super::shared::Shared;
 
@@ -131,7 +132,8 @@ async fn download(
     let corrupt = match apply_fault(&sh.faults, Family::ComplianceDownload).await {
         FaultOutcome::Respond(r) => return r,
         FaultOutcome::Corrupt => true,
-        FaultOutcome::Proceed => false,
+        // A trickled body is for the file itself (the signed URL), not the redirect.
+        FaultOutcome::Proceed | FaultOutcome::Slow { .. } => false,
     };
     if sh.org.lock().compliance.file(&file_id).is_none() {
         return not_found(&format!("No log file '{file_id}'.")).into_response();
@@ -186,9 +188,11 @@ async fn signed(
         Some(id) => (id.to_owned(), true),
         None => (token.clone(), false),
     };
+    let mut slow = None;
     match apply_fault(&sh.faults, Family::SignedUrl).await {
         FaultOutcome::Respond(r) => return r,
         FaultOutcome::Corrupt => corrupt = true,
+        FaultOutcome::Slow { chunk_bytes, every } => slow = Some((chunk_bytes, every)),
         FaultOutcome::Proceed => {}
     }
     let body = match sh.org.lock().compliance.file(&file_id) {
@@ -202,6 +206,9 @@ async fn signed(
     } else {
         body
     };
+    if let Some((chunk_bytes, every)) = slow {
+        return slow_body(body, "application/jsonl", chunk_bytes, every);
+    }
     bytes_response(StatusCode::OK, body, "application/jsonl")
 }
 

@@ -2,10 +2,13 @@
 //! `end_time`, `has_more` / `last_end_time`), download and verify each one, read it line by
 //! line from disk, drop repeated `event_id`s (delivery is at-least-once) and files seen
 //! before, and checkpoint the position inside a file as its events are acknowledged, so a
-//! stop mid-file resumes at the next line.
+//! stop mid-file resumes at the next line. A file whose download answers 404 is retried
+//! (`missing`) until it has been missing for `compliance.missing_file_grace`; a saved cursor
+//! from the future is not trusted.
 
 pub mod files;
 mod lines;
+mod missing;
 
 use std::time::Duration;
 
@@ -16,6 +19,8 @@ use tokio::io::BufReader;
 
 use self::files::{DownloadError, Downloaded, Spooled};
 use self::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use self::missing::{MissingFile, Verdict};
+use super::paging::with_request_id;
 use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
 use crate::compliance::wire::LogFile;
 use crate::compliance::{ComplianceApi, LocationError};
@@ -55,6 +60,10 @@ pub struct ComplianceState {
     pub recent: RecentIds,
     /// Files fully handled (shipped or quarantined), keyed by `end_time` (Unix seconds).
     pub recent_files: RecentIds,
+    /// A listed file whose download answers 404, and since when: retried until
+    /// `compliance.missing_file_grace` has passed, across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingFile>,
 }
 
 impl Checkpoint for ComplianceState {}
@@ -68,6 +77,12 @@ pub struct ComplianceStreamSettings {
     pub initial_lookback: Duration,
     /// What a malformed line's text becomes in the dead-letter file.
     pub content: ContentMode,
+    /// The least time one file's download may take (`compliance.download_timeout`); a file
+    /// that announces its size gets more (see `files::budget`).
+    pub download_timeout: Duration,
+    /// How long a listed file may keep answering 404 before it is given up as lost
+    /// (`compliance.missing_file_grace`).
+    pub missing_file_grace: Duration,
 }
 
 /// A file interrupted part-way.
@@ -90,6 +105,9 @@ pub struct ComplianceStream {
     dead_letter: DeadLetter,
     state: ComplianceState,
     metrics: Metrics,
+    /// Whether the saved cursor has been checked against the clock (once, at the first
+    /// cycle: later cursors come from the platform, not from this host's clock).
+    cursor_checked: bool,
 }
 
 /// What one cycle did.
@@ -143,6 +161,32 @@ impl ComplianceStream {
             dead_letter: places.dead_letter,
             state,
             metrics,
+            cursor_checked: false,
+        }
+    }
+
+    /// A saved cursor more than the skew allowance in the future (written while this host's
+    /// clock was fast, or restored from elsewhere) would skip every file up to it: it is
+    /// reported and the stream reads again from `initial_lookback` (files already shipped are
+    /// skipped by id).
+    fn distrust_a_future_cursor(&mut self) {
+        let allowance = super::CLOCK_SKEW_ALLOWANCE;
+        let now = Utc::now();
+        let Some(after) = self.state.after.clone() else { return };
+        let Ok(saved) = DateTime::parse_from_rfc3339(&after) else {
+            return;
+        };
+        let ahead = saved.with_timezone(&Utc) - now;
+        if ahead.to_std().is_ok_and(|a| a > allowance) {
+            self.state.after = None;
+            tracing::error!(
+                stream = %self.name,
+                saved = %after,
+                now = %now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                ahead_s = ahead.num_seconds(),
+                allowance_s = allowance.as_secs(),
+                "the checkpoint's cursor is in the future (this host's clock was fast when it was saved): listing again from compliance.initial_lookback instead of skipping to it; files already shipped are skipped by id"
+            );
         }
     }
 
@@ -167,10 +211,15 @@ impl ComplianceStream {
             self.handle_file(out, &progress.file, progress.lines_done, totals)
                 .await?;
         }
+        if !self.cursor_checked {
+            self.distrust_a_future_cursor();
+            self.cursor_checked = true;
+        }
         let mut guard = CursorGuard::new(Some(&self.cursor()));
         loop {
             let after = self.cursor();
-            let page = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
+            let fetched = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
+            let page = fetched.body;
             self.metrics.page_fetched(&self.name);
             totals.pages += 1;
             for file in &page.data {
@@ -180,9 +229,10 @@ impl ComplianceStream {
                 }
                 self.handle_file(out, file, 0, totals).await?;
             }
+            let ids = page.data.iter().map(|f| f.id.as_str());
             let next = guard
-                .next(page.has_more, page.last_end_time.clone(), page.data.is_empty())
-                .map_err(CycleError::Upstream)?;
+                .next(page.has_more, page.last_end_time.clone(), page.data.len(), ids)
+                .map_err(|why| CycleError::Upstream(with_request_id(why, fetched.request_id.as_deref())))?;
             // An empty last page has no `last_end_time`: the old cursor stands.
             if let Some(last) = next.or(page.last_end_time) {
                 self.state.after = Some(last);
@@ -203,14 +253,10 @@ impl ComplianceStream {
         skip: u64,
         totals: &mut Totals,
     ) -> Result<(), CycleError> {
-        let downloaded = match files::download(&self.client, &self.spool, file).await {
+        let downloaded = match files::download(&self.client, &self.spool, file, self.settings.download_timeout).await {
             Ok(d) => d,
             Err(DownloadError::Location(LocationError::Api(err))) if err.kind == ApiErrorKind::NotFound => {
-                // Listed, then gone (retention ran out while we were behind): nothing left to
-                // fetch, and waiting would stop the stream for good.
-                tracing::error!(stream = %self.name, file_id = %file.id, end_time = %file.end_time, request_id = err.request_id.as_deref(), "a listed log file is no longer available upstream; its events cannot be fetched");
-                self.finish_file(out, file);
-                return Ok(());
+                return self.missing(out, file, &err);
             }
             Err(err) => return Err(cycle_error(err)),
         };
@@ -250,8 +296,57 @@ impl ComplianceStream {
         Ok(())
     }
 
+    /// A listed file whose download answers 404: a transient gap until it has been missing for
+    /// the grace period (the cycle fails and backs off; the stream waits for it), then a loss
+    /// reported as an ERROR naming the file and its events' time span, and the stream moves on.
+    fn missing(
+        &mut self,
+        out: &Emitter<ComplianceState>,
+        file: &LogFile,
+        err: &crate::upstream::ApiError,
+    ) -> Result<(), CycleError> {
+        let now = Utc::now().timestamp();
+        let grace = self.settings.missing_file_grace;
+        let verdict = missing::judge(&mut self.state.missing, &file.id, now, grace);
+        let events_after = self.state.after.clone().unwrap_or_default();
+        match verdict {
+            Verdict::Wait { first, missing_for } => {
+                if first {
+                    // Remember since when, so a restart does not start the grace again.
+                    out.checkpoint(self.state.clone());
+                }
+                Err(CycleError::Waiting(with_request_id(
+                    format!(
+                        "log file `{}` (events after {events_after} up to {}) answers 404 on download; retrying with backoff, and only after it has been missing for compliance.missing_file_grace ({}s; {missing_for}s so far) is it given up",
+                        file.id,
+                        file.end_time,
+                        grace.as_secs()
+                    ),
+                    err.request_id.as_deref(),
+                )))
+            }
+            Verdict::GiveUp { missing_for } => {
+                tracing::error!(
+                    stream = %self.name,
+                    file_id = %file.id,
+                    file_name = file.file_name.as_deref(),
+                    events_after = %events_after,
+                    events_until = %file.end_time,
+                    missing_for_s = missing_for,
+                    grace_s = grace.as_secs(),
+                    request_id = err.request_id.as_deref(),
+                    "a listed log file stayed missing upstream (HTTP 404) for longer than compliance.missing_file_grace: its events, from events_after to events_until, are lost; the stream moves on"
+                );
+                self.metrics.upstream_reject(&self.name, "missing_file");
+                self.finish_file(out, file);
+                Ok(())
+            }
+        }
+    }
+
     fn finish_file(&mut self, out: &Emitter<ComplianceState>, file: &LogFile) {
         self.state.file = None;
+        self.state.missing = None;
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
         self.state.recent.truncate(RECENT_EVENT_IDS);
@@ -272,7 +367,7 @@ impl ComplianceStream {
                 spooled.path.display()
             ))
         };
-        let handle = tokio::fs::File::open(&spooled.path).await.map_err(io_error)?;
+        let handle = Spool::open(&spooled.path).await.map_err(io_error)?;
         let mut lines = BoundedLines::new(BufReader::with_capacity(READ_BUFFER, handle), MAX_LINE_BYTES);
         let (mut lines_since_mark, mut emitted_since_mark) = (0u64, 0u64);
         while let Some((number, line)) = lines.next_line().await.map_err(io_error)? {
@@ -283,7 +378,7 @@ impl ComplianceStream {
                 Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
                 Line::Text(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                     Ok(record) => {
-                        if let Some(event) = self.accept(&record, totals) {
+                        if let Some(event) = self.accept(&record, file, totals) {
                             out.emit(event).await?;
                             emitted_since_mark += 1;
                         }
@@ -319,13 +414,20 @@ impl ComplianceStream {
     }
 
     /// A JSON record → the event to ship, or `None` for a repeat.
-    fn accept(&mut self, record: &Value, totals: &mut Totals) -> Option<Event> {
-        if let Some(event_id) = record.get("event_id").and_then(Value::as_str) {
-            let at = record.get("timestamp").and_then(Value::as_str).map_or(0, unix_seconds);
-            if !self.state.recent.insert(event_id, at) {
-                totals.duplicates += 1;
-                return None;
-            }
+    fn accept(&mut self, record: &Value, file: &LogFile, totals: &mut Totals) -> Option<Event> {
+        // A record without an `event_id` is remembered by the digest its `other` event is
+        // named by, so reading its file again does not ship it again.
+        let key = match record.get("event_id").and_then(Value::as_str) {
+            Some(event_id) => event_id.to_string(),
+            None => normalize::unparseable_key(record),
+        };
+        let at = record
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .map_or_else(|| unix_seconds(&file.end_time), unix_seconds);
+        if !self.state.recent.insert(&key, at) {
+            totals.duplicates += 1;
+            return None;
         }
         totals.events += 1;
         Some(super::to_event(

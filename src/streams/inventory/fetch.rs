@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::openai::AdminApi;
 use crate::openai::wire::inventory::{ClassicList, CursorList};
 use crate::streams::CursorGuard;
+use crate::streams::paging::with_request_id;
 use crate::upstream::{ApiError, ApiErrorKind};
 
 /// Lists fetched at the same time; the shared rate limit still paces every request.
@@ -155,14 +156,14 @@ pub async fn walk(
         if let Some(a) = &after {
             query.push(("after", a.clone()));
         }
-        let (data, has_more, cursor) = match kind.paging() {
+        let (data, has_more, cursor, request_id) = match kind.paging() {
             Paging::Classic => {
-                let page: ClassicList = client.list(kind.route(), &path, &query).await?;
-                (page.data, page.has_more, page.last_id)
+                let page = client.list::<ClassicList>(kind.route(), &path, &query).await?;
+                (page.body.data, page.body.has_more, page.body.last_id, page.request_id)
             }
             Paging::NextCursor => {
-                let page: CursorList = client.list(kind.route(), &path, &query).await?;
-                (page.data, page.has_more, page.next)
+                let page = client.list::<CursorList>(kind.route(), &path, &query).await?;
+                (page.body.data, page.body.has_more, page.body.next, page.request_id)
             }
         };
         metrics.page_fetched(stream);
@@ -174,12 +175,18 @@ pub async fn walk(
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
-        let empty = data.is_empty();
+        let ids = data.iter().filter_map(|v| v.get("id").and_then(Value::as_str));
+        let next = guard.next(has_more, cursor, data.len(), ids);
         items.extend(data);
-        match guard.next(has_more, cursor, empty) {
+        match next {
             Ok(None) => return Ok(items),
             Ok(Some(cursor)) => after = Some(cursor),
-            Err(why) => return Err(ListError::Upstream(format!("{path}: {why}"))),
+            Err(why) => {
+                return Err(ListError::Upstream(with_request_id(
+                    format!("{path}: {why}"),
+                    request_id.as_deref(),
+                )));
+            }
         }
     }
 }
@@ -202,6 +209,7 @@ mod tests {
             organization_id: Some(sim.org_id().to_string()),
             requests_per_minute: NonZeroU32::new(100_000).expect("non-zero"),
             timeout: Duration::from_secs(10),
+            max_response_bytes: crate::upstream::api::DEFAULT_MAX_RESPONSE_BYTES,
         };
         let retry = RetrySettings {
             initial_backoff: Duration::from_millis(5),
@@ -268,12 +276,14 @@ mod tests {
         let users: ClassicList = c
             .list("t", "organization/users", &[("limit", "1".into())])
             .await
-            .expect("page");
+            .expect("page")
+            .body;
         assert!(users.has_more && users.last_id.is_some());
         let roles: CursorList = c
             .list("t", "organization/roles", &[("limit", "1".into())])
             .await
-            .expect("page");
+            .expect("page")
+            .body;
         assert!(roles.has_more && roles.next.is_some());
         let all = walk(&c, &Metrics::new(), "inventory", Kind::Role, None, &mut 0)
             .await

@@ -19,6 +19,8 @@ pub struct TestAppBuilder {
     /// The compliance event types to stream, in place of the audit logs; `None` keeps
     /// compliance off.
     compliance: Option<Vec<String>>,
+    /// Compliance events of one type added and filed as soon as the simulator is up.
+    filed: Vec<(String, usize)>,
     /// The test's own keys, in the order given; they win over everything above.
     env: Vec<(String, String)>,
 }
@@ -32,6 +34,7 @@ impl Default for TestAppBuilder {
             },
             cut_compliance_files: false,
             compliance: None,
+            filed: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -70,6 +73,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Streams only the compliance logs of `event_type`, from a quiet simulator (no history,
+    /// no repeats) holding just `events` of that type, filed before the test begins.
+    pub fn only_filed_compliance(mut self, event_type: &str, events: usize) -> Self {
+        self.filed.push((event_type.to_string(), events));
+        self.history(0).compliance(&[event_type]).compliance_repeats(0.0)
+    }
+
     /// Streams only the inventory; the audit logs are off.
     pub fn inventory(self) -> Self {
         self.env("OAI_INGEST__INVENTORY__ENABLED", "true")
@@ -96,7 +106,10 @@ impl TestAppBuilder {
     /// Starts the simulator, makes the state directory and writes the environment.
     pub async fn start(self) -> TestApp {
         let sim = sim_with(self.sim).await;
-        if self.cut_compliance_files {
+        for (event_type, events) in &self.filed {
+            sim.org().add_compliance_events(event_type, *events);
+        }
+        if self.cut_compliance_files || !self.filed.is_empty() {
             sim.org().cut_compliance_files();
         }
         let state = tempfile::tempdir().expect("tempdir");
