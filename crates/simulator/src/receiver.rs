@@ -1,8 +1,12 @@
-//! The ingestion service's stand-in: accepts the daemon's batches (NDJSON or JSON array,
-//! gzip or not), records what arrived and how, and answers as scripted.
+//! The ingestion service's stand-in: plays each protocol the daemon speaks (generic NDJSON or
+//! JSON, Akto, Splunk HEC with indexer acknowledgement, Elasticsearch bulk, OTLP/HTTP JSON,
+//! Loki) at its standard path, checks the auth header's form, decompresses gzip, records
+//! what arrived and how, and answers as scripted — including the partial failures each
+//! service really gives (bulk item errors, OTLP partial success, Loki's partial 400, Akto's
+//! silent 422, HEC acknowledgements withheld).
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -10,25 +14,35 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::auth;
 use super::http::json_response;
+use super::receiver_wire::{Record, Wire, decode, event_id, plain};
 
-/// One accepted batch.
+/// Requests whose (decompressed) body is kept, newest last: enough for any test, bounded
+/// for a long demo.
+const KEPT_BODIES: usize = 1000;
+
+/// One request that stored events.
 #[derive(Debug, Clone)]
 pub struct ReceivedBatch {
+    /// The protocol it came in (`ndjson`, `akto`, `splunk_hec`, …).
+    pub protocol: &'static str,
     pub events: usize,
     pub ids: Vec<String>,
+    /// What the envelope said about each stored event, in order.
+    pub envelopes: Vec<Value>,
     pub idempotency_key: Option<String>,
     pub content_encoding: Option<String>,
     pub content_type: Option<String>,
     pub authorization_present: bool,
+    /// Splunk's `X-Splunk-Request-Channel`, when sent.
+    pub channel: Option<String>,
     /// Bytes as they came over the wire (compressed when gzip).
     pub wire_bytes: usize,
 }
@@ -36,21 +50,28 @@ pub struct ReceivedBatch {
 /// Every request, accepted or not, with the status it got.
 #[derive(Debug, Clone)]
 pub struct ReceivedRequest {
+    pub protocol: &'static str,
     pub status: u16,
     pub idempotency_key: Option<String>,
     pub content_encoding: Option<String>,
     pub content_type: Option<String>,
     pub authorization_present: bool,
     pub wire_bytes: usize,
+    /// Events in the body (0 when it could not be decoded).
     pub events: usize,
+    /// The ids in the body, in order.
+    pub ids: Vec<String>,
+    /// The body as sent, decompressed (kept for the last requests only).
+    pub body: Option<Bytes>,
 }
 
-/// Scripted answers, checked in this order: auth, `Next`, body size, rejected ids. Also the
-/// body of `POST /_sim/receiver/script`, e.g. `{"kind":"next","status":503,"times":2}`.
+/// Scripted answers. Also the body of `POST /_sim/receiver/script`, e.g.
+/// `{"kind":"next","status":503,"times":2}` or
+/// `{"kind":"item_status","needle":"abc","status":429,"times":1}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReceiverScript {
-    /// The next `times` requests get `status` (with `Retry-After` when given).
+    /// The next `times` requests get `status` (with `Retry-After` when given), storing nothing.
     Next {
         status: u16,
         #[serde(default)]
@@ -59,10 +80,41 @@ pub enum ReceiverScript {
     },
     /// 413 for any body larger than this many wire bytes (until cleared).
     MaxBodyBytes { bytes: usize },
-    /// `status` (e.g. 400) for any batch holding an event whose `id` contains `needle`.
+    /// An event whose id contains `needle` is refused with `status`, as the protocol
+    /// refuses one: the generic receiver and Akto refuse the whole batch (Akto with 422),
+    /// Splunk stops at it (`invalid-event-number`), Elasticsearch fails that item, Loki
+    /// stores the rest and answers 400 naming it, OTLP refuses the batch.
     RejectIdContaining { needle: String, status: u16 },
+    /// Elasticsearch: items whose id contains `needle` get `status` (429, 400, 503, …)
+    /// `times` times (forever when absent).
+    ItemStatus {
+        needle: String,
+        status: u16,
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// The next `times` requests are stored, but answered 503 as if the answer was lost.
+    LoseResponse { times: u32 },
+    /// OTLP: the next `times` requests store all but the first `rejected` records and
+    /// answer 200 with `partialSuccess`.
+    PartialSuccess {
+        rejected: u32,
+        #[serde(default)]
+        message: String,
+        times: u32,
+    },
+    /// Splunk HEC: the next `times` batches get an ackId that never becomes true, and are
+    /// not indexed (lost by the indexer).
+    WithholdAcks { times: u32 },
     /// Back to accepting everything.
     Clear,
+}
+
+#[derive(Debug)]
+struct ItemRule {
+    needle: String,
+    status: u16,
+    left: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -73,9 +125,20 @@ struct State_ {
     next: VecDeque<(u16, Option<u64>)>,
     max_body: Option<usize>,
     reject: Option<(String, u16)>,
+    item_rules: Vec<ItemRule>,
+    lose: u32,
+    partial: VecDeque<(u32, String)>,
+    withhold: u32,
+    /// Elasticsearch `_id`s stored: a second `create` gets 409.
+    es_ids: HashSet<String>,
+    /// Loki entries stored (labels, timestamp, line): exact repeats are dropped.
+    loki_seen: HashSet<String>,
+    /// Splunk: the next ackId per channel, and each ackId's state (indexed or not).
+    hec_next: HashMap<String, u64>,
+    hec_acks: HashMap<(String, u64), bool>,
 }
 
-/// What the sink delivered; shared with the handler.
+/// What the sink delivered; shared with the handlers.
 #[derive(Debug)]
 pub struct Receiver {
     token: Option<String>,
@@ -107,12 +170,12 @@ impl Receiver {
         self.lock().events.clone()
     }
 
-    /// The `id` of every event received, in arrival order.
+    /// The id of every event received (v1 `id`, or OCSF `metadata.uid`), in arrival order.
     pub fn ids(&self) -> Vec<String> {
         self.lock()
             .events
             .iter()
-            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .filter_map(|e| event_id(e).map(str::to_owned))
             .collect()
     }
 
@@ -144,10 +207,28 @@ impl Receiver {
                 .extend(std::iter::repeat_n((status, retry_after_secs), times as usize)),
             ReceiverScript::MaxBodyBytes { bytes } => st.max_body = Some(bytes),
             ReceiverScript::RejectIdContaining { needle, status } => st.reject = Some((needle, status)),
+            ReceiverScript::ItemStatus { needle, status, times } => st.item_rules.push(ItemRule {
+                needle,
+                status,
+                left: times,
+            }),
+            ReceiverScript::LoseResponse { times } => st.lose += times,
+            ReceiverScript::PartialSuccess {
+                rejected,
+                message,
+                times,
+            } => st
+                .partial
+                .extend(std::iter::repeat_n((rejected, message), times as usize)),
+            ReceiverScript::WithholdAcks { times } => st.withhold += times,
             ReceiverScript::Clear => {
                 st.next.clear();
                 st.max_body = None;
                 st.reject = None;
+                st.item_rules.clear();
+                st.lose = 0;
+                st.partial.clear();
+                st.withhold = 0;
             }
         }
     }
@@ -155,9 +236,37 @@ impl Receiver {
     /// Counts for `/_sim/receiver/stats`.
     pub fn stats(&self) -> Value {
         let st = self.lock();
-        let unique: std::collections::HashSet<&str> = st.events.iter().filter_map(|e| e["id"].as_str()).collect();
+        let unique: HashSet<&str> = st.events.iter().filter_map(event_id).collect();
         json!({"events": st.events.len(), "unique_ids": unique.len(),
                "batches": st.batches.len(), "requests": st.requests.len()})
+    }
+
+    /// Stores `records` from a request and returns the new total.
+    fn store(&self, st: &mut State_, wire: Wire, req: &ReceivedRequest, channel: Option<String>, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some(path) = &self.file {
+            // Small synchronous appends: a demo-sized file, written before the answer.
+            let _ = append(path, records.iter().map(|r| &r.event));
+        }
+        st.batches.push(ReceivedBatch {
+            protocol: wire.name(),
+            events: records.len(),
+            ids: records
+                .iter()
+                .filter_map(|r| event_id(&r.event).map(str::to_owned))
+                .collect(),
+            envelopes: records.iter().map(|r| r.envelope.clone()).collect(),
+            idempotency_key: req.idempotency_key.clone(),
+            content_encoding: req.content_encoding.clone(),
+            content_type: req.content_type.clone(),
+            authorization_present: req.authorization_present,
+            channel,
+            wire_bytes: req.wire_bytes,
+        });
+        st.events.extend(records.into_iter().map(|r| r.event));
+        self.count.send_replace(st.events.len());
     }
 }
 
@@ -165,37 +274,20 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> 
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-/// Decode the body into events: gunzip when asked, then an array or NDJSON lines.
-fn decode(body: &[u8], encoding: Option<&str>, content_type: Option<&str>) -> Result<Vec<Value>, String> {
-    let raw = if encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip")) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("bad gzip body: {e}"))?;
-        out
-    } else {
-        body.to_vec()
+fn status_response(wire: Wire, status: u16, retry_after: Option<u64>, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = match wire {
+        // HEC's codes for the statuses that have one; anything else is a bare status.
+        Wire::SplunkHec => match status {
+            503 => json_response(code, &json!({"text": "Server is busy", "code": 9})),
+            500..=599 => json_response(code, &json!({"text": "Internal server error", "code": 8})),
+            401 => json_response(code, &json!({"text": "Token is required", "code": 2})),
+            403 => json_response(code, &json!({"text": "Invalid token", "code": 4})),
+            _ => json_response(code, &json!({ "text": message })),
+        },
+        Wire::Loki => (code, message.to_string()).into_response(),
+        _ => json_response(code, &json!({"error": message})),
     };
-    let text = std::str::from_utf8(&raw).map_err(|_| "body is not UTF-8".to_owned())?;
-    // A JSON array is recognised by its content type, or by its shape when none was sent.
-    let is_array = match content_type {
-        Some(c) => c.starts_with("application/json"),
-        None => text.trim_start().starts_with('['),
-    };
-    if is_array {
-        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| format!("bad JSON array: {e}"));
-    }
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("bad NDJSON line: {e}")))
-        .collect()
-}
-
-fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Response {
-    let mut r = json_response(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &json!({"error": message}),
-    );
     if let Some(secs) = retry_after
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
@@ -204,89 +296,323 @@ fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Resp
     r
 }
 
-/// `POST /receiver/events` and the `/_sim/receiver/…` control endpoints, on the receiver alone.
+/// Every protocol's endpoint and the `/_sim/receiver/…` control endpoints.
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>(receiver: Arc<Receiver>) -> Router<S> {
-    Router::new()
-        .route(
-            "/receiver/events",
-            post(ingest).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
-        )
+    let mut router = Router::new();
+    for wire in Wire::ALL {
+        let handler = move |State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes| async move {
+            ingest(wire, &rx, &headers, &body)
+        };
+        router = router.route(
+            wire.path(),
+            post(handler).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
+        );
+    }
+    router
+        .route("/services/collector", post(splunk_event))
+        .route("/services/collector/ack", post(splunk_ack))
+        .route("/services/collector/health", get(splunk_health))
+        .route("/_security/_authenticate", get(es_authenticate))
+        .route("/_security/user/_has_privileges", post(es_privileges))
+        .route("/ready", get(|| async { "ready" }))
         .route("/_sim/receiver/stats", get(stats))
         .route("/_sim/receiver/script", post(script))
         .with_state(receiver)
 }
 
-async fn ingest(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
-    let encoding = header_str(&headers, header::CONTENT_ENCODING);
-    let ctype = header_str(&headers, header::CONTENT_TYPE);
+async fn splunk_event(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    ingest(Wire::SplunkHec, &rx, &headers, &body)
+}
+
+/// Handles one envelope of `wire`.
+fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Response {
+    let encoding = header_str(headers, header::CONTENT_ENCODING);
+    let ctype = header_str(headers, header::CONTENT_TYPE);
+    let channel = header_str(headers, "x-splunk-request-channel");
     let mut req = ReceivedRequest {
+        protocol: wire.name(),
         status: 200,
-        idempotency_key: header_str(&headers, "idempotency-key"),
+        idempotency_key: header_str(headers, "idempotency-key"),
         content_encoding: encoding.clone(),
         content_type: ctype.clone(),
         authorization_present: headers.contains_key(header::AUTHORIZATION),
         wire_bytes: body.len(),
         events: 0,
+        ids: Vec::new(),
+        body: None,
     };
-    let answer = |req: ReceivedRequest, status: u16, retry: Option<u64>, msg: &str| {
-        let mut st = rx.lock();
-        st.requests.push(ReceivedRequest { status, ..req });
-        status_response(status, retry, msg)
+    let mut st = rx.lock();
+    let answer = |st: &mut State_, mut req: ReceivedRequest, response: Response| {
+        req.status = response.status().as_u16();
+        st.requests.push(req);
+        let keep_from = st.requests.len().saturating_sub(KEPT_BODIES);
+        if keep_from > 0 {
+            st.requests[keep_from - 1].body = None;
+        }
+        response
     };
     if let Some(token) = &rx.token
-        && auth::bearer(&headers) != Some(token.as_str())
+        && !wire.authorized(headers, token)
     {
-        return answer(req, 401, None, "missing or wrong bearer token");
+        return answer(&mut st, req, wire.unauthorized());
     }
-    let scripted = rx.lock().next.pop_front();
-    if let Some((status, retry)) = scripted {
-        return answer(req, status, retry, "scripted response");
+    if let Some((status, retry)) = st.next.pop_front() {
+        return answer(&mut st, req, status_response(wire, status, retry, "scripted response"));
     }
-    if rx.lock().max_body.is_some_and(|max| body.len() > max) {
-        return answer(req, 413, None, "payload too large");
+    if st.max_body.is_some_and(|max| body.len() > max) {
+        return answer(&mut st, req, status_response(wire, 413, None, "payload too large"));
     }
-    let events = match decode(&body, encoding.as_deref(), ctype.as_deref()) {
-        Ok(e) => e,
-        Err(msg) => return answer(req, 400, None, &msg),
+    let plain = match plain(body, encoding.as_deref()) {
+        Ok(plain) => plain,
+        Err(msg) => return answer(&mut st, req, status_response(wire, 415, None, &msg)),
     };
-    req.events = events.len();
-    let reject = rx.lock().reject.clone();
-    if let Some((needle, status)) = reject
-        && events
-            .iter()
-            .any(|e| e["id"].as_str().is_some_and(|id| id.contains(&needle)))
-    {
-        return answer(req, status, None, "batch holds a rejected event");
-    }
-    if let Some(path) = &rx.file
-        && let Err(e) = append(path, &events)
-    {
-        return answer(req, 500, None, &format!("failed to persist: {e}"));
-    }
-    let total = {
-        let mut st = rx.lock();
-        st.batches.push(ReceivedBatch {
-            events: events.len(),
-            ids: events
-                .iter()
-                .filter_map(|e| e["id"].as_str().map(str::to_owned))
-                .collect(),
-            idempotency_key: req.idempotency_key.clone(),
-            content_encoding: req.content_encoding.clone(),
-            content_type: req.content_type.clone(),
-            authorization_present: req.authorization_present,
-            wire_bytes: req.wire_bytes,
-        });
-        st.requests.push(req);
-        st.events.extend(events);
-        st.events.len()
+    req.body = Some(Bytes::from(plain.clone()));
+    let records = match decode(wire, &plain, ctype.as_deref()) {
+        Ok(records) => records,
+        Err(msg) => {
+            let status = if wire == Wire::Akto { 422 } else { 400 };
+            return answer(&mut st, req, status_response(wire, status, None, &msg));
+        }
     };
-    rx.count.send_replace(total);
-    json_response(StatusCode::OK, &json!({"accepted": true}))
+    req.events = records.len();
+    req.ids = records
+        .iter()
+        .filter_map(|r| event_id(&r.event).map(str::to_owned))
+        .collect();
+    if let Some(response) = wire.empty_answer(records.len(), plain.len()) {
+        return answer(&mut st, req, response);
+    }
+    let (stored, response) = accept(wire, &mut st, channel.as_deref(), records);
+    rx.store(&mut st, wire, &req, channel, stored);
+    let response = if st.lose > 0 {
+        st.lose -= 1;
+        status_response(wire, 503, None, "scripted: stored, but the answer was lost")
+    } else {
+        response
+    };
+    answer(&mut st, req, response)
+}
+
+fn has(record: &Record, needle: &str) -> bool {
+    event_id(&record.event).is_some_and(|id| id.contains(needle))
+}
+
+/// What the service stores of `records` and how it answers.
+fn accept(wire: Wire, st: &mut State_, channel: Option<&str>, records: Vec<Record>) -> (Vec<Record>, Response) {
+    let reject = st.reject.clone();
+    let first_bad = reject
+        .as_ref()
+        .and_then(|(needle, _)| records.iter().position(|r| has(r, needle)));
+    match wire {
+        Wire::Generic | Wire::Akto | Wire::Otlp => {
+            if let (Some(_), Some((_, status))) = (first_bad, &reject) {
+                let response = match wire {
+                    // Akto's only refusal says nothing about which record.
+                    Wire::Akto => json_response(StatusCode::UNPROCESSABLE_ENTITY, &json!({"actionErrors": []})),
+                    _ => status_response(wire, *status, None, "batch holds a rejected event"),
+                };
+                return (Vec::new(), response);
+            }
+            match wire {
+                Wire::Akto => (records, json_response(StatusCode::OK, &json!({"success": false}))),
+                Wire::Otlp => match st.partial.pop_front() {
+                    Some((rejected, message)) => {
+                        let kept = records.into_iter().skip(rejected as usize).collect();
+                        let body = json!({"partialSuccess": {"rejectedLogRecords": rejected.to_string(), "errorMessage": message}});
+                        (kept, json_response(StatusCode::OK, &body))
+                    }
+                    None => (records, json_response(StatusCode::OK, &json!({}))),
+                },
+                _ => (records, json_response(StatusCode::OK, &json!({"accepted": true}))),
+            }
+        }
+        Wire::SplunkHec => {
+            if let Some(at) = first_bad {
+                let stored = records.into_iter().take(at).collect();
+                let body = json!({"text": "Invalid data format", "code": 6, "invalid-event-number": at});
+                return (stored, json_response(StatusCode::BAD_REQUEST, &body));
+            }
+            let Some(channel) = channel else {
+                return (
+                    records,
+                    json_response(StatusCode::OK, &json!({"text": "Success", "code": 0})),
+                );
+            };
+            let next = st.hec_next.entry(channel.to_string()).or_insert(0);
+            let id = *next;
+            *next += 1;
+            let body = json!({"text": "Success", "code": 0, "ackId": id});
+            if st.withhold > 0 {
+                st.withhold -= 1;
+                st.hec_acks.insert((channel.to_string(), id), false);
+                return (Vec::new(), json_response(StatusCode::OK, &body));
+            }
+            st.hec_acks.insert((channel.to_string(), id), true);
+            (records, json_response(StatusCode::OK, &body))
+        }
+        Wire::Elasticsearch => bulk_items(st, reject.as_ref(), records),
+        Wire::Loki => {
+            let status = reject.as_ref().map_or(400, |(_, s)| *s);
+            if first_bad.is_some() && status == 429 {
+                return (
+                    Vec::new(),
+                    status_response(wire, 429, None, "ingestion rate limit exceeded"),
+                );
+            }
+            let mut stored = Vec::new();
+            let mut refused = Vec::new();
+            for record in records {
+                if reject.as_ref().is_some_and(|(needle, _)| has(&record, needle)) {
+                    refused.push(format!(
+                        "entry for stream '{}' has timestamp too old: {}, oldest acceptable timestamp is: 2026-01-01T00:00:00Z",
+                        record.envelope["labels"], record.envelope["ts"]
+                    ));
+                    continue;
+                }
+                let key = format!(
+                    "{}|{}|{}",
+                    record.envelope["labels"], record.envelope["ts"], record.envelope["line"]
+                );
+                if st.loki_seen.insert(key) {
+                    stored.push(record);
+                }
+            }
+            if refused.is_empty() {
+                (stored, StatusCode::NO_CONTENT.into_response())
+            } else {
+                (stored, (StatusCode::BAD_REQUEST, refused.join("\n")).into_response())
+            }
+        }
+    }
+}
+
+/// Elasticsearch's per-item results: 201 stored, 409 already there, or the scripted error.
+fn bulk_items(st: &mut State_, reject: Option<&(String, u16)>, records: Vec<Record>) -> (Vec<Record>, Response) {
+    let mut stored = Vec::new();
+    let mut items = Vec::new();
+    let mut errors = false;
+    for record in records {
+        let id = record.envelope["_id"].as_str().unwrap_or_default().to_string();
+        let index = record.envelope["_index"].clone();
+        let scripted = st
+            .item_rules
+            .iter_mut()
+            .find(|r| has(&record, &r.needle) && r.left != Some(0));
+        let (status, error) = if st.es_ids.contains(&id) {
+            (
+                409,
+                Some((
+                    "version_conflict_engine_exception",
+                    format!("[{id}]: version conflict, document already exists"),
+                )),
+            )
+        } else if let Some(rule) = scripted {
+            if let Some(left) = rule.left.as_mut() {
+                *left -= 1;
+            }
+            let kind = match rule.status {
+                429 => "es_rejected_execution_exception",
+                400 => "document_parsing_exception",
+                404 => "index_not_found_exception",
+                _ => "unavailable_shards_exception",
+            };
+            (rule.status, Some((kind, format!("scripted item error for [{id}]"))))
+        } else if reject.is_some_and(|(needle, _)| has(&record, needle)) {
+            (
+                400,
+                Some((
+                    "document_parsing_exception",
+                    format!("[1:2] failed to parse document [{id}]"),
+                )),
+            )
+        } else {
+            (201, None)
+        };
+        let mut item = json!({"_index": index, "_id": id, "status": status});
+        if let Some((kind, reason)) = error {
+            errors = true;
+            item["error"] = json!({"type": kind, "reason": reason});
+        } else {
+            item["result"] = json!("created");
+            st.es_ids.insert(id);
+            stored.push(record);
+        }
+        items.push(json!({ "create": item }));
+    }
+    let body = json!({"took": 1, "errors": errors, "items": items});
+    (stored, json_response(StatusCode::OK, &body))
+}
+
+/// `POST /services/collector/ack`: `{"acks":[ids]}` → `{"acks":{"id":bool}}`; a true is
+/// reported once and then forgotten, as Splunk does.
+async fn splunk_ack(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(token) = &rx.token
+        && !Wire::SplunkHec.authorized(&headers, token)
+    {
+        return Wire::SplunkHec.unauthorized();
+    }
+    let Some(channel) = header_str(&headers, "x-splunk-request-channel") else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"text": "Data channel is missing", "code": 10}),
+        );
+    };
+    let ids: Vec<u64> = match plain(&body, header_str(&headers, header::CONTENT_ENCODING).as_deref())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| serde_json::from_value(v["acks"].clone()).ok())
+    {
+        Some(ids) => ids,
+        None => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"text": "Invalid data format", "code": 6}),
+            );
+        }
+    };
+    let mut st = rx.lock();
+    let mut acks = serde_json::Map::new();
+    for id in ids {
+        let key = (channel.clone(), id);
+        let done = st.hec_acks.get(&key).copied().unwrap_or(false);
+        if done {
+            st.hec_acks.remove(&key);
+        }
+        acks.insert(id.to_string(), json!(done));
+    }
+    json_response(StatusCode::OK, &json!({ "acks": acks }))
+}
+
+async fn splunk_health() -> Response {
+    json_response(StatusCode::OK, &json!({"text": "HEC is healthy", "code": 17}))
+}
+
+async fn es_authenticate(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &rx.token
+        && !Wire::Elasticsearch.authorized(&headers, token)
+    {
+        return Wire::Elasticsearch.unauthorized();
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"username": "sim-writer", "authentication_type": "api_key"}),
+    )
+}
+
+async fn es_privileges(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &rx.token
+        && !Wire::Elasticsearch.authorized(&headers, token)
+    {
+        return Wire::Elasticsearch.unauthorized();
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"username": "sim-writer", "has_all_requested": true}),
+    )
 }
 
 /// Small synchronous appends: a demo-sized file, written before the batch is acknowledged.
-fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
+fn append<'a>(path: &PathBuf, events: impl Iterator<Item = &'a Value>) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut buf = Vec::new();
     for e in events {

@@ -124,9 +124,18 @@ impl Simulator {
     pub fn compliance_base_url(&self) -> Url {
         self.url("/chatgpt/v1")
     }
-    /// What the daemon's `sink.url` points at.
+    /// What the daemon's `sink.url` points at (ndjson or json).
     pub fn receiver_url(&self) -> Url {
         self.url("/receiver/events")
+    }
+    /// Where the receiver takes `protocol` (the daemon's `sink.protocol` name) at its
+    /// standard path; `None` for a protocol it does not play.
+    pub fn receiver_url_for(&self, protocol: &str) -> Option<Url> {
+        super::receiver_wire::Wire::from_protocol(protocol).map(|w| self.url(w.path()))
+    }
+    /// The receiver's root: `sink.url` with no path, so the daemon appends the standard one.
+    pub fn receiver_root(&self) -> Url {
+        self.url("/")
     }
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
