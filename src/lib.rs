@@ -26,12 +26,13 @@
 //!    byte-bounded queue, the processing stage (guardrails, content policy, encoding) and the
 //!    checkpoint writer.
 //! 5. [`streams`]: one folder per stream (audit logs, inventory, compliance), the driver loop
-//!    they share, the cursor guard every pager uses. `sink`: batch, encode, POST, split,
-//!    dead-letter.
+//!    they share, the cursor guard every pager uses. [`sink`]: one encoder and response
+//!    interpreter per protocol (ndjson, json, akto, splunk_hec, elasticsearch, otlp, loki)
+//!    and the OCSF mapping, over one batching, retry, split, pause and dead-letter loop.
 //! 6. Assembly: [`config`] (layer the sources, validate, build each component's settings),
 //!    [`app`] (open the state, hand each stream its checkpoint, start and drain everything).
-//! 7. Commands: [`commands`] (one function per command), [`check`], `demo`, `server`
-//!    (`/healthz`, `/readyz`, `/metrics`).
+//! 7. Commands: [`commands`] (one function per command), [`check`], [`replay`], `demo`,
+//!    `server` (`/healthz`, `/readyz`, `/metrics`).
 //!
 //! One audit-log event, from the poll to the checkpoint: `app` loads the `audit_logs`
 //! checkpoint and starts `streams::audit_logs::AuditLogStream` under `streams::drive`; a
@@ -63,10 +64,11 @@ pub mod metrics;
 pub mod normalize;
 pub mod openai;
 pub(crate) mod pipeline;
+pub mod replay;
 pub(crate) mod retry;
 pub(crate) mod server;
 pub(crate) mod shutdown;
-pub(crate) mod sink;
+pub mod sink;
 pub(crate) mod state;
 pub mod streams;
 pub(crate) mod telemetry;

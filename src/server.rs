@@ -1,5 +1,5 @@
-//! The operator's window: `/healthz` (the process is alive), `/readyz` (it is not stopping)
-//! and `/metrics` (Prometheus text).
+//! The operator's window: `/healthz` (the process is alive), `/readyz` (it is not stopping
+//! and delivery is not paused) and `/metrics` (Prometheus text).
 
 use std::net::SocketAddr;
 
@@ -43,9 +43,16 @@ pub async fn spawn(addr: SocketAddr, metrics: Metrics, stopping: CancellationTok
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.stopping.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "stopping")
-    } else {
-        (StatusCode::OK, "ready")
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string());
+    }
+    // The sink's pause gauge (`oai_ingest_sink_paused{reason}`) is the shared state: an
+    // operator must act before anything more is delivered.
+    match state.metrics.sink_paused() {
+        Some(reason) => {
+            let reason: &'static str = reason.into();
+            (StatusCode::SERVICE_UNAVAILABLE, format!("delivery paused: {reason}"))
+        }
+        None => (StatusCode::OK, "ready".to_string()),
     }
 }
 

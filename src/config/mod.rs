@@ -4,13 +4,14 @@
 //!
 //! - `sources`: layering the sources into the raw form (`raw`).
 //! - `validate`: raw → settings, naming the key of every problem; `main` turns a
-//!   [`ConfigError`] into exit code 2.
+//!   [`ConfigError`] into exit code 2. `sink`: the `[sink]` section, protocol by protocol.
 //! - `render`: the effective configuration with secrets redacted, for `config`.
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
 mod raw;
 mod render;
+mod sink;
 mod sources;
 mod validate;
 
@@ -96,6 +97,8 @@ pub struct ShutdownSettings {
 pub enum Requirements {
     /// `run`, `once`, `check`: enabled streams need their keys and the sink needs a URL.
     Pipeline,
+    /// `replay`: only the sink (and the state directory) is used, so only it needs a URL.
+    Sink,
     /// `config`: only well-formedness.
     None,
 }

@@ -1,0 +1,46 @@
+//! The generic protocols: `ndjson` (one event per line) and `json` (one array). Any 2xx
+//! acknowledges the whole batch.
+
+use super::{Answer, Doc, Frame, Piece, Refusal, Verdict, Wire, by_status};
+
+/// `ndjson` or `json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    Ndjson,
+    Array,
+}
+
+impl Wire for Lines {
+    fn frame(&self) -> Frame {
+        match self {
+            // Every line ends with a newline, the last one too.
+            Lines::Ndjson => Frame {
+                prefix: "",
+                suffix: "\n",
+                separator: "\n",
+                group_close: "",
+            },
+            Lines::Array => Frame {
+                prefix: "[",
+                suffix: "]",
+                separator: ",",
+                group_close: "",
+            },
+        }
+    }
+
+    fn item(&self, doc: &Doc<'_>) -> Result<Piece, Refusal> {
+        Ok(Piece {
+            bytes: doc.json.to_vec(),
+            group: None,
+        })
+    }
+
+    fn interpret(&self, answer: &Answer, _items: usize) -> Verdict {
+        by_status(answer)
+    }
+
+    fn needs_event(&self) -> bool {
+        false
+    }
+}
