@@ -11,3 +11,5 @@ mod content_policy;
 mod delivery;
 mod guardrails;
 mod inventory;
+mod partial_failures;
+mod protocols;

@@ -105,12 +105,13 @@ impl TestApp {
 
     /// Starts the daemon in the background, as `run` does; [`Running::stop`] ends it.
     pub async fn spawn(&self) -> Running {
-        let app = App::build(&self.settings(), Mode::Forever, Metrics::new())
+        let metrics = Metrics::new();
+        let app = App::build(&self.settings(), Mode::Forever, metrics.clone())
             .await
             .expect("app builds");
         let stop = app.stop_token();
         let handle = tokio::spawn(app.run_until_stopped(None));
-        Running { stop, handle }
+        Running { stop, handle, metrics }
     }
 
     /// Ends the test by stopping the simulator's servers and waiting for them.
@@ -125,9 +126,16 @@ pub struct Running {
     stop: CancellationToken,
     /// The run itself; it ends with the report once the drain is done.
     handle: JoinHandle<RunReport>,
+    /// The running daemon's metrics, as `/metrics` and `/readyz` read them.
+    metrics: Metrics,
 }
 
 impl Running {
+    /// The daemon's metrics while it runs.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Asks for a graceful stop and waits (up to 30 s) for the drain to finish.
     pub async fn stop(self) -> RunReport {
         self.stop.cancel();

@@ -137,6 +137,11 @@ impl RunningBinary {
         text(&self.stdout.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// What the process printed on stderr (its logs) so far.
+    pub fn stderr_so_far(&self) -> String {
+        text(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Waits up to `limit` for the process to exit (checking every 20 ms) and returns what
     /// it said; kills it and fails the test if it does not.
     pub async fn finish(mut self, limit: Duration) -> Output {
