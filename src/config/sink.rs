@@ -168,38 +168,37 @@ fn credentials(raw: &RawSink, scheme: AuthScheme) -> Result<Credentials, ConfigE
     )?;
     let password = secret("sink.password", raw.password.clone(), raw.password_file.clone(), None)?;
     let username = raw.username.trim().to_string();
-    if scheme == AuthScheme::Basic {
-        if token.is_some() {
-            return Err(ConfigError::new(
-                "sink.auth_token",
-                "is not used with sink.auth_scheme = \"basic\"; set sink.username and sink.password",
-            ));
-        }
-        if username.is_empty() {
-            return Err(ConfigError::new(
-                "sink.username",
-                "is required with sink.auth_scheme = \"basic\"",
-            ));
-        }
-        if password.is_none() {
-            return Err(ConfigError::new(
-                "sink.password",
-                "is required with sink.auth_scheme = \"basic\" (or sink.password_file)",
-            ));
-        }
-    } else {
-        if !username.is_empty() {
-            return Err(ConfigError::new(
-                "sink.username",
-                "applies only to sink.auth_scheme = \"basic\"",
-            ));
-        }
-        if password.is_some() {
-            return Err(ConfigError::new(
-                "sink.password",
-                "applies only to sink.auth_scheme = \"basic\"",
-            ));
-        }
+    let basic = scheme == AuthScheme::Basic;
+    const BASIC: &str = "sink.auth_scheme = \"basic\"";
+    let problems = [
+        (
+            basic && token.is_some(),
+            "sink.auth_token",
+            format!("is not used with {BASIC}; set sink.username and sink.password"),
+        ),
+        (
+            basic && username.is_empty(),
+            "sink.username",
+            format!("is required with {BASIC}"),
+        ),
+        (
+            basic && password.is_none(),
+            "sink.password",
+            format!("is required with {BASIC} (or sink.password_file)"),
+        ),
+        (
+            !basic && !username.is_empty(),
+            "sink.username",
+            format!("applies only to {BASIC}"),
+        ),
+        (
+            !basic && password.is_some(),
+            "sink.password",
+            format!("applies only to {BASIC}"),
+        ),
+    ];
+    if let Some((_, key, problem)) = problems.into_iter().find(|(wrong, _, _)| *wrong) {
+        return Err(ConfigError::new(key, problem));
     }
     Ok(Credentials {
         scheme,

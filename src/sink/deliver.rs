@@ -9,6 +9,7 @@ use reqwest::Method;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::hec_acks::HecAcks;
 use super::item::Item;
 use super::protocol::{ItemVerdict, PauseCause, Piece, Protocol, Refusal, Trouble, Verdict, splunk_hec};
 use super::{Aborted, Sink, encode, sleep_or_abort, sleep_until_some};
@@ -475,24 +476,22 @@ impl Sink {
 
     /// Polls until fewer than the most batches allowed wait for their acknowledgement.
     async fn make_room_for_hec_acks(&mut self, abort: &CancellationToken) -> Result<(), Aborted> {
-        while let Some(acks) = &self.hec_acks
-            && acks.is_full()
-        {
-            let at = acks.poll_at();
-            tokio::select! {
-                biased;
-                () = abort.cancelled() => return Err(Aborted),
-                () = sleep_until_some(at) => {}
-            }
-            self.poll_hec_acks(abort).await?;
-        }
-        Ok(())
+        self.poll_hec_acks_while(HecAcks::is_full, abort).await
     }
 
     /// At the end of the input: polls until every waiting batch is confirmed (or sent again).
     pub(super) async fn drain_hec_acks(&mut self, abort: &CancellationToken) -> Result<(), Aborted> {
+        self.poll_hec_acks_while(|acks| !acks.is_empty(), abort).await
+    }
+
+    /// Polls at each due time while `waiting` holds of the batches awaiting acknowledgement.
+    async fn poll_hec_acks_while(
+        &mut self,
+        waiting: impl Fn(&HecAcks) -> bool,
+        abort: &CancellationToken,
+    ) -> Result<(), Aborted> {
         while let Some(acks) = &self.hec_acks
-            && !acks.is_empty()
+            && waiting(acks)
         {
             let at = acks.poll_at();
             tokio::select! {

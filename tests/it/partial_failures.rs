@@ -11,7 +11,7 @@ use openai_audit_simulator::ReceiverScript;
 use serde_json::Value;
 
 use crate::helpers::binary::text;
-use crate::helpers::{TestApp, poll_until, wait_until};
+use crate::helpers::{Running, TestApp, poll_until, wait_until};
 
 /// The event id of the audit event the simulator just added, for scripting against it.
 fn victim(app: &TestApp) -> (String, String) {
@@ -86,31 +86,36 @@ async fn elasticsearch_409_on_a_resent_batch_counts_as_delivered() {
     assert!(app.checkpoint("audit_logs").is_some());
 }
 
+/// Runs one cycle speaking `protocol` while the receiver refuses one event with `status`,
+/// and checks that exactly that event is dead-lettered and every other arrives once; returns
+/// the app and the victim's dead-letter line.
+async fn narrowed_to_one_event(protocol: &str, status: u16) -> (TestApp, Value) {
+    let app = TestApp::builder().history(40).protocol(protocol).start().await;
+    let (raw, id) = victim(&app);
+    app.receiver()
+        .set_response(ReceiverScript::RejectIdContaining { needle: raw, status });
+    assert!(app.run_once().await.all_delivered, "{protocol}");
+    let (got, dups) = app.received();
+    assert_eq!(got, without(app.expected_audit_ids(), &id), "{protocol}");
+    assert_eq!(dups, 0, "{protocol}");
+    let dead = app.dead_letters();
+    assert_eq!(dead.len(), 1, "{protocol}: only the bad event: {dead:?}");
+    assert_eq!(dead[0]["id"], id.as_str());
+    assert_eq!(dead[0]["event"]["id"], id.as_str(), "the v1 event is kept for replay");
+    assert!(
+        app.checkpoint("audit_logs").is_some(),
+        "{protocol}: the checkpoint moved past it"
+    );
+    let line = dead[0].clone();
+    (app, line)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_elasticsearch_item_refused_with_400_is_dead_lettered_with_its_reason() {
-    let app = TestApp::builder().history(40).protocol("elasticsearch").start().await;
-    let (raw, id) = victim(&app);
-    app.receiver().set_response(ReceiverScript::RejectIdContaining {
-        needle: raw,
-        status: 400,
-    });
-    assert!(app.run_once().await.all_delivered);
-    let (got, dups) = app.received();
-    assert_eq!(got, without(app.expected_audit_ids(), &id));
-    assert_eq!(dups, 0);
-    let dead = app.dead_letters();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0]["id"], id.as_str());
-    assert_eq!(dead[0]["status"], 400);
-    assert!(
-        dead[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("document_parsing_exception")),
-        "{}",
-        dead[0]
-    );
-    assert_eq!(dead[0]["event"]["id"], id.as_str(), "the v1 event is kept for replay");
-    assert!(app.checkpoint("audit_logs").is_some());
+    let (_, dead) = narrowed_to_one_event("elasticsearch", 400).await;
+    assert_eq!(dead["status"], 400);
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("document_parsing_exception"), "{dead}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,50 +148,23 @@ async fn otlp_partial_success_is_counted_and_never_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loki_400_is_never_retried_as_is_and_narrows_to_the_refused_entry() {
-    let app = TestApp::builder().history(40).protocol("loki").start().await;
-    let (raw, id) = victim(&app);
-    app.receiver().set_response(ReceiverScript::RejectIdContaining {
-        needle: raw,
-        status: 400,
-    });
-    assert!(app.run_once().await.all_delivered);
+    // No duplicates arrive although narrowing re-sends entries Loki already wrote: it drops
+    // exact repeats.
+    let (app, dead) = narrowed_to_one_event("loki", 400).await;
     for (key, statuses) in repeated_keys(&app) {
         assert!(
             !statuses.contains(&400),
             "a batch Loki answered 400 was sent again as is ({key}: {statuses:?})"
         );
     }
-    let (got, dups) = app.received();
-    assert_eq!(got, without(app.expected_audit_ids(), &id));
-    assert_eq!(dups, 0, "Loki dropped the exact repeats narrowing sent");
-    let dead = app.dead_letters();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0]["id"], id.as_str());
-    assert!(
-        dead[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("timestamp too old")),
-        "{}",
-        dead[0]
-    );
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("timestamp too old"), "{dead}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_akto_422_is_narrowed_to_the_one_bad_event() {
-    let app = TestApp::builder().history(40).protocol("akto").start().await;
-    let (raw, id) = victim(&app);
-    app.receiver().set_response(ReceiverScript::RejectIdContaining {
-        needle: raw,
-        status: 422,
-    });
-    assert!(app.run_once().await.all_delivered);
-    let (got, dups) = app.received();
-    assert_eq!(got, without(app.expected_audit_ids(), &id));
-    assert_eq!(dups, 0);
-    let dead = app.dead_letters();
-    assert_eq!(dead.len(), 1, "only the bad event: {dead:?}");
-    assert_eq!(dead[0]["id"], id.as_str());
-    assert_eq!(dead[0]["status"], 422);
+    let (_, dead) = narrowed_to_one_event("akto", 422).await;
+    assert_eq!(dead["status"], 422);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,23 +282,30 @@ async fn a_404_is_logged_as_an_error_naming_the_path_and_the_fix() {
     assert_eq!(app.received().1, 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_receiver_refusing_every_event_pauses_after_a_few_batches_and_replay_delivers_the_rest() {
+/// The daemon running against a receiver that refuses every event with 400 (a
+/// misconfigured service, not bad data): the normal pass of `history` events only, no
+/// finding events, and `key` set.
+async fn refusing_everything(history: usize, key: (&str, &str)) -> (TestApp, Running) {
     let app = TestApp::builder()
-        .history(60)
+        .history(history)
         .envs(&[
-            ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "4"),
+            key,
             ("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false"),
             ("OAI_INGEST__GUARDRAILS__ENABLED", "false"),
         ])
         .start()
         .await;
-    // Every event is refused: a misconfigured service, not bad data.
     app.receiver().set_response(ReceiverScript::RejectIdContaining {
         needle: "openai.audit_log".into(),
         status: 400,
     });
     let running = app.spawn().await;
+    (app, running)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_refusing_every_event_pauses_after_a_few_batches_and_replay_delivers_the_rest() {
+    let (app, running) = refusing_everything(60, ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "4")).await;
     poll_until(|| running.metrics().sink_paused() == Some(SinkPause::Refused)).await;
     let dead_while_paused = app.dead_letters().len();
     assert_eq!(
@@ -359,20 +344,7 @@ async fn a_receiver_refusing_every_event_pauses_after_a_few_batches_and_replay_d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_dead_letter_file_pauses_delivery_instead_of_dropping() {
-    let app = TestApp::builder()
-        .history(120)
-        .envs(&[
-            ("OAI_INGEST__SINK__DEAD_LETTER_MAX_BYTES", "64KiB"),
-            ("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false"),
-            ("OAI_INGEST__GUARDRAILS__ENABLED", "false"),
-        ])
-        .start()
-        .await;
-    app.receiver().set_response(ReceiverScript::RejectIdContaining {
-        needle: "openai.audit_log".into(),
-        status: 400,
-    });
-    let running = app.spawn().await;
+    let (app, running) = refusing_everything(120, ("OAI_INGEST__SINK__DEAD_LETTER_MAX_BYTES", "64KiB")).await;
     poll_until(|| running.metrics().sink_paused() == Some(SinkPause::DeadLetterFull)).await;
     let path = app.state_path().join("dead-letter.ndjson");
     let size = std::fs::metadata(&path).expect("dead-letter file").len();

@@ -20,6 +20,8 @@ import json
 import re
 import sys
 
+from ocsf_events import load_events
+
 MIN_INT, MAX_INT = -(2 ** 63), 2 ** 63 - 1
 MIN_LONG, MAX_LONG = -(2 ** 127), 2 ** 127 - 1
 
@@ -346,15 +348,6 @@ class Validator:
             return False
         return self.ref_ok(rest, self.s["objects"][d["object_type"]], profiles)
 
-
-def load_events(f):
-    """A file may hold one event, a JSON array of events, or NDJSON (one event per line)."""
-    text = open(f).read()
-    try:
-        data = json.loads(text)
-        return data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def main():

@@ -8,17 +8,8 @@ import json
 import sys
 
 from jsonschema import Draft202012Validator
+from ocsf_events import load_events
 from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
-
-
-def load_events(f):
-    """A file may hold one event, a JSON array of events, or NDJSON (one event per line)."""
-    text = open(f).read()
-    try:
-        data = json.loads(text)
-        return data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def main():

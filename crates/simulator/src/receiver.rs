@@ -341,6 +341,7 @@ fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Respo
         ids: Vec::new(),
         body: None,
     };
+    let refusal = refused(rx, wire, headers);
     let mut st = rx.lock();
     let answer = |st: &mut State_, mut req: ReceivedRequest, response: Response| {
         req.status = response.status().as_u16();
@@ -351,10 +352,8 @@ fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Respo
         }
         response
     };
-    if let Some(token) = &rx.token
-        && !wire.authorized(headers, token)
-    {
-        return answer(&mut st, req, wire.unauthorized());
+    if let Some(refusal) = refusal {
+        return answer(&mut st, req, refusal);
     }
     if let Some((status, retry)) = st.next.pop_front() {
         return answer(&mut st, req, status_response(wire, status, retry, "scripted response"));
@@ -546,10 +545,8 @@ fn bulk_items(st: &mut State_, reject: Option<&(String, u16)>, records: Vec<Reco
 /// `POST /services/collector/ack`: `{"acks":[ids]}` → `{"acks":{"id":bool}}`; a true is
 /// reported once and then forgotten, as Splunk does.
 async fn splunk_ack(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(token) = &rx.token
-        && !Wire::SplunkHec.authorized(&headers, token)
-    {
-        return Wire::SplunkHec.unauthorized();
+    if let Some(refusal) = refused(&rx, Wire::SplunkHec, &headers) {
+        return refusal;
     }
     let Some(channel) = header_str(&headers, "x-splunk-request-channel") else {
         return json_response(
@@ -587,11 +584,16 @@ async fn splunk_health() -> Response {
     json_response(StatusCode::OK, &json!({"text": "HEC is healthy", "code": 17}))
 }
 
+/// The service's refusal when the request does not carry the receiver's token in `wire`'s
+/// auth header form.
+fn refused(rx: &Receiver, wire: Wire, headers: &HeaderMap) -> Option<Response> {
+    let token = rx.token.as_deref()?;
+    (!wire.authorized(headers, token)).then(|| wire.unauthorized())
+}
+
 async fn es_authenticate(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
-    if let Some(token) = &rx.token
-        && !Wire::Elasticsearch.authorized(&headers, token)
-    {
-        return Wire::Elasticsearch.unauthorized();
+    if let Some(refusal) = refused(&rx, Wire::Elasticsearch, &headers) {
+        return refusal;
     }
     json_response(
         StatusCode::OK,
@@ -600,10 +602,8 @@ async fn es_authenticate(State(rx): State<Arc<Receiver>>, headers: HeaderMap) ->
 }
 
 async fn es_privileges(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
-    if let Some(token) = &rx.token
-        && !Wire::Elasticsearch.authorized(&headers, token)
-    {
-        return Wire::Elasticsearch.unauthorized();
+    if let Some(refusal) = refused(&rx, Wire::Elasticsearch, &headers) {
+        return refusal;
     }
     json_response(
         StatusCode::OK,

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::json_text::quoted;
-use super::{Answer, Doc, Frame, ItemVerdict, PauseCause, Piece, Refusal, Trouble, Verdict, Wire, by_status};
+use super::{
+    Answer, Doc, Frame, ItemVerdict, NEWLINE_DELIMITED, PauseCause, Piece, Refusal, Trouble, Verdict, Wire, by_status,
+};
 use crate::metrics::DeadLetterReason;
 
 /// The index or data stream when `sink.index` is empty.
@@ -93,12 +95,7 @@ fn item_verdict(item: &ItemReply) -> ItemVerdict {
 impl Wire for Bulk {
     fn frame(&self) -> Frame {
         // The request must end with a newline.
-        Frame {
-            prefix: "",
-            suffix: "\n",
-            separator: "\n",
-            group_close: "",
-        }
+        NEWLINE_DELIMITED
     }
 
     fn item(&self, doc: &Doc<'_>) -> Result<Piece, Refusal> {

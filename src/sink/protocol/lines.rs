@@ -1,7 +1,7 @@
 //! The generic protocols: `ndjson` (one event per line) and `json` (one array). Any 2xx
 //! acknowledges the whole batch.
 
-use super::{Answer, Doc, Frame, Piece, Refusal, Verdict, Wire, by_status};
+use super::{Answer, Doc, Frame, NEWLINE_DELIMITED, Piece, Refusal, Verdict, Wire, by_status};
 
 /// `ndjson` or `json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,13 +13,7 @@ pub enum Lines {
 impl Wire for Lines {
     fn frame(&self) -> Frame {
         match self {
-            // Every line ends with a newline, the last one too.
-            Lines::Ndjson => Frame {
-                prefix: "",
-                suffix: "\n",
-                separator: "\n",
-                group_close: "",
-            },
+            Lines::Ndjson => NEWLINE_DELIMITED,
             Lines::Array => Frame {
                 prefix: "[",
                 suffix: "]",

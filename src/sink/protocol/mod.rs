@@ -157,6 +157,14 @@ pub struct Frame {
     pub group_close: &'static str,
 }
 
+/// One piece per line, the last line ended too: NDJSON, Splunk HEC, Elasticsearch bulk.
+pub const NEWLINE_DELIMITED: Frame = Frame {
+    prefix: "",
+    suffix: "\n",
+    separator: "\n",
+    group_close: "",
+};
+
 /// One protocol: encoder and response interpreter.
 pub trait Wire: Send + Sync + std::fmt::Debug {
     fn frame(&self) -> Frame;

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::json_text::quoted;
-use super::{Answer, Doc, Frame, ItemVerdict, PauseCause, Piece, Refusal, Trouble, Verdict, Wire, by_status};
+use super::{
+    Answer, Doc, Frame, ItemVerdict, NEWLINE_DELIMITED, PauseCause, Piece, Refusal, Trouble, Verdict, Wire, by_status,
+};
 use crate::metrics::DeadLetterReason;
 
 /// The standard event endpoint.
@@ -137,12 +139,7 @@ struct Reply {
 
 impl Wire for Hec {
     fn frame(&self) -> Frame {
-        Frame {
-            prefix: "",
-            suffix: "\n",
-            separator: "\n",
-            group_close: "",
-        }
+        NEWLINE_DELIMITED
     }
 
     fn item(&self, doc: &Doc<'_>) -> Result<Piece, Refusal> {
