@@ -208,6 +208,14 @@ mod tests {
     }
 
     #[test]
+    fn replay_needs_only_the_sink() {
+        let sink_only = env(&[("OAI_INGEST__SINK__URL", "https://x.example/")]);
+        load(None, &sink_only, Requirements::Sink).expect("no admin key needed to replay");
+        let err = load(None, &env(&[]), Requirements::Sink).expect_err("a sink is needed");
+        assert_eq!(err.key, "sink.url");
+    }
+
+    #[test]
     fn secrets_come_from_files_and_both_forms_at_once_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("admin_key");

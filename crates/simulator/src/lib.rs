@@ -15,8 +15,9 @@
 //! - `audit_logs.rs`, `inventory.rs`, `compliance.rs`: the endpoints; `audit_store.rs` holds
 //!   the audit events and pages them, `logfiles.rs` cuts compliance events into files,
 //!   `records.rs` shapes them.
-//! - `receiver.rs`: the sink's counterpart, its scripts and routes; `receiver_wire.rs`: each
-//!   ingestion protocol it plays (paths, auth header forms, envelopes, answers).
+//! - `receiver.rs`: the sink's counterpart, its scripts and routes; `receiver_state.rs`: what
+//!   it holds and how each service decides what to store and answer; `receiver_wire.rs`: each
+//!   ingestion protocol it plays (paths, auth header forms, envelopes, answer shapes).
 //!   `faults.rs`: run-time fault switches.
 //! - `auth.rs`, `http.rs`, `geo.rs`: bearer checks, shared HTTP plumbing, network data.
 //! - `ids.rs`, `clock.rs`: seeded ids and keys; wall time and its ISO 8601 forms.
@@ -28,9 +29,10 @@
 //! 3. `activity`
 //! 4. `shared`, `records`
 //! 5. `org`, `receiver`
-//! 6. `audit_store`, `logfiles`, `receiver_wire`
-//! 7. `auth`, `ids`, `clock`, `geo`, `config`
-//! 8. `http`, then `faults`
+//! 6. `audit_store`, `logfiles`, `receiver_state`
+//! 7. `receiver_wire`
+//! 8. `auth`, `ids`, `clock`, `geo`, `config`
+//! 9. `http`, then `faults`
 //!
 //! Nothing imports `lib.rs`: a type several modules share gets a module of its own.
 //!
@@ -100,6 +102,7 @@ mod logfiles;
 mod mutate;
 mod org;
 mod receiver;
+mod receiver_state;
 mod receiver_wire;
 mod records;
 mod seed;
@@ -111,5 +114,6 @@ pub use compliance::COMPLIANCE_EVENT_TYPES;
 pub use config::SimConfig;
 pub use faults::{Family, Fault, FaultCommand, Faults};
 pub use org::Org;
-pub use receiver::{ReceivedBatch, ReceivedRequest, Receiver, ReceiverScript};
+pub use receiver::{Receiver, ReceiverScript};
+pub use receiver_state::{ReceivedBatch, ReceivedRequest};
 pub use server::{Simulator, serve_until, start};

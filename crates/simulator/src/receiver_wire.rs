@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -398,6 +398,29 @@ fn loki(text: &str) -> Result<Vec<Record>, String> {
         }
     }
     Ok(out)
+}
+
+/// A bare status answer in `wire`'s shape (HEC's codes where a status has one).
+pub fn status_response(wire: Wire, status: u16, retry_after: Option<u64>, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = match wire {
+        // HEC's codes for the statuses that have one; anything else is a bare status.
+        Wire::SplunkHec => match status {
+            503 => json_response(code, &json!({"text": "Server is busy", "code": 9})),
+            500..=599 => json_response(code, &json!({"text": "Internal server error", "code": 8})),
+            401 => json_response(code, &json!({"text": "Token is required", "code": 2})),
+            403 => json_response(code, &json!({"text": "Invalid token", "code": 4})),
+            _ => json_response(code, &json!({ "text": message })),
+        },
+        Wire::Loki => (code, message.to_string()).into_response(),
+        _ => json_response(code, &json!({"error": message})),
+    };
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// The event's id: v1 `id`, or OCSF `metadata.uid`.
