@@ -1,6 +1,7 @@
-//! What the receiver holds (what arrived and how — [`ReceivedBatch`], [`ReceivedRequest`] — the scripts, each service's own state: stored
-//! Elasticsearch ids, Loki's written entries, Splunk's ack ids) and how each service decides
-//! what of a decoded batch it stores and what it answers.
+//! What the receiver holds — what arrived and how ([`ReceivedBatch`], [`ReceivedRequest`]),
+//! the scripts, each service's own state (stored Elasticsearch ids, Loki's written entries,
+//! Splunk's ack ids) — and how each service decides what of a decoded batch it stores and
+//! what it answers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
