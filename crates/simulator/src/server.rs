@@ -172,7 +172,7 @@ impl Simulator {
     /// to be pasted into a test config, so printing them is the point.
     pub fn banner(&self) -> String {
         format!(
-            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n",
+            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n  other sink protocols at their standard paths under http://{addr}: akto /api/ingestData, splunk_hec /services/collector/event, elasticsearch /_bulk, otlp /v1/logs, loki /loki/api/v1/push (each with its own auth header form)\n",
             addr = self.addr,
             admin = self.admin_base_url(),
             ak = self.admin_key(),
