@@ -382,3 +382,35 @@ async fn a_full_dead_letter_file_pauses_delivery_instead_of_dropping() {
     running.stop().await;
     assert_eq!(app.received().1, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replay_command_delivers_dead_letters_and_keeps_lines_that_never_were_events() {
+    use crate::helpers::binary::describe;
+    let app = TestApp::builder().history(5).start().await;
+    let (_, id) = victim(&app);
+    let event = serde_json::json!({"schema_version": 1, "id": id, "source": "openai.audit_log"});
+    let lines = [
+        serde_json::json!({"dead_lettered_at": "2026-01-01T00:00:00.000Z", "reason": "HTTP 400", "status": 400,
+                           "stream": "audit_logs", "id": id, "event": event}),
+        serde_json::json!({"dead_lettered_at": "2026-01-01T00:00:00.000Z", "reason": "not JSON", "stream": "compliance:AUTH_LOG",
+                           "origin": {"file_id": "f", "line": 3}, "raw_line": "{oops"}),
+    ];
+    let file: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(app.state_path().join("dead-letter.ndjson"), file).expect("write the dead letters");
+
+    let out = app.run_binary(&["replay"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("delivered and removed from the file:          1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("other lines kept (never were events):         1"),
+        "{stdout}"
+    );
+    assert_eq!(app.receiver().ids(), vec![id]);
+    let left = app.dead_letters();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["raw_line"], "{oops", "the malformed upstream line stays");
+}

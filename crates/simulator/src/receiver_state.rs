@@ -204,6 +204,7 @@ fn bulk_items(st: &mut State_, reject: Option<&(String, u16)>, records: Vec<Reco
             }
             let kind = match rule.status {
                 429 => "es_rejected_execution_exception",
+                409 => "version_conflict_engine_exception",
                 400 => "document_parsing_exception",
                 404 => "index_not_found_exception",
                 _ => "unavailable_shards_exception",
