@@ -65,3 +65,34 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.render(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::SinkPause;
+
+    async fn readyz(state: &AppState) -> (StatusCode, String) {
+        let response = ready(State(state.clone())).await.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_while_delivery_is_paused_or_the_daemon_stops() {
+        let state = AppState {
+            metrics: Metrics::new(),
+            stopping: CancellationToken::new(),
+        };
+        assert_eq!(readyz(&state).await, (StatusCode::OK, "ready".to_string()));
+        state.metrics.set_sink_paused(SinkPause::Refused, true);
+        assert_eq!(
+            readyz(&state).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "delivery paused: refused".to_string())
+        );
+        state.metrics.set_sink_paused(SinkPause::Refused, false);
+        assert_eq!(readyz(&state).await.0, StatusCode::OK);
+        state.stopping.cancel();
+        assert_eq!(readyz(&state).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
