@@ -83,7 +83,7 @@ impl TestApp {
         config::load(None, &env, Requirements::Pipeline).expect("valid test settings")
     }
 
-    /// Runs one cycle of every enabled stream and drains; panics if it takes over a minute.
+    /// Runs one cycle of every enabled stream and drains; panics if it takes over two minutes.
     pub async fn run_once(&self) -> RunReport {
         self.run_once_with_metrics().await.0
     }
@@ -94,9 +94,11 @@ impl TestApp {
         let app = App::build(&self.settings(), Mode::Once, metrics.clone())
             .await
             .expect("app builds");
+        // Generous: the whole suite runs many daemons at once on a small machine, and the
+        // heaviest cycle (a 20 MB compliance file in a debug build) takes ~40 s alone.
         let report = tokio::time::timeout(
-            Duration::from_secs(60),
-            app.run_until_stopped(Some(Duration::from_secs(50))),
+            Duration::from_secs(120),
+            app.run_until_stopped(Some(Duration::from_secs(110))),
         )
         .await
         .expect("once finishes");
