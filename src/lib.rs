@@ -41,8 +41,10 @@
 //! (id from `normalize::event_id`), and `pipeline::Emitter::emit` numbers it and queues it;
 //! after the page the stream leaves its next state with `Emitter::checkpoint`. The processing
 //! stage runs the guardrails (`pipeline::guard`) and encodes the event into the byte-bounded
-//! queue; the sink batches, encodes and POSTs it and acknowledges it on a 2xx; once every
-//! event before the mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
+//! queue; the sink makes it ready for the configured protocol and schema (`sink::item`),
+//! batches and POSTs it (`sink::deliver`), and acknowledges it once the protocol's answer says
+//! it was delivered (`sink::protocol`) or it is dead-lettered; once every event before the
+//! mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
 //! through `state::CheckpointStore`.
 //!
 //! The simulator is not in this crate: `crates/simulator` is its own workspace crate,

@@ -17,7 +17,7 @@
 //! - [`probe`]: what `check` asks the receiver without writing anything.
 //! - [`settings`]: what `[sink]` configures.
 //!
-//! Rejected events go to the state directory's dead-letter file ([`DeadLetter`]).
+//! Rejected events go to the state directory's dead-letter file (`state::DeadLetter`).
 
 pub mod auth;
 pub mod batch;
