@@ -222,7 +222,7 @@ impl App {
             let client = ComplianceApi::new(&settings.compliance.api, settings.retry, metrics.clone())?;
             let places = FilePlaces {
                 spool: state.spool(),
-                dead_letter: state.dead_letter(),
+                dead_letter: state.dead_letter().limited(settings.sink.dead_letter_max_bytes),
             };
             for event_type in &settings.compliance.streams.event_types {
                 if crate::normalize::compliance_mapping(event_type, None).is_none() {
@@ -266,8 +266,8 @@ impl App {
             guard,
             settings.compliance.streams.content,
         ));
-        let sink = Sink::new(&settings.sink, schedule, state.dead_letter(), metrics.clone())
-            .map_err(ClientBuildError::Http)?;
+        let dead_letter = state.dead_letter().limited(settings.sink.dead_letter_max_bytes);
+        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone()).map_err(ClientBuildError::Http)?;
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
@@ -277,7 +277,7 @@ impl App {
             ),
             None => None,
         };
-        tracing::info!(streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), "pipeline started");
+        tracing::info!(streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), protocol = settings.sink.protocol.as_str(), "pipeline started");
         Ok(Self {
             mode,
             stop,

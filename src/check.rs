@@ -184,41 +184,27 @@ fn check_guardrails(settings: &Settings) -> Finding {
 
 async fn check_sink(settings: &Settings) -> Finding {
     let url = &settings.sink.url;
-    let what = format!("sink {}", crate::app::redacted_url(url));
+    let what = format!(
+        "sink {} ({})",
+        crate::app::redacted_url(url),
+        settings.sink.protocol.as_str()
+    );
     let Some(host) = url.host_str() else {
         return Finding::failed(what, "the URL has no host");
     };
     let port = url.port_or_known_default().unwrap_or(443);
-    let addrs = match tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((host, port))).await {
-        Ok(Ok(addrs)) => addrs.collect::<Vec<_>>(),
+    match tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addrs)) => {
+            if addrs.next().is_none() {
+                return Finding::failed(what, format!("`{host}` resolves to no address"));
+            }
+        }
         Ok(Err(e)) => return Finding::failed(what, format!("`{host}` does not resolve: {e}")),
         Err(_) => return Finding::failed(what, format!("resolving `{host}` timed out")),
-    };
-    if addrs.is_empty() {
-        return Finding::failed(what, format!("`{host}` resolves to no address"));
     }
-    // A HEAD request proves TCP and (for https) the TLS handshake and certificate; any HTTP
-    // answer at all means the service is there.
-    let client = match crate::upstream::http::client(settings.sink.timeout.min(Duration::from_secs(15))) {
-        Ok(c) => c,
-        Err(e) => return Finding::failed(what, format!("failed to build the HTTP client: {e}")),
-    };
-    match client.head(url.clone()).send().await {
-        Ok(resp) => Finding::ok(
-            what,
-            format!(
-                "reachable ({} connection, answered HTTP {})",
-                url.scheme().to_uppercase(),
-                resp.status().as_u16()
-            ),
-        ),
-        Err(e) => {
-            let msg = crate::errors::chain(&e);
-            Finding::failed(
-                what,
-                format!("resolves to {} but refused the connection: {msg}", addrs[0].ip()),
-            )
-        }
+    match crate::sink::probe::probe(&settings.sink).await {
+        Ok(detail) => Finding::ok(what, detail),
+        Err(action) => Finding::failed(what, action),
     }
 }
 

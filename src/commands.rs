@@ -35,11 +35,26 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             print!("{}", config::render_redacted(&settings));
             ExitCode::SUCCESS
         }
+        Command::Replay { deadline } => {
+            telemetry::init(&settings.log);
+            crate::replay::run(&settings, deadline).await
+        }
         Command::Demo {
             duration,
             seed,
             events_per_second,
-        } => crate::demo::run(settings, duration, seed, events_per_second).await,
+            protocol,
+            schema,
+        } => {
+            let options = crate::demo::DemoOptions {
+                duration,
+                seed,
+                events_per_second,
+                protocol,
+                schema,
+            };
+            crate::demo::run(settings, options).await
+        }
         Command::Simulate {
             listen,
             seed,

@@ -14,6 +14,9 @@ use serde_json::Value;
 use crate::app::App;
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::sink::Schema;
+use crate::sink::auth::Credentials;
+use crate::sink::protocol::Protocol;
 use crate::streams::Mode;
 use crate::telemetry::LogFormat;
 use crate::{shutdown, telemetry};
@@ -24,8 +27,30 @@ pub const OUTPUT_DIR: &str = "demo-output";
 
 const RECEIVER_TOKEN: &str = "demo-receiver-token";
 
+/// What `demo` was asked for on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    /// Stop after this long (default: until Ctrl-C).
+    pub duration: Option<Duration>,
+    /// Seed of the simulated organization.
+    pub seed: u64,
+    /// Simulated activity rate.
+    pub events_per_second: f64,
+    /// The protocol spoken to the simulated receiver.
+    pub protocol: Protocol,
+    /// The event shape inside the protocol's envelope.
+    pub schema: Schema,
+}
+
 /// Runs the demo; `base` supplies everything the demo does not override.
-pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_per_second: f64) -> ExitCode {
+pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
+    let DemoOptions {
+        duration,
+        seed,
+        events_per_second,
+        protocol,
+        schema,
+    } = options;
     let mut log = base.log.clone();
     log.format = LogFormat::Pretty;
     if std::env::var_os("RUST_LOG").is_none() {
@@ -59,11 +84,25 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
             return ExitCode::FAILURE;
         }
     };
-    let settings = demo_settings(base, &sim, &out_dir);
+    let settings = match demo_settings(base, &sim, &out_dir, protocol, schema) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("openai-audit-ingest demo: {err}");
+            sim.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
 
     println!("openai-audit-ingest demo");
     println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
-    println!("  simulated receiver (sink)    {}", sim.receiver_url());
+    println!(
+        "  simulated receiver (sink)    {} ({}, schema {}, {} auth, {} compression)",
+        settings.sink.url,
+        protocol.as_str(),
+        <&'static str>::from(schema),
+        settings.sink.credentials.scheme,
+        <&'static str>::from(settings.sink.compression)
+    );
     println!("  received events are written  {}", received_file.display());
     println!("  simulated Compliance API     {}", sim.compliance_base_url());
     println!(
@@ -125,8 +164,15 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The embedded defaults pointed at the simulator, with short intervals so things move.
-pub fn demo_settings(mut s: Settings, sim: &Simulator, out_dir: &Path) -> Settings {
+/// The embedded defaults pointed at the simulator, with short intervals so things move, the
+/// sink speaking `protocol` to the receiver's endpoint for it.
+pub fn demo_settings(
+    mut s: Settings,
+    sim: &Simulator,
+    out_dir: &Path,
+    protocol: Protocol,
+    schema: Schema,
+) -> Result<Settings, String> {
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
     s.openai.organization_id = Some(sim.org_id().to_string());
@@ -146,12 +192,27 @@ pub fn demo_settings(mut s: Settings, sim: &Simulator, out_dir: &Path) -> Settin
     s.compliance.api.principal_id = sim.workspace_id().to_string();
     s.compliance.streams.poll_interval = Duration::from_secs(2);
     s.compliance.streams.initial_lookback = Duration::from_secs(3 * 3600);
-    s.sink.url = sim.receiver_url();
-    s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
+    s.sink.url = sim
+        .receiver_url_for(protocol.as_str())
+        .ok_or_else(|| format!("the simulated receiver does not play {}", protocol.as_str()))?;
+    s.sink.protocol = protocol;
+    s.sink.schema = schema;
+    s.sink.credentials = Credentials {
+        token: Some(SecretString::from(RECEIVER_TOKEN.to_string())),
+        ..Credentials::none(protocol.default_auth())
+    };
+    s.sink.compression = protocol.default_compression();
     s.sink.flush_interval = Duration::from_millis(500);
     s.state.dir = out_dir.join("state");
     s.server.listen = None;
-    s
+    Ok(s)
+}
+
+/// A field of a received event: v1 at the top level, OCSF under `unmapped.openai`.
+fn field<'a>(event: &'a Value, key: &str) -> Option<&'a Value> {
+    event
+        .get(key)
+        .or_else(|| event.pointer(&format!("/unmapped/openai/{key}")))
 }
 
 /// What the receiver holds, counted for display.
@@ -173,16 +234,25 @@ impl Summary {
         let mut seen: HashMap<String, ()> = HashMap::new();
         for event in receiver.events() {
             s.events += 1;
-            let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = event
+                .get("id")
+                .or_else(|| event.pointer("/metadata/uid"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if seen.insert(id, ()).is_some() {
                 s.duplicates += 1;
             }
-            for finding in event.get("findings").and_then(Value::as_array).into_iter().flatten() {
+            for finding in field(&event, "findings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 s.findings += 1;
                 let rule = finding.get("rule").and_then(Value::as_str).unwrap_or("?");
                 *s.by_rule.entry(rule.to_string()).or_default() += 1;
             }
-            let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            let text = |k: &str| field(&event, k).and_then(Value::as_str).unwrap_or("?").to_string();
             *s.by_source
                 .entry(text("source"))
                 .or_default()

@@ -27,12 +27,13 @@
 //!    byte-bounded queue, the processing stage (guardrails, content policy, encoding) and the
 //!    checkpoint writer.
 //! 5. [`streams`]: one folder per stream (audit logs, inventory, compliance), the driver loop
-//!    they share, the cursor guard every pager uses. `sink`: batch, encode, POST, split,
-//!    dead-letter.
+//!    they share, the cursor guard every pager uses. [`sink`]: one encoder and response
+//!    interpreter per protocol (ndjson, json, akto, splunk_hec, elasticsearch, otlp, loki)
+//!    and the OCSF mapping, over one batching, retry, split, pause and dead-letter loop.
 //! 6. Assembly: [`config`] (layer the sources, validate, build each component's settings),
 //!    [`app`] (open the state, hand each stream its checkpoint, start and drain everything).
-//! 7. Commands: [`commands`] (one function per command), [`check`], `demo`, `server`
-//!    (`/healthz`, `/readyz`, `/metrics`).
+//! 7. Commands: [`commands`] (one function per command), [`check`], [`replay`], `demo`,
+//!    `server` (`/healthz`, `/readyz`, `/metrics`).
 //!
 //! One audit-log event, from the poll to the checkpoint: `app` loads the `audit_logs`
 //! checkpoint and starts `streams::audit_logs::AuditLogStream` under `streams::drive`; a
@@ -41,8 +42,10 @@
 //! (id from `normalize::event_id`), and `pipeline::Emitter::emit` numbers it and queues it;
 //! after the page the stream leaves its next state with `Emitter::checkpoint`. The processing
 //! stage runs the guardrails (`pipeline::guard`) and encodes the event into the byte-bounded
-//! queue; the sink batches, encodes and POSTs it and acknowledges it on a 2xx; once every
-//! event before the mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
+//! queue; the sink makes it ready for the configured protocol and schema (`sink::item`),
+//! batches and POSTs it (`sink::deliver`), and acknowledges it once the protocol's answer says
+//! it was delivered (`sink::protocol`) or it is dead-lettered; once every event before the
+//! mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state
 //! through `state::CheckpointStore`.
 //!
 //! Tests: beside the code, plus `props` (test-only): property tests of every parser of
@@ -69,11 +72,12 @@ pub mod openai;
 pub(crate) mod pipeline;
 #[cfg(test)]
 mod props;
+pub mod replay;
 pub(crate) mod retry;
 pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod shutdown;
-pub(crate) mod sink;
+pub mod sink;
 pub(crate) mod state;
 pub mod streams;
 pub(crate) mod telemetry;

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let env: HashMap<String, String> = std::env::vars().collect();
     let needs = match cli.command {
         Command::Run | Command::Once { .. } | Command::Check => Requirements::Pipeline,
+        Command::Replay { .. } => Requirements::Sink,
         Command::Config | Command::Demo { .. } | Command::Simulate { .. } => Requirements::None,
     };
     let settings = match config::load(cli.config.as_deref(), &env, needs) {

@@ -41,6 +41,50 @@ impl LabelValues {
     }
 }
 
+/// Why an event went to the dead-letter file: the bounded label of
+/// `oai_ingest_events_dead_lettered_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+pub enum DeadLetterReason {
+    /// A 4xx for the whole batch, narrowed down to this event.
+    #[strum(serialize = "rejected_4xx")]
+    Rejected4xx,
+    /// A permanent 5xx (501; OTLP's 500), narrowed down to this event.
+    #[strum(serialize = "rejected_5xx")]
+    Rejected5xx,
+    /// The receiver named this event in a per-item error (Elasticsearch bulk).
+    #[strum(serialize = "item_error")]
+    ItemError,
+    /// The receiver stopped at this event as invalid (Splunk HEC `invalid-event-number`).
+    #[strum(serialize = "invalid_event")]
+    InvalidEvent,
+    /// Loki's 400 (too old, line too long, …), narrowed down to this event.
+    #[strum(serialize = "loki_400")]
+    Loki400,
+    /// Too large for the receiver even alone (413, or over the protocol's own limit).
+    #[strum(serialize = "too_large")]
+    TooLarge,
+    /// The event could not be put in the protocol's envelope at all.
+    #[strum(serialize = "unencodable")]
+    Unencodable,
+    /// An upstream line that never became an event (malformed JSON Lines).
+    #[strum(serialize = "malformed_line")]
+    MalformedLine,
+}
+
+/// Why delivery is paused: the `reason` of `oai_ingest_sink_paused{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum SinkPause {
+    /// The receiver refuses the credentials.
+    Auth,
+    /// The receiver cannot take batches as configured (404, 405, 415, wrong index, …).
+    Config,
+    /// Several batches in a row had every event refused.
+    Refused,
+    /// The dead-letter file reached `sink.dead_letter_max_bytes`.
+    DeadLetterFull,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     registry: Registry,
@@ -54,7 +98,9 @@ struct Inner {
     retries: Family<Labels, Counter>,
     sink_batches: Family<Labels, Counter>,
     delivered: Counter,
-    dead_lettered: Counter,
+    dead_lettered: Family<Labels, Counter>,
+    dropped_by_receiver: Counter,
+    sink_paused: Family<Labels, Gauge>,
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
     upstream_rejects: Family<Labels, Counter>,
@@ -130,9 +176,28 @@ impl Metrics {
         );
         r.register(
             "oai_ingest_events_dead_lettered",
-            "Events written to the dead-letter file",
+            "Events written to the dead-letter file, by reason",
             inner.dead_lettered.clone(),
         );
+        r.register(
+            "oai_ingest_events_dropped_by_receiver",
+            "Events the receiver took but reported dropping without naming them (OTLP partial success)",
+            inner.dropped_by_receiver.clone(),
+        );
+        r.register(
+            "oai_ingest_sink_paused",
+            "1 while delivery is paused for this reason (an operator must act), else 0",
+            inner.sink_paused.clone(),
+        );
+        // Every series is there from the start, at 0.
+        for reason in <DeadLetterReason as strum::IntoEnumIterator>::iter() {
+            let label: &'static str = reason.into();
+            drop(inner.dead_lettered.get_or_create(&vec![("reason", label.to_string())]));
+        }
+        for reason in <SinkPause as strum::IntoEnumIterator>::iter() {
+            let label: &'static str = reason.into();
+            drop(inner.sink_paused.get_or_create(&vec![("reason", label.to_string())]));
+        }
         r.register(
             "oai_ingest_queued_bytes",
             "Encoded bytes waiting for the sink",
@@ -231,8 +296,37 @@ impl Metrics {
         self.0.delivered.inc_by(n);
     }
 
-    pub fn dead_lettered(&self, n: u64) {
-        self.0.dead_lettered.inc_by(n);
+    pub fn dead_lettered(&self, reason: DeadLetterReason) {
+        let label: &'static str = reason.into();
+        self.0
+            .dead_lettered
+            .get_or_create(&vec![("reason", label.to_string())])
+            .inc();
+    }
+
+    pub fn dropped_by_receiver(&self, n: u64) {
+        self.0.dropped_by_receiver.inc_by(n);
+    }
+
+    /// Marks delivery paused (or no longer paused) for `reason`.
+    pub fn set_sink_paused(&self, reason: SinkPause, paused: bool) {
+        let label: &'static str = reason.into();
+        self.0
+            .sink_paused
+            .get_or_create(&vec![("reason", label.to_string())])
+            .set(i64::from(paused));
+    }
+
+    /// Why delivery is paused right now, if it is: what `/readyz` reports.
+    pub fn sink_paused(&self) -> Option<SinkPause> {
+        <SinkPause as strum::IntoEnumIterator>::iter().find(|reason| {
+            let label: &'static str = (*reason).into();
+            self.0
+                .sink_paused
+                .get_or_create(&vec![("reason", label.to_string())])
+                .get()
+                == 1
+        })
     }
 
     pub fn set_queued_bytes(&self, n: usize) {

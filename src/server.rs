@@ -1,5 +1,5 @@
-//! The operator's window: `/healthz` (the process is alive), `/readyz` (it is not stopping)
-//! and `/metrics` (Prometheus text).
+//! The operator's window: `/healthz` (the process is alive), `/readyz` (it is not stopping
+//! and delivery is not paused) and `/metrics` (Prometheus text).
 
 use std::net::SocketAddr;
 
@@ -43,9 +43,16 @@ pub async fn spawn(addr: SocketAddr, metrics: Metrics, stopping: CancellationTok
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.stopping.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "stopping")
-    } else {
-        (StatusCode::OK, "ready")
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string());
+    }
+    // The sink's pause gauge (`oai_ingest_sink_paused{reason}`) is the shared state: an
+    // operator must act before anything more is delivered.
+    match state.metrics.sink_paused() {
+        Some(reason) => {
+            let reason: &'static str = reason.into();
+            (StatusCode::SERVICE_UNAVAILABLE, format!("delivery paused: {reason}"))
+        }
+        None => (StatusCode::OK, "ready".to_string()),
     }
 }
 
@@ -57,4 +64,35 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::SinkPause;
+
+    async fn readyz(state: &AppState) -> (StatusCode, String) {
+        let response = ready(State(state.clone())).await.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_while_delivery_is_paused_or_the_daemon_stops() {
+        let state = AppState {
+            metrics: Metrics::new(),
+            stopping: CancellationToken::new(),
+        };
+        assert_eq!(readyz(&state).await, (StatusCode::OK, "ready".to_string()));
+        state.metrics.set_sink_paused(SinkPause::Refused, true);
+        assert_eq!(
+            readyz(&state).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "delivery paused: refused".to_string())
+        );
+        state.metrics.set_sink_paused(SinkPause::Refused, false);
+        assert_eq!(readyz(&state).await.0, StatusCode::OK);
+        state.stopping.cancel();
+        assert_eq!(readyz(&state).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! - `sources`: layering the sources into the raw form (`raw`).
 //! - `validate`: raw → settings, naming the key of every problem; `main` turns a
-//!   [`ConfigError`] into exit code 2.
+//!   [`ConfigError`] into exit code 2. `sink`: the `[sink]` section, protocol by protocol.
 //! - `render`: the effective configuration with secrets redacted, for `config`.
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
@@ -13,6 +13,7 @@ mod de;
 mod props;
 mod raw;
 mod render;
+mod sink;
 mod sources;
 mod validate;
 
@@ -98,6 +99,8 @@ pub struct ShutdownSettings {
 pub enum Requirements {
     /// `run`, `once`, `check`: enabled streams need their keys and the sink needs a URL.
     Pipeline,
+    /// `replay`: only the sink (and the state directory) is used, so only it needs a URL.
+    Sink,
     /// `config`: only well-formedness.
     None,
 }
@@ -223,6 +226,14 @@ mod tests {
         off.insert("OAI_INGEST__AUDIT_LOGS__ENABLED".into(), "false".into());
         off.insert("OAI_INGEST__INVENTORY__ENABLED".into(), "false".into());
         load(None, &off, Requirements::Pipeline).expect("no stream needs the key");
+    }
+
+    #[test]
+    fn replay_needs_only_the_sink() {
+        let sink_only = env(&[("OAI_INGEST__SINK__URL", "https://x.example/")]);
+        load(None, &sink_only, Requirements::Sink).expect("no admin key needed to replay");
+        let err = load(None, &env(&[]), Requirements::Sink).expect_err("a sink is needed");
+        assert_eq!(err.key, "sink.url");
     }
 
     #[test]

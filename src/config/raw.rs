@@ -92,15 +92,36 @@ pub(super) struct RawCompliance {
     pub(super) missing_file_grace: Duration,
 }
 
+/// `[sink]`. Keys whose default depends on the protocol (`protocol`, the older `format`,
+/// `compression`) are absent from the embedded defaults, so an unset key can be told from
+/// one set to the default's value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSink {
     pub(super) url: String,
-    pub(super) format: String,
+    #[serde(default)]
+    pub(super) protocol: Option<String>,
+    #[serde(default)]
+    pub(super) format: Option<String>,
+    pub(super) schema: String,
     pub(super) auth_token: String,
     pub(super) auth_token_file: String,
+    pub(super) auth_scheme: String,
+    pub(super) username: String,
+    pub(super) password: String,
+    pub(super) password_file: String,
     pub(super) headers: BTreeMap<String, String>,
-    pub(super) compression: String,
+    #[serde(default)]
+    pub(super) compression: Option<String>,
+    pub(super) index: String,
+    pub(super) sourcetype: String,
+    #[serde(deserialize_with = "de::string_list")]
+    pub(super) labels: Vec<String>,
+    pub(super) akto_account_id: String,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) ack: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) ack_timeout: Duration,
     pub(super) max_batch_events: u32,
     #[serde(deserialize_with = "de::size")]
     pub(super) max_batch_bytes: u64,
@@ -112,6 +133,8 @@ pub(super) struct RawSink {
     pub(super) allow_insecure_http: bool,
     #[serde(deserialize_with = "de::size")]
     pub(super) max_queue_bytes: u64,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) dead_letter_max_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -70,15 +70,36 @@ pub fn render_redacted(s: &Settings) -> String {
         String::new(),
         "[sink]".to_string(),
         format!("url = \"{}\"", s.sink.url),
-        format!("format = \"{}\"", name(s.sink.format)),
-        format!("auth_token = {}", secret(&s.sink.auth_token)),
+        format!("protocol = \"{}\"", s.sink.protocol.as_str()),
+        format!("schema = \"{}\"", name(s.sink.schema)),
+        format!("auth_token = {}", secret(&s.sink.credentials.token)),
+        format!("auth_scheme = \"{}\"", s.sink.credentials.scheme),
+        format!("username = \"{}\"", s.sink.credentials.username),
+        format!("password = {}", secret(&s.sink.credentials.password)),
         format!("headers = {{ {} }}", headers.join(", ")),
         format!("compression = \"{}\"", name(s.sink.compression)),
+        format!("index = \"{}\"", s.sink.options.index),
+        format!("sourcetype = \"{}\"", s.sink.options.sourcetype),
+        format!(
+            "labels = {}",
+            list(
+                &s.sink
+                    .options
+                    .labels
+                    .iter()
+                    .map(|l| name(*l).to_string())
+                    .collect::<Vec<_>>()
+            )
+        ),
+        format!("akto_account_id = \"{}\"", s.sink.options.akto_account_id),
+        format!("ack = {}", s.sink.options.ack),
+        format!("ack_timeout = {}", dur(s.sink.options.ack_timeout)),
         format!("max_batch_events = {}", s.sink.max_batch_events),
         format!("max_batch_bytes = {}", s.sink.max_batch_bytes),
         format!("flush_interval = {}", dur(s.sink.flush_interval)),
         format!("timeout = {}", dur(s.sink.timeout)),
         format!("max_queue_bytes = {}", s.sink.max_queue_bytes),
+        format!("dead_letter_max_bytes = {}", s.sink.dead_letter_max_bytes),
         String::new(),
         "[retry]".to_string(),
         format!("initial_backoff = {}", dur(s.retry.initial_backoff)),

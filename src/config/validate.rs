@@ -2,25 +2,23 @@
 //! its dotted key. Enumerated keys are parsed with the component enum's own string form, so
 //! the accepted words are written once, on the enum.
 
-use std::collections::{BTreeMap, HashMap};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi, RawSink};
+use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi};
 use super::{ComplianceSettings, ConfigError, Requirements, Settings, ShutdownSettings};
 use crate::compliance::platform::ComplianceApiSettings;
 use crate::guardrails::{GuardrailSettings, Inputs, RuleSet, RuleSetError};
 use crate::openai::admin::OpenAiSettings;
 use crate::retry::RetrySettings;
 use crate::server::ServerSettings;
-use crate::sink::SinkSettings;
 use crate::state::StateSettings;
 use crate::streams::audit_logs::AuditLogSettings;
 use crate::streams::compliance::ComplianceStreamSettings;
@@ -37,7 +35,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
     let needs_admin = needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
     let openai = openai(raw.openai, env, needs_admin)?;
     let compliance = compliance(raw.compliance, &openai, env, needs)?;
-    let sink = sink(raw.sink, needs)?;
+    let sink = super::sink::sink(raw.sink, needs)?;
     let retry = RetrySettings {
         initial_backoff: positive("retry.initial_backoff", raw.retry.initial_backoff)?,
         max_backoff: positive("retry.max_backoff", raw.retry.max_backoff)?,
@@ -232,87 +230,6 @@ fn compliance(
     })
 }
 
-fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, ConfigError> {
-    let url = match raw.url.trim() {
-        "" if needs == Requirements::Pipeline => {
-            return Err(ConfigError::new(
-                "sink.url",
-                "is required: the ingestion service endpoint (OAI_INGEST__SINK__URL)",
-            ));
-        }
-        // `config` may print a configuration without a sink.
-        "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
-        text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
-    };
-    if let Some(password) = url.password() {
-        crate::secrets::register(password);
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if raw.allow_insecure_http || is_loopback(&url) => {}
-        "http" => {
-            return Err(ConfigError::new(
-                "sink.url",
-                "plain http:// is only allowed to a loopback host; use https:// or set \
-                 sink.allow_insecure_http = true",
-            ));
-        }
-        other => {
-            return Err(ConfigError::new(
-                "sink.url",
-                format!("scheme `{other}` is not supported; use https://"),
-            ));
-        }
-    }
-    let max_batch_bytes = usize::try_from(raw.max_batch_bytes).unwrap_or(usize::MAX);
-    if max_batch_bytes < 1024 {
-        return Err(ConfigError::new("sink.max_batch_bytes", "must be at least 1KiB"));
-    }
-    let max_queue_bytes = usize::try_from(raw.max_queue_bytes).unwrap_or(usize::MAX);
-    if max_queue_bytes < max_batch_bytes {
-        return Err(ConfigError::new(
-            "sink.max_queue_bytes",
-            "must be at least sink.max_batch_bytes",
-        ));
-    }
-    Ok(SinkSettings {
-        url,
-        format: one_of("sink.format", &raw.format)?,
-        auth_token: secret("sink.auth_token", raw.auth_token, raw.auth_token_file, None)?,
-        headers: headers(raw.headers)?,
-        compression: one_of("sink.compression", &raw.compression)?,
-        max_batch_events: usize::try_from(raw.max_batch_events)
-            .ok()
-            .and_then(NonZeroUsize::new)
-            .ok_or_else(|| ConfigError::new("sink.max_batch_events", "must be at least 1"))?,
-        max_batch_bytes,
-        flush_interval: positive("sink.flush_interval", raw.flush_interval)?,
-        timeout: positive("sink.timeout", raw.timeout)?,
-        max_queue_bytes,
-    })
-}
-
-fn headers(raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in raw {
-        let key = format!("sink.headers.{name}");
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
-        if header == reqwest::header::AUTHORIZATION {
-            return Err(ConfigError::new(
-                &key,
-                "use sink.auth_token for the Authorization header",
-            ));
-        }
-        crate::secrets::register(&value);
-        let mut value =
-            HeaderValue::from_str(&value).map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
-        value.set_sensitive(true);
-        headers.insert(header, value);
-    }
-    Ok(headers)
-}
-
 /// A secret from its key, its `<key>_file`, or a conventional environment variable, in that
 /// order. Setting both the key and the file is ambiguous and refused. Whatever is found is
 /// registered for redaction (`crate::secrets`) before anything can print it.
@@ -398,7 +315,7 @@ pub(super) fn api_root(key: &str, text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -407,7 +324,7 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
+pub(super) fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         Err(ConfigError::new(key, "must be longer than zero"))
     } else {
@@ -420,7 +337,7 @@ fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
 }
 
 /// One of an enumerated key's words, as the enum itself spells them.
-fn one_of<T: FromStr + strum::VariantNames>(key: &str, got: &str) -> Result<T, ConfigError> {
+pub(super) fn one_of<T: FromStr + strum::VariantNames>(key: &str, got: &str) -> Result<T, ConfigError> {
     T::from_str(got.trim())
         .map_err(|_| ConfigError::new(key, format!("`{got}` is not one of {}", T::VARIANTS.join(", "))))
 }

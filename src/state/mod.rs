@@ -9,6 +9,7 @@
 //!   lock                         held while a daemon runs: two would deliver everything twice
 //!   checkpoints/<stream>.json    one versioned file per stream, replaced atomically
 //!   dead-letter.ndjson           events the ingestion service rejected, malformed upstream lines
+//!   dead-letter.replay.ndjson    while `replay` runs: the events rejected again, folded back after
 //!   spool/<file>.part            a compliance log file while it is downloaded and read
 //!   quarantine/<file>.jsonl      a compliance log file that stays corrupt, beside <file>.reason.json
 //! ```
@@ -22,13 +23,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use checkpoint::{CheckpointError, CheckpointStore};
-pub use dead_letter::DeadLetter;
+pub use dead_letter::{DeadLetter, DeadLetterError, Entry as DeadLetterEntry};
 pub use spool::Spool;
 
 /// File and directory names under `state.dir`; part of the operator-facing contract.
 const LOCK: &str = "lock";
 const CHECKPOINTS: &str = "checkpoints";
 const DEAD_LETTER: &str = "dead-letter.ndjson";
+const REPLAY_SCRATCH: &str = "dead-letter.replay.ndjson";
 const SPOOL: &str = "spool";
 const QUARANTINE: &str = "quarantine";
 
@@ -102,6 +104,12 @@ impl StateDir {
     /// The dead-letter file.
     pub fn dead_letter(&self) -> DeadLetter {
         DeadLetter::new(self.root.join(DEAD_LETTER))
+    }
+
+    /// Where `replay` writes the events rejected again, before it folds them back into the
+    /// dead-letter file.
+    pub fn replay_scratch(&self) -> DeadLetter {
+        DeadLetter::new(self.root.join(REPLAY_SCRATCH))
     }
 
     /// The compliance spool and quarantine.

@@ -193,7 +193,7 @@ async fn a_corrupt_checkpoint_stops_start_up_with_how_to_reset_it() {
 async fn invalid_configuration_exits_2_naming_the_key() {
     let app = TestApp::builder().history(0).start().await;
 
-    let cases: [(&str, &str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str, &str); 8] = [
         ("OAI_INGEST__SINK__URL", "http://10.0.0.1/x", "sink.url", "loopback"),
         (
             "OAI_INGEST__OPENAI__BASE_URL",
@@ -219,6 +219,14 @@ async fn invalid_configuration_exits_2_naming_the_key() {
             "soon",
             "retry.initial_backoff",
             "soon",
+        ),
+        ("OAI_INGEST__SINK__PROTOCOL", "kafka", "sink.protocol", "splunk_hec"),
+        // A key of another protocol: ndjson would ignore a Splunk index.
+        (
+            "OAI_INGEST__SINK__INDEX",
+            "openai",
+            "sink.index",
+            "splunk_hec and elasticsearch",
         ),
     ];
     for (var, value, key, problem) in cases {

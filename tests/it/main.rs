@@ -14,6 +14,8 @@ mod delivery;
 mod guardrails;
 mod hostile_upstream;
 mod inventory;
+mod partial_failures;
+mod protocols;
 mod secrets;
 mod signals;
 mod state_dir;

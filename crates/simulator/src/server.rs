@@ -124,9 +124,18 @@ impl Simulator {
     pub fn compliance_base_url(&self) -> Url {
         self.url("/chatgpt/v1")
     }
-    /// What the daemon's `sink.url` points at.
+    /// What the daemon's `sink.url` points at (ndjson or json).
     pub fn receiver_url(&self) -> Url {
         self.url("/receiver/events")
+    }
+    /// Where the receiver takes `protocol` (the daemon's `sink.protocol` name) at its
+    /// standard path; `None` for a protocol it does not play.
+    pub fn receiver_url_for(&self, protocol: &str) -> Option<Url> {
+        super::receiver_wire::Wire::from_protocol(protocol).map(|w| self.url(w.path()))
+    }
+    /// The receiver's root: `sink.url` with no path, so the daemon appends the standard one.
+    pub fn receiver_root(&self) -> Url {
+        self.url("/")
     }
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -163,7 +172,7 @@ impl Simulator {
     /// to be pasted into a test config, so printing them is the point.
     pub fn banner(&self) -> String {
         format!(
-            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n",
+            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n  other sink protocols at their standard paths under http://{addr}: akto /api/ingestData, splunk_hec /services/collector/event, elasticsearch /_bulk, otlp /v1/logs, loki /loki/api/v1/push (each with its own auth header form)\n",
             addr = self.addr,
             admin = self.admin_base_url(),
             ak = self.admin_key(),

@@ -466,6 +466,8 @@ impl ComplianceStream {
             })?;
         tracing::warn!(stream = %self.name, file_id = %file.id, line = number, reason, "a malformed log line was written to the dead-letter file; the rest of the file still flows");
         self.metrics.upstream_reject(&self.name, "malformed_line");
+        self.metrics
+            .dead_lettered(crate::metrics::DeadLetterReason::MalformedLine);
         totals.malformed_lines += 1;
         Ok(())
     }

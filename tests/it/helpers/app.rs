@@ -83,7 +83,7 @@ impl TestApp {
         config::load(None, &env, Requirements::Pipeline).expect("valid test settings")
     }
 
-    /// Runs one cycle of every enabled stream and drains; panics if it takes over a minute.
+    /// Runs one cycle of every enabled stream and drains; panics if it takes over two minutes.
     pub async fn run_once(&self) -> RunReport {
         self.run_once_with_metrics().await.0
     }
@@ -94,9 +94,11 @@ impl TestApp {
         let app = App::build(&self.settings(), Mode::Once, metrics.clone())
             .await
             .expect("app builds");
+        // Generous: the whole suite runs many daemons at once on a small machine, and the
+        // heaviest cycle (a 20 MB compliance file in a debug build) takes ~40 s alone.
         let report = tokio::time::timeout(
-            Duration::from_secs(60),
-            app.run_until_stopped(Some(Duration::from_secs(50))),
+            Duration::from_secs(120),
+            app.run_until_stopped(Some(Duration::from_secs(110))),
         )
         .await
         .expect("once finishes");
@@ -105,12 +107,13 @@ impl TestApp {
 
     /// Starts the daemon in the background, as `run` does; [`Running::stop`] ends it.
     pub async fn spawn(&self) -> Running {
-        let app = App::build(&self.settings(), Mode::Forever, Metrics::new())
+        let metrics = Metrics::new();
+        let app = App::build(&self.settings(), Mode::Forever, metrics.clone())
             .await
             .expect("app builds");
         let stop = app.stop_token();
         let handle = tokio::spawn(app.run_until_stopped(None));
-        Running { stop, handle }
+        Running { stop, handle, metrics }
     }
 
     /// Ends the test by stopping the simulator's servers and waiting for them.
@@ -125,9 +128,16 @@ pub struct Running {
     stop: CancellationToken,
     /// The run itself; it ends with the report once the drain is done.
     handle: JoinHandle<RunReport>,
+    /// The running daemon's metrics, as `/metrics` and `/readyz` read them.
+    metrics: Metrics,
 }
 
 impl Running {
+    /// The daemon's metrics while it runs.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Asks for a graceful stop and waits (up to 30 s) for the drain to finish.
     pub async fn stop(self) -> RunReport {
         self.stop.cancel();

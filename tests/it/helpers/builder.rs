@@ -21,6 +21,10 @@ pub struct TestAppBuilder {
     compliance: Option<Vec<String>>,
     /// Compliance events of one type added and filed as soon as the simulator is up.
     filed: Vec<(String, usize)>,
+    /// The sink protocol spoken to the receiver (`None`: the generic ndjson), with the
+    /// receiver's root as `sink.url` so the daemon appends the protocol's standard path
+    /// (the generic protocols, which have none, get the receiver's generic endpoint).
+    protocol: Option<String>,
     /// The test's own keys, in the order given; they win over everything above.
     env: Vec<(String, String)>,
 }
@@ -35,6 +39,7 @@ impl Default for TestAppBuilder {
             cut_compliance_files: false,
             compliance: None,
             filed: Vec::new(),
+            protocol: None,
             env: Vec::new(),
         }
     }
@@ -92,6 +97,13 @@ impl TestAppBuilder {
         self.env("OAI_INGEST__OPENAI__BASE_URL", url)
     }
 
+    /// Speaks `protocol` (a `sink.protocol` name) to the simulated receiver, at its
+    /// standard path, with the protocol's default auth scheme and compression.
+    pub fn protocol(mut self, protocol: &str) -> Self {
+        self.protocol = Some(protocol.to_string());
+        self
+    }
+
     /// Sets one key of the daemon's environment, over the defaults.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -116,6 +128,15 @@ impl TestAppBuilder {
         let mut env = env_for(&sim, state.path());
         if let Some(types) = &self.compliance {
             env.extend(compliance_env(&sim, types));
+        }
+        if let Some(protocol) = &self.protocol {
+            // The generic protocols have no standard path: the URL is taken as given.
+            let url = match protocol.as_str() {
+                "ndjson" | "json" => sim.receiver_url(),
+                _ => sim.receiver_root(),
+            };
+            env.insert("OAI_INGEST__SINK__PROTOCOL".into(), protocol.clone());
+            env.insert("OAI_INGEST__SINK__URL".into(), url.to_string());
         }
         env.extend(self.env);
         TestApp { sim, state, env }

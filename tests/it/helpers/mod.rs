@@ -16,7 +16,7 @@ mod expect;
 mod state;
 mod wait;
 
-pub use app::TestApp;
+pub use app::{Running, TestApp};
 pub use wait::{poll_until, wait_until};
 
 use std::sync::LazyLock;
