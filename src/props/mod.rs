@@ -9,6 +9,7 @@
 //! - `checkpoints`: every stream's checkpoint file.
 //! - `paging`: the audit-log window pass over an in-memory upstream, with ties, late
 //!   arrivals and crashes.
+//! - `sink`: the ingestion service's answers, read by every protocol.
 //!
 //! Compliance JSON Lines are tested beside their reader (`streams::compliance::lines`), and
 //! configuration values (durations, sizes, booleans, lists, URLs) inside `config` (`props`),
@@ -16,6 +17,7 @@
 
 mod checkpoints;
 mod paging;
+mod sink;
 mod wire;
 
 use proptest::prelude::*;

@@ -49,7 +49,8 @@ pub fn document_id(id: &str) -> String {
 
 #[derive(Debug, Deserialize)]
 struct BulkReply {
-    #[serde(default)]
+    /// Required: a 200 without it is not a bulk answer (a proxy, a wrong path), and taking
+    /// it as "no errors" would count events as stored that never were.
     errors: bool,
     #[serde(default)]
     items: Vec<std::collections::HashMap<String, ItemReply>>,
