@@ -62,7 +62,7 @@ fn status() -> impl Strategy<Value = u16> {
 fn takes_some(verdict: &Verdict) -> bool {
     match verdict {
         Verdict::Delivered | Verdict::Dropped { .. } | Verdict::AwaitAck(_) => true,
-        Verdict::Each(each) => each.iter().any(|v| *v == ItemVerdict::Delivered),
+        Verdict::Each(each) => each.contains(&ItemVerdict::Delivered),
         Verdict::Retry(_) | Verdict::Pause(..) | Verdict::Refused(_) => false,
     }
 }
