@@ -83,6 +83,9 @@ pub enum SinkPause {
     Refused,
     /// The dead-letter file reached `sink.dead_letter_max_bytes`.
     DeadLetterFull,
+    /// The dead-letter file cannot be written (permissions, a link planted in its place, a
+    /// full disk).
+    DeadLetterUnwritable,
 }
 
 #[derive(Debug, Default)]

@@ -395,18 +395,22 @@ impl Sink {
                 }
                 Err(err) => {
                     let delay = Schedule::delay(bounds.next(), None).unwrap_or(self.schedule.max_backoff());
-                    tracing::error!(
-                        path = %self.dead_letter.path().display(),
-                        id = %id,
-                        error = %err,
-                        delay = %humantime::format_duration(delay),
-                        "failed to write a rejected event to the dead-letter file; delivery waits for it"
-                    );
+                    if self.pauses.alarm_due(SinkPause::DeadLetterUnwritable) {
+                        tracing::error!(
+                            path = %self.dead_letter.path().display(),
+                            id = %id,
+                            error = %err,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            "failed to write a rejected event to the dead-letter file; delivery is paused until it \
+                             can be written"
+                        );
+                    }
                     sleep_or_abort(delay, abort).await?;
                 }
             }
         }
         self.pauses.clear(SinkPause::DeadLetterFull);
+        self.pauses.clear(SinkPause::DeadLetterUnwritable);
         tracing::warn!(
             stream = %ack.stream(),
             id = %id,

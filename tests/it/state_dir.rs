@@ -6,8 +6,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 
 use openai_audit_simulator::ReceiverScript;
 
-use crate::helpers::TestApp;
+use openai_audit_ingest::metrics::SinkPause;
+
 use crate::helpers::binary::{describe, text};
+use crate::helpers::{TestApp, poll_until};
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::symlink_metadata(path).expect("meta").permissions().mode() & 0o777
@@ -42,7 +44,7 @@ async fn a_symlink_planted_at_a_checkpoints_temporary_path_is_not_written_throug
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_symlink_planted_at_the_dead_letter_file_is_never_appended_to() {
+async fn a_symlink_planted_at_the_dead_letter_file_is_never_appended_to_and_pauses_delivery_until_removed() {
     let app = TestApp::builder()
         .history(30)
         .env("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "5")
@@ -64,6 +66,16 @@ async fn a_symlink_planted_at_the_dead_letter_file_is_never_appended_to() {
         "the rejected event was not delivered either: {}",
         describe(&out)
     );
+
+    // Running, the daemon says so where an operator looks, and goes on once the link is gone.
+    let running = app.spawn().await;
+    poll_until(|| running.metrics().sink_paused() == Some(SinkPause::DeadLetterUnwritable)).await;
+    fs::remove_file(app.state_path().join("dead-letter.ndjson")).expect("link removed");
+    let dead_letter = app.state_path().join("dead-letter.ndjson");
+    poll_until(|| fs::read_to_string(&dead_letter).is_ok_and(|text| text.contains(&rejected))).await;
+    poll_until(|| running.metrics().sink_paused().is_none()).await;
+    running.stop().await;
+    assert_eq!(fs::read(&victim).expect("victim"), b"precious");
 }
 
 #[tokio::test(flavor = "multi_thread")]
