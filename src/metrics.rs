@@ -19,6 +19,10 @@ type Labels = Vec<(&'static str, String)>;
 /// The most distinct values one label takes before the rest share [`OVERFLOW_LABEL`].
 pub const MAX_LABEL_VALUES: usize = 100;
 
+/// The most distinct stream names: they come from the configuration (one per stream of each
+/// `[[orgs]]` block), so the bound only guards against a mistake, not against upstream data.
+pub const MAX_STREAM_LABEL_VALUES: usize = 1000;
+
 /// The value a label takes once it has seen [`MAX_LABEL_VALUES`] others.
 pub const OVERFLOW_LABEL: &str = "other";
 
@@ -29,11 +33,16 @@ struct LabelValues(Mutex<HashSet<String>>);
 impl LabelValues {
     /// `value` if it is known or there is room for it, else [`OVERFLOW_LABEL`].
     fn bounded(&self, value: &str) -> String {
+        self.bounded_to(value, MAX_LABEL_VALUES)
+    }
+
+    /// [`LabelValues::bounded`] with room for `cap` values.
+    fn bounded_to(&self, value: &str, cap: usize) -> String {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if seen.contains(value) {
             return value.to_string();
         }
-        if seen.len() < MAX_LABEL_VALUES {
+        if seen.len() < cap {
             seen.insert(value.to_string());
             return value.to_string();
         }
@@ -107,6 +116,7 @@ struct Inner {
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
     upstream_rejects: Family<Labels, Counter>,
+    stream_paused: Family<Labels, Gauge>,
     /// Values seen per label, shared by every metric that carries the label.
     streams: LabelValues,
     types: LabelValues,
@@ -116,9 +126,23 @@ struct Inner {
     statuses: LabelValues,
 }
 
-/// Shared handle to the daemon's metrics.
+/// Why a stream is paused: the `reason` of `oai_ingest_stream_paused{stream,reason}`. The
+/// stream retries on its backoff and resumes, from its checkpoint, once the cause is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum StreamPause {
+    /// The upstream refuses the key (401, 403): revoked, expired, not an Owner's.
+    Auth,
+    /// The upstream refuses the feed for this account (audit logging off, plan).
+    Refused,
+    /// The upstream answers in a way the stream cannot make progress with (a stuck cursor).
+    Upstream,
+}
+
+/// Shared handle to the daemon's metrics; [`Metrics::for_org`] gives a handle whose stream
+/// labels carry the organization (`org-a/audit_logs`).
 #[derive(Debug, Clone)]
-pub struct Metrics(Arc<Inner>);
+pub struct Metrics(Arc<Inner>, Option<Arc<str>>);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -216,14 +240,48 @@ impl Metrics {
             "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined, files missing past their grace period), by stream and kind",
             inner.upstream_rejects.clone(),
         );
-        Self(Arc::new(inner))
+        r.register(
+            "oai_ingest_stream_paused",
+            "1 while a stream is paused for this reason (it retries on its backoff), else 0",
+            inner.stream_paused.clone(),
+        );
+        Self(Arc::new(inner), None)
+    }
+
+    /// The same metrics, with every stream label prefixed by `org_id/`.
+    pub fn for_org(&self, org_id: Option<&str>) -> Self {
+        Self(Arc::clone(&self.0), org_id.map(Arc::from))
+    }
+
+    /// The bounded `stream` label, with the organization when this handle has one.
+    fn stream(&self, stream: &str) -> String {
+        match &self.1 {
+            Some(org) => self
+                .0
+                .streams
+                .bounded_to(&format!("{org}/{stream}"), MAX_STREAM_LABEL_VALUES),
+            None => self.0.streams.bounded_to(stream, MAX_STREAM_LABEL_VALUES),
+        }
+    }
+
+    /// Marks `stream` paused for `reason`, or no longer paused for any (`None`); every
+    /// reason's series exists from the first call on.
+    pub fn set_stream_paused(&self, stream: &str, reason: Option<StreamPause>) {
+        let stream = self.stream(stream);
+        for each in <StreamPause as strum::IntoEnumIterator>::iter() {
+            let label: &'static str = each.into();
+            self.0
+                .stream_paused
+                .get_or_create(&vec![("stream", stream.clone()), ("reason", label.to_string())])
+                .set(i64::from(reason == Some(each)));
+        }
     }
 
     pub fn event_processed(&self, stream: &str, source: &str, category: &str) {
         self.0
             .events
             .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
+                ("stream", self.stream(stream)),
                 ("source", self.0.sources.bounded(source)),
                 ("category", self.0.categories.bounded(category)),
             ])
@@ -233,7 +291,7 @@ impl Metrics {
     pub fn duplicates_dropped(&self, stream: &str, n: u64) {
         self.0
             .duplicates
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .inc_by(n);
     }
 
@@ -241,32 +299,26 @@ impl Metrics {
         self.0
             .unknown_types
             .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
+                ("stream", self.stream(stream)),
                 ("type", self.0.types.bounded(event_type)),
             ])
             .inc();
     }
 
     pub fn page_fetched(&self, stream: &str) {
-        self.0
-            .pages
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
-            .inc();
+        self.0.pages.get_or_create(&vec![("stream", self.stream(stream))]).inc();
     }
 
     pub fn cycle(&self, stream: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.0
             .cycles
-            .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
-                ("result", result.to_string()),
-            ])
+            .get_or_create(&vec![("stream", self.stream(stream)), ("result", result.to_string())])
             .inc();
         if ok {
             self.0
                 .last_success
-                .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+                .get_or_create(&vec![("stream", self.stream(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
     }
@@ -339,7 +391,7 @@ impl Metrics {
     pub fn checkpoint_saved(&self, stream: &str) {
         self.0
             .checkpoints
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .inc();
     }
 
@@ -347,10 +399,7 @@ impl Metrics {
     pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
         self.0
             .upstream_rejects
-            .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
-                ("kind", kind.to_string()),
-            ])
+            .get_or_create(&vec![("stream", self.stream(stream)), ("kind", kind.to_string())])
             .inc();
     }
 

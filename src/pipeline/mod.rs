@@ -15,6 +15,7 @@ pub mod checkpoints;
 pub mod guard;
 pub mod process;
 pub mod queue;
+pub mod share;
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub use ack::{AckToken, StreamAcks};
 pub struct Envelope {
     pub event: Event,
     pub ack: AckToken,
+    /// The event's unit of its organization's share of the queue (several organizations).
+    pub share: Option<share::Held>,
 }
 
 /// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
@@ -61,6 +64,8 @@ pub struct Emitter<S> {
     tx: mpsc::Sender<Envelope>,
     /// The stop token: once cancelled, nothing more is emitted.
     stop: CancellationToken,
+    /// The organization's share of the queue, with several organizations.
+    share: Option<share::Share>,
 }
 
 impl<S> Clone for Emitter<S> {
@@ -69,6 +74,7 @@ impl<S> Clone for Emitter<S> {
             acks: Arc::clone(&self.acks),
             tx: self.tx.clone(),
             stop: self.stop.clone(),
+            share: self.share.clone(),
         }
     }
 }
@@ -76,7 +82,18 @@ impl<S> Clone for Emitter<S> {
 impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
     pub fn new(acks: Arc<StreamAcks<S>>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
-        Self { acks, tx, stop }
+        Self {
+            acks,
+            tx,
+            stop,
+            share: None,
+        }
+    }
+
+    /// The same emitter, holding its events to the organization's `share` of the queue.
+    pub fn with_share(mut self, share: Option<share::Share>) -> Self {
+        self.share = share;
+        self
     }
 
     /// Sends one event downstream, waiting while the pipeline is full (backpressure).
@@ -84,9 +101,18 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
         if self.stop.is_cancelled() {
             return Err(Stopped);
         }
+        let share = match &self.share {
+            Some(share) => tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return Err(Stopped),
+                held = share.take() => Some(held),
+            },
+            None => None,
+        };
         let envelope = Envelope {
             event,
             ack: self.acks.next_token(),
+            share,
         };
         tokio::select! {
             biased;

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::guard::Guard;
 use super::queue::ByteSender;
+use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
@@ -23,17 +24,17 @@ pub async fn run(
     mut guard: Option<Guard>,
     content_mode: ContentMode,
 ) {
-    while let Some(Envelope { mut event, ack }) = rx.recv().await {
+    while let Some(Envelope { mut event, ack, share }) = rx.recv().await {
         let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
         if event.source == Source::Compliance {
             content::apply(content_mode, &mut event);
         }
-        let mut open = send(event, ack, &out, &metrics).await;
+        let mut open = send(event, ack, share, &out, &metrics).await;
         for (finding, token) in found {
             if !open {
                 break;
             }
-            open = send(finding, token, &out, &metrics).await;
+            open = send(finding, token, None, &out, &metrics).await;
         }
         if !open {
             tracing::debug!("sink queue closed; processing stops");
@@ -47,7 +48,7 @@ pub async fn run(
 }
 
 /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
-async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
+async fn send(event: Event, ack: AckToken, share: Option<Held>, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
     let json = match serde_json::to_vec(&event) {
         Ok(json) => json,
         Err(err) => {
@@ -63,5 +64,5 @@ async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &
         json,
         ack,
     };
-    out.send(encoded).await.is_ok()
+    out.send_holding(encoded, share).await.is_ok()
 }

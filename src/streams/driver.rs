@@ -1,15 +1,17 @@
 //! The loop that drives one stream: a cycle, then a cancellable wait; failures back off
 //! exponentially; a feed the upstream refuses is parked with one warning instead of failing
-//! forever.
+//! forever. Whatever pauses a stream (a refused key or feed, a stuck cursor) shows in
+//! `oai_ingest_stream_paused{stream,reason}` until a cycle succeeds again.
 
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 
 use super::{Checkpoint, CycleError, Mode, PARKED_RETRY, Stream};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StreamPause};
 use crate::pipeline::Emitter;
 use crate::retry::Schedule;
+use crate::upstream::ApiErrorKind;
 
 /// Drives `stream` until shutdown (or for one cycle); returns whether the last cycle
 /// succeeded.
@@ -23,6 +25,7 @@ pub async fn drive<S: Stream>(
     let name = stream.name().to_string();
     let mut failures = schedule.builder(None).build();
     let mut parked_warned = false;
+    metrics.set_stream_paused(&name, None);
     loop {
         let started = Instant::now();
         // A stop must not wait for a slow upstream or a retry backoff: dropping the cycle
@@ -31,6 +34,9 @@ pub async fn drive<S: Stream>(
             result = stream.cycle(&out) => result,
             () = out.stopping() => return false,
         };
+        if let Some(paused) = pause_of(&result) {
+            metrics.set_stream_paused(&name, paused);
+        }
         let wait = match &result {
             Ok(report) => {
                 metrics.cycle(&name, true);
@@ -100,6 +106,21 @@ pub async fn drive<S: Stream>(
             () = out.stopping() => return result.is_ok(),
             () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// What a cycle's result says about the stream's pause: cleared by a success, set by a
+/// refusal (of the key, of the feed) or a stream that cannot progress; left as it was by a
+/// passing outage (`None`), which says nothing about the key.
+fn pause_of(result: &Result<super::CycleReport, CycleError>) -> Option<Option<StreamPause>> {
+    match result {
+        Ok(_) => Some(None),
+        Err(CycleError::Refused(_)) => Some(Some(StreamPause::Refused)),
+        Err(CycleError::Upstream(_)) => Some(Some(StreamPause::Upstream)),
+        Err(CycleError::Api(e)) if matches!(e.kind, ApiErrorKind::Unauthorized | ApiErrorKind::Forbidden) => {
+            Some(Some(StreamPause::Auth))
+        }
+        Err(_) => None,
     }
 }
 
