@@ -53,7 +53,7 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     }
     for f in &findings {
         let mark = if f.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {}: {}", f.what, f.detail);
+        crate::telemetry::say_out(&format!("{mark} {}: {}\n", f.what, f.detail));
     }
     findings
 }
@@ -186,7 +186,7 @@ async fn check_sink(settings: &Settings) -> Finding {
     let url = &settings.sink.url;
     let what = format!(
         "sink {} ({})",
-        crate::app::redacted_url(url),
+        crate::secrets::redact_url(url),
         settings.sink.protocol.as_str()
     );
     let Some(host) = url.host_str() else {

@@ -66,6 +66,7 @@ pub(crate) mod dedup;
 pub(crate) mod demo;
 pub(crate) mod errors;
 pub mod guardrails;
+pub(crate) mod liveness;
 pub mod metrics;
 pub mod normalize;
 pub mod openai;

@@ -216,11 +216,14 @@ impl Sink {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
+            self.beat.busy();
+            let sent_at = Instant::now();
             let outcome = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Err(Aborted),
                 outcome = self.transport.send(&payload) => outcome,
             };
+            self.metrics.sink_request(sent_at.elapsed());
             let verdict = match outcome {
                 Ok(answer) => self.wire.interpret(&answer, batch.len()),
                 Err(failure) if failure.transient => Verdict::Retry(Trouble {

@@ -204,12 +204,16 @@ mod tests {
 
     fn client(sim: &Simulator) -> AdminApi {
         let settings = OpenAiSettings {
-            admin_key: Some(SecretString::from(sim.admin_key().to_string())),
+            admin_key: Some(crate::secrets::Rotating::fixed(
+                "openai.admin_key",
+                SecretString::from(sim.admin_key().to_string()),
+            )),
             base_url: crate::config::api_root_url(sim.admin_base_url()),
             organization_id: Some(sim.org_id().to_string()),
             requests_per_minute: NonZeroU32::new(100_000).expect("non-zero"),
             timeout: Duration::from_secs(10),
             max_response_bytes: crate::upstream::api::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: Default::default(),
         };
         let retry = RetrySettings {
             initial_backoff: Duration::from_millis(5),
