@@ -308,6 +308,7 @@ impl App {
         };
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
+            org_id = settings.openai.organization_id.as_deref().unwrap_or_default(),
             streams = %names.join(","),
             sink_protocol = settings.sink.protocol.as_str(),
             sink_host = settings.sink.url.host_str().unwrap_or_default(),
@@ -423,7 +424,7 @@ impl App {
         let (report, aborted) = match drained {
             Ok(Ok(report)) => (report, false),
             Ok(Err(join)) => {
-                tracing::error!(error = %join, "the sink task failed");
+                tracing::error!(error.message = %join, "the sink task failed");
                 (SinkReport::default(), true)
             }
             Err(why) => {

@@ -101,7 +101,7 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
     let app = match App::build(settings, mode, Metrics::new()).await {
         Ok(app) => app,
         Err(err) => {
-            tracing::error!(error = %crate::errors::chain(&err), "failed to start");
+            tracing::error!(error.message = %crate::errors::chain(&err), "failed to start");
             say_err(&format!("openai-audit-ingest: {}", crate::errors::chain(&err)));
             return ExitCode::FAILURE;
         }

@@ -33,6 +33,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Fetched<T> {
     pub body: T,
     pub request_id: Option<String>,
+    /// The `openai-organization` header: the organization the key belongs to, as the API
+    /// says (what `check` compares `openai.organization_id` with).
+    pub organization: Option<String>,
 }
 
 /// Which statuses a call takes as its answer.
@@ -169,12 +172,21 @@ impl ApiClient {
         let attempt = || async {
             let response = self.send(route, &url, query, Expect::Success).await?;
             let request_id = request_id(&response);
+            let organization = response
+                .headers()
+                .get("openai-organization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let bytes = self.read_capped(route, response).await.map_err(|mut err| {
                 err.request_id.clone_from(&request_id);
                 err
             })?;
             match serde_json::from_slice::<T>(&bytes) {
-                Ok(body) => Ok(Fetched { body, request_id }),
+                Ok(body) => Ok(Fetched {
+                    body,
+                    request_id,
+                    organization,
+                }),
                 Err(e) => {
                     let mut err = ApiError::local(
                         self.service,
@@ -254,7 +266,7 @@ impl ApiClient {
                     error_type = err.error_type.as_deref(),
                     code = err.code.as_deref(),
                     request_id = err.request_id.as_deref(),
-                    error = %err,
+                    error.message = %err,
                     "retrying API request"
                 );
             })

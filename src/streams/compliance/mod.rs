@@ -297,7 +297,7 @@ impl ComplianceStream {
                     stream = %self.name,
                     file_id = %file.id,
                     path = %path.display(),
-                    reason = %reason,
+                    error.message = %reason,
                     "a log file stays corrupt; its bytes are quarantined for an operator and the stream moves on"
                 );
                 self.metrics.upstream_reject(&self.name, "quarantined_file");

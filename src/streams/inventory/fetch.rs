@@ -47,6 +47,19 @@ pub struct Listing {
     pub unavailable: Option<ApiError>,
 }
 
+/// Each listed key that has an expiry date, by id, with that date (Unix seconds): the
+/// `oai_ingest_credential_expiry_timestamp_seconds` series.
+pub fn expiries(items: &[(Option<String>, Value)]) -> Vec<(String, i64)> {
+    items
+        .iter()
+        .filter_map(|(_, raw)| {
+            let id = raw.get("id")?.as_str()?;
+            let at = raw.get("expires_at")?.as_i64()?;
+            Some((id.to_string(), at))
+        })
+        .collect()
+}
+
 impl Listing {
     /// Listed to the end everywhere.
     pub fn complete(&self) -> bool {
