@@ -111,9 +111,10 @@ async fn check_admin(settings: &Settings) -> Vec<Finding> {
 fn check_organization(configured: Option<&str>, reported: Option<&str>) -> Finding {
     const WHAT: &str = "organization";
     match (configured, reported) {
-        (Some(configured), Some(reported)) if configured == reported => {
-            Finding::ok(WHAT, format!("the admin key belongs to {reported}, as openai.organization_id says"))
-        }
+        (Some(configured), Some(reported)) if configured == reported => Finding::ok(
+            WHAT,
+            format!("the admin key belongs to {reported}, as openai.organization_id says"),
+        ),
         (Some(configured), Some(reported)) => Finding::failed(
             WHAT,
             format!(
@@ -129,9 +130,14 @@ fn check_organization(configured: Option<&str>, reported: Option<&str>) -> Findi
         ),
         (Some(configured), None) => Finding::ok(
             WHAT,
-            format!("the API did not name the key's organization (no openai-organization header); {configured} could not be confirmed"),
+            format!(
+                "the API did not name the key's organization (no openai-organization header); {configured} could not be confirmed"
+            ),
         ),
-        (None, None) => Finding::ok(WHAT, "openai.organization_id is not set and the API did not name the organization"),
+        (None, None) => Finding::ok(
+            WHAT,
+            "openai.organization_id is not set and the API did not name the organization",
+        ),
     }
 }
 

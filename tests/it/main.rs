@@ -14,6 +14,7 @@ mod delivery;
 mod guardrails;
 mod hostile_upstream;
 mod inventory;
+mod operations;
 mod partial_failures;
 mod protocols;
 mod secrets;
