@@ -278,7 +278,7 @@ async fn a_page_larger_than_the_response_cap_fails_the_request_naming_the_settin
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains("\"kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
+            .any(|l| l.contains("\"error.kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
         "the failure names the setting:\n{stderr}"
     );
     assert!(app.receiver().ids().is_empty());
