@@ -20,3 +20,4 @@ mod protocols;
 mod secrets;
 mod signals;
 mod state_dir;
+mod tls;
