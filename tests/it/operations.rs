@@ -219,10 +219,8 @@ async fn sigterm_with_the_sink_down_exits_zero_within_the_default_shutdown_timeo
         retry_after_secs: None,
         times: 1_000_000,
     });
-    let mut cmd = app.binary(&["run"], &[]);
     // The default, not the tests' own value.
-    cmd.env_remove("OAI_INGEST__SHUTDOWN__TIMEOUT");
-    let run = crate::helpers::binary::RunningBinary::start(cmd);
+    let run = app.start_binary_without(&["run"], &[], &["OAI_INGEST__SHUTDOWN__TIMEOUT"]);
     wait_until(Duration::from_secs(30), "the sink has been tried", || {
         !app.receiver().requests().is_empty()
     })
@@ -243,18 +241,15 @@ async fn sigterm_with_the_sink_down_exits_zero_within_the_default_shutdown_timeo
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_re_reads_a_rotated_sink_token_file_and_keeps_running() {
     let app = TestApp::builder().history(40).start().await;
-    let token_file = app.state_path().join("sink-token");
-    std::fs::write(&token_file, "stale-token-1234567\n").expect("written");
-    let token_path = token_file.display().to_string();
-    let mut cmd = app.binary(
+    let token_path = app.secret_file("sink-token", "stale-token-1234567\n");
+    let run = app.start_binary_without(
         &["run"],
         &[
             ("OAI_INGEST__SINK__AUTH_TOKEN_FILE", &token_path),
             ("OAI_INGEST__LOG__FORMAT", "json"),
         ],
+        &["OAI_INGEST__SINK__AUTH_TOKEN"],
     );
-    cmd.env_remove("OAI_INGEST__SINK__AUTH_TOKEN");
-    let run = crate::helpers::binary::RunningBinary::start(cmd);
     wait_until(Duration::from_secs(30), "the stale token is refused", || {
         app.receiver().requests().iter().any(|r| r.status == 401)
     })
@@ -267,7 +262,7 @@ async fn sighup_re_reads_a_rotated_sink_token_file_and_keeps_running() {
     .await;
     assert!(app.receiver().ids().is_empty());
 
-    std::fs::write(&token_file, format!("{SINK_TOKEN}\n")).expect("rotated");
+    app.secret_file("sink-token", &format!("{SINK_TOKEN}\n"));
     send_signal(run.pid(), "-HUP");
     let expected = app.expected_audit_ids();
     wait_until(Duration::from_secs(30), "everything arrives with the new token", || {
@@ -294,18 +289,18 @@ async fn sighup_re_reads_a_rotated_sink_token_file_and_keeps_running() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upstream_401_re_reads_the_admin_key_file_before_giving_up() {
     let app = TestApp::builder().history(30).start().await;
-    let key_file = app.state_path().join("admin-key");
-    std::fs::write(&key_file, "sk-admin-stale-000000000000").expect("written");
-    let key_path = key_file.display().to_string();
-    let mut cmd = app.binary(&["run"], &[("OAI_INGEST__OPENAI__ADMIN_KEY_FILE", &key_path)]);
-    cmd.env_remove("OPENAI_ADMIN_KEY");
-    let run = crate::helpers::binary::RunningBinary::start(cmd);
+    let key_path = app.secret_file("admin-key", "sk-admin-stale-000000000000");
+    let run = app.start_binary_without(
+        &["run"],
+        &[("OAI_INGEST__OPENAI__ADMIN_KEY_FILE", &key_path)],
+        &["OPENAI_ADMIN_KEY"],
+    );
     wait_until(Duration::from_secs(30), "the stale key is refused", || {
         run.stderr_so_far().contains("stream cycle failed")
     })
     .await;
     // Rotated on disk, no signal: the next 401 finds the new key.
-    std::fs::write(&key_file, app.sim().admin_key()).expect("rotated");
+    app.secret_file("admin-key", app.sim().admin_key());
     let expected = app.expected_audit_ids();
     wait_until(Duration::from_secs(30), "everything arrives with the new key", || {
         app.received().0.is_superset(&expected)

@@ -34,6 +34,24 @@ impl TestApp {
     pub fn start_binary(&self, args: &[&str], extra: &[(&str, &str)]) -> RunningBinary {
         RunningBinary::start(self.binary(args, extra))
     }
+
+    /// [`TestApp::start_binary`] with the keys `unset` left out of the environment (to get a
+    /// default, or because a secret comes from a file instead).
+    pub fn start_binary_without(&self, args: &[&str], extra: &[(&str, &str)], unset: &[&str]) -> RunningBinary {
+        let mut cmd = self.binary(args, extra);
+        for key in unset {
+            cmd.env_remove(key);
+        }
+        RunningBinary::start(cmd)
+    }
+
+    /// Writes `content` as the file `name` in the state directory (a key or token file, as a
+    /// container secret would be) and returns its path.
+    pub fn secret_file(&self, name: &str, content: &str) -> String {
+        let path = self.state_path().join(name);
+        std::fs::write(&path, content).expect("secret file written");
+        path.display().to_string()
+    }
 }
 
 /// The binary with nothing in its environment but `PATH`.
