@@ -14,19 +14,21 @@ use tokio_util::sync::CancellationToken;
 use crate::compliance::ComplianceApi;
 use crate::config::Settings;
 use crate::guardrails::{self, Engine};
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::normalize::Context;
 use crate::openai::AdminApi;
 use crate::pipeline::guard::{self, Guard};
-use crate::pipeline::{Emitter, Envelope, StreamAcks, checkpoints, process, queue};
+use crate::pipeline::{Emitter, Envelope, Progress, StreamAcks, checkpoints, process, queue};
 use crate::retry::Schedule;
+use crate::secrets::Rotating;
 use crate::server;
 use crate::sink::{Sink, SinkReport};
 use crate::state::{CheckpointError, CheckpointStore, StateDir, StateError};
 use crate::streams::audit_logs::{AuditLogStream, Pass};
 use crate::streams::compliance::{ComplianceStream, FilePlaces};
 use crate::streams::inventory::{self, InventoryStream};
-use crate::streams::{self, Mode, Stream};
+use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
@@ -101,6 +103,8 @@ pub struct App {
     server: Option<JoinHandle<()>>,
     /// The daemon's metrics, shared with every task.
     metrics: Metrics,
+    /// Every configured secret; the ones read from files are read again on SIGHUP.
+    secrets: Vec<Rotating>,
     /// The state directory, locked until the app is dropped.
     _state: StateDir,
 }
@@ -108,6 +112,12 @@ pub struct App {
 /// Everything a stream needs to be spawned.
 struct Wiring<'a> {
     mode: Mode,
+    /// Every long-running task's sign of life, for `/healthz`.
+    liveness: &'a Liveness,
+    /// How long a busy task may go without progress before it counts as wedged.
+    wedge_after: Duration,
+    /// The least time between two progress lines of a backfill.
+    progress_interval: Duration,
     store: &'a CheckpointStore,
     tx: &'a mpsc::Sender<Envelope>,
     stop: &'a CancellationToken,
@@ -116,6 +126,8 @@ struct Wiring<'a> {
     streams: Vec<JoinHandle<bool>>,
     writers: Vec<JoinHandle<()>>,
     settled: Vec<Settled>,
+    /// The streams started, in order, for the start-up line.
+    names: Vec<String>,
 }
 
 impl Wiring<'_> {
@@ -136,9 +148,16 @@ impl Wiring<'_> {
     /// Loads the checkpoint of stream `name`, builds the stream from it and starts it.
     fn spawn<S: Stream>(&mut self, name: &str, build: impl FnOnce(S::State) -> S) -> Result<(), CheckpointError> {
         let state = self.store.load::<S::State>(name)?.unwrap_or_default();
+        self.metrics.register_stream(name);
+        if let Some(at) = state.complete_up_to() {
+            self.metrics.set_watermark(name, at);
+        }
         let stream = build(state);
+        self.names.push(name.to_string());
         let acks = self.track::<S::State>(name);
-        let out = Emitter::new(acks, self.tx.clone(), self.stop.clone());
+        let progress = Progress::new(name, self.metrics.clone(), self.progress_interval);
+        let beat = self.liveness.register(name, self.wedge_after);
+        let out = Emitter::new(acks, self.tx.clone(), self.stop.clone(), progress, beat);
         self.streams.push(tokio::spawn(streams::drive(
             stream,
             out,
@@ -171,8 +190,13 @@ impl App {
         let (tx, rx) = mpsc::channel(PROCESS_QUEUE);
         let (encoded_tx, encoded_rx) = queue::byte_channel(settings.sink.max_queue_bytes);
 
+        let liveness = Liveness::default();
+        let wedge_after = wedge_after(settings);
         let mut wiring = Wiring {
             mode,
+            liveness: &liveness,
+            wedge_after,
+            progress_interval: settings.log.progress_interval,
             store: &store,
             tx: &tx,
             stop: &stop,
@@ -181,6 +205,7 @@ impl App {
             streams: Vec::new(),
             writers: Vec::new(),
             settled: Vec::new(),
+            names: Vec::new(),
         };
         // One Admin API client for every stream that reads it: one shared request budget.
         let admin = if settings.audit_logs.enabled || settings.inventory.enabled {
@@ -254,6 +279,7 @@ impl App {
             streams,
             writers,
             settled,
+            names,
             ..
         } = wiring;
         // Only emitters hold senders now, so the processor ends when the streams do.
@@ -265,19 +291,30 @@ impl App {
             metrics.clone(),
             guard,
             settings.compliance.streams.content,
+            liveness.register("processor", wedge_after),
         ));
         let dead_letter = state.dead_letter().limited(settings.sink.dead_letter_max_bytes);
-        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone()).map_err(ClientBuildError::Http)?;
+        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone())
+            .map_err(ClientBuildError::Http)?
+            .with_beat(liveness.register("sink", wedge_after));
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
-                server::spawn(addr, metrics.clone(), stop.clone())
+                server::spawn(addr, metrics.clone(), liveness.clone(), stop.clone())
                     .await
                     .map_err(|source| StartError::Server { addr, source })?,
             ),
             None => None,
         };
-        tracing::info!(streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), protocol = settings.sink.protocol.as_str(), "pipeline started");
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            org_id = settings.openai.organization_id.as_deref().unwrap_or_default(),
+            streams = %names.join(","),
+            sink_protocol = settings.sink.protocol.as_str(),
+            sink_host = settings.sink.url.host_str().unwrap_or_default(),
+            state_dir = %state.root().display(),
+            "openai-audit-ingest started"
+        );
         Ok(Self {
             mode,
             stop,
@@ -290,6 +327,14 @@ impl App {
             settled,
             server,
             metrics,
+            secrets: settings
+                .openai
+                .admin_key
+                .iter()
+                .chain(settings.compliance.api.api_key.iter())
+                .chain(settings.sink.credentials.rotating())
+                .cloned()
+                .collect(),
             _state: state,
         })
     }
@@ -303,6 +348,13 @@ impl App {
     /// waiting for the sink. Undelivered events stay behind their checkpoints.
     pub fn abort_token(&self) -> CancellationToken {
         self.abort.clone()
+    }
+
+    /// Re-reads every `*_file` secret (SIGHUP): the clients use the new values from their
+    /// next request on.
+    pub fn reloader(&self) -> impl Fn() + Send + Sync + 'static {
+        let secrets = self.secrets.clone();
+        move || crate::secrets::reread_all(&secrets)
     }
 
     /// The daemon's metrics.
@@ -325,6 +377,7 @@ impl App {
             settled,
             server,
             metrics: _,
+            secrets: _,
             _state,
         } = self;
         let started = tokio::time::Instant::now();
@@ -371,7 +424,7 @@ impl App {
         let (report, aborted) = match drained {
             Ok(Ok(report)) => (report, false),
             Ok(Err(join)) => {
-                tracing::error!(error = %join, "the sink task failed");
+                tracing::error!(error.message = %join, "the sink task failed");
                 (SinkReport::default(), true)
             }
             Err(why) => {
@@ -409,6 +462,27 @@ impl App {
     }
 }
 
+/// How long a busy task may go without progress before `/healthz` calls the process wedged:
+/// far longer than any one request, retry wait or compliance download may take.
+fn wedge_after(settings: &Settings) -> Duration {
+    let slowest_wait = [
+        settings.openai.timeout,
+        settings.sink.timeout,
+        settings.retry.max_backoff,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    [
+        Duration::from_secs(15 * 60),
+        slowest_wait * 10,
+        settings.compliance.streams.download_timeout + Duration::from_secs(5 * 60),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default()
+}
+
 /// The guardrails engine resumed from its saved state, with its own acknowledgement tracker
 /// and checkpoint writer (the rule state is saved once the finding events before it are
 /// acknowledged).
@@ -422,13 +496,4 @@ fn guard_for(settings: &Settings, store: &CheckpointStore, wiring: &mut Wiring<'
     let acks = wiring.track::<guardrails::State>(guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
     Ok(Guard::new(engine, acks))
-}
-
-/// The sink URL without credentials or query, for logs.
-pub fn redacted_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
 }

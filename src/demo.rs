@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+
+use crate::secrets::Rotating;
 use serde_json::Value;
 
 use crate::app::App;
@@ -123,7 +125,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
         }
     };
     let stop = app.stop_token();
-    shutdown::on_signals(stop.clone(), app.abort_token());
+    shutdown::Signals::install().forward(stop.clone(), app.abort_token(), app.reloader());
     if let Some(d) = duration {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -174,7 +176,10 @@ pub fn demo_settings(
     schema: Schema,
 ) -> Result<Settings, String> {
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
-    s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
+    s.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
     s.openai.organization_id = Some(sim.org_id().to_string());
     // The audit-log polls every 2 s would use the whole default budget (60/min) and starve
     // the inventory run; the simulator has no limit of its own.
@@ -187,7 +192,10 @@ pub fn demo_settings(
     // Short, so inventory changes from the simulated activity show up while the demo runs.
     s.inventory.interval = Duration::from_secs(20);
     s.compliance.enabled = true;
-    s.compliance.api.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
     s.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
     s.compliance.api.principal_id = sim.workspace_id().to_string();
     s.compliance.streams.poll_interval = Duration::from_secs(2);
@@ -198,7 +206,10 @@ pub fn demo_settings(
     s.sink.protocol = protocol;
     s.sink.schema = schema;
     s.sink.credentials = Credentials {
-        token: Some(SecretString::from(RECEIVER_TOKEN.to_string())),
+        token: Some(Rotating::fixed(
+            "sink.auth_token",
+            SecretString::from(RECEIVER_TOKEN.to_string()),
+        )),
         ..Credentials::none(protocol.default_auth())
     };
     s.sink.compression = protocol.default_compression();

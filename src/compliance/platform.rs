@@ -6,18 +6,19 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use secrecy::SecretString;
 use url::Url;
 
 use super::wire::LogFilesPage;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
+use crate::secrets::Rotating;
 use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
+use crate::upstream::http::TlsSettings;
 
 /// How to reach one principal's Compliance Logs Platform (the API half of `[compliance]`).
 #[derive(Debug, Clone)]
 pub struct ComplianceApiSettings {
-    pub api_key: Option<SecretString>,
+    pub api_key: Option<Rotating>,
     /// API root including `/v1`.
     pub base_url: Url,
     /// Workspace UUID or `org-…` id; decides the `/workspaces/` or `/organizations/` path.
@@ -28,6 +29,8 @@ pub struct ComplianceApiSettings {
     pub timeout: Duration,
     /// The largest JSON answer (a list page) read.
     pub max_response_bytes: u64,
+    /// Extra trusted roots (`compliance.ca_file`).
+    pub tls: TlsSettings,
 }
 
 /// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
@@ -83,6 +86,7 @@ impl ComplianceApi {
             timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
             max_response_bytes: settings.max_response_bytes,
+            tls: settings.tls.clone(),
         };
         let api = ApiClient::build("compliance", LimitScope::PerRoute, endpoint, retry, metrics)?;
         Ok(Self {

@@ -92,7 +92,7 @@ impl Spool {
     /// file that the next download of that file overwrites.
     pub async fn discard(path: &Path) {
         if let Err(err) = tokio::fs::remove_file(path).await {
-            tracing::warn!(path = %path.display(), error = %err, "failed to remove a spooled log file");
+            tracing::warn!(path = %path.display(), error.message = %err, "failed to remove a spooled log file");
         }
     }
 }

@@ -113,7 +113,7 @@ pub(crate) fn to_event(
             event
         }
         Err(err) => {
-            tracing::warn!(stream, error = %err, kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
+            tracing::warn!(stream, error.message = %err, error.kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
             normalize::unparseable(source, record, ctx, &err.to_string())
         }
     }

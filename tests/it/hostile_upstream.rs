@@ -127,7 +127,7 @@ async fn a_compliance_file_missing_past_the_grace_period_is_given_up_with_an_err
     let lines: Vec<Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let waits = lines
         .iter()
-        .filter(|l| l["level"] == "WARN" && l["kind"] == "waiting")
+        .filter(|l| l["level"] == "WARN" && l["error.kind"] == "waiting")
         .count();
     assert!(waits >= 2, "the 404 was retried with backoff first:\n{stderr}");
     let lost = lines
@@ -278,7 +278,7 @@ async fn a_page_larger_than_the_response_cap_fails_the_request_naming_the_settin
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains("\"kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
+            .any(|l| l.contains("\"error.kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
         "the failure names the setting:\n{stderr}"
     );
     assert!(app.receiver().ids().is_empty());

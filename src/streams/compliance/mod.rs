@@ -28,7 +28,7 @@ use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{self, Context, Event, Source};
-use crate::pipeline::Emitter;
+use crate::pipeline::{Emitter, Order};
 use crate::state::{DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
 
@@ -66,7 +66,16 @@ pub struct ComplianceState {
     pub missing: Option<MissingFile>,
 }
 
-impl Checkpoint for ComplianceState {}
+impl Checkpoint for ComplianceState {
+    /// Every file that ends at or before the list cursor is done.
+    fn complete_up_to(&self) -> Option<i64> {
+        self.after.as_deref().map(unix_seconds).filter(|&t| t > 0)
+    }
+
+    fn keeps_watermark() -> bool {
+        true
+    }
+}
 
 /// The compliance streams' own settings (the stream half of `[compliance]`).
 #[derive(Debug, Clone)]
@@ -216,6 +225,8 @@ impl ComplianceStream {
             self.cursor_checked = true;
         }
         let mut guard = CursorGuard::new(Some(&self.cursor()));
+        out.progress()
+            .begin(unix_seconds(&self.cursor()), Utc::now().timestamp(), Order::OldestFirst);
         loop {
             let after = self.cursor();
             let fetched = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
@@ -239,6 +250,7 @@ impl ComplianceStream {
             }
             out.checkpoint(self.state.clone());
             if !page.has_more {
+                out.progress().finish();
                 return Ok(());
             }
         }
@@ -285,7 +297,7 @@ impl ComplianceStream {
                     stream = %self.name,
                     file_id = %file.id,
                     path = %path.display(),
-                    reason = %reason,
+                    error.message = %reason,
                     "a log file stays corrupt; its bytes are quarantined for an operator and the stream moves on"
                 );
                 self.metrics.upstream_reject(&self.name, "quarantined_file");
@@ -348,6 +360,7 @@ impl ComplianceStream {
         self.state.file = None;
         self.state.missing = None;
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
+        out.progress().reached(unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
         self.state.recent.truncate(RECENT_EVENT_IDS);
         out.checkpoint(self.state.clone());

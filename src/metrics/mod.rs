@@ -4,6 +4,17 @@
 //! of them chosen by upstream data) are bounded: past [`MAX_LABEL_VALUES`] distinct values of
 //! one label, further ones are counted as [`OVERFLOW_LABEL`], so invented event types cannot
 //! grow the series without end.
+//!
+//! - `streams`: per-stream freshness (watermark, lag, backfill remaining) and pauses.
+//! - `process`: the process collector (CPU, memory, file descriptors, start time).
+//! - `text`: the classic Prometheus text format `/metrics` serves.
+
+mod process;
+mod streams;
+mod text;
+
+pub use streams::StreamPause;
+pub use text::CONTENT_TYPE;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,6 +23,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -88,7 +100,7 @@ pub enum SinkPause {
     DeadLetterUnwritable,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     registry: Registry,
     events: Family<Labels, Counter>,
@@ -107,6 +119,16 @@ struct Inner {
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
     upstream_rejects: Family<Labels, Counter>,
+    build_info: Family<Labels, Gauge>,
+    watermark: Family<Labels, Gauge>,
+    lag: Family<Labels, Gauge>,
+    backfill_remaining: Family<Labels, Gauge>,
+    stream_paused: Family<Labels, Gauge>,
+    sink_request_duration: Histogram,
+    credential_expiry: Family<Labels, Gauge>,
+    /// The streams registered, in order, whose per-stream series exist from the start.
+    stream_names: Mutex<Vec<String>>,
+    credentials: LabelValues,
     /// Values seen per label, shared by every metric that carries the label.
     streams: LabelValues,
     types: LabelValues,
@@ -129,8 +151,82 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
-        let mut inner = Inner::default();
+        let mut inner = Inner {
+            registry: Registry::default(),
+            events: Family::default(),
+            duplicates: Family::default(),
+            unknown_types: Family::default(),
+            pages: Family::default(),
+            cycles: Family::default(),
+            last_success: Family::default(),
+            api_requests: Family::default(),
+            retries: Family::default(),
+            sink_batches: Family::default(),
+            delivered: Counter::default(),
+            dead_lettered: Family::default(),
+            dropped_by_receiver: Counter::default(),
+            sink_paused: Family::default(),
+            queued_bytes: Gauge::default(),
+            checkpoints: Family::default(),
+            upstream_rejects: Family::default(),
+            build_info: Family::default(),
+            watermark: Family::default(),
+            lag: Family::default(),
+            backfill_remaining: Family::default(),
+            stream_paused: Family::default(),
+            // 5 ms to ~41 s: a fast local receiver up to the default 30 s sink timeout.
+            sink_request_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            credential_expiry: Family::default(),
+            stream_names: Mutex::default(),
+            credentials: LabelValues::default(),
+            streams: LabelValues::default(),
+            types: LabelValues::default(),
+            sources: LabelValues::default(),
+            categories: LabelValues::default(),
+            services: LabelValues::default(),
+            statuses: LabelValues::default(),
+        };
         let r = &mut inner.registry;
+        r.register(
+            "oai_ingest_build_info",
+            "Always 1; the version label says which build is running",
+            inner.build_info.clone(),
+        );
+        inner
+            .build_info
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
+            .set(1);
+        r.register(
+            "oai_ingest_stream_watermark_timestamp_seconds",
+            "Unix time up to which each stream's data is complete (0 until the first complete pass)",
+            inner.watermark.clone(),
+        );
+        r.register(
+            "oai_ingest_stream_lag_seconds",
+            "Seconds between now and each stream's watermark (0 until it has one)",
+            inner.lag.clone(),
+        );
+        r.register(
+            "oai_ingest_backfill_remaining_seconds",
+            "Seconds of event time each stream's backfill still has to read (0 when caught up)",
+            inner.backfill_remaining.clone(),
+        );
+        r.register(
+            "oai_ingest_stream_paused",
+            "1 while the upstream refuses this stream for this reason (an operator must act), else 0",
+            inner.stream_paused.clone(),
+        );
+        r.register(
+            "oai_ingest_sink_request_duration_seconds",
+            "Time from sending a batch to the ingestion service to reading its whole answer",
+            inner.sink_request_duration.clone(),
+        );
+        r.register(
+            "oai_ingest_credential_expiry_timestamp_seconds",
+            "Unix time at which each admin key with an expiry date expires, from the inventory",
+            inner.credential_expiry.clone(),
+        );
+        r.register_collector(Box::new(process::ProcessCollector));
         r.register(
             "oai_ingest_events",
             "Events processed, by stream, source and category",
@@ -354,13 +450,31 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition.
+    /// One sink request's duration, from sending to the whole answer.
+    pub fn sink_request(&self, took: std::time::Duration) {
+        self.0.sink_request_duration.observe(took.as_secs_f64());
+    }
+
+    /// The admin keys with an expiry date, by id, and when each expires (Unix seconds):
+    /// replaces what was known before, so a deleted key's series goes away.
+    pub fn set_credential_expiries(&self, expiries: &[(String, i64)]) {
+        self.0.credential_expiry.clear();
+        for (credential, at) in expiries {
+            self.0
+                .credential_expiry
+                .get_or_create(&vec![("credential", self.0.credentials.bounded(credential))])
+                .set(*at);
+        }
+    }
+
+    /// The Prometheus text exposition (classic format, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
+        self.refresh_lag(chrono::Utc::now().timestamp());
         let mut out = String::new();
         if encode(&mut out, &self.0.registry).is_err() {
             out.clear();
         }
-        out
+        text::to_prometheus_text(&out)
     }
 }
 
