@@ -19,6 +19,9 @@ type Labels = Vec<(&'static str, String)>;
 /// The most distinct values one label takes before the rest share [`OVERFLOW_LABEL`].
 pub const MAX_LABEL_VALUES: usize = 100;
 
+/// Unknown event types warned about per process; past it they are only counted.
+pub const MAX_WARNED_TYPES: usize = 1_000;
+
 /// The value a label takes once it has seen [`MAX_LABEL_VALUES`] others.
 pub const OVERFLOW_LABEL: &str = "other";
 
@@ -111,6 +114,8 @@ struct Inner {
     categories: LabelValues,
     services: LabelValues,
     statuses: LabelValues,
+    /// Unknown event types already reported in this process (each is warned about once).
+    warned_types: Mutex<HashSet<String>>,
 }
 
 /// Shared handle to the daemon's metrics.
@@ -234,7 +239,9 @@ impl Metrics {
             .inc_by(n);
     }
 
-    pub fn unknown_type(&self, stream: &str, event_type: &str) {
+    /// Counts one event of a type no mapping table knows; `true` the first time this
+    /// process sees the type (the caller warns then), for at most [`MAX_WARNED_TYPES`] types.
+    pub fn unknown_type(&self, stream: &str, event_type: &str) -> bool {
         self.0
             .unknown_types
             .get_or_create(&vec![
@@ -242,6 +249,8 @@ impl Metrics {
                 ("type", self.0.types.bounded(event_type)),
             ])
             .inc();
+        let mut warned = self.0.warned_types.lock().unwrap_or_else(|e| e.into_inner());
+        warned.len() < MAX_WARNED_TYPES && warned.insert(event_type.to_string())
     }
 
     pub fn page_fetched(&self, stream: &str) {
