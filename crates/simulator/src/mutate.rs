@@ -362,6 +362,19 @@ impl Org {
         st.change_role(now_secs(), &actor, user_id, role)
     }
 
+    /// Change a member's role in the inventory only, with no audit event: what a change made
+    /// outside the audited paths (or an audit log that lost it) looks like. False for an
+    /// unknown user.
+    pub fn change_role_unaudited(&self, user_id: &str, role: &str) -> bool {
+        match self.lock().users.get_mut(user_id) {
+            Some(user) => {
+                user["role"] = json!(role);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove a member (`user.deleted`); their keys stay, as upstream.
     pub fn delete_user(&self, user_id: &str) -> bool {
         let mut st = self.lock();
