@@ -46,6 +46,11 @@ pub const CHECKPOINT_EVERY_LINES: u64 = 500;
 /// next files, so the newest ids matter; the oldest go first).
 pub const RECENT_EVENT_IDS: usize = 20_000;
 
+/// Event ids are also forgotten once their event time is this far behind the list cursor:
+/// repeats come in the next files, hours apart at most (the slowest type, `COSTS`, lags
+/// 3–5 h), so a quiet stream does not carry a month of ids in every checkpoint.
+pub const RECENT_EVENT_HORIZON: Duration = Duration::from_secs(2 * 86_400);
+
 /// Recent file ids kept: more than a page, so re-listing the same `after` skips what is done.
 pub const RECENT_FILE_IDS: usize = 1_000;
 
@@ -67,6 +72,18 @@ pub struct ComplianceState {
 }
 
 impl Checkpoint for ComplianceState {}
+
+impl ComplianceState {
+    /// Bounds the remembered event ids by time (within [`RECENT_EVENT_HORIZON`] of the
+    /// cursor) and by count ([`RECENT_EVENT_IDS`], the oldest go first).
+    fn bound_recent(&mut self) {
+        if let Some(after) = self.after.as_deref() {
+            let horizon = i64::try_from(RECENT_EVENT_HORIZON.as_secs()).unwrap_or(i64::MAX);
+            self.recent.prune_before(unix_seconds(after).saturating_sub(horizon));
+        }
+        self.recent.truncate(RECENT_EVENT_IDS);
+    }
+}
 
 /// The compliance streams' own settings (the stream half of `[compliance]`).
 #[derive(Debug, Clone)]
@@ -349,7 +366,7 @@ impl ComplianceStream {
         self.state.missing = None;
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
-        self.state.recent.truncate(RECENT_EVENT_IDS);
+        self.state.bound_recent();
         out.checkpoint(self.state.clone());
     }
 
@@ -401,7 +418,7 @@ impl ComplianceStream {
             // Everything before the previous mark is acknowledged when no more than what was
             // emitted since is outstanding: only then leave the next one.
             if lines_since_mark >= CHECKPOINT_EVERY_LINES && out.acks().outstanding() <= emitted_since_mark {
-                self.state.recent.truncate(RECENT_EVENT_IDS);
+                self.state.bound_recent();
                 self.state.file = Some(FileProgress {
                     file: file.clone(),
                     lines_done: number,
@@ -511,5 +528,31 @@ impl Stream for ComplianceStream {
                     .unwrap_or_default()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_event_ids_are_bounded_by_time_behind_the_cursor_as_well_as_by_count() {
+        let now = unix_seconds("2026-11-30T12:00:00Z");
+        let mut state = ComplianceState {
+            after: Some("2026-11-30T12:00:00Z".into()),
+            ..ComplianceState::default()
+        };
+        state.recent.insert("fresh", now - 3600);
+        state.recent.insert("a-day-ago", now - 86_400);
+        state.recent.insert("last-week", now - 7 * 86_400);
+        state.bound_recent();
+        assert!(state.recent.contains("fresh") && state.recent.contains("a-day-ago"));
+        assert!(!state.recent.contains("last-week"), "older than the horizon");
+
+        for i in 0..(RECENT_EVENT_IDS + 5) {
+            state.recent.insert(&format!("e{i}"), now - 60);
+        }
+        state.bound_recent();
+        assert_eq!(state.recent.len(), RECENT_EVENT_IDS);
     }
 }
