@@ -91,8 +91,13 @@ impl StateDir {
                 // Ours now: what a crashed run left half-downloaded is downloaded again.
                 match dir.spool().remove_leftovers() {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(files = n, "removed partial compliance downloads a previous run left in the spool"),
-                    Err(err) => tracing::warn!(error = %err, "failed to clear the compliance spool of partial downloads"),
+                    Ok(n) => tracing::info!(
+                        files = n,
+                        "removed partial compliance downloads a previous run left in the spool"
+                    ),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "failed to clear the compliance spool of partial downloads")
+                    }
                 }
                 Ok(dir)
             }

@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(spool.remove_leftovers().expect("removed"), 2);
         assert!(!dir.path().join("spool/eclf_1.part").exists());
         assert!(dir.path().join("spool/notes.txt").exists());
-        assert!(dir.path().join("outside.part").exists(), "a link's target is not touched");
+        assert!(
+            dir.path().join("outside.part").exists(),
+            "a link's target is not touched"
+        );
     }
 
     #[test]

@@ -494,3 +494,30 @@ async fn an_event_type_the_daemon_has_never_heard_of_is_collected_as_other() {
     );
     assert_eq!(event["raw"]["sheet"]["rows"], 3, "its fields travel in raw");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_and_files_of_concatenated_pretty_printed_json_are_read_in_full() {
+    let app = TestApp::builder()
+        .history(0)
+        .compliance(&["AUTH_LOG"])
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(4)
+        .start()
+        .await;
+    app.org().set_compliance_concatenated_json(true);
+    app.org().add_compliance_events("AUTH_LOG", 15);
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let expected = app.expected_compliance(&["AUTH_LOG"]);
+    assert!(expected.len() >= 15, "several files: {}", expected.len());
+    let (received, _) = app.received();
+    assert_eq!(
+        received, expected,
+        "every event of every file, from every list document"
+    );
+    assert!(
+        !app.state_path().join("dead-letter.ndjson").exists(),
+        "nothing was malformed"
+    );
+}

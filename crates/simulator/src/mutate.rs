@@ -468,6 +468,12 @@ impl Org {
         self.lock().compliance.largest_file(event_type)
     }
 
+    /// Serve compliance list bodies, and lay out files cut from now on, as concatenated
+    /// pretty-printed JSON documents (`on`) or as documented (one JSON document, JSON Lines).
+    pub fn set_compliance_concatenated_json(&self, on: bool) {
+        self.lock().compliance.concatenated = on;
+    }
+
     /// Cut every pending compliance event into files now.
     pub fn cut_compliance_files(&self) {
         let mut st = self.lock();

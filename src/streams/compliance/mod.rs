@@ -9,20 +9,16 @@
 pub mod files;
 mod lines;
 mod missing;
+mod records;
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tokio::io::BufReader;
-
 use self::files::{DownloadError, Downloaded, Spooled};
-use self::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
 use self::missing::{MissingFile, Verdict};
+use self::records::{Piece, Pieces};
 use super::paging::with_request_id;
 use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
-use crate::compliance::wire::LogFile;
+use crate::compliance::wire::{ListFormat, LogFile};
 use crate::compliance::{ComplianceApi, LocationError};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
@@ -31,12 +27,15 @@ use crate::normalize::{self, Context, Event, Source};
 use crate::pipeline::Emitter;
 use crate::state::{DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// Stream names are this prefix plus the event type.
 pub const STREAM_PREFIX: &str = "compliance:";
 
 /// `limit` per list request (the platform's maximum).
-pub const PAGE_LIMIT: u8 = 100;
+pub const PAGE_LIMIT: u8 = crate::compliance::MAX_LIST_LIMIT;
 
 /// A position inside a file is checkpointed at most this often (in lines), and only once the
 /// previous position is acknowledged, so at most one mid-file state waits in memory.
@@ -125,6 +124,8 @@ pub struct ComplianceStream {
     /// Whether the saved cursor has been checked against the clock (once, at the first
     /// cycle: later cursors come from the platform, not from this host's clock).
     cursor_checked: bool,
+    /// The list body layout last logged, so a change of layout is logged once.
+    list_format: Option<ListFormat>,
 }
 
 /// What one cycle did.
@@ -179,6 +180,7 @@ impl ComplianceStream {
             state,
             metrics,
             cursor_checked: false,
+            list_format: None,
         }
     }
 
@@ -236,7 +238,11 @@ impl ComplianceStream {
         loop {
             let after = self.cursor();
             let fetched = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
-            let page = fetched.body;
+            let (page, format) = fetched.body;
+            if self.list_format != Some(format) {
+                self.list_format = Some(format);
+                tracing::info!(stream = %self.name, format = <&str>::from(format), "the file list arrives in this format");
+            }
             self.metrics.page_fetched(&self.name);
             totals.pages += 1;
             for file in &page.data {
@@ -384,33 +390,29 @@ impl ComplianceStream {
                 spooled.path.display()
             ))
         };
-        let handle = Spool::open(&spooled.path).await.map_err(io_error)?;
-        let mut lines = BoundedLines::new(BufReader::with_capacity(READ_BUFFER, handle), MAX_LINE_BYTES);
+        // Strict JSON Lines first; concatenated documents (on a line, or across lines) as
+        // the fallback. The same file always reads the same way, so a resumed position
+        // (lines, or documents) means the same place.
+        let format = records::sniff(&spooled.path).await.map_err(io_error)?;
+        tracing::info!(stream = %self.name, file_id = %file.id, format = <&str>::from(format), "reading a log file");
+        let mut pieces = Pieces::open(&spooled.path, format).await.map_err(io_error)?;
         let (mut lines_since_mark, mut emitted_since_mark) = (0u64, 0u64);
-        while let Some((number, line)) = lines.next_line().await.map_err(io_error)? {
+        while let Some((number, piece)) = pieces.next().await.map_err(io_error)? {
             if number <= skip {
                 continue;
             }
-            match line {
-                Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
-                Line::Text(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(record) => {
-                        if let Some(event) = self.accept(&record, file, totals) {
+            match piece {
+                Piece::Blank => {}
+                Piece::Records(records) => {
+                    for record in &records {
+                        if let Some(event) = self.accept(record, file, totals) {
                             out.emit(event).await?;
                             emitted_since_mark += 1;
                         }
                     }
-                    Err(e) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        self.reject_line(file, number, &text, &format!("not valid JSON: {e}"), totals)
-                            .await?;
-                    }
-                },
-                Line::TooLong { len, prefix } => {
-                    let text = String::from_utf8_lossy(&prefix);
-                    let reason = format!(
-                        "line of {len} bytes exceeds the {MAX_LINE_BYTES}-byte limit; its first bytes are kept"
-                    );
+                }
+                Piece::Malformed { text, reason } => {
+                    let text = String::from_utf8_lossy(&text);
                     self.reject_line(file, number, &text, &reason, totals).await?;
                 }
             }
