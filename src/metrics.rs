@@ -97,6 +97,7 @@ struct Inner {
     pages: Family<Labels, Counter>,
     cycles: Family<Labels, Counter>,
     last_success: Family<Labels, Gauge>,
+    compliance_freshness_lag: Family<Labels, Gauge>,
     api_requests: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     sink_batches: Family<Labels, Counter>,
@@ -158,6 +159,11 @@ impl Metrics {
             "oai_ingest_last_success_timestamp_seconds",
             "Unix time of each stream's last successful cycle",
             inner.last_success.clone(),
+        );
+        r.register(
+            "oai_ingest_compliance_freshness_lag_seconds",
+            "How far the compliance list cursor is behind the platform's newest event, by event type (its max_event_time)",
+            inner.compliance_freshness_lag.clone(),
         );
         r.register(
             "oai_ingest_api_requests",
@@ -275,6 +281,14 @@ impl Metrics {
                 .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
+    }
+
+    /// How far `event_type`'s compliance stream is behind the platform's newest event.
+    pub fn compliance_freshness_lag(&self, event_type: &str, seconds: i64) {
+        self.0
+            .compliance_freshness_lag
+            .get_or_create(&vec![("event_type", self.0.types.bounded(event_type))])
+            .set(seconds);
     }
 
     pub fn api_response(&self, service: &str, status: &str) {

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use url::Url;
 
-use super::wire::{ListFormat, LogFilesPage};
+use super::wire::{Freshness, ListFormat, LogFilesPage};
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
@@ -33,6 +33,8 @@ pub struct ComplianceApiSettings {
 /// Route labels, also the rate-limit keys: the platform budgets each method and route apart.
 pub const LIST_ROUTE: &str = "compliance_logs";
 pub const DOWNLOAD_ROUTE: &str = "compliance_log_download";
+
+pub const FRESHNESS_ROUTE: &str = "compliance_freshness";
 
 /// The most files one list request may ask for.
 pub const MAX_LIST_LIMIT: u8 = 100;
@@ -140,6 +142,17 @@ impl ComplianceApi {
                 LogFilesPage::from_body,
             )
             .await
+    }
+
+    /// `GET …/max_event_time?event_type=`: the newest event time the platform holds for
+    /// `event_type` (ISO 8601), `None` when it has none.
+    pub async fn max_event_time(&self, event_type: &str) -> Result<Option<String>, ApiError> {
+        let query = [("event_type", event_type.to_string())];
+        let fetched = self
+            .api
+            .get_json::<Freshness>(FRESHNESS_ROUTE, &format!("{}/max_event_time", self.scope_path), &query)
+            .await?;
+        Ok(fetched.body.max_event_time.get(event_type).cloned().flatten())
     }
 
     /// `GET …/logs/{file_id}`: the short-lived signed URL the 307 points to. The redirect is

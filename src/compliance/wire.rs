@@ -12,6 +12,13 @@ pub struct LogFilesPage {
     pub last_end_time: Option<String>,
 }
 
+/// The freshness answer: the newest event time per asked type (`null` when the platform
+/// has none).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Freshness {
+    pub max_event_time: std::collections::HashMap<String, Option<String>>,
+}
+
 /// How a list body was laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]

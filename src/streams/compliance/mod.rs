@@ -126,6 +126,9 @@ pub struct ComplianceStream {
     cursor_checked: bool,
     /// The list body layout last logged, so a change of layout is logged once.
     list_format: Option<ListFormat>,
+    /// The client for the freshness figure: few tries, since it must never hold the
+    /// stream up; `None` once the platform has refused it (not offered).
+    freshness: Option<ComplianceApi>,
 }
 
 /// What one cycle did.
@@ -173,6 +176,7 @@ impl ComplianceStream {
             },
             name: Self::name_of(event_type),
             event_type: event_type.to_string(),
+            freshness: Some(client.clone().with_attempts(2)),
             client,
             settings,
             spool: places.spool,
@@ -317,6 +321,26 @@ impl ComplianceStream {
         }
         self.finish_file(out, file);
         Ok(())
+    }
+
+    /// Sets `oai_ingest_compliance_freshness_lag_seconds` for this type: the platform's newest
+    /// event time (`max_event_time`) minus the list cursor, 0 when caught up. A failure only
+    /// leaves the figure as it was; a refusal (the endpoint not offered) stops asking.
+    async fn measure_freshness(&mut self) {
+        let Some(client) = &self.freshness else { return };
+        match client.max_event_time(&self.event_type).await {
+            Ok(newest) => {
+                let newest = newest.as_deref().map_or(0, unix_seconds);
+                let cursor = self.state.after.as_deref().map_or(0, unix_seconds);
+                self.metrics
+                    .compliance_freshness_lag(&self.event_type, newest.saturating_sub(cursor).max(0));
+            }
+            Err(err) if !err.is_transient() => {
+                tracing::warn!(stream = %self.name, error = %err.summary(), "the platform's freshness endpoint (max_event_time) is not usable; no freshness figure for this type");
+                self.freshness = None;
+            }
+            Err(err) => tracing::debug!(stream = %self.name, error = %err.summary(), "freshness figure not updated"),
+        }
     }
 
     /// A listed file whose download answers 404: a transient gap until it has been missing for
@@ -513,7 +537,12 @@ impl Stream for ComplianceStream {
     async fn cycle(&mut self, out: &Emitter<ComplianceState>) -> Result<CycleReport, CycleError> {
         let resumed_file = self.state.file.as_ref().map(|p| p.file.id.clone());
         let mut totals = Totals::default();
-        self.run(out, &mut totals).await?;
+        let result = self.run(out, &mut totals).await;
+        // A stream stuck behind a file still reports how far behind it is.
+        if !matches!(result, Err(CycleError::Stopped(_))) {
+            self.measure_freshness().await;
+        }
+        result?;
         Ok(CycleReport {
             pages: totals.pages,
             events: totals.events,
