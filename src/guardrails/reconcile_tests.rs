@@ -57,6 +57,15 @@ fn role_changed(run: i64) -> Event {
     )
 }
 
+/// The `<kind>.<change>` event of the second run (an hour after T0) about `object`, with id
+/// `inv-<object>`.
+fn second_run(kind: &str, change: &str, object: &str, changed_fields: &[&str]) -> Event {
+    let details = json!({"kind": kind, "change": change, "object_id": object,
+                         "changed_fields": changed_fields, "snapshot_id": "2"});
+    let (ty, id) = (format!("{kind}.{change}"), format!("inv-{object}"));
+    event(Source::Inventory, &ty, &id, T0 + 3600, T0 + 3600, Some(object), details)
+}
+
 fn audit(ty: &str, id: &str, t: i64, target: &str) -> Event {
     event(Source::AuditLog, ty, id, t, t + 30, Some(target), json!({}))
 }
@@ -120,24 +129,8 @@ fn an_audit_event_for_another_object_or_outside_the_window_does_not_explain_a_ch
 #[test]
 fn changes_of_fields_and_kinds_without_audit_coverage_are_skipped() {
     let mut m = Memory::default();
-    let storage = event(
-        Source::Inventory,
-        "external_storage.removed",
-        "inv-es",
-        T0 + 3600,
-        T0 + 3600,
-        Some("extstor_1"),
-        json!({"kind": "external_storage", "change": "removed", "object_id": "extstor_1", "snapshot_id": "2"}),
-    );
-    let renamed = event(
-        Source::Inventory,
-        "user.changed",
-        "inv-name",
-        T0 + 3600,
-        T0 + 3600,
-        Some("user-1"),
-        json!({"kind": "user", "change": "changed", "object_id": "user-1", "changed_fields": ["name"], "snapshot_id": "2"}),
-    );
+    let storage = second_run("external_storage", "removed", "extstor_1", &[]);
+    let renamed = second_run("user", "changed", "user-1", &["name"]);
     let events = [snapshot("user", T0), storage, renamed, snapshot("user", T0 + 7200)];
     assert!(run(&mut m, Check::InventoryChanges, 0, &events).is_empty());
     assert!(m.pending.is_empty());
@@ -150,15 +143,7 @@ fn a_created_key_the_next_complete_inventory_does_not_show_is_reported_once() {
     let real = audit("api_key.created", "aud-real", T0, "key_real");
     let gone = audit("api_key.created", "aud-gone", T0, "key_gone");
     let removed = audit("api_key.deleted", "aud-gone-del", T0 + 60, "key_gone");
-    let listed = event(
-        Source::Inventory,
-        "project.api_key.added",
-        "inv-real",
-        T0 + 3600,
-        T0 + 3600,
-        Some("key_real"),
-        json!({"kind": "project.api_key", "change": "added", "object_id": "key_real", "snapshot_id": "2"}),
-    );
+    let listed = second_run("project.api_key", "added", "key_real", &[]);
     let found = run(
         &mut m,
         Check::AuditCreations,
