@@ -31,6 +31,9 @@ type Labels = Vec<(&'static str, String)>;
 /// The most distinct values one label takes before the rest share [`OVERFLOW_LABEL`].
 pub const MAX_LABEL_VALUES: usize = 100;
 
+/// Unknown event types warned about per process; past it they are only counted.
+pub const MAX_WARNED_TYPES: usize = 1_000;
+
 /// The value a label takes once it has seen [`MAX_LABEL_VALUES`] others.
 pub const OVERFLOW_LABEL: &str = "other";
 
@@ -109,6 +112,7 @@ struct Inner {
     pages: Family<Labels, Counter>,
     cycles: Family<Labels, Counter>,
     last_success: Family<Labels, Gauge>,
+    compliance_freshness_lag: Family<Labels, Gauge>,
     api_requests: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     sink_batches: Family<Labels, Counter>,
@@ -136,6 +140,8 @@ struct Inner {
     categories: LabelValues,
     services: LabelValues,
     statuses: LabelValues,
+    /// Unknown event types already reported in this process (each is warned about once).
+    warned_types: Mutex<HashSet<String>>,
 }
 
 /// Shared handle to the daemon's metrics.
@@ -159,6 +165,7 @@ impl Metrics {
             pages: Family::default(),
             cycles: Family::default(),
             last_success: Family::default(),
+            compliance_freshness_lag: Family::default(),
             api_requests: Family::default(),
             retries: Family::default(),
             sink_batches: Family::default(),
@@ -185,6 +192,7 @@ impl Metrics {
             categories: LabelValues::default(),
             services: LabelValues::default(),
             statuses: LabelValues::default(),
+            warned_types: Mutex::default(),
         };
         let r = &mut inner.registry;
         r.register(
@@ -252,6 +260,11 @@ impl Metrics {
             "oai_ingest_last_success_timestamp_seconds",
             "Unix time of each stream's last successful cycle",
             inner.last_success.clone(),
+        );
+        r.register(
+            "oai_ingest_compliance_freshness_lag_seconds",
+            "How far the compliance list cursor is behind the platform's newest event, by event type (its max_event_time)",
+            inner.compliance_freshness_lag.clone(),
         );
         r.register(
             "oai_ingest_api_requests",
@@ -333,7 +346,9 @@ impl Metrics {
             .inc_by(n);
     }
 
-    pub fn unknown_type(&self, stream: &str, event_type: &str) {
+    /// Counts one event of a type no mapping table knows; `true` the first time this
+    /// process sees the type (the caller warns then), for at most [`MAX_WARNED_TYPES`] types.
+    pub fn unknown_type(&self, stream: &str, event_type: &str) -> bool {
         self.0
             .unknown_types
             .get_or_create(&vec![
@@ -341,6 +356,8 @@ impl Metrics {
                 ("type", self.0.types.bounded(event_type)),
             ])
             .inc();
+        let mut warned = self.0.warned_types.lock().unwrap_or_else(|e| e.into_inner());
+        warned.len() < MAX_WARNED_TYPES && warned.insert(event_type.to_string())
     }
 
     pub fn page_fetched(&self, stream: &str) {
@@ -365,6 +382,14 @@ impl Metrics {
                 .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
+    }
+
+    /// How far `event_type`'s compliance stream is behind the platform's newest event.
+    pub fn compliance_freshness_lag(&self, event_type: &str, seconds: i64) {
+        self.0
+            .compliance_freshness_lag
+            .get_or_create(&vec![("event_type", self.0.types.bounded(event_type))])
+            .set(seconds);
     }
 
     pub fn api_response(&self, service: &str, status: &str) {

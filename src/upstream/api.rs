@@ -168,6 +168,19 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Fetched<T>, ApiError> {
+        self.get_parsed(route, path, query, |bytes| serde_json::from_slice::<T>(bytes))
+            .await
+    }
+
+    /// [`ApiClient::get_json`] with the body decoded by `parse`, for an API whose bodies
+    /// come in more than one shape.
+    pub async fn get_parsed<T>(
+        &self,
+        route: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Fetched<T>, ApiError> {
         let url = self.url(path)?;
         let attempt = || async {
             let response = self.send(route, &url, query, Expect::Success).await?;
@@ -181,7 +194,7 @@ impl ApiClient {
                 err.request_id.clone_from(&request_id);
                 err
             })?;
-            match serde_json::from_slice::<T>(&bytes) {
+            match parse(&bytes) {
                 Ok(body) => Ok(Fetched {
                     body,
                     request_id,

@@ -325,7 +325,14 @@ async fn invented_event_types_from_upstream_stay_within_the_metric_label_cap() {
     let app = against(&api).await;
     let (outcome, metrics) = app.run_once_with_metrics().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    assert_eq!(app.receiver().ids().len(), 150, "every event still travels");
+    let ids = app.receiver().ids();
+    let upstream = ids.iter().filter(|id| !id.starts_with("guardrails:")).count();
+    assert_eq!(upstream, 150, "every event still travels");
+    assert_eq!(
+        ids.len() - upstream,
+        150,
+        "and each new type is one unknown_event_type finding"
+    );
     let text = metrics.render();
     let series: Vec<&str> = text
         .lines()
