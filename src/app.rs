@@ -15,20 +15,22 @@ use tracing::Instrument;
 use crate::compliance::ComplianceApi;
 use crate::config::{OrgSettings, Settings};
 use crate::guardrails::{self, Engine};
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::normalize::Context;
 use crate::openai::AdminApi;
 use crate::pipeline::guard::{self, Guard};
 use crate::pipeline::share::Share;
-use crate::pipeline::{Emitter, Envelope, StreamAcks, checkpoints, process, queue};
+use crate::pipeline::{Emitter, Envelope, Progress, StreamAcks, checkpoints, process, queue};
 use crate::retry::Schedule;
+use crate::secrets::Rotating;
 use crate::server;
 use crate::sink::{Sink, SinkReport};
 use crate::state::{CheckpointError, CheckpointStore, StateDir, StateError};
 use crate::streams::audit_logs::{AuditLogStream, Pass};
 use crate::streams::compliance::{ComplianceStream, FilePlaces};
 use crate::streams::inventory::{self, InventoryStream};
-use crate::streams::{self, Mode, Stream};
+use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
@@ -103,6 +105,8 @@ pub struct App {
     server: Option<JoinHandle<()>>,
     /// The daemon's metrics, shared with every task.
     metrics: Metrics,
+    /// Every configured secret; the ones read from files are read again on SIGHUP.
+    secrets: Vec<Rotating>,
     /// The state directory, locked until the app is dropped.
     _state: StateDir,
 }
@@ -110,12 +114,20 @@ pub struct App {
 /// Everything a stream needs to be spawned.
 struct Wiring<'a> {
     mode: Mode,
+    /// Every long-running task's sign of life, for `/healthz`.
+    liveness: &'a Liveness,
+    /// How long a busy task may go without progress before it counts as wedged.
+    wedge_after: Duration,
+    /// The least time between two progress lines of a backfill.
+    progress_interval: Duration,
     tx: &'a mpsc::Sender<Envelope>,
     stop: &'a CancellationToken,
     schedule: Schedule,
     streams: Vec<JoinHandle<bool>>,
     writers: Vec<JoinHandle<()>>,
     settled: Vec<Settled>,
+    /// The streams started, in order, for the start-up line.
+    names: Vec<String>,
 }
 
 /// Where a tracker belongs: one organization's checkpoint store, metric labels, share of the
@@ -155,9 +167,18 @@ impl Wiring<'_> {
         build: impl FnOnce(S::State) -> S,
     ) -> Result<(), CheckpointError> {
         let state = place.store.load::<S::State>(name)?.unwrap_or_default();
+        place.metrics.register_stream(name);
+        if let Some(at) = state.complete_up_to() {
+            place.metrics.set_watermark(name, at);
+        }
         let stream = build(state);
+        let full_name = format!("{}{name}", place.prefix);
+        self.names.push(full_name.clone());
         let acks = self.track::<S::State>(place, name);
-        let out = Emitter::new(acks, self.tx.clone(), self.stop.clone()).with_share(place.share.clone());
+        let progress = Progress::new(name, place.metrics.clone(), self.progress_interval);
+        let beat = self.liveness.register(&full_name, self.wedge_after);
+        let out =
+            Emitter::new(acks, self.tx.clone(), self.stop.clone(), progress, beat).with_share(place.share.clone());
         self.streams.push(tokio::spawn(
             streams::drive(stream, out, self.mode, self.schedule, place.metrics.clone()).instrument(place.span.clone()),
         ));
@@ -179,14 +200,20 @@ impl App {
         let (tx, rx) = mpsc::channel(PROCESS_QUEUE);
         let (encoded_tx, encoded_rx) = queue::byte_channel(settings.sink.max_queue_bytes);
 
+        let liveness = Liveness::default();
+        let wedge_after = wedge_after(settings);
         let mut wiring = Wiring {
             mode,
+            liveness: &liveness,
+            wedge_after,
+            progress_interval: settings.log.progress_interval,
             tx: &tx,
             stop: &stop,
             schedule,
             streams: Vec::new(),
             writers: Vec::new(),
             settled: Vec::new(),
+            names: Vec::new(),
         };
         let share = Share::per_org(orgs.len(), settings.sink.max_batch_events.get());
         for org in &orgs {
@@ -219,6 +246,7 @@ impl App {
             streams,
             writers,
             settled,
+            names,
             ..
         } = wiring;
         // Only emitters hold senders now, so the processor ends when the streams do.
@@ -230,19 +258,30 @@ impl App {
             metrics.clone(),
             guard,
             settings.compliance.streams.content,
+            liveness.register("processor", wedge_after),
         ));
         let dead_letter = state.dead_letter().limited(settings.sink.dead_letter_max_bytes);
-        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone()).map_err(ClientBuildError::Http)?;
+        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone())
+            .map_err(ClientBuildError::Http)?
+            .with_beat(liveness.register("sink", wedge_after));
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
-                server::spawn(addr, metrics.clone(), stop.clone())
+                server::spawn(addr, metrics.clone(), liveness.clone(), stop.clone())
                     .await
                     .map_err(|source| StartError::Server { addr, source })?,
             ),
             None => None,
         };
-        tracing::info!(organizations = orgs.len(), streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), protocol = settings.sink.protocol.as_str(), "pipeline started");
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            org_id = %orgs.iter().map(OrgSettings::label).collect::<Vec<_>>().join(","),
+            streams = %names.join(","),
+            sink_protocol = settings.sink.protocol.as_str(),
+            sink_host = settings.sink.url.host_str().unwrap_or_default(),
+            state_dir = %state.root().display(),
+            "openai-audit-ingest started"
+        );
         Ok(Self {
             mode,
             stop,
@@ -255,6 +294,12 @@ impl App {
             settled,
             server,
             metrics,
+            secrets: orgs
+                .iter()
+                .flat_map(|org| org.openai.admin_key.iter().chain(org.compliance.api.api_key.iter()))
+                .chain(settings.sink.credentials.rotating())
+                .cloned()
+                .collect(),
             _state: state,
         })
     }
@@ -268,6 +313,13 @@ impl App {
     /// waiting for the sink. Undelivered events stay behind their checkpoints.
     pub fn abort_token(&self) -> CancellationToken {
         self.abort.clone()
+    }
+
+    /// Re-reads every `*_file` secret (SIGHUP): the clients use the new values from their
+    /// next request on.
+    pub fn reloader(&self) -> impl Fn() + Send + Sync + 'static {
+        let secrets = self.secrets.clone();
+        move || crate::secrets::reread_all(&secrets)
     }
 
     /// The daemon's metrics.
@@ -290,6 +342,7 @@ impl App {
             settled,
             server,
             metrics: _,
+            secrets: _,
             _state,
         } = self;
         let started = tokio::time::Instant::now();
@@ -336,7 +389,7 @@ impl App {
         let (report, aborted) = match drained {
             Ok(Ok(report)) => (report, false),
             Ok(Err(join)) => {
-                tracing::error!(error = %join, "the sink task failed");
+                tracing::error!(error.message = %join, "the sink task failed");
                 (SinkReport::default(), true)
             }
             Err(why) => {
@@ -477,6 +530,27 @@ fn note_unconfigured(state: &StateDir, orgs: &[OrgSettings]) {
     }
 }
 
+/// How long a busy task may go without progress before `/healthz` calls the process wedged:
+/// far longer than any one request, retry wait or compliance download may take.
+fn wedge_after(settings: &Settings) -> Duration {
+    let slowest_wait = [
+        settings.openai.timeout,
+        settings.sink.timeout,
+        settings.retry.max_backoff,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    [
+        Duration::from_secs(15 * 60),
+        slowest_wait * 10,
+        settings.compliance.streams.download_timeout + Duration::from_secs(5 * 60),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default()
+}
+
 /// The guardrails engine resumed from its saved state, with its own acknowledgement tracker
 /// and checkpoint writer (the rule state is saved once the finding events before it are
 /// acknowledged).
@@ -490,13 +564,4 @@ fn guard_for(settings: &Settings, root: &Place, wiring: &mut Wiring<'_>) -> Resu
     let acks = wiring.track::<guardrails::State>(root, guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
     Ok(Guard::new(engine, acks))
-}
-
-/// The sink URL without credentials or query, for logs.
-pub fn redacted_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
 }

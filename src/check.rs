@@ -1,6 +1,8 @@
-//! `check`: verifies each credential and permission the enabled streams need and probes the
-//! sink, turning each failure into the operator action that fixes it. With `[[orgs]]`, each
-//! organization's checks run in turn and each line names its organization.
+//! `check`: verifies each credential and permission the enabled streams need (the audit
+//! logs, every inventory endpoint, the compliance list), that the admin key belongs to its
+//! organization id, and probes the sink with a request that writes nothing — turning each
+//! failure into the operator action that fixes it. With `[[orgs]]`, each organization's
+//! checks run in turn and each line names its organization.
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
@@ -65,7 +67,7 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     }
     for f in &findings {
         let mark = if f.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {}: {}", f.what, f.detail);
+        crate::telemetry::say_out(&format!("{mark} {}: {}\n", f.what, f.detail));
     }
     findings
 }
@@ -81,6 +83,7 @@ async fn check_admin(org: &OrgSettings, retry: RetrySettings) -> Vec<Finding> {
         passes.push(("tenant-scoped audit logs", true));
     }
     let mut out = Vec::new();
+    let mut organization = None;
     for (what, tenant_only) in passes {
         let query = AuditLogQuery {
             gte: now - 86_400,
@@ -90,7 +93,10 @@ async fn check_admin(org: &OrgSettings, retry: RetrySettings) -> Vec<Finding> {
             tenant_only,
         };
         out.push(match client.audit_logs(&query).await {
-            Ok(_) => Finding::ok(what, "the admin key can read them"),
+            Ok(fetched) => {
+                organization = organization.or(fetched.organization);
+                Finding::ok(what, "the admin key can read them")
+            }
             Err(err) if tenant_only && matches!(err.kind, ApiErrorKind::Forbidden | ApiErrorKind::NotFound | ApiErrorKind::Rejected) => {
                 // The tenant pass is optional: the daemon parks it and keeps the normal pass.
                 Finding::ok(what, format!("not available to this organization ({}); the daemon will skip this pass — set audit_logs.tenant_events = false to silence it", err.message))
@@ -98,7 +104,109 @@ async fn check_admin(org: &OrgSettings, retry: RetrySettings) -> Vec<Finding> {
             Err(err) => Finding::failed(what, admin_action(&err)),
         });
     }
+    if org.inventory.enabled {
+        let (finding, reported) = check_inventory(&client).await;
+        organization = organization.or(reported);
+        out.push(finding);
+    }
+    if out.iter().any(|f| f.ok) {
+        out.push(check_organization(
+            org.openai.organization_id.as_deref(),
+            organization.as_deref(),
+        ));
+    }
     out
+}
+
+/// Whether the organization the API names for the admin key is the configured one: a key of
+/// another organization would ship its events labelled as this one's.
+fn check_organization(configured: Option<&str>, reported: Option<&str>) -> Finding {
+    const WHAT: &str = "organization";
+    match (configured, reported) {
+        (Some(configured), Some(reported)) if configured == reported => Finding::ok(
+            WHAT,
+            format!("the admin key belongs to {reported}, as openai.organization_id says"),
+        ),
+        (Some(configured), Some(reported)) => Finding::failed(
+            WHAT,
+            format!(
+                "openai.organization_id is {configured}, but the admin key belongs to {reported}: use an admin key of \
+                 {configured}, or set openai.organization_id = \"{reported}\""
+            ),
+        ),
+        (None, Some(reported)) => Finding::ok(
+            WHAT,
+            format!(
+                "the admin key belongs to {reported}; set openai.organization_id = \"{reported}\" so event ids are unique across organizations"
+            ),
+        ),
+        (Some(configured), None) => Finding::ok(
+            WHAT,
+            format!(
+                "the API did not name the key's organization (no openai-organization header); {configured} could not be confirmed"
+            ),
+        ),
+        (None, None) => Finding::ok(
+            WHAT,
+            "openai.organization_id is not set and the API did not name the organization",
+        ),
+    }
+}
+
+/// Lists one object of every inventory kind (the project- and group-scoped ones under the
+/// first project and group): each endpoint must answer; a 403 names the kinds the key may
+/// not read. Returns the finding and the organization the API named, if it did.
+async fn check_inventory(client: &AdminApi) -> (Finding, Option<String>) {
+    use crate::streams::inventory::kind::{Kind, Parent};
+    const WHAT: &str = "inventory";
+    let mut organization = None;
+    let mut readable = Vec::new();
+    let mut not_offered = Vec::new();
+    let mut failed = Vec::new();
+    // The first project and group, to list the kinds scoped under them.
+    let (mut project, mut group) = (None::<String>, None::<String>);
+    for kind in Kind::ALL {
+        let scope = match kind.parent() {
+            Parent::Org => None,
+            Parent::Project => project.clone(),
+            Parent::Group => group.clone(),
+        };
+        if kind.parent() != Parent::Org && scope.is_none() {
+            // No project (or group) to list under: nothing to ask.
+            continue;
+        }
+        let query = [("limit", "1".to_string())];
+        match client
+            .list::<serde_json::Value>(kind.route(), &kind.path(scope.as_deref()), &query)
+            .await
+        {
+            Ok(fetched) => {
+                organization = organization.or(fetched.organization);
+                let first_id = fetched.body["data"][0]["id"].as_str().map(str::to_string);
+                match kind {
+                    Kind::Project => project = first_id,
+                    Kind::Group => group = first_id,
+                    _ => {}
+                }
+                readable.push(kind.name());
+            }
+            Err(err) if err.kind == ApiErrorKind::NotFound && scope.is_none() => not_offered.push(kind.name()),
+            Err(err) => failed.push(format!("{}: {}", kind.name(), admin_action(&err))),
+        }
+    }
+    let mut detail = format!("the admin key can list {}", readable.join(", "));
+    if !not_offered.is_empty() {
+        detail.push_str(&format!(
+            "; not offered to this organization (skipped by the daemon): {}",
+            not_offered.join(", ")
+        ));
+    }
+    let finding = if failed.is_empty() {
+        Finding::ok(WHAT, detail)
+    } else {
+        Finding::failed(WHAT, format!("{}; {detail}", failed.join("; ")))
+    };
+    (finding, organization)
 }
 
 /// What the operator should do about an Admin API failure.
@@ -197,7 +305,7 @@ async fn check_sink(settings: &Settings) -> Finding {
     let url = &settings.sink.url;
     let what = format!(
         "sink {} ({})",
-        crate::app::redacted_url(url),
+        crate::secrets::redact_url(url),
         settings.sink.protocol.as_str()
     );
     let Some(host) = url.host_str() else {

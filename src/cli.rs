@@ -74,6 +74,8 @@ pub enum Command {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         deadline: Duration,
     },
+    /// Probe the local /readyz (for a container HEALTHCHECK): exit 0 when ready, 1 otherwise.
+    Health,
     /// Serve the simulated OpenAI Admin + Compliance APIs and a receiver, for tests.
     Simulate {
         /// Address to listen on.

@@ -9,6 +9,7 @@ use crate::cli::Command;
 use crate::config::{self, Settings};
 use crate::metrics::Metrics;
 use crate::streams::Mode;
+pub use crate::telemetry::{say_err, say_out};
 use crate::{check, shutdown, telemetry};
 
 /// Runs `command` with validated `settings` and returns the process exit status.
@@ -32,9 +33,20 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             }
         }
         Command::Config => {
-            print!("{}", config::render_redacted(&settings));
+            say_out(&config::render_redacted(&settings));
             ExitCode::SUCCESS
         }
+        Command::Health => match settings.server.listen {
+            None => {
+                say_err("openai-audit-ingest health: server.listen is \"\", so there is no /readyz to probe");
+                ExitCode::FAILURE
+            }
+            Some(addr) => {
+                let (ready, said) = crate::server::probe(addr).await;
+                say_out(&format!("{said}\n"));
+                if ready { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            }
+        },
         Command::Replay { deadline } => {
             telemetry::init(&settings.log);
             crate::replay::run(&settings, deadline).await
@@ -77,7 +89,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("openai-audit-ingest simulate: {err}");
+                    say_err(&format!("openai-audit-ingest simulate: {err}"));
                     ExitCode::FAILURE
                 }
             }
@@ -92,15 +104,12 @@ async fn pipeline(settings: &Settings, mode: Mode, deadline: Option<Duration>) -
     let app = match App::build(settings, mode, Metrics::new()).await {
         Ok(app) => app,
         Err(err) => {
-            tracing::error!(error = %crate::errors::chain(&err), "failed to start");
-            eprintln!(
-                "openai-audit-ingest: {}",
-                crate::secrets::redact(&crate::errors::chain(&err))
-            );
+            tracing::error!(error.message = %crate::errors::chain(&err), "failed to start");
+            say_err(&format!("openai-audit-ingest: {}", crate::errors::chain(&err)));
             return ExitCode::FAILURE;
         }
     };
-    signals.forward(app.stop_token(), app.abort_token());
+    signals.forward(app.stop_token(), app.abort_token(), app.reloader());
     let outcome = app.run_until_stopped(deadline).await;
     if outcome.success(mode) {
         ExitCode::SUCCESS

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+
+use crate::secrets::Rotating;
 use serde_json::Value;
 
 use crate::app::App;
@@ -140,7 +142,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
         }
     };
     let stop = app.stop_token();
-    shutdown::on_signals(stop.clone(), app.abort_token());
+    shutdown::Signals::install().forward(stop.clone(), app.abort_token(), app.reloader());
     if let Some(d) = duration {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -195,7 +197,10 @@ pub fn demo_settings(
 ) -> Result<Settings, String> {
     let sim = sims.first().ok_or("no simulated organization")?;
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
-    s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
+    s.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
     s.openai.organization_id = Some(sim.org_id().to_string());
     // The audit-log polls every 2 s would use the whole default budget (60/min) and starve
     // the inventory run; the simulator has no limit of its own.
@@ -208,7 +213,10 @@ pub fn demo_settings(
     // Short, so inventory changes from the simulated activity show up while the demo runs.
     s.inventory.interval = Duration::from_secs(20);
     s.compliance.enabled = true;
-    s.compliance.api.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
     s.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
     s.compliance.api.principal_id = sim.workspace_id().to_string();
     s.compliance.streams.poll_interval = Duration::from_secs(2);
@@ -219,7 +227,10 @@ pub fn demo_settings(
     s.sink.protocol = protocol;
     s.sink.schema = schema;
     s.sink.credentials = Credentials {
-        token: Some(SecretString::from(RECEIVER_TOKEN.to_string())),
+        token: Some(Rotating::fixed(
+            "sink.auth_token",
+            SecretString::from(RECEIVER_TOKEN.to_string()),
+        )),
         ..Credentials::none(protocol.default_auth())
     };
     s.sink.compression = protocol.default_compression();
@@ -237,9 +248,15 @@ fn org_of(s: &Settings, sim: &Simulator) -> OrgSettings {
     let mut org = s.organizations().remove(0);
     org.scope = Some(sim.org_id().to_string());
     org.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
-    org.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
+    org.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
     org.openai.organization_id = Some(sim.org_id().to_string());
-    org.compliance.api.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    org.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
     org.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
     org.compliance.api.principal_id = sim.workspace_id().to_string();
     org

@@ -17,7 +17,9 @@
 //!    (failure classification apart from the backoff schedule), `dedup` (bounded id set),
 //!    [`secrets`] (every configured secret's value, redacted from whatever is printed),
 //!    `state` (the state directory: lock, checkpoint store, dead-letter file, compliance
-//!    spool and quarantine, atomic writes), `telemetry`, `shutdown`, [`cli`].
+//!    spool and quarantine, atomic writes), `telemetry` (and the JSON line that flattens a
+//!    stream's span), `shutdown` (stop signals and SIGHUP), `liveness` (each long-running
+//!    task's sign of life, for `/healthz`), [`cli`].
 //! 2. Upstream clients: [`upstream`] (the one HTTP client builder, request budgets, the
 //!    authenticated JSON client and its error type), [`openai`] (Admin API client and wire
 //!    types), [`compliance`] (Compliance Logs Platform client and wire types).
@@ -68,6 +70,7 @@ pub(crate) mod dedup;
 pub(crate) mod demo;
 pub(crate) mod errors;
 pub mod guardrails;
+pub(crate) mod liveness;
 pub mod metrics;
 pub mod normalize;
 pub mod openai;

@@ -19,6 +19,7 @@ use crate::pipeline::{Encoded, StreamAcks};
 use crate::retry::Schedule;
 use crate::sink::Sink;
 use crate::state::{DeadLetterEntry, StateDir, StateError};
+use crate::telemetry::{say_err, say_out};
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -170,22 +171,22 @@ enum Keep {
 
 /// The `replay` command: prints what happened; exit 0 when every event was settled.
 pub async fn run(settings: &Settings, deadline: Duration) -> std::process::ExitCode {
-    println!(
-        "replay: sending the dead-lettered events of {} again through the {} sink at {}",
+    say_out(&format!(
+        "replay: sending the dead-lettered events of {} again through the {} sink at {}\n",
         settings.state.dir.display(),
         settings.sink.protocol.as_str(),
-        crate::app::redacted_url(&settings.sink.url)
-    );
+        crate::secrets::redact_url(&settings.sink.url)
+    ));
     match replay(settings, deadline, Metrics::new()).await {
         Ok(report) => {
-            println!("  events in the dead-letter file:               {}", report.events);
-            println!("  delivered and removed from the file:          {}", report.delivered);
-            println!(
-                "  rejected again (kept, with the new reason):   {}",
-                report.rejected_again
-            );
-            println!("  not settled before the deadline (kept):       {}", report.left);
-            println!("  other lines kept (never were events):         {}", report.other_lines);
+            say_out(&format!(
+                "  events in the dead-letter file:               {}\n\
+                 \x20 delivered and removed from the file:          {}\n\
+                 \x20 rejected again (kept, with the new reason):   {}\n\
+                 \x20 not settled before the deadline (kept):       {}\n\
+                 \x20 other lines kept (never were events):         {}\n",
+                report.events, report.delivered, report.rejected_again, report.left, report.other_lines
+            ));
             if report.left == 0 {
                 std::process::ExitCode::SUCCESS
             } else {
@@ -193,7 +194,7 @@ pub async fn run(settings: &Settings, deadline: Duration) -> std::process::ExitC
             }
         }
         Err(err) => {
-            eprintln!("openai-audit-ingest replay: {}", crate::errors::chain(&err));
+            say_err(&format!("openai-audit-ingest replay: {}", crate::errors::chain(&err)));
             std::process::ExitCode::FAILURE
         }
     }

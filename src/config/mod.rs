@@ -17,6 +17,7 @@ mod raw;
 mod render;
 mod sink;
 mod sources;
+mod tls;
 mod validate;
 
 use std::collections::HashMap;
@@ -44,6 +45,9 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Prefix of the environment variables that override keys (`OAI_INGEST__SINK__URL`).
 pub const ENV_PREFIX: &str = "OAI_INGEST";
+
+/// The variable naming the config file (`--config`).
+pub const CONFIG_ENV: &str = "OAI_INGEST_CONFIG";
 
 /// A configuration problem, always naming the key it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +176,45 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_with_our_prefix_that_sets_no_key_is_refused_by_name() {
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST_SINK_URL", "https://other.example.com/"));
+        let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("stray variable");
+        assert_eq!(err.key, "OAI_INGEST_SINK_URL");
+        assert!(err.problem.contains("OAI_INGEST__SINK__URL"), "{err}");
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST_CONFIG", "/etc/openai-audit-ingest.toml"));
+        load(None, &env(&pairs), Requirements::Pipeline).expect("the config-file variable is ours");
+    }
+
+    #[test]
+    fn an_invalid_log_level_names_the_key() {
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST__LOG__LEVEL", "verbose"));
+        let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("not a level");
+        assert_eq!(err.key, "log.level", "{err}");
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").expect("write");
+        let path = path.display().to_string();
+        for (var, key) in [
+            ("OAI_INGEST__OPENAI__CA_FILE", "openai.ca_file"),
+            ("OAI_INGEST__COMPLIANCE__CA_FILE", "compliance.ca_file"),
+            ("OAI_INGEST__SINK__CA_FILE", "sink.ca_file"),
+            ("OAI_INGEST__SINK__CLIENT_CERT_FILE", "sink.client_key_file"),
+        ] {
+            let mut pairs = base();
+            pairs.push((var, &path));
+            let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("bad pem");
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
     fn a_bad_duration_names_the_key() {
         let mut pairs = base();
         pairs.push(("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "soon"));
@@ -254,7 +297,10 @@ mod tests {
         ]);
         let s = load(None, &pairs, Requirements::Pipeline).expect("valid");
         assert_eq!(
-            s.openai.admin_key.as_ref().map(|k| k.expose_secret().to_string()),
+            s.openai
+                .admin_key
+                .as_ref()
+                .map(|k| k.current().expose_secret().to_string()),
             Some("sk-admin-from-file".to_string())
         );
         let mut both = pairs.clone();
@@ -338,5 +384,25 @@ mod tests {
         assert!(!text.contains("sk-admin-test"));
         assert!(!text.contains("tok-very-secret"));
         assert!(text.contains("[redacted]"));
+
+        let mut pairs = base();
+        pairs[1] = (
+            "OAI_INGEST__SINK__URL",
+            "https://bob:hunter2-pass@ingest.example.com/in?token=q-secret-123",
+        );
+        let s = load(None, &env(&pairs), Requirements::Pipeline).expect("valid");
+        let text = render_redacted(&s);
+        assert!(
+            !text.contains("q-secret-123") && !text.contains("hunter2-pass") && !text.contains("bob"),
+            "{text}"
+        );
+        assert!(
+            text.contains("url = \"https://ingest.example.com/in?token=[redacted]\""),
+            "{text}"
+        );
+        assert_eq!(
+            crate::secrets::redact("GET /in?token=q-secret-123"),
+            "GET /in?token=[redacted]"
+        );
     }
 }

@@ -322,7 +322,13 @@ compliance_principal_id = "ws-b"
             assert_eq!(a.openai.requests_per_minute.get(), 120);
             assert_eq!(b.openai.requests_per_minute.get(), 30, "the section's budget");
             assert!(a.inventory.enabled && !b.inventory.enabled);
-            let key = |o: &super::OrgSettings| o.compliance.api.api_key.as_ref().map(|k| k.expose_secret().to_string());
+            let key = |o: &super::OrgSettings| {
+                o.compliance
+                    .api
+                    .api_key
+                    .as_ref()
+                    .map(|k| k.current().expose_secret().to_string())
+            };
             assert_eq!(key(a).as_deref(), Some("sk-cmp-shared-0001"), "the section's key");
             assert_eq!(key(b).as_deref(), Some("sk-cmp-own-0002"));
             assert!(a.compliance.enabled && b.compliance.enabled);

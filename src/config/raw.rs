@@ -42,6 +42,7 @@ pub(super) struct RawOpenAi {
     pub(super) allow_insecure_http: bool,
     #[serde(deserialize_with = "de::size")]
     pub(super) max_response_bytes: u64,
+    pub(super) ca_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +94,7 @@ pub(super) struct RawCompliance {
     pub(super) download_timeout: Duration,
     #[serde(deserialize_with = "de::duration")]
     pub(super) missing_file_grace: Duration,
+    pub(super) ca_file: String,
 }
 
 /// `[sink]`. Keys whose default depends on the protocol (`protocol`, the older `format`,
@@ -138,6 +140,9 @@ pub(super) struct RawSink {
     pub(super) max_queue_bytes: u64,
     #[serde(deserialize_with = "de::size")]
     pub(super) dead_letter_max_bytes: u64,
+    pub(super) ca_file: String,
+    pub(super) client_cert_file: String,
+    pub(super) client_key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +165,8 @@ pub(super) struct RawState {
 pub(super) struct RawLog {
     pub(super) format: String,
     pub(super) level: String,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) progress_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]

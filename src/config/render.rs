@@ -2,18 +2,19 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use super::Settings;
+use crate::secrets::{Rotating, redact_url};
 
 /// The effective configuration as TOML-like text with every secret redacted, for `config`.
 pub fn render_redacted(s: &Settings) -> String {
     fn name<T: Into<&'static str>>(v: T) -> &'static str {
         v.into()
     }
-    fn secret(v: &Option<SecretString>) -> &'static str {
+    fn secret(v: &Option<Rotating>) -> &'static str {
         match v {
-            Some(v) if !v.expose_secret().is_empty() => "\"[redacted]\"",
+            Some(v) if !v.current().expose_secret().is_empty() => "\"[redacted]\"",
             _ => "\"\"",
         }
     }
@@ -33,7 +34,7 @@ pub fn render_redacted(s: &Settings) -> String {
     let lines = [
         "[openai]".to_string(),
         format!("admin_key = {}", secret(&s.openai.admin_key)),
-        format!("base_url = \"{}\"", s.openai.base_url),
+        format!("base_url = \"{}\"", redact_url(&s.openai.base_url)),
         format!(
             "organization_id = \"{}\"",
             s.openai.organization_id.as_deref().unwrap_or("")
@@ -58,7 +59,7 @@ pub fn render_redacted(s: &Settings) -> String {
         "[compliance]".to_string(),
         format!("enabled = {}", s.compliance.enabled),
         format!("api_key = {}", secret(&s.compliance.api.api_key)),
-        format!("base_url = \"{}\"", s.compliance.api.base_url),
+        format!("base_url = \"{}\"", redact_url(&s.compliance.api.base_url)),
         format!("principal_id = \"{}\"", s.compliance.api.principal_id),
         format!("event_types = {}", list(&s.compliance.streams.event_types)),
         format!("poll_interval = {}", dur(s.compliance.streams.poll_interval)),
@@ -69,7 +70,7 @@ pub fn render_redacted(s: &Settings) -> String {
         format!("missing_file_grace = {}", dur(s.compliance.streams.missing_file_grace)),
         String::new(),
         "[sink]".to_string(),
-        format!("url = \"{}\"", s.sink.url),
+        format!("url = \"{}\"", redact_url(&s.sink.url)),
         format!("protocol = \"{}\"", s.sink.protocol.as_str()),
         format!("schema = \"{}\"", name(s.sink.schema)),
         format!("auth_token = {}", secret(&s.sink.credentials.token)),

@@ -76,6 +76,11 @@ pub(super) fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, Co
             .and_then(NonZeroUsize::new)
             .ok_or_else(|| ConfigError::new("sink.max_batch_events", "must be at least 1"))?,
         max_batch_bytes,
+        tls: super::tls::tls(
+            "sink",
+            &raw.ca_file,
+            Some((&raw.client_cert_file, &raw.client_key_file)),
+        )?,
         flush_interval: positive("sink.flush_interval", raw.flush_interval)?,
         timeout: positive("sink.timeout", raw.timeout)?,
         max_queue_bytes,
@@ -132,8 +137,12 @@ fn url(text: &str, allow_insecure_http: bool, protocol: Protocol, needs: Require
         }
         text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
     };
+    // Credentials in the URL itself are secrets like any other: kept out of every log line.
     if let Some(password) = url.password() {
         crate::secrets::register(password);
+    }
+    for (_, value) in url.query_pairs() {
+        crate::secrets::register(&value);
     }
     match url.scheme() {
         "https" => {}
@@ -472,7 +481,10 @@ mod tests {
         ])
         .expect("basic");
         assert_eq!(
-            s.credentials.password.as_ref().map(|p| p.expose_secret().to_string()),
+            s.credentials
+                .password
+                .as_ref()
+                .map(|p| p.current().expose_secret().to_string()),
             Some("p4ss".to_string())
         );
     }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use url::Url;
 
 use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi};
@@ -18,6 +18,7 @@ use crate::compliance::platform::ComplianceApiSettings;
 use crate::guardrails::{GuardrailSettings, Inputs, RuleSet, RuleSetError};
 use crate::openai::admin::OpenAiSettings;
 use crate::retry::RetrySettings;
+use crate::secrets::Rotating;
 use crate::server::ServerSettings;
 use crate::state::StateSettings;
 use crate::streams::audit_logs::AuditLogSettings;
@@ -67,7 +68,9 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
     }
     let log = LogSettings {
         format: one_of("log.format", &raw.log.format)?,
-        level: raw.log.level,
+        level: crate::telemetry::check_level(&raw.log.level)
+            .map_err(|problem| ConfigError::new("log.level", problem))?,
+        progress_interval: positive("log.progress_interval", raw.log.progress_interval)?,
     };
     let server = ServerSettings {
         listen: match raw.server.listen.trim() {
@@ -149,6 +152,7 @@ fn openai(raw: RawOpenAi, env: &HashMap<String, String>, needs_key: bool) -> Res
         requests_per_minute: at_least_one("openai.requests_per_minute", raw.requests_per_minute)?,
         timeout: positive("openai.timeout", raw.timeout)?,
         max_response_bytes: raw.max_response_bytes,
+        tls: super::tls::tls("openai", &raw.ca_file, None)?,
     })
 }
 
@@ -235,6 +239,7 @@ fn compliance(
             requests_per_minute: at_least_one("compliance.requests_per_minute", raw.requests_per_minute)?,
             timeout: openai.timeout,
             max_response_bytes: openai.max_response_bytes,
+            tls: super::tls::tls("compliance", &raw.ca_file, None)?,
         },
         streams: ComplianceStreamSettings {
             event_types,
@@ -249,26 +254,14 @@ fn compliance(
 
 /// A secret from its key, its `<key>_file`, or a conventional environment variable, in that
 /// order. Setting both the key and the file is ambiguous and refused. Whatever is found is
-/// registered for redaction (`crate::secrets`) before anything can print it.
+/// registered for redaction (`crate::secrets`) before anything can print it; one read from a
+/// file can be read again while the daemon runs.
 pub(super) fn secret(
     key: &str,
     inline: String,
     file: String,
     conventional: Option<&String>,
-) -> Result<Option<SecretString>, ConfigError> {
-    let found = read_secret(key, inline, file, conventional)?;
-    if let Some(value) = &found {
-        crate::secrets::register(value.expose_secret());
-    }
-    Ok(found)
-}
-
-fn read_secret(
-    key: &str,
-    inline: String,
-    file: String,
-    conventional: Option<&String>,
-) -> Result<Option<SecretString>, ConfigError> {
+) -> Result<Option<Rotating>, ConfigError> {
     let inline = inline.trim().to_string();
     let file = file.trim().to_string();
     match (inline.is_empty(), file.is_empty()) {
@@ -276,20 +269,17 @@ fn read_secret(
             key,
             format!("set either {key} or {key}_file, not both"),
         )),
-        (false, true) => Ok(Some(SecretString::from(inline))),
+        (false, true) => Ok(Some(Rotating::fixed(key, SecretString::from(inline)))),
         (true, false) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| ConfigError::new(format!("{key}_file"), format!("cannot read `{file}`: {e}")))?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(ConfigError::new(format!("{key}_file"), format!("`{file}` is empty")));
-            }
-            Ok(Some(SecretString::from(text.to_string())))
+            let path = PathBuf::from(&file);
+            let value =
+                crate::secrets::read_file(&path).map_err(|problem| ConfigError::new(format!("{key}_file"), problem))?;
+            Ok(Some(Rotating::from_file(key, path, value)))
         }
         (true, true) => Ok(conventional
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
-            .map(|v| SecretString::from(v.to_string()))),
+            .map(|v| Rotating::fixed(key, SecretString::from(v.to_string())))),
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
+use super::reconcile::{Check, Pending};
 use super::rule::{Piece, Rule, RuleKind, RuleSet};
 use super::stateful::{Entry, State};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
@@ -181,7 +182,26 @@ impl Engine {
                         out.push(self.report(rule, event, &evidence, group, extra, None));
                     }
                 }
-                RuleKind::FirstSeen { group_by, value, .. } => {
+                RuleKind::Reconcile { check, grace } => {
+                    let decided = self.state.reconcile(&rule.id, *check, millis(*grace), event);
+                    self.dirty = true;
+                    for p in decided {
+                        let evidence = [Entry {
+                            t: p.t,
+                            id: p.event_id.clone(),
+                            v: None,
+                        }];
+                        let group = json!({"kind": p.kind, "object_id": p.object_id, "change": p.change});
+                        let generic = reconcile_message(*check, &p);
+                        out.push(self.report(rule, event, &evidence, group, json!({}), Some(generic)));
+                    }
+                }
+                RuleKind::FirstSeen {
+                    group_by,
+                    value,
+                    baseline,
+                    ..
+                } => {
                     let Some((key, group)) = group_key(group_by, event) else {
                         continue;
                     };
@@ -189,7 +209,7 @@ impl Engine {
                         continue;
                     };
                     self.dirty = true;
-                    for seen in self.state.first_seen(&rule.id, key, v, t, &event.id) {
+                    for seen in self.state.first_seen(&rule.id, key, v, t, &event.id, *baseline) {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
@@ -223,6 +243,8 @@ impl Engine {
                     Some((r.id.as_str(), millis(*window) + 3_600_000))
                 }
                 RuleKind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
+                // Its memory prunes itself by its own clock.
+                RuleKind::Reconcile { .. } => Some((r.id.as_str(), i64::MAX)),
                 _ => None,
             })
             .collect();
@@ -298,6 +320,33 @@ impl Engine {
         event.details = details;
         event.findings.push(f);
         event
+    }
+}
+
+/// What a reconciliation finding says, from the undecided item behind it.
+fn reconcile_message(check: Check, p: &Pending) -> String {
+    let at = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
+            || ms.to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    };
+    match check {
+        Check::InventoryChanges => format!(
+            "{} {}: {} in the inventory run at {} with no audit-log event naming it since {}",
+            p.kind,
+            p.object_id,
+            p.change,
+            at(p.t),
+            at(p.since)
+        ),
+        Check::AuditCreations => format!(
+            "the audit log says {} {} was created ({} at {}), but no complete inventory since shows it",
+            p.kind,
+            p.object_id,
+            p.change,
+            at(p.t)
+        ),
     }
 }
 

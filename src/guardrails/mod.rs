@@ -4,7 +4,10 @@
 //! - `rule`: the rule model and its TOML form (parsing, validation), built-in pack in
 //!   `builtin.toml`.
 //! - `matcher`: dotted field paths and the conditions rules test.
-//! - `stateful`: threshold, sequence and first-seen memories (bounded, persisted).
+//! - `stateful`: threshold, sequence, first-seen and reconciliation memories (bounded,
+//!   persisted).
+//! - `reconcile`: the inventory reconciled against the audit log, with its kind → audit-type
+//!   table (`reconcile_types.tsv`).
 //! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
 //! - `engine`: runs the rules over one event.
 //! - `settings`: what `[guardrails]` configures.
@@ -15,6 +18,7 @@
 pub(crate) mod detect;
 pub(crate) mod engine;
 pub(crate) mod matcher;
+pub(crate) mod reconcile;
 pub(crate) mod rule;
 pub(crate) mod settings;
 pub(crate) mod stateful;
@@ -25,5 +29,7 @@ pub use rule::{Inputs, RuleError, RuleSet, RuleSetError};
 pub use settings::GuardrailSettings;
 pub use stateful::State;
 
+#[cfg(test)]
+mod drift_tests;
 #[cfg(test)]
 mod pack_tests;

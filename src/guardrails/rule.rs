@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::detect::Detectors;
 use super::matcher::{Cmp, Condition, Field, Literal, Predicate, Test};
+use super::reconcile::Check;
 use crate::normalize::Severity;
+use strum::VariantNames;
 
 /// The built-in pack, embedded.
 pub const BUILT_IN: &str = include_str!("builtin.toml");
@@ -51,13 +53,16 @@ pub enum RuleKind {
         first_count: usize,
         then: Predicate,
     },
-    /// A value of `value` never seen before for the group. The earliest value seen for a
-    /// group is its baseline, not a finding.
+    /// A value of `value` never seen before for the group. With `baseline`, the earliest
+    /// value seen for a group is its baseline, not a finding; without, it is reported too.
     FirstSeen {
         group_by: Vec<Field>,
         value: Field,
         retain: Duration,
+        baseline: bool,
     },
+    /// The inventory reconciled against the audit log (see `reconcile`).
+    Reconcile { check: Check, grace: Duration },
     /// Content detectors over message and tool-call text; `None` means all of them.
     Content { detectors: Option<HashSet<String>> },
 }
@@ -86,7 +91,10 @@ impl Rule {
     pub fn is_stateful(&self) -> bool {
         matches!(
             self.kind,
-            RuleKind::Threshold { .. } | RuleKind::Sequence { .. } | RuleKind::FirstSeen { .. }
+            RuleKind::Threshold { .. }
+                | RuleKind::Sequence { .. }
+                | RuleKind::FirstSeen { .. }
+                | RuleKind::Reconcile { .. }
         )
     }
 
@@ -232,6 +240,8 @@ struct RawRule {
     first_seen: Option<RawFirstSeen>,
     #[serde(default)]
     content: Option<RawContent>,
+    #[serde(default)]
+    reconcile: Option<RawReconcile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +281,16 @@ struct RawFirstSeen {
     value: String,
     #[serde(default)]
     retain: Option<String>,
+    #[serde(default)]
+    baseline: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    check: String,
+    #[serde(default)]
+    grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +307,8 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// How long a reconciliation waits for the other stream when a rule does not say.
+const DEFAULT_GRACE: Duration = Duration::from_secs(30 * 60);
 /// How long first-seen values are kept when a rule does not say.
 const DEFAULT_RETAIN: Duration = Duration::from_secs(90 * 86_400);
 /// Bounds that keep one rule's state small however the rule is written.
@@ -376,11 +398,12 @@ impl Ctx<'_> {
             raw.sequence.is_some(),
             raw.first_seen.is_some(),
             raw.content.is_some(),
+            raw.reconcile.is_some(),
         ];
         if forms.iter().filter(|f| **f).count() > 1 {
             return Err(self.fail(
                 "rule",
-                "a rule takes at most one of threshold, sequence, first_seen, content",
+                "a rule takes at most one of threshold, sequence, first_seen, content, reconcile",
             ));
         }
         let kind = if let Some(t) = raw.threshold {
@@ -431,7 +454,21 @@ impl Ctx<'_> {
                     }
                     None => DEFAULT_RETAIN,
                 },
+                baseline: f.baseline.unwrap_or(true),
             }
+        } else if let Some(r) = raw.reconcile {
+            let check = r.check.parse::<Check>().map_err(|_| {
+                self.fail(
+                    "reconcile.check",
+                    format!("`{}` is not one of {}", r.check, Check::VARIANTS.join(", ")),
+                )
+            })?;
+            let grace = match r.grace {
+                Some(g) => humantime::parse_duration(&g)
+                    .map_err(|e| self.fail("reconcile.grace", format!("`{g}` is not a duration: {e}")))?,
+                None => DEFAULT_GRACE,
+            };
+            RuleKind::Reconcile { check, grace }
         } else if let Some(c) = raw.content {
             let detectors = match c.detectors {
                 None => None,

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::reconcile::{Check, Memory, Pending};
+use crate::normalize::Event;
+
 /// Format version of the saved state.
 pub const VERSION: u32 = 1;
 
@@ -77,6 +80,7 @@ pub enum RuleState {
     Threshold { groups: HashMap<String, Counted> },
     Sequence { groups: HashMap<String, Steps> },
     FirstSeen { groups: HashMap<String, Values> },
+    Reconcile { memory: Box<Memory> },
 }
 
 /// Everything the stateful rules remember; the `guardrails` checkpoint.
@@ -251,10 +255,32 @@ impl State {
         None
     }
 
+    /// Takes `event` into a reconciliation rule's memory; the items now decided as
+    /// unexplained.
+    pub fn reconcile(&mut self, rule: &str, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
+        if !matches!(self.rules.get(rule), Some(RuleState::Reconcile { .. })) {
+            self.rules
+                .insert(rule.to_string(), RuleState::Reconcile { memory: Box::default() });
+        }
+        match self.rules.get_mut(rule) {
+            Some(RuleState::Reconcile { memory }) => memory.observe(check, grace_ms, event),
+            _ => unreachable!("inserted above"),
+        }
+    }
+
     /// Records `value` for a first-seen group; every value that is now known to have
-    /// appeared after the group's earliest value and was not reported before. Order-free:
-    /// a backfill that arrives newest first reports the same values as one in time order.
-    pub fn first_seen(&mut self, rule: &str, key: String, value: String, t: i64, id: &str) -> Vec<Seen> {
+    /// appeared after the group's earliest value (or, without `baseline`, at all) and was
+    /// not reported before. Order-free: a backfill that arrives newest first reports the same
+    /// values as one in time order.
+    pub fn first_seen(
+        &mut self,
+        rule: &str,
+        key: String,
+        value: String,
+        t: i64,
+        id: &str,
+        baseline: bool,
+    ) -> Vec<Seen> {
         let now = self.processed;
         let groups = self.first_seen_groups(rule);
         cap_groups(groups, |g| g.touched);
@@ -283,12 +309,12 @@ impl State {
                 });
             }
         }
-        let Some(baseline) = group.values.iter().map(|s| s.first_t).min() else {
+        let Some(earliest) = group.values.iter().map(|s| s.first_t).min() else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for seen in &mut group.values {
-            if !seen.reported && seen.first_t > baseline {
+            if !seen.reported && (!baseline || seen.first_t > earliest) {
                 seen.reported = true;
                 out.push(seen.clone());
             }
@@ -339,6 +365,10 @@ impl State {
                         !g.values.is_empty()
                     });
                     !groups.is_empty()
+                }
+                RuleState::Reconcile { memory } => {
+                    memory.prune();
+                    true
                 }
             }
         });
@@ -466,17 +496,33 @@ mod tests {
     #[test]
     fn first_seen_reports_the_later_value_whatever_the_arrival_order() {
         let mut forward = State::default();
-        assert!(forward.first_seen("r", "u".into(), "US".into(), 1, "a").is_empty());
-        assert!(forward.first_seen("r", "u".into(), "US".into(), 2, "b").is_empty());
-        let new = forward.first_seen("r", "u".into(), "BR".into(), 3, "c");
+        assert!(
+            forward
+                .first_seen("r", "u".into(), "US".into(), 1, "a", true)
+                .is_empty()
+        );
+        assert!(
+            forward
+                .first_seen("r", "u".into(), "US".into(), 2, "b", true)
+                .is_empty()
+        );
+        let new = forward.first_seen("r", "u".into(), "BR".into(), 3, "c", true);
         assert_eq!(new.iter().map(|s| s.first_id.as_str()).collect::<Vec<_>>(), ["c"]);
-        assert!(forward.first_seen("r", "u".into(), "BR".into(), 4, "d").is_empty());
+        assert!(
+            forward
+                .first_seen("r", "u".into(), "BR".into(), 4, "d", true)
+                .is_empty()
+        );
 
         let mut backward = State::default();
-        assert!(backward.first_seen("r", "u".into(), "BR".into(), 3, "c").is_empty());
-        let new = backward.first_seen("r", "u".into(), "US".into(), 2, "b");
+        assert!(
+            backward
+                .first_seen("r", "u".into(), "BR".into(), 3, "c", true)
+                .is_empty()
+        );
+        let new = backward.first_seen("r", "u".into(), "US".into(), 2, "b", true);
         assert_eq!(new.iter().map(|s| s.first_id.as_str()).collect::<Vec<_>>(), ["c"]);
-        let again = backward.first_seen("r", "u".into(), "US".into(), 1, "a");
+        let again = backward.first_seen("r", "u".into(), "US".into(), 1, "a", true);
         assert!(again.is_empty(), "reported once");
     }
 
@@ -493,7 +539,7 @@ mod tests {
         s.prune(|_| Some(MIN));
         assert!(s.rules.is_empty());
         for i in 0..(MAX_GROUPS + 10) {
-            s.first_seen("f", format!("u{i}"), "US".into(), 1, "a");
+            s.first_seen("f", format!("u{i}"), "US".into(), 1, "a", true);
         }
         match &s.rules["f"] {
             RuleState::FirstSeen { groups } => assert!(groups.len() <= MAX_GROUPS),

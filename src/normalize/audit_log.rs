@@ -58,6 +58,9 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
     });
     event.details = details(payload, session);
     event.raw = Some(record.clone());
+    if mapping.is_none() {
+        event.mark_unmapped();
+    }
     Ok(event)
 }
 
@@ -513,7 +516,7 @@ mod tests {
             ("other", "unknown", Outcome::Unknown)
         );
         assert_eq!(event.target, None);
-        assert_eq!(event.details, json!({"fuel": "full"}));
+        assert_eq!(event.details, json!({"fuel": "full", "unmapped_type": true}));
     }
 
     #[test]

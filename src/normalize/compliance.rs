@@ -46,6 +46,9 @@ pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError
     event.actor = actor(record);
     event.details = details(record, record_type, sub_type);
     event.raw = Some(record.clone());
+    if event.category == "other" {
+        event.mark_unmapped();
+    }
     Ok(event)
 }
 
@@ -555,6 +558,7 @@ mod tests {
             ("other", "unknown", Outcome::Unknown)
         );
         assert_eq!(event.event_type, "COSTS");
+        assert_eq!(event.details["unmapped_type"], true);
         assert_eq!(event.raw, Some(record));
     }
 

@@ -4,19 +4,20 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use url::Url;
 
 use super::wire::ListAuditLogsResponse;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
+use crate::secrets::Rotating;
 use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
+use crate::upstream::http::TlsSettings;
 
 /// How to reach the OpenAI Admin API (`[openai]`).
 #[derive(Debug, Clone)]
 pub struct OpenAiSettings {
     /// The admin key; `None` only when no stream that needs it is enabled.
-    pub admin_key: Option<SecretString>,
+    pub admin_key: Option<Rotating>,
     /// API root including `/v1` (the config takes the host form `https://api.openai.com`).
     pub base_url: Url,
     /// Labels every event and makes ids unique across organizations.
@@ -28,6 +29,8 @@ pub struct OpenAiSettings {
     /// The largest JSON answer read (`openai.max_response_bytes`); the Compliance platform's
     /// list shares it.
     pub max_response_bytes: u64,
+    /// Extra trusted roots (`openai.ca_file`).
+    pub tls: TlsSettings,
 }
 
 /// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
@@ -62,6 +65,7 @@ impl AdminApi {
             timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
             max_response_bytes: settings.max_response_bytes,
+            tls: settings.tls.clone(),
         };
         // The Admin API has no documented per-route limits: one budget for all of it.
         let api = ApiClient::build("openai", LimitScope::Shared, endpoint, retry, metrics)?;

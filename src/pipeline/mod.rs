@@ -14,6 +14,7 @@ pub mod ack;
 pub mod checkpoints;
 pub mod guard;
 pub mod process;
+pub mod progress;
 pub mod queue;
 pub mod share;
 
@@ -22,8 +23,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::liveness::Beat;
 use crate::normalize::Event;
 pub use ack::{AckToken, StreamAcks};
+pub use progress::{Order, Progress};
 
 /// An event on its way to the processing stage, with the right to acknowledge it.
 #[derive(Debug)]
@@ -66,6 +69,11 @@ pub struct Emitter<S> {
     stop: CancellationToken,
     /// The organization's share of the queue, with several organizations.
     share: Option<share::Share>,
+    /// How far the stream's pass has got, for the progress lines and the backfill gauge.
+    progress: Progress,
+    /// The stream's sign of life for `/healthz`: each event is progress; a full pipeline is
+    /// a wait, not a stall.
+    beat: Beat,
 }
 
 impl<S> Clone for Emitter<S> {
@@ -75,17 +83,27 @@ impl<S> Clone for Emitter<S> {
             tx: self.tx.clone(),
             stop: self.stop.clone(),
             share: self.share.clone(),
+            progress: self.progress.clone(),
+            beat: self.beat.clone(),
         }
     }
 }
 
 impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
-    pub fn new(acks: Arc<StreamAcks<S>>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
+    pub fn new(
+        acks: Arc<StreamAcks<S>>,
+        tx: mpsc::Sender<Envelope>,
+        stop: CancellationToken,
+        progress: Progress,
+        beat: Beat,
+    ) -> Self {
         Self {
             acks,
             tx,
             stop,
+            progress,
+            beat,
             share: None,
         }
     }
@@ -102,23 +120,41 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
             return Err(Stopped);
         }
         let share = match &self.share {
-            Some(share) => tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return Err(Stopped),
-                held = share.take() => Some(held),
-            },
+            Some(share) => {
+                // Waiting for the organization's share is backpressure too.
+                self.beat.waiting();
+                let held = tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return Err(Stopped),
+                    held = share.take() => held,
+                };
+                self.beat.busy();
+                Some(held)
+            }
             None => None,
         };
-        let envelope = Envelope {
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Stopped),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                // Backpressure: waiting for the stages downstream is not being stuck.
+                self.beat.waiting();
+                let permit = tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return Err(Stopped),
+                    permit = self.tx.reserve() => permit.map_err(|_| Stopped)?,
+                };
+                self.beat.busy();
+                permit
+            }
+        };
+        permit.send(Envelope {
             event,
             ack: self.acks.next_token(),
             share,
-        };
-        tokio::select! {
-            biased;
-            () = self.stop.cancelled() => Err(Stopped),
-            sent = self.tx.send(envelope) => sent.map_err(|_| Stopped),
-        }
+        });
+        self.progress.event();
+        Ok(())
     }
 
     /// Sends events in order.
@@ -133,6 +169,16 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// been acknowledged.
     pub fn checkpoint(&self, state: S) {
         self.acks.mark(state);
+    }
+
+    /// The stream's progress through its current pass.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The stream's sign of life.
+    pub fn beat(&self) -> &Beat {
+        &self.beat
     }
 
     /// The tracker behind this emitter.

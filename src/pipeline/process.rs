@@ -9,6 +9,7 @@ use super::guard::Guard;
 use super::queue::ByteSender;
 use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
+use crate::liveness::Beat;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{Event, Source};
@@ -23,12 +24,20 @@ pub async fn run(
     metrics: Metrics,
     mut guard: Option<Guard>,
     content_mode: ContentMode,
+    beat: Beat,
 ) {
-    while let Some(Envelope { mut event, ack, share }) = rx.recv().await {
+    loop {
+        beat.waiting();
+        let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
+            break;
+        };
+        beat.busy();
         let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
         if event.source == Source::Compliance {
             content::apply(content_mode, &mut event);
         }
+        // Waiting for room in the sink's queue is backpressure, not being stuck.
+        beat.waiting();
         let mut open = send(event, ack, share, &out, &metrics).await;
         for (finding, token) in found {
             if !open {
@@ -54,7 +63,7 @@ async fn send(event: Event, ack: AckToken, share: Option<Held>, out: &ByteSender
         Err(err) => {
             // Not expected for plain data; the unacknowledged token keeps the stream's
             // checkpoint behind this event, so nothing is lost.
-            tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
+            tracing::error!(stream = %ack.stream(), id = %event.id, error.message = %err, "failed to encode an event");
             return true;
         }
     };

@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use base64::Engine;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+
+use crate::secrets::Rotating;
 
 /// The words `sink.auth_scheme` accepts (`header` takes a name: `header:X-Api-Key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
@@ -86,10 +88,10 @@ impl std::fmt::Display for AuthScheme {
 pub struct Credentials {
     pub scheme: AuthScheme,
     /// `sink.auth_token`: every scheme but `basic`.
-    pub token: Option<SecretString>,
+    pub token: Option<Rotating>,
     /// `sink.username` and `sink.password`: `basic` only.
     pub username: String,
-    pub password: Option<SecretString>,
+    pub password: Option<Rotating>,
 }
 
 impl Credentials {
@@ -111,7 +113,7 @@ impl Credentials {
                 let Some(password) = &self.password else {
                     return Ok(None);
                 };
-                let pair = format!("{}:{}", self.username, password.expose_secret());
+                let pair = format!("{}:{}", self.username, password.current().expose_secret());
                 (
                     AUTHORIZATION,
                     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
@@ -121,6 +123,7 @@ impl Credentials {
                 let Some(token) = &self.token else {
                     return Ok(None);
                 };
+                let token = token.current();
                 let token = token.expose_secret();
                 match scheme {
                     AuthScheme::Bearer => (AUTHORIZATION, format!("Bearer {token}")),
@@ -144,14 +147,16 @@ impl Credentials {
         Ok(Some((name, value)))
     }
 
+    /// The secrets a rotation may replace.
+    pub fn rotating(&self) -> impl Iterator<Item = &Rotating> {
+        self.token.iter().chain(self.password.iter())
+    }
+
     /// Every secret text, so answers that echo one back can be scrubbed.
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(token) = &self.token {
-            out.push(token.expose_secret().to_string());
-        }
-        if let Some(password) = &self.password {
-            out.push(password.expose_secret().to_string());
+        for secret in self.rotating() {
+            out.push(secret.current().expose_secret().to_string());
         }
         if let Ok(Some((_, value))) = self.header()
             && let Ok(text) = value.to_str()
@@ -168,7 +173,7 @@ mod tests {
 
     fn with_token(scheme: &str) -> Credentials {
         Credentials {
-            token: Some(SecretString::from("t0ken")),
+            token: Some(Rotating::fixed("sink.auth_token", secrecy::SecretString::from("t0ken"))),
             ..Credentials::none(scheme.parse().expect("scheme"))
         }
     }
@@ -200,7 +205,7 @@ mod tests {
         );
         let basic = Credentials {
             username: "elastic".into(),
-            password: Some(SecretString::from("s3cret")),
+            password: Some(Rotating::fixed("sink.password", secrecy::SecretString::from("s3cret"))),
             ..Credentials::none(AuthScheme::Basic)
         };
         // base64("elastic:s3cret")

@@ -117,7 +117,7 @@ impl Sink {
                     tracing::warn!(
                         events = batch.len(),
                         rejected,
-                        reason = %reason,
+                        error.message = %reason,
                         "the receiver took the batch but reports dropping some of its events (not retried, as its protocol requires)"
                     );
                     self.metrics.dropped_by_receiver(rejected);
@@ -142,7 +142,7 @@ impl Sink {
                         status = refusal.status,
                         first = batch.len(),
                         second = second.len(),
-                        reason = %refusal.reason,
+                        error.message = %refusal.reason,
                         "ingestion service refused a batch; splitting it"
                     );
                     // A stack: the first half goes out first.
@@ -181,8 +181,8 @@ impl Sink {
                         let delay = Schedule::delay(bounds.next(), None).unwrap_or(self.schedule.max_backoff());
                         tracing::warn!(
                             events = again.len(),
-                            delay = %humantime::format_duration(delay),
-                            reason = %why_again,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            error.message = %why_again,
                             "the receiver asked for some events of a batch again; resending only those"
                         );
                         self.metrics.retry("sink");
@@ -216,11 +216,14 @@ impl Sink {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
+            self.beat.busy();
+            let sent_at = Instant::now();
             let outcome = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Err(Aborted),
                 outcome = self.transport.send(&payload) => outcome,
             };
+            self.metrics.sink_request(sent_at.elapsed());
             let verdict = match outcome {
                 Ok(answer) => self.wire.interpret(&answer, batch.len()),
                 Err(failure) if failure.transient => Verdict::Retry(Trouble {
@@ -245,9 +248,9 @@ impl Sink {
                     tracing::warn!(
                         attempt,
                         status = trouble.status,
-                        delay = %humantime::format_duration(delay),
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                         events = payload.events,
-                        reason = %trouble.reason,
+                        error.message = %trouble.reason,
                         "ingestion service failed; retrying the batch"
                     );
                     self.metrics.retry("sink");
@@ -281,14 +284,14 @@ impl Sink {
                 PauseCause::Auth => tracing::error!(
                     status,
                     path = %path,
-                    reason = %reason,
+                    error.message = %reason,
                     fix = "check sink.auth_token (or sink.username / sink.password) and sink.auth_scheme against the receiving side",
                     "ingestion service refused the credentials; delivery is paused and data stays queued"
                 ),
                 PauseCause::Config => tracing::error!(
                     status,
                     path = %path,
-                    reason = %reason,
+                    error.message = %reason,
                     fix = %config_fix(self.protocol, status),
                     "ingestion service cannot take batches as configured; delivery is paused and data stays queued"
                 ),
@@ -320,7 +323,7 @@ impl Sink {
                     held = held.len(),
                     status,
                     path = %self.transport.url().path(),
-                    reason = %reason,
+                    error.message = %reason,
                     fix = %config_fix(self.protocol, status),
                     "the ingestion service refused every event of several batches in a row; this looks like a \
                      configuration problem, not bad data, so delivery is paused and data stays queued"
@@ -385,7 +388,7 @@ impl Sink {
                 Err(err @ DeadLetterError::Full { .. }) => {
                     if self.pauses.alarm_due(SinkPause::DeadLetterFull) {
                         tracing::error!(
-                            error = %err,
+                            error.message = %err,
                             fix = "find why events are refused (the file's `reason` fields), fix it, stop the daemon and run \
                                    `openai-audit-ingest replay`; or move the file away; or raise sink.dead_letter_max_bytes",
                             "the dead-letter file is full; delivery is paused rather than dropping events"
@@ -399,7 +402,7 @@ impl Sink {
                         tracing::error!(
                             path = %self.dead_letter.path().display(),
                             id = %id,
-                            error = %err,
+                            error.message = %err,
                             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                             "failed to write a rejected event to the dead-letter file; delivery is paused until it \
                              can be written"
@@ -415,7 +418,7 @@ impl Sink {
             stream = %ack.stream(),
             id = %id,
             status = refusal.status,
-            reason = %refusal.reason,
+            error.message = %refusal.reason,
             path = %self.dead_letter.path().display(),
             "ingestion service rejected an event; dead-lettered"
         );
@@ -453,7 +456,7 @@ impl Sink {
             Ok(status) => acks.settle(&status, now),
             Err(reason) => {
                 tracing::warn!(
-                    reason = %reason,
+                    error.message = %reason,
                     "Splunk's indexer-acknowledgement query failed; the batches stay unacknowledged and are sent again after sink.ack_timeout"
                 );
                 (Vec::new(), acks.failed(now))

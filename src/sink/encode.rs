@@ -61,7 +61,7 @@ pub fn payload(
             // Writing into memory does not fail in practice; if it ever does, sending the
             // batch uncompressed is correct, only larger.
             Err(err) => {
-                tracing::warn!(error = %err, "failed to gzip a batch; sending it uncompressed");
+                tracing::warn!(error.message = %err, "failed to gzip a batch; sending it uncompressed");
                 (plain, None)
             }
         },

@@ -39,6 +39,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::liveness::Beat;
 use crate::metrics::Metrics;
 use crate::pipeline::Encoded;
 use crate::pipeline::queue::ByteReceiver;
@@ -98,6 +99,9 @@ pub struct Sink {
     hec_acks: Option<HecAcks>,
     /// Running totals, returned when the sink stops.
     report: SinkReport,
+    /// The sink's sign of life for `/healthz`: every attempt is progress; an empty queue is
+    /// a wait.
+    beat: Beat,
 }
 
 impl Sink {
@@ -131,7 +135,14 @@ impl Sink {
             refused_streak: 0,
             hec_acks,
             report: SinkReport::default(),
+            beat: Beat::detached("sink"),
         })
+    }
+
+    /// The same sink reporting its progress on `beat`.
+    pub fn with_beat(mut self, beat: Beat) -> Self {
+        self.beat = beat;
+        self
     }
 
     /// Delivers everything `rx` yields until every sender is gone and the queue is drained
@@ -155,6 +166,7 @@ impl Sink {
         let mut deadline: Option<Instant> = None;
         loop {
             let ack_poll = self.hec_acks.as_ref().and_then(HecAcks::poll_at);
+            self.beat.waiting();
             let next = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Err(Aborted),
@@ -169,6 +181,7 @@ impl Sink {
                 }
                 next = rx.recv() => next,
             };
+            self.beat.busy();
             let Some(event) = next else {
                 if !batch.is_empty() {
                     self.deliver(batch.take(), abort).await?;

@@ -2,7 +2,8 @@
 //! the endpoint is there and the credentials are accepted — and, for each failure, what the
 //! operator should change.
 //!
-//! - ndjson / json: a HEAD (no write is possible without sending events).
+//! - ndjson / json: an empty batch (no line; `[]`), with the batch's own headers: the token
+//!   is checked as a batch's would be, and nothing is written.
 //! - akto: an empty batch, `{"batchData":[]}` (the loop over records runs zero times).
 //! - splunk_hec: `/services/collector/health`, then an empty POST (400 "No data" means the
 //!   token is good), and with `ack` an empty acknowledgement query.
@@ -18,6 +19,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::encode;
 use super::protocol::{self, Answer, ELASTICSEARCH_DEFAULT_INDEX, Protocol, splunk_hec};
 use super::settings::SinkSettings;
 use super::transport::{Failure, Transport};
@@ -107,18 +109,30 @@ impl Probe<'_> {
     }
 
     async fn generic(&self) -> ProbeResult {
-        let answer = self.call(Method::HEAD, self.url().clone(), None).await?;
-        if let 401 | 403 = answer.status.as_u16() {
-            return Err(format!(
-                "{} — the credentials were refused: check sink.auth_token and sink.auth_scheme",
-                answer.reason
-            ));
+        let wire = protocol::wire(self.settings.protocol, &self.settings.options);
+        let payload = encode::payload(
+            wire.as_ref(),
+            self.settings.protocol.content_type(),
+            self.settings.compression,
+            &[],
+        );
+        let answer = self.transport.send(&payload).await.map_err(unreachable)?;
+        let fix = "check sink.auth_token and sink.auth_scheme against the receiving side";
+        if let Some(failure) = self.common_failure(&answer, fix) {
+            return Err(failure);
         }
-        Ok(format!(
-            "reachable ({} connection, answered HTTP {}); the token is checked with the first batch",
-            self.url().scheme().to_uppercase(),
-            answer.status.as_u16()
-        ))
+        let scheme = self.url().scheme().to_uppercase();
+        match answer.status.as_u16() {
+            200..=299 => Ok(format!(
+                "the service took an empty batch over {scheme}: the URL and the credentials are good (nothing was written)"
+            )),
+            // Past authentication: the service only disliked a batch with no events.
+            400 | 422 => Ok(format!(
+                "the service took the credentials over {scheme} and refused the empty batch ({}); nothing was written",
+                answer.reason
+            )),
+            _ => Err(answer.reason),
+        }
     }
 
     async fn akto(&self) -> ProbeResult {

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::auth::Credentials;
 pub use super::protocol::Protocol;
+use crate::upstream::http::TlsSettings;
 
 /// The shape of each event inside the protocol's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
@@ -95,4 +96,6 @@ pub struct SinkSettings {
     pub max_queue_bytes: usize,
     /// Past this size the dead-letter file takes no more lines and delivery pauses.
     pub dead_letter_max_bytes: u64,
+    /// Extra trusted roots (`sink.ca_file`) and the client certificate, if any.
+    pub tls: TlsSettings,
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use flate2::read::GzDecoder;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
+
+use crate::secrets::Rotating;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use url::Url;
@@ -157,6 +159,7 @@ impl Service {
             timeout: Duration::from_secs(10),
             max_queue_bytes: 1 << 22,
             dead_letter_max_bytes: 1 << 30,
+            tls: Default::default(),
         }
     }
 }
@@ -418,7 +421,7 @@ async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_a
     };
     let mut settings = service.settings();
     settings.max_batch_events = NonZeroUsize::new(2).expect("non-zero");
-    settings.credentials.token = Some(SecretString::from("wrong-token"));
+    settings.credentials.token = Some(Rotating::fixed("sink.auth_token", SecretString::from("wrong-token")));
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
 
@@ -633,7 +636,7 @@ async fn the_token_and_header_values_are_sent_but_never_logged() {
     })
     .await;
     let mut settings = service.settings();
-    settings.credentials.token = Some(SecretString::from(TOKEN));
+    settings.credentials.token = Some(Rotating::fixed("sink.auth_token", SecretString::from(TOKEN)));
     let mut tenant = HeaderValue::from_static(TENANT);
     tenant.set_sensitive(true);
     settings.headers.insert(HeaderName::from_static("x-tenant"), tenant);

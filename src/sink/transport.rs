@@ -54,7 +54,7 @@ impl Transport {
             headers.insert(name, value);
         }
         Ok(Self {
-            http: crate::upstream::http::client(settings.timeout)?,
+            http: crate::upstream::http::client(settings.timeout, &settings.tls)?,
             url: settings.url.clone(),
             credentials: settings.credentials.clone(),
             headers,

@@ -10,7 +10,8 @@
 //!   checkpoints/<stream>.json    one versioned file per stream, replaced atomically
 //!   dead-letter.ndjson           events the ingestion service rejected, malformed upstream lines
 //!   dead-letter.replay.ndjson    while `replay` runs: the events rejected again, folded back after
-//!   spool/<file>.part            a compliance log file while it is downloaded and read
+//!   spool/<file>.part            a compliance log file while it is downloaded and read (any
+//!                                left by a crash is removed when the directory is opened)
 //!   quarantine/<file>.jsonl      a compliance log file that stays corrupt, beside <file>.reason.json
 //!   <org_id>/                    with `[[orgs]]`: one organization's checkpoints/, spool/ and
 //!                                quarantine/, laid out as above (`orgs`)
@@ -90,10 +91,13 @@ impl StateDir {
         let path = root.join(LOCK);
         let file = atomic_file::open_lock(&path).map_err(prepare(&path))?;
         match file.try_lock() {
-            Ok(()) => Ok(Self {
-                root: root.to_path_buf(),
-                _lock: file,
-            }),
+            Ok(()) => {
+                let dir = Self {
+                    root: root.to_path_buf(),
+                    _lock: file,
+                };
+                Ok(dir)
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked(root.to_path_buf())),
             Err(std::fs::TryLockError::Error(source)) => Err(StateError::Prepare { path, source }),
         }

@@ -48,6 +48,24 @@ pub struct OrgState {
 }
 
 impl OrgState {
+    /// The state at `dir`, once the daemon holds the lock: what a crashed run left
+    /// half-downloaded in its spool is removed (it is downloaded again).
+    fn opened(dir: PathBuf) -> Self {
+        let state = Self { dir };
+        match state.spool().remove_leftovers() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                files = n,
+                spool = %state.dir.join(SPOOL).display(),
+                "removed partial compliance downloads a previous run left in the spool"
+            ),
+            Err(err) => {
+                tracing::warn!(error.message = %err, "failed to clear the compliance spool of partial downloads")
+            }
+        }
+        state
+    }
+
     /// This organization's checkpoint store (`checkpoints/`, created on first use).
     pub fn checkpoints(&self) -> Result<CheckpointStore, CheckpointError> {
         CheckpointStore::open(&self.dir.join(CHECKPOINTS))
@@ -65,7 +83,7 @@ impl StateDir {
     /// `[[orgs]]`).
     pub fn org(&self, scope: Option<&str>) -> Result<OrgState, StateError> {
         let Some(org_id) = scope else {
-            return Ok(OrgState { dir: self.root.clone() });
+            return Ok(OrgState::opened(self.root.clone()));
         };
         if let Some(problem) = org_dir_problem(org_id) {
             return Err(StateError::Unsafe(format!("organization id {problem}")));
@@ -81,7 +99,7 @@ impl StateDir {
                 }
             }
         })?;
-        Ok(OrgState { dir })
+        Ok(OrgState::opened(dir))
     }
 
     /// Organization directories at the root that no configured organization uses (a block

@@ -88,11 +88,33 @@ impl Spool {
         Ok(target)
     }
 
+    /// Removes the `.part` files a crash left behind (a file being downloaded or read when
+    /// the process died: its stream downloads it again from its checkpoint). Only while the
+    /// state directory's lock is held, so no other process is using them. Returns how many
+    /// were removed; a symlink is removed itself, never followed.
+    pub(super) fn remove_leftovers(&self) -> io::Result<usize> {
+        let entries = match std::fs::read_dir(&self.spool) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(err) => return Err(err),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let is_part = entry.path().extension().is_some_and(|e| e == "part");
+            if is_part && !entry.file_type()?.is_dir() {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes a spool file that is no longer needed; a failure only leaves a stale temp
     /// file that the next download of that file overwrites.
     pub async fn discard(path: &Path) {
         if let Err(err) = tokio::fs::remove_file(path).await {
-            tracing::warn!(path = %path.display(), error = %err, "failed to remove a spooled log file");
+            tracing::warn!(path = %path.display(), error.message = %err, "failed to remove a spooled log file");
         }
     }
 }
@@ -100,6 +122,26 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftover_part_files_are_removed_and_everything_else_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::new(dir.path().join("spool"), dir.path().join("quarantine"));
+        assert_eq!(spool.remove_leftovers().expect("no spool yet"), 0);
+        std::fs::create_dir(dir.path().join("spool")).expect("spool");
+        std::fs::write(dir.path().join("spool/eclf_1.part"), b"{\"half\":").expect("part");
+        std::fs::write(dir.path().join("spool/notes.txt"), b"keep").expect("other");
+        std::fs::write(dir.path().join("outside.part"), b"keep").expect("outside");
+        std::os::unix::fs::symlink(dir.path().join("outside.part"), dir.path().join("spool/eclf_2.part"))
+            .expect("link");
+        assert_eq!(spool.remove_leftovers().expect("removed"), 2);
+        assert!(!dir.path().join("spool/eclf_1.part").exists());
+        assert!(dir.path().join("spool/notes.txt").exists());
+        assert!(
+            dir.path().join("outside.part").exists(),
+            "a link's target is not touched"
+        );
+    }
 
     #[test]
     fn an_upstream_file_id_cannot_choose_a_path() {

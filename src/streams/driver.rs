@@ -1,11 +1,12 @@
-//! The loop that drives one stream: a cycle, then a cancellable wait; failures back off
+//! The loop that drives one stream, inside a `stream` span so every line it causes (API
+//! retries included) names the stream: a cycle, then a cancellable wait; failures back off
 //! exponentially; a feed the upstream refuses is parked with one warning instead of failing
-//! forever. Whatever pauses a stream (a refused key or feed, a stuck cursor) shows in
-//! `oai_ingest_stream_paused{stream,reason}` until a cycle succeeds again.
+//! forever. It keeps the stream's pause gauge, its snapshot watermark and its sign of life.
 
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
+use tracing::Instrument;
 
 use super::{Checkpoint, CycleError, Mode, PARKED_RETRY, Stream};
 use crate::metrics::{Metrics, StreamPause};
@@ -16,6 +17,28 @@ use crate::upstream::ApiErrorKind;
 /// Drives `stream` until shutdown (or for one cycle); returns whether the last cycle
 /// succeeded.
 pub async fn drive<S: Stream>(
+    stream: S,
+    out: Emitter<S::State>,
+    mode: Mode,
+    schedule: Schedule,
+    metrics: Metrics,
+) -> bool {
+    let span = tracing::info_span!("stream", stream = %stream.name());
+    run(stream, out, mode, schedule, metrics).instrument(span).await
+}
+
+/// Why a failed cycle means the stream is paused until an operator acts, if it does.
+fn pause_of(err: &CycleError) -> Option<StreamPause> {
+    match err {
+        CycleError::Refused(_) => Some(StreamPause::Refused),
+        CycleError::Api(e) if e.kind == ApiErrorKind::Unauthorized => Some(StreamPause::Unauthorized),
+        CycleError::Api(e) if e.kind == ApiErrorKind::Forbidden => Some(StreamPause::Forbidden),
+        CycleError::Upstream(_) => Some(StreamPause::Upstream),
+        _ => None,
+    }
+}
+
+async fn run<S: Stream>(
     mut stream: S,
     out: Emitter<S::State>,
     mode: Mode,
@@ -25,26 +48,28 @@ pub async fn drive<S: Stream>(
     let name = stream.name().to_string();
     let mut failures = schedule.builder(None).build();
     let mut parked_warned = false;
-    metrics.set_stream_paused(&name, None);
     loop {
         let started = Instant::now();
+        let started_at = chrono::Utc::now().timestamp();
+        out.beat().busy();
         // A stop must not wait for a slow upstream or a retry backoff: dropping the cycle
         // mid-way is safe, because nothing it had not yet marked is checkpointed.
         let result = tokio::select! {
             result = stream.cycle(&out) => result,
             () = out.stopping() => return false,
         };
-        if let Some(paused) = pause_of(&result) {
-            metrics.set_stream_paused(&name, paused);
-        }
         let wait = match &result {
             Ok(report) => {
                 metrics.cycle(&name, true);
+                metrics.set_stream_paused(&name, None);
+                if !S::State::keeps_watermark() {
+                    // A snapshot stream is complete as of the cycle that read it.
+                    metrics.set_watermark(&name, started_at);
+                }
                 if report.duplicates > 0 {
                     metrics.duplicates_dropped(&name, report.duplicates);
                 }
                 tracing::info!(
-                    stream = %name,
                     pages = report.pages,
                     events = report.events,
                     duplicates_dropped = report.duplicates,
@@ -57,16 +82,25 @@ pub async fn drive<S: Stream>(
                 stream.interval()
             }
             Err(CycleError::Stopped(_)) => return false,
-            Err(CycleError::Refused(message)) => {
+            Err(err @ CycleError::Refused(message)) => {
                 metrics.cycle(&name, false);
+                metrics.set_stream_paused(&name, pause_of(err));
                 if !parked_warned {
-                    tracing::warn!(stream = %name, reason = %message, retry_in_s = PARKED_RETRY.as_secs(), "upstream refuses this stream; it is paused while the others keep running");
+                    tracing::warn!(
+                        error.kind = err.kind(),
+                        error.message = %message,
+                        delay_ms = millis(PARKED_RETRY),
+                        "upstream refuses this stream; it is paused while the others keep running"
+                    );
                     parked_warned = true;
                 }
                 PARKED_RETRY
             }
             Err(err) => {
                 metrics.cycle(&name, false);
+                if let Some(pause) = pause_of(err) {
+                    metrics.set_stream_paused(&name, Some(pause));
+                }
                 let delay = Schedule::delay(failures.next(), None).unwrap_or(schedule.max_backoff());
                 let api = match err {
                     CycleError::Api(e) => Some(e),
@@ -78,14 +112,13 @@ pub async fn drive<S: Stream>(
                 macro_rules! report {
                     ($level:ident) => {
                         tracing::$level!(
-                            stream = %name,
-                            kind = err.kind(),
+                            error.kind = err.kind(),
                             status = api.and_then(|e| e.status),
                             error_type = api.and_then(|e| e.error_type.as_deref()),
                             code = api.and_then(|e| e.code.as_deref()),
                             request_id = api.and_then(|e| e.request_id.as_deref()),
-                            retry_in_ms = millis(delay),
-                            error = %err,
+                            delay_ms = millis(delay),
+                            error.message = %err,
                             "stream cycle failed; nothing is skipped, the stream resumes from where it stopped"
                         )
                     };
@@ -102,25 +135,11 @@ pub async fn drive<S: Stream>(
             // A refused feed is the account's situation, not a failed run.
             return matches!(result, Ok(_) | Err(CycleError::Refused(_)));
         }
+        out.beat().waiting();
         tokio::select! {
             () = out.stopping() => return result.is_ok(),
             () = tokio::time::sleep(wait) => {}
         }
-    }
-}
-
-/// What a cycle's result says about the stream's pause: cleared by a success, set by a
-/// refusal (of the key, of the feed) or a stream that cannot progress; left as it was by a
-/// passing outage (`None`), which says nothing about the key.
-fn pause_of(result: &Result<super::CycleReport, CycleError>) -> Option<Option<StreamPause>> {
-    match result {
-        Ok(_) => Some(None),
-        Err(CycleError::Refused(_)) => Some(Some(StreamPause::Refused)),
-        Err(CycleError::Upstream(_)) => Some(Some(StreamPause::Upstream)),
-        Err(CycleError::Api(e)) if matches!(e.kind, ApiErrorKind::Unauthorized | ApiErrorKind::Forbidden) => {
-            Some(Some(StreamPause::Auth))
-        }
-        Err(_) => None,
     }
 }
 

@@ -96,7 +96,8 @@ pub trait Stream: Send + 'static {
 
 /// A wire record as an event: normalized, or — when it cannot be — carried as an `other`
 /// event holding the record, so nothing is dropped. Types the mapping table does not know
-/// are counted, so drift shows up in the metrics.
+/// are counted, and the first of each type in this process is a WARN naming it and an
+/// example event id, so drift shows up the hour it happens.
 pub(crate) fn to_event(
     stream: &str,
     source: Source,
@@ -107,13 +108,19 @@ pub(crate) fn to_event(
 ) -> Event {
     match normalize(record, ctx) {
         Ok(event) => {
-            if event.category == "other" {
-                metrics.unknown_type(stream, &event.event_type);
+            if event.category == "other" && metrics.unknown_type(stream, &event.event_type) {
+                tracing::warn!(
+                    stream,
+                    source = event.source.as_str(),
+                    event_type = %event.event_type,
+                    example_event_id = %event.id,
+                    "an event type no mapping table knows arrived (warned once per type): it is delivered as category `other`, counted in oai_ingest_unknown_event_types_total and reported once by the guardrail `unknown_event_type`"
+                );
             }
             event
         }
         Err(err) => {
-            tracing::warn!(stream, error = %err, kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
+            tracing::warn!(stream, error.message = %err, error.kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
             normalize::unparseable(source, record, ctx, &err.to_string())
         }
     }

@@ -11,15 +11,17 @@ use std::time::{Duration, SystemTime};
 
 use backon::Retryable;
 use reqwest::{Response, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use super::error::{ApiError, ApiErrorDetail, ApiErrorKind, ErrorBody, ErrorResponse, redact_keys};
+use super::http::TlsSettings;
 use super::rate_limit::RateLimit;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::retry::{self, Class, Schedule};
+use crate::secrets::{Reread, Rotating};
 
 /// The default of `openai.max_response_bytes`: far above any documented page (100 audit-log
 /// records are well under 1 MiB), far below what would hurt the process.
@@ -31,6 +33,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Fetched<T> {
     pub body: T,
     pub request_id: Option<String>,
+    /// The `openai-organization` header: the organization the key belongs to, as the API
+    /// says (what `check` compares `openai.organization_id` with).
+    pub organization: Option<String>,
 }
 
 /// Which statuses a call takes as its answer.
@@ -66,8 +71,9 @@ pub struct ApiClient {
     http: reqwest::Client,
     /// The API root every path is joined to (ends in `/`).
     base: Url,
-    /// The bearer key; exposed only when the header is built.
-    key: SecretString,
+    /// The bearer key; exposed only when the header is built. Read again from its file once
+    /// when the API answers 401 (a rotation the daemon was not told about yet).
+    key: Rotating,
     /// The request budget, shared by every clone of this client.
     limiter: Arc<RateLimit>,
     /// Backoff between attempts of one request.
@@ -84,7 +90,7 @@ pub struct ApiClient {
 pub struct Endpoint {
     /// The configuration key of the credential, for the error when it is missing.
     pub key_name: &'static str,
-    pub key: Option<SecretString>,
+    pub key: Option<Rotating>,
     /// API root, ending in `/`.
     pub base: Url,
     /// How long connecting, and each wait for more bytes, may take.
@@ -92,6 +98,8 @@ pub struct Endpoint {
     pub requests_per_minute: NonZeroU32,
     /// The largest JSON body accepted.
     pub max_response_bytes: u64,
+    /// Extra trusted roots (`<section>.ca_file`).
+    pub tls: TlsSettings,
 }
 
 /// Why an API client could not be built.
@@ -117,7 +125,7 @@ impl ApiClient {
         Ok(Self {
             service,
             scope,
-            http: super::http::streaming_client(endpoint.timeout)?,
+            http: super::http::streaming_client(endpoint.timeout, &endpoint.tls)?,
             base: endpoint.base,
             key,
             limiter: Arc::new(RateLimit::per_minute(endpoint.requests_per_minute)),
@@ -160,16 +168,38 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Fetched<T>, ApiError> {
+        self.get_parsed(route, path, query, |bytes| serde_json::from_slice::<T>(bytes))
+            .await
+    }
+
+    /// [`ApiClient::get_json`] with the body decoded by `parse`, for an API whose bodies
+    /// come in more than one shape.
+    pub async fn get_parsed<T>(
+        &self,
+        route: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Fetched<T>, ApiError> {
         let url = self.url(path)?;
         let attempt = || async {
             let response = self.send(route, &url, query, Expect::Success).await?;
             let request_id = request_id(&response);
+            let organization = response
+                .headers()
+                .get("openai-organization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let bytes = self.read_capped(route, response).await.map_err(|mut err| {
                 err.request_id.clone_from(&request_id);
                 err
             })?;
-            match serde_json::from_slice::<T>(&bytes) {
-                Ok(body) => Ok(Fetched { body, request_id }),
+            match parse(&bytes) {
+                Ok(body) => Ok(Fetched {
+                    body,
+                    request_id,
+                    organization,
+                }),
                 Err(e) => {
                     let mut err = ApiError::local(
                         self.service,
@@ -249,7 +279,7 @@ impl ApiClient {
                     error_type = err.error_type.as_deref(),
                     code = err.code.as_deref(),
                     request_id = err.request_id.as_deref(),
-                    error = %err,
+                    error.message = %err,
                     "retrying API request"
                 );
             })
@@ -263,20 +293,16 @@ impl ApiClient {
         query: &[(&str, String)],
         expect: Expect,
     ) -> Result<Response, ApiError> {
-        self.limiter
-            .wait(match self.scope {
-                LimitScope::Shared => self.service,
-                LimitScope::PerRoute => route,
-            })
-            .await;
-        let response = self
-            .http
-            .get(url.clone())
-            .query(query)
-            .bearer_auth(self.key.expose_secret())
-            .send()
-            .await
-            .map_err(|e| self.transport_error(route, &e))?;
+        let mut response = self.request(route, url, query).await?;
+        if response.status() == StatusCode::UNAUTHORIZED && self.key.reread() == Reread::Changed {
+            tracing::info!(
+                service = self.service,
+                route,
+                key = self.key.key(),
+                "the API refused the key and its file holds a new one; trying again with it"
+            );
+            response = self.request(route, url, query).await?;
+        }
         let status = response.status();
         self.metrics.api_response(self.service, status.as_str());
         if status.is_success() || (expect == Expect::Redirect && status.is_redirection()) {
@@ -286,6 +312,23 @@ impl ApiClient {
             return Err(self.redirect_error(route, &response));
         }
         Err(self.status_error(route, response).await)
+    }
+
+    /// One request within the budget, with the key in use now.
+    async fn request(&self, route: &'static str, url: &Url, query: &[(&str, String)]) -> Result<Response, ApiError> {
+        self.limiter
+            .wait(match self.scope {
+                LimitScope::Shared => self.service,
+                LimitScope::PerRoute => route,
+            })
+            .await;
+        self.http
+            .get(url.clone())
+            .query(query)
+            .bearer_auth(self.key.current().expose_secret())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(route, &e))
     }
 
     /// A redirect where an answer was expected: never followed (the key would go with it),

@@ -3,7 +3,7 @@
 
 pub mod api;
 mod error;
-pub(crate) mod http;
+pub mod http;
 pub(crate) mod rate_limit;
 
 pub use api::{ApiClient, ApiError, ApiErrorKind, Fetched};

@@ -127,7 +127,7 @@ async fn a_compliance_file_missing_past_the_grace_period_is_given_up_with_an_err
     let lines: Vec<Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let waits = lines
         .iter()
-        .filter(|l| l["level"] == "WARN" && l["kind"] == "waiting")
+        .filter(|l| l["level"] == "WARN" && l["error.kind"] == "waiting")
         .count();
     assert!(waits >= 2, "the 404 was retried with backoff first:\n{stderr}");
     let lost = lines
@@ -278,7 +278,7 @@ async fn a_page_larger_than_the_response_cap_fails_the_request_naming_the_settin
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains("\"kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
+            .any(|l| l.contains("\"error.kind\":\"too_large\"") && l.contains("openai.max_response_bytes")),
         "the failure names the setting:\n{stderr}"
     );
     assert!(app.receiver().ids().is_empty());
@@ -325,7 +325,14 @@ async fn invented_event_types_from_upstream_stay_within_the_metric_label_cap() {
     let app = against(&api).await;
     let (outcome, metrics) = app.run_once_with_metrics().await;
     assert!(outcome.success(Mode::Once), "{outcome:?}");
-    assert_eq!(app.receiver().ids().len(), 150, "every event still travels");
+    let ids = app.receiver().ids();
+    let upstream = ids.iter().filter(|id| !id.starts_with("guardrails:")).count();
+    assert_eq!(upstream, 150, "every event still travels");
+    assert_eq!(
+        ids.len() - upstream,
+        150,
+        "and each new type is one unknown_event_type finding"
+    );
     let text = metrics.render();
     let series: Vec<&str> = text
         .lines()

@@ -98,18 +98,22 @@ async fn a_revoked_key_pauses_only_its_organization_and_it_resumes_with_nothing_
     let b_stream = format!("{}/audit_logs", b.org_id());
     wait_until(
         Duration::from_secs(60),
-        "a and c deliver; b shows paused for auth",
+        "a and c deliver; b shows paused as unauthorized",
         || {
             ids_of(&app, a.org_id()) == app.expected_audit_ids_of(a)
                 && ids_of(&app, c.org_id()) == app.expected_audit_ids_of(c)
-                && paused(&running.metrics().render(), &b_stream, "auth") == Some(1)
+                && paused(&running.metrics().render(), &b_stream, "unauthorized") == Some(1)
         },
     )
     .await;
     let metrics = running.metrics().render();
     for other in [a, c] {
         let stream = format!("{}/audit_logs", other.org_id());
-        assert_eq!(paused(&metrics, &stream, "auth"), Some(0), "{stream} is not paused");
+        assert_eq!(
+            paused(&metrics, &stream, "unauthorized"),
+            Some(0),
+            "{stream} is not paused"
+        );
     }
     let missing = app.expected_audit_ids_of(b).len() - ids_of(&app, b.org_id()).len();
     assert_eq!(missing, 5, "b's new events wait upstream");
@@ -118,7 +122,7 @@ async fn a_revoked_key_pauses_only_its_organization_and_it_resumes_with_nothing_
     b.faults().clear();
     wait_until(Duration::from_secs(60), "b catches up", || {
         ids_of(&app, b.org_id()) == app.expected_audit_ids_of(b)
-            && paused(&running.metrics().render(), &b_stream, "auth") == Some(0)
+            && paused(&running.metrics().render(), &b_stream, "unauthorized") == Some(0)
     })
     .await;
     let report = running.stop().await;
@@ -182,8 +186,8 @@ async fn check_prints_a_line_per_organization_and_check_and_config_redacts_every
             .count();
         assert_eq!(
             lines,
-            2,
-            "audit logs and the tenant pass for {}:\n{stdout}",
+            3,
+            "audit logs, the tenant pass and the organization id for {}:\n{stdout}",
             sim.org_id()
         );
     }

@@ -113,3 +113,21 @@ async fn a_world_writable_state_directory_is_refused_and_a_loose_one_made_privat
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_download_a_crash_left_in_the_spool_is_removed_at_start_up() {
+    let app = TestApp::builder().only_filed_compliance("AUTH_LOG", 3).start().await;
+    let spool = app.state_path().join("spool");
+    fs::create_dir_all(&spool).expect("spool");
+    let leftover = spool.join("eclf_crashed_mid_download.part");
+    fs::write(&leftover, b"{\"event_id\": \"half").expect("leftover");
+
+    let outcome = app.run_once().await;
+    assert!(outcome.all_delivered, "{outcome:?}");
+    assert!(!leftover.exists(), "the crash's leftover is gone");
+    let left: Vec<_> = fs::read_dir(&spool).expect("spool").collect();
+    assert!(left.is_empty(), "nothing else is left behind either: {left:?}");
+    let expected = app.expected_compliance(&["AUTH_LOG"]);
+    assert!(!expected.is_empty());
+    assert_eq!(app.received().0, expected, "the files still flow");
+}

@@ -20,6 +20,7 @@ use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
     slow_body,
 };
+use super::logfiles::ComplianceStore;
 use super::shared::Shared;
 
 /// The event types the simulator produces (and accepts in `event_type`).
@@ -108,12 +109,19 @@ async fn list(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let body = {
+    let (body, concatenated) = {
         let mut st = sh.org.lock();
         // Cutting here too keeps files appearing on time even without the background task.
         st.compliance.cut_until(now_micros());
-        st.compliance.page(&ty, after, before, limit)
+        (
+            st.compliance.page(&ty, after, before, limit),
+            st.compliance.concatenated,
+        )
     };
+    if concatenated {
+        let text = ComplianceStore::concatenated_page(&body);
+        return bytes_response(StatusCode::OK, Bytes::from(text), "application/json");
+    }
     page_response(&sh.faults, Family::ComplianceList, &body)
 }
 

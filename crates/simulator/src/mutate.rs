@@ -362,6 +362,19 @@ impl Org {
         st.change_role(now_secs(), &actor, user_id, role)
     }
 
+    /// Change a member's role in the inventory only, with no audit event: what a change made
+    /// outside the audited paths (or an audit log that lost it) looks like. False for an
+    /// unknown user.
+    pub fn change_role_unaudited(&self, user_id: &str, role: &str) -> bool {
+        match self.lock().users.get_mut(user_id) {
+            Some(user) => {
+                user["role"] = json!(role);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove a member (`user.deleted`); their keys stay, as upstream.
     pub fn delete_user(&self, user_id: &str) -> bool {
         let mut st = self.lock();
@@ -453,6 +466,12 @@ impl Org {
     /// Size in bytes of the largest compliance file of `event_type` cut so far.
     pub fn compliance_largest_file_bytes(&self, event_type: &str) -> usize {
         self.lock().compliance.largest_file(event_type)
+    }
+
+    /// Serve compliance list bodies, and lay out files cut from now on, as concatenated
+    /// pretty-printed JSON documents (`on`) or as documented (one JSON document, JSON Lines).
+    pub fn set_compliance_concatenated_json(&self, on: bool) {
+        self.lock().compliance.concatenated = on;
     }
 
     /// Cut every pending compliance event into files now.

@@ -96,13 +96,28 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // Like the real Admin API, every answer names the key's organization.
+    let admin = Router::new()
         .route("/v1/organization/audit_logs", get(audit_logs::list))
         .merge(inventory::routes())
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            organization_header,
+        ));
+    Router::new()
+        .merge(admin)
         .merge(compliance::routes())
         .merge(receiver::routes(shared.receiver.clone()))
         .route("/_sim/faults", post(control_faults))
         .with_state(shared)
+}
+
+/// `openai-organization: <org id>`, as the real API sends on each answer.
+async fn organization_header(State(sh): State<Arc<Shared>>, mut response: Response) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&sh.org_id) {
+        response.headers_mut().insert("openai-organization", value);
+    }
+    response
 }
 
 async fn control_faults(State(sh): State<Arc<Shared>>, axum::Json(cmd): axum::Json<FaultCommand>) -> Response {

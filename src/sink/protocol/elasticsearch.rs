@@ -122,7 +122,15 @@ impl Wire for Bulk {
         if !answer.status.is_success() {
             return by_status(answer);
         }
-        let reply: BulkReply = match serde_json::from_slice(&answer.body) {
+        // A bulk answer is an object; serde would also read a struct from an array
+        // (`[false]`), which no Elasticsearch sends.
+        let object = answer.body.trim_ascii_start().first() == Some(&b'{');
+        let parsed = if object {
+            serde_json::from_slice(&answer.body)
+        } else {
+            Err(serde::de::Error::custom("the body is not a JSON object"))
+        };
+        let reply: BulkReply = match parsed {
             Ok(reply) => reply,
             Err(err) => {
                 return Verdict::Retry(Trouble {

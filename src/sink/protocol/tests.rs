@@ -498,3 +498,14 @@ fn loki_counts_only_200_and_204_and_never_retries_a_400() {
         Verdict::Retry(_)
     ));
 }
+
+#[test]
+fn an_elasticsearch_200_that_is_not_a_bulk_answer_is_retried_not_taken() {
+    let bulk = wire(Protocol::Elasticsearch, &ProtocolOptions::default());
+    for body in [json!({}), json!([false]), json!({"took": 1, "items": []})] {
+        let verdict = bulk.interpret(&answer(200, body.clone()), 1);
+        assert!(matches!(verdict, Verdict::Retry(_)), "{body}: {verdict:?}");
+    }
+    let fine = bulk.interpret(&answer(200, json!({"took": 1, "errors": false, "items": []})), 1);
+    assert_eq!(fine, Verdict::Delivered);
+}

@@ -18,7 +18,7 @@ use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Source};
 use crate::openai::{AdminApi, AuditLogQuery};
-use crate::pipeline::Emitter;
+use crate::pipeline::{Emitter, Order};
 use crate::upstream::{ApiError, ApiErrorKind};
 pub use window::Window;
 
@@ -41,6 +41,10 @@ pub struct AuditState {
 impl Checkpoint for AuditState {
     fn complete_up_to(&self) -> Option<i64> {
         self.watermark
+    }
+
+    fn keeps_watermark() -> bool {
+        true
     }
 }
 
@@ -148,6 +152,18 @@ impl AuditLogStream {
             totals.events += events.len() as u64;
             totals.pages += 1;
             out.emit_all(events).await?;
+            // Newest-first: the oldest record of the page is how far down the window is read.
+            let oldest = page
+                .body
+                .data
+                .iter()
+                .filter_map(|r| r.get("effective_at").and_then(serde_json::Value::as_i64))
+                .min();
+            match (taken.more, oldest) {
+                (true, Some(at)) => out.progress().reached(at),
+                (false, _) => out.progress().reached(pass.window.start),
+                (true, None) => {}
+            }
             if !taken.more {
                 return Ok(());
             }
@@ -203,6 +219,8 @@ impl Stream for AuditLogStream {
             );
         }
         let resumed = pass.resumed();
+        out.progress()
+            .begin(pass.window.start, pass.window.end, Order::NewestFirst);
         let mut report = CycleReport::default();
         let result = self.page_window(out, &mut pass, &mut report).await;
         if let Err(err) = result {
@@ -212,6 +230,7 @@ impl Stream for AuditLogStream {
         }
         let (start, end) = (pass.window.start, pass.window.end);
         out.checkpoint(pass.finish(&mut self.state));
+        out.progress().finish();
         report.summary = format!(
             "window {start}..{end}{}",
             if resumed { " (resumed mid-window)" } else { "" }

@@ -47,6 +47,19 @@ pub struct Listing {
     pub unavailable: Option<ApiError>,
 }
 
+/// Each listed key that has an expiry date, by id, with that date (Unix seconds): the
+/// `oai_ingest_credential_expiry_timestamp_seconds` series.
+pub fn expiries(items: &[(Option<String>, Value)]) -> Vec<(String, i64)> {
+    items
+        .iter()
+        .filter_map(|(_, raw)| {
+            let id = raw.get("id")?.as_str()?;
+            let at = raw.get("expires_at")?.as_i64()?;
+            Some((id.to_string(), at))
+        })
+        .collect()
+}
+
 impl Listing {
     /// Listed to the end everywhere.
     pub fn complete(&self) -> bool {
@@ -204,12 +217,16 @@ mod tests {
 
     fn client(sim: &Simulator) -> AdminApi {
         let settings = OpenAiSettings {
-            admin_key: Some(SecretString::from(sim.admin_key().to_string())),
+            admin_key: Some(crate::secrets::Rotating::fixed(
+                "openai.admin_key",
+                SecretString::from(sim.admin_key().to_string()),
+            )),
             base_url: crate::config::api_root_url(sim.admin_base_url()),
             organization_id: Some(sim.org_id().to_string()),
             requests_per_minute: NonZeroU32::new(100_000).expect("non-zero"),
             timeout: Duration::from_secs(10),
             max_response_bytes: crate::upstream::api::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: Default::default(),
         };
         let retry = RetrySettings {
             initial_backoff: Duration::from_millis(5),

@@ -307,6 +307,10 @@ impl Stream for InventoryStream {
             l = fetch::list_everything(&self.client, &self.metrics, NAME) => l,
         };
         let run = build_run(&self.state, &listings, &self.ctx, &self.settings, at);
+        if let Some(admin_keys) = listings.get(&Kind::AdminApiKey).filter(|l| l.failures.is_empty()) {
+            self.metrics
+                .set_credential_expiries(&fetch::expiries(&admin_keys.items));
+        }
         let emitted = run.events.len() as u64;
         out.emit_all(run.events).await?;
         // The new snapshot replaces the old one only once all of the run's events are

@@ -4,6 +4,17 @@
 //! of them chosen by upstream data) are bounded: past [`MAX_LABEL_VALUES`] distinct values of
 //! one label, further ones are counted as [`OVERFLOW_LABEL`], so invented event types cannot
 //! grow the series without end.
+//!
+//! - `streams`: per-stream freshness (watermark, lag, backfill remaining) and pauses.
+//! - `process`: the process collector (CPU, memory, file descriptors, start time).
+//! - `text`: the classic Prometheus text format `/metrics` serves.
+
+mod process;
+mod streams;
+mod text;
+
+pub use streams::StreamPause;
+pub use text::CONTENT_TYPE;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,12 +23,16 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
 
 /// The most distinct values one label takes before the rest share [`OVERFLOW_LABEL`].
 pub const MAX_LABEL_VALUES: usize = 100;
+
+/// Unknown event types warned about per process; past it they are only counted.
+pub const MAX_WARNED_TYPES: usize = 1_000;
 
 /// The most distinct stream names: they come from the configuration (one per stream of each
 /// `[[orgs]]` block), so the bound only guards against a mistake, not against upstream data.
@@ -97,7 +112,7 @@ pub enum SinkPause {
     DeadLetterUnwritable,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     registry: Registry,
     events: Family<Labels, Counter>,
@@ -106,6 +121,7 @@ struct Inner {
     pages: Family<Labels, Counter>,
     cycles: Family<Labels, Counter>,
     last_success: Family<Labels, Gauge>,
+    compliance_freshness_lag: Family<Labels, Gauge>,
     api_requests: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     sink_batches: Family<Labels, Counter>,
@@ -116,7 +132,16 @@ struct Inner {
     queued_bytes: Gauge,
     checkpoints: Family<Labels, Counter>,
     upstream_rejects: Family<Labels, Counter>,
+    build_info: Family<Labels, Gauge>,
+    watermark: Family<Labels, Gauge>,
+    lag: Family<Labels, Gauge>,
+    backfill_remaining: Family<Labels, Gauge>,
     stream_paused: Family<Labels, Gauge>,
+    sink_request_duration: Histogram,
+    credential_expiry: Family<Labels, Gauge>,
+    /// The streams registered, in order, whose per-stream series exist from the start.
+    stream_names: Mutex<Vec<String>>,
+    credentials: LabelValues,
     /// Values seen per label, shared by every metric that carries the label.
     streams: LabelValues,
     types: LabelValues,
@@ -124,19 +149,8 @@ struct Inner {
     categories: LabelValues,
     services: LabelValues,
     statuses: LabelValues,
-}
-
-/// Why a stream is paused: the `reason` of `oai_ingest_stream_paused{stream,reason}`. The
-/// stream retries on its backoff and resumes, from its checkpoint, once the cause is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
-#[strum(serialize_all = "snake_case")]
-pub enum StreamPause {
-    /// The upstream refuses the key (401, 403): revoked, expired, not an Owner's.
-    Auth,
-    /// The upstream refuses the feed for this account (audit logging off, plan).
-    Refused,
-    /// The upstream answers in a way the stream cannot make progress with (a stuck cursor).
-    Upstream,
+    /// Unknown event types already reported in this process (each is warned about once).
+    warned_types: Mutex<HashSet<String>>,
 }
 
 /// Shared handle to the daemon's metrics; [`Metrics::for_org`] gives a handle whose stream
@@ -153,8 +167,84 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
-        let mut inner = Inner::default();
+        let mut inner = Inner {
+            registry: Registry::default(),
+            events: Family::default(),
+            duplicates: Family::default(),
+            unknown_types: Family::default(),
+            pages: Family::default(),
+            cycles: Family::default(),
+            last_success: Family::default(),
+            compliance_freshness_lag: Family::default(),
+            api_requests: Family::default(),
+            retries: Family::default(),
+            sink_batches: Family::default(),
+            delivered: Counter::default(),
+            dead_lettered: Family::default(),
+            dropped_by_receiver: Counter::default(),
+            sink_paused: Family::default(),
+            queued_bytes: Gauge::default(),
+            checkpoints: Family::default(),
+            upstream_rejects: Family::default(),
+            build_info: Family::default(),
+            watermark: Family::default(),
+            lag: Family::default(),
+            backfill_remaining: Family::default(),
+            stream_paused: Family::default(),
+            // 5 ms to ~41 s: a fast local receiver up to the default 30 s sink timeout.
+            sink_request_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            credential_expiry: Family::default(),
+            stream_names: Mutex::default(),
+            credentials: LabelValues::default(),
+            streams: LabelValues::default(),
+            types: LabelValues::default(),
+            sources: LabelValues::default(),
+            categories: LabelValues::default(),
+            services: LabelValues::default(),
+            statuses: LabelValues::default(),
+            warned_types: Mutex::default(),
+        };
         let r = &mut inner.registry;
+        r.register(
+            "oai_ingest_build_info",
+            "Always 1; the version label says which build is running",
+            inner.build_info.clone(),
+        );
+        inner
+            .build_info
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
+            .set(1);
+        r.register(
+            "oai_ingest_stream_watermark_timestamp_seconds",
+            "Unix time up to which each stream's data is complete (0 until the first complete pass)",
+            inner.watermark.clone(),
+        );
+        r.register(
+            "oai_ingest_stream_lag_seconds",
+            "Seconds between now and each stream's watermark (0 until it has one)",
+            inner.lag.clone(),
+        );
+        r.register(
+            "oai_ingest_backfill_remaining_seconds",
+            "Seconds of event time each stream's backfill still has to read (0 when caught up)",
+            inner.backfill_remaining.clone(),
+        );
+        r.register(
+            "oai_ingest_stream_paused",
+            "1 while the upstream refuses this stream for this reason (an operator must act), else 0",
+            inner.stream_paused.clone(),
+        );
+        r.register(
+            "oai_ingest_sink_request_duration_seconds",
+            "Time from sending a batch to the ingestion service to reading its whole answer",
+            inner.sink_request_duration.clone(),
+        );
+        r.register(
+            "oai_ingest_credential_expiry_timestamp_seconds",
+            "Unix time at which each admin key with an expiry date expires, from the inventory",
+            inner.credential_expiry.clone(),
+        );
+        r.register_collector(Box::new(process::ProcessCollector));
         r.register(
             "oai_ingest_events",
             "Events processed, by stream, source and category",
@@ -180,6 +270,11 @@ impl Metrics {
             "oai_ingest_last_success_timestamp_seconds",
             "Unix time of each stream's last successful cycle",
             inner.last_success.clone(),
+        );
+        r.register(
+            "oai_ingest_compliance_freshness_lag_seconds",
+            "How far the compliance list cursor is behind the platform's newest event, by event type (its max_event_time)",
+            inner.compliance_freshness_lag.clone(),
         );
         r.register(
             "oai_ingest_api_requests",
@@ -240,11 +335,6 @@ impl Metrics {
             "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined, files missing past their grace period), by stream and kind",
             inner.upstream_rejects.clone(),
         );
-        r.register(
-            "oai_ingest_stream_paused",
-            "1 while a stream is paused for this reason (it retries on its backoff), else 0",
-            inner.stream_paused.clone(),
-        );
         Self(Arc::new(inner), None)
     }
 
@@ -261,19 +351,6 @@ impl Metrics {
                 .streams
                 .bounded_to(&format!("{org}/{stream}"), MAX_STREAM_LABEL_VALUES),
             None => self.0.streams.bounded_to(stream, MAX_STREAM_LABEL_VALUES),
-        }
-    }
-
-    /// Marks `stream` paused for `reason`, or no longer paused for any (`None`); every
-    /// reason's series exists from the first call on.
-    pub fn set_stream_paused(&self, stream: &str, reason: Option<StreamPause>) {
-        let stream = self.stream(stream);
-        for each in <StreamPause as strum::IntoEnumIterator>::iter() {
-            let label: &'static str = each.into();
-            self.0
-                .stream_paused
-                .get_or_create(&vec![("stream", stream.clone()), ("reason", label.to_string())])
-                .set(i64::from(reason == Some(each)));
         }
     }
 
@@ -295,7 +372,9 @@ impl Metrics {
             .inc_by(n);
     }
 
-    pub fn unknown_type(&self, stream: &str, event_type: &str) {
+    /// Counts one event of a type no mapping table knows; `true` the first time this
+    /// process sees the type (the caller warns then), for at most [`MAX_WARNED_TYPES`] types.
+    pub fn unknown_type(&self, stream: &str, event_type: &str) -> bool {
         self.0
             .unknown_types
             .get_or_create(&vec![
@@ -303,6 +382,8 @@ impl Metrics {
                 ("type", self.0.types.bounded(event_type)),
             ])
             .inc();
+        let mut warned = self.0.warned_types.lock().unwrap_or_else(|e| e.into_inner());
+        warned.len() < MAX_WARNED_TYPES && warned.insert(event_type.to_string())
     }
 
     pub fn page_fetched(&self, stream: &str) {
@@ -321,6 +402,14 @@ impl Metrics {
                 .get_or_create(&vec![("stream", self.stream(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
+    }
+
+    /// How far `event_type`'s compliance stream is behind the platform's newest event.
+    pub fn compliance_freshness_lag(&self, event_type: &str, seconds: i64) {
+        self.0
+            .compliance_freshness_lag
+            .get_or_create(&vec![("event_type", self.0.types.bounded(event_type))])
+            .set(seconds);
     }
 
     pub fn api_response(&self, service: &str, status: &str) {
@@ -403,13 +492,31 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition.
+    /// One sink request's duration, from sending to the whole answer.
+    pub fn sink_request(&self, took: std::time::Duration) {
+        self.0.sink_request_duration.observe(took.as_secs_f64());
+    }
+
+    /// The admin keys with an expiry date, by id, and when each expires (Unix seconds):
+    /// replaces what was known before, so a deleted key's series goes away.
+    pub fn set_credential_expiries(&self, expiries: &[(String, i64)]) {
+        self.0.credential_expiry.clear();
+        for (credential, at) in expiries {
+            self.0
+                .credential_expiry
+                .get_or_create(&vec![("credential", self.0.credentials.bounded(credential))])
+                .set(*at);
+        }
+    }
+
+    /// The Prometheus text exposition (classic format, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
+        self.refresh_lag(chrono::Utc::now().timestamp());
         let mut out = String::new();
         if encode(&mut out, &self.0.registry).is_err() {
             out.clear();
         }
-        out
+        text::to_prometheus_text(&out)
     }
 }
 
