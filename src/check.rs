@@ -1,15 +1,17 @@
 //! `check`: verifies each credential and permission the enabled streams need (the audit
-//! logs, every inventory endpoint, the compliance list), that the admin key belongs to
-//! `openai.organization_id`, and probes the sink with a request that writes nothing —
-//! turning each failure into the operator action that fixes it.
+//! logs, every inventory endpoint, the compliance list), that the admin key belongs to its
+//! organization id, and probes the sink with a request that writes nothing — turning each
+//! failure into the operator action that fixes it. With `[[orgs]]`, each organization's
+//! checks run in turn and each line names its organization.
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
 
 use crate::compliance::ComplianceApi;
-use crate::config::Settings;
+use crate::config::{ComplianceSettings, OrgSettings, Settings};
 use crate::metrics::Metrics;
 use crate::openai::{AdminApi, AuditLogQuery};
+use crate::retry::RetrySettings;
 use crate::upstream::{ApiError, ApiErrorKind};
 
 /// One line of the report.
@@ -40,11 +42,21 @@ impl Finding {
 /// Runs every check the configuration calls for; prints one line each and returns them.
 pub async fn run(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if settings.audit_logs.enabled || settings.inventory.enabled {
-        findings.extend(check_admin(settings).await);
-    }
-    if settings.compliance.enabled {
-        findings.push(check_compliance(settings).await);
+    // With `[[orgs]]`, every organization's checks, each line naming its organization.
+    for org in settings.organizations() {
+        let mut own = Vec::new();
+        if org.audit_logs.enabled || org.inventory.enabled {
+            own.extend(check_admin(&org, settings.retry).await);
+        }
+        if org.compliance.enabled {
+            own.push(check_compliance(&org.compliance, settings.retry).await);
+        }
+        if org.scope.is_some() {
+            for f in &mut own {
+                f.what = format!("{} / {}", org.label(), f.what);
+            }
+        }
+        findings.extend(own);
     }
     findings.push(check_guardrails(settings));
     findings.push(check_sink(settings).await);
@@ -60,14 +72,14 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
     findings
 }
 
-async fn check_admin(settings: &Settings) -> Vec<Finding> {
-    let client = match AdminApi::new(&settings.openai, settings.retry, Metrics::new()) {
+async fn check_admin(org: &OrgSettings, retry: RetrySettings) -> Vec<Finding> {
+    let client = match AdminApi::new(&org.openai, retry, Metrics::new()) {
         Ok(c) => c.with_attempts(2),
         Err(e) => return vec![Finding::failed("admin key", e.to_string())],
     };
     let now = chrono::Utc::now().timestamp();
     let mut passes = vec![("audit logs", false)];
-    if settings.audit_logs.tenant_events {
+    if org.audit_logs.tenant_events {
         passes.push(("tenant-scoped audit logs", true));
     }
     let mut out = Vec::new();
@@ -92,14 +104,14 @@ async fn check_admin(settings: &Settings) -> Vec<Finding> {
             Err(err) => Finding::failed(what, admin_action(&err)),
         });
     }
-    if settings.inventory.enabled {
+    if org.inventory.enabled {
         let (finding, reported) = check_inventory(&client).await;
         organization = organization.or(reported);
         out.push(finding);
     }
     if out.iter().any(|f| f.ok) {
         out.push(check_organization(
-            settings.openai.organization_id.as_deref(),
+            org.openai.organization_id.as_deref(),
             organization.as_deref(),
         ));
     }
@@ -228,13 +240,12 @@ pub fn admin_action(err: &ApiError) -> String {
 }
 
 /// Lists one file of the first event type: proves the key, its scope and the principal.
-async fn check_compliance(settings: &Settings) -> Finding {
-    let c = &settings.compliance;
+async fn check_compliance(c: &ComplianceSettings, retry: RetrySettings) -> Finding {
     let what = format!(
         "compliance logs ({})",
         crate::compliance::platform::scope_path(&c.api.principal_id)
     );
-    let client = match ComplianceApi::new(&c.api, settings.retry, Metrics::new()) {
+    let client = match ComplianceApi::new(&c.api, retry, Metrics::new()) {
         Ok(client) => client.with_attempts(2),
         Err(e) => return Finding::failed(what, e.to_string()),
     };

@@ -64,6 +64,9 @@ pub enum Command {
         /// The event shape inside the protocol's envelope.
         #[arg(long, default_value = "v1", value_parser = parse_schema)]
         schema: Schema,
+        /// How many simulated organizations, each with its own ids, keys and history.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+        orgs: u16,
     },
     /// Re-send dead-lettered events through the current sink; remove only what was acknowledged.
     Replay {
@@ -84,5 +87,9 @@ pub enum Command {
         /// Simulated activity rate.
         #[arg(long, default_value_t = 5.0)]
         events_per_second: f64,
+        /// How many simulated organizations, each on its own port (listen, listen + 1, …)
+        /// with its own ids, keys and history; prints the `[[orgs]]` blocks to use them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+        orgs: u16,
     },
 }

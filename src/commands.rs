@@ -57,6 +57,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             events_per_second,
             protocol,
             schema,
+            orgs,
         } => {
             let options = crate::demo::DemoOptions {
                 duration,
@@ -64,6 +65,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
                 events_per_second,
                 protocol,
                 schema,
+                orgs: usize::from(orgs),
             };
             crate::demo::run(settings, options).await
         }
@@ -71,6 +73,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             listen,
             seed,
             events_per_second,
+            orgs,
         } => {
             telemetry::init(&settings.log);
             let cfg = openai_audit_simulator::SimConfig {
@@ -79,7 +82,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
                 events_per_second,
                 ..openai_audit_simulator::SimConfig::default()
             };
-            match openai_audit_simulator::serve_until(cfg, async {
+            match openai_audit_simulator::serve_orgs_until(cfg, usize::from(orgs), async {
                 shutdown::signal().await;
             })
             .await

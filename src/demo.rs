@@ -14,7 +14,7 @@ use crate::secrets::Rotating;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::config::Settings;
+use crate::config::{OrgSettings, Settings};
 use crate::metrics::Metrics;
 use crate::sink::Schema;
 use crate::sink::auth::Credentials;
@@ -42,6 +42,8 @@ pub struct DemoOptions {
     pub protocol: Protocol,
     /// The event shape inside the protocol's envelope.
     pub schema: Schema,
+    /// How many simulated organizations (`[[orgs]]` blocks when more than one).
+    pub orgs: usize,
 }
 
 /// Runs the demo; `base` supplies everything the demo does not override.
@@ -52,6 +54,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
         events_per_second,
         protocol,
         schema,
+        orgs,
     } = options;
     let mut log = base.log.clone();
     log.format = LogFormat::Pretty;
@@ -71,29 +74,35 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let received_file = out_dir.join("received.ndjson");
-    let sim = match openai_audit_simulator::start(SimConfig {
-        seed,
-        events_per_second,
-        receiver_token: Some(RECEIVER_TOKEN.to_string()),
-        receiver_file: Some(received_file.clone()),
-        ..SimConfig::default()
-    })
+    let sims = match openai_audit_simulator::start_orgs(
+        SimConfig {
+            seed,
+            events_per_second,
+            receiver_token: Some(RECEIVER_TOKEN.to_string()),
+            receiver_file: Some(received_file.clone()),
+            ..SimConfig::default()
+        },
+        orgs,
+    )
     .await
     {
-        Ok(sim) => sim,
+        Ok(sims) => sims,
         Err(err) => {
             eprintln!("openai-audit-ingest demo: failed to start the simulator: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let settings = match demo_settings(base, &sim, &out_dir, protocol, schema) {
+    let settings = match demo_settings(base, &sims, &out_dir, protocol, schema) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("openai-audit-ingest demo: {err}");
-            sim.shutdown().await;
+            for sim in sims {
+                sim.shutdown().await;
+            }
             return ExitCode::FAILURE;
         }
     };
+    let sim = &sims[0];
 
     println!("openai-audit-ingest demo");
     println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
@@ -107,6 +116,14 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
     );
     println!("  received events are written  {}", received_file.display());
     println!("  simulated Compliance API     {}", sim.compliance_base_url());
+    if sims.len() > 1 {
+        let ids: Vec<&str> = sims.iter().map(Simulator::org_id).collect();
+        println!(
+            "  {} organizations, each its own simulator, keys and history: {}",
+            sims.len(),
+            ids.join(", ")
+        );
+    }
     println!(
         "  streams: audit_logs, audit_logs_tenant, compliance:<TYPE> per event type (backfill of the simulated history, then live activity)"
     );
@@ -149,7 +166,9 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
     println!("{}", last.line(started.elapsed()));
     println!("{}", last.breakdown());
     println!("events written to {}", received_file.display());
-    sim.shutdown().await;
+    for sim in sims {
+        sim.shutdown().await;
+    }
     if outcome.success(Mode::Forever) && last.duplicates == 0 {
         ExitCode::SUCCESS
     } else {
@@ -166,15 +185,17 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The embedded defaults pointed at the simulator, with short intervals so things move, the
-/// sink speaking `protocol` to the receiver's endpoint for it.
+/// The embedded defaults pointed at the simulators (the first as `[openai]`, every one as an
+/// `[[orgs]]` block when there are several), with short intervals so things move, the sink
+/// speaking `protocol` to the first one's receiver endpoint for it.
 pub fn demo_settings(
     mut s: Settings,
-    sim: &Simulator,
+    sims: &[Simulator],
     out_dir: &Path,
     protocol: Protocol,
     schema: Schema,
 ) -> Result<Settings, String> {
+    let sim = sims.first().ok_or("no simulated organization")?;
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
     s.openai.admin_key = Some(Rotating::fixed(
         "openai.admin_key",
@@ -216,7 +237,29 @@ pub fn demo_settings(
     s.sink.flush_interval = Duration::from_millis(500);
     s.state.dir = out_dir.join("state");
     s.server.listen = None;
+    if sims.len() > 1 {
+        s.orgs = sims.iter().map(|one| org_of(&s, one)).collect();
+    }
     Ok(s)
+}
+
+/// The `[[orgs]]` block of one simulated organization, over the demo's sections.
+fn org_of(s: &Settings, sim: &Simulator) -> OrgSettings {
+    let mut org = s.organizations().remove(0);
+    org.scope = Some(sim.org_id().to_string());
+    org.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
+    org.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
+    org.openai.organization_id = Some(sim.org_id().to_string());
+    org.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
+    org.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
+    org.compliance.api.principal_id = sim.workspace_id().to_string();
+    org
 }
 
 /// A field of a received event: v1 at the top level, OCSF under `unmapped.openai`.
@@ -236,6 +279,8 @@ pub struct Summary {
     pub by_rule: BTreeMap<String, usize>,
     /// source → category → count
     pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
+    /// org_id → count
+    pub by_org: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -264,6 +309,7 @@ impl Summary {
                 *s.by_rule.entry(rule.to_string()).or_default() += 1;
             }
             let text = |k: &str| field(&event, k).and_then(Value::as_str).unwrap_or("?").to_string();
+            *s.by_org.entry(text("org_id")).or_default() += 1;
             *s.by_source
                 .entry(text("source"))
                 .or_default()
@@ -301,6 +347,12 @@ impl Summary {
             out.push_str(&format!("\n  {source}"));
             for (cat, n) in cats {
                 out.push_str(&format!("\n    {cat:<16} {n}"));
+            }
+        }
+        if self.by_org.len() > 1 {
+            out.push_str("\nby organization:");
+            for (org, n) in &self.by_org {
+                out.push_str(&format!("\n  {org:<36} {n}"));
             }
         }
         if !self.by_rule.is_empty() {

@@ -32,8 +32,10 @@
 //!    they share, the cursor guard every pager uses. [`sink`]: one encoder and response
 //!    interpreter per protocol (ndjson, json, akto, splunk_hec, elasticsearch, otlp, loki)
 //!    and the OCSF mapping, over one batching, retry, split, pause and dead-letter loop.
-//! 6. Assembly: [`config`] (layer the sources, validate, build each component's settings),
-//!    [`app`] (open the state, hand each stream its checkpoint, start and drain everything).
+//! 6. Assembly: [`config`] (layer the sources, validate, build each component's settings;
+//!    `[[orgs]]` gives one [`config::OrgSettings`] per organization), [`app`] (open the state,
+//!    start each organization's streams with its own clients, checkpoints, metric labels,
+//!    log span and share of the queue, start and drain everything).
 //! 7. Commands: [`commands`] (one function per command), [`check`], [`replay`], `demo`,
 //!    `server` (`/healthz`, `/readyz`, `/metrics`).
 //!

@@ -77,7 +77,7 @@ pub fn read_file(path: &Path) -> Result<SecretString, String> {
 #[derive(Clone)]
 pub struct Rotating {
     /// The dotted configuration key (`openai.admin_key`), for logs.
-    key: &'static str,
+    key: Arc<str>,
     /// Where the value comes from, when it comes from a file.
     file: Option<PathBuf>,
     /// The current value, shared by every clone.
@@ -109,28 +109,28 @@ pub enum Reread {
 
 impl Rotating {
     /// A secret read from `file` for `key` (its value registered for redaction).
-    pub fn from_file(key: &'static str, file: PathBuf, value: SecretString) -> Self {
+    pub fn from_file(key: &str, file: PathBuf, value: SecretString) -> Self {
         register(value.expose_secret());
         Self {
-            key,
+            key: Arc::from(key),
             file: Some(file),
             value: Arc::new(RwLock::new(value)),
         }
     }
 
     /// A secret given inline for `key`, fixed for the life of the process.
-    pub fn fixed(key: &'static str, value: SecretString) -> Self {
+    pub fn fixed(key: &str, value: SecretString) -> Self {
         register(value.expose_secret());
         Self {
-            key,
+            key: Arc::from(key),
             file: None,
             value: Arc::new(RwLock::new(value)),
         }
     }
 
     /// The dotted configuration key.
-    pub fn key(&self) -> &'static str {
-        self.key
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// The value in use now.

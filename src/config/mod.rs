@@ -6,9 +6,11 @@
 //! - `validate`: raw → settings, naming the key of every problem; `main` turns a
 //!   [`ConfigError`] into exit code 2. `sink`: the `[sink]` section, protocol by protocol.
 //! - `render`: the effective configuration with secrets redacted, for `config`.
+//! - `orgs`: `[[orgs]]`, several organizations in one daemon, over the sections' defaults.
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
+mod orgs;
 #[cfg(test)]
 mod props;
 mod raw;
@@ -35,6 +37,7 @@ use crate::streams::audit_logs::AuditLogSettings;
 use crate::streams::compliance::ComplianceStreamSettings;
 use crate::streams::inventory::InventorySettings;
 use crate::telemetry::LogSettings;
+pub use orgs::OrgSettings;
 pub use render::render_redacted;
 
 /// The embedded defaults, also shipped as `config/default.toml` for reference.
@@ -79,6 +82,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub shutdown: ShutdownSettings,
     pub guardrails: GuardrailSettings,
+    /// The `[[orgs]]` blocks; empty when the sections describe the one organization (see
+    /// [`Settings::organizations`]).
+    pub orgs: Vec<OrgSettings>,
 }
 
 /// `[compliance]`: one section, read by two components.

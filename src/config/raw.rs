@@ -23,6 +23,9 @@ pub(super) struct Raw {
     pub(super) server: RawServer,
     pub(super) shutdown: RawShutdown,
     pub(super) guardrails: RawGuardrails,
+    /// `[[orgs]]`: absent from the embedded defaults.
+    #[serde(default)]
+    pub(super) orgs: Vec<super::orgs::RawOrg>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -146,5 +146,6 @@ pub fn render_redacted(s: &Settings) -> String {
     ];
     let mut out = lines.join("\n");
     out.push('\n');
+    out.push_str(&super::orgs::render(&s.orgs));
     out
 }

@@ -33,9 +33,25 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
         interval: positive("inventory.interval", raw.inventory.interval)?,
         stale_key_days: raw.inventory.stale_key_days,
     };
-    let needs_admin = needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
+    // With `[[orgs]]`, the blocks hold the credentials; the sections only their defaults.
+    let multi = !raw.orgs.is_empty();
+    let section_needs = if multi { Requirements::None } else { needs };
+    let needs_admin = section_needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
+    let (insecure_openai, insecure_compliance) = (raw.openai.allow_insecure_http, raw.compliance.allow_insecure_http);
     let openai = openai(raw.openai, env, needs_admin)?;
-    let compliance = compliance(raw.compliance, &openai, env, needs)?;
+    let compliance = compliance(raw.compliance, &openai, env, section_needs)?;
+    let orgs = super::orgs::orgs(
+        raw.orgs,
+        &super::orgs::Sections {
+            openai: &openai,
+            audit_logs: &audit_logs,
+            inventory: &inventory,
+            compliance: &compliance,
+            insecure_openai,
+            insecure_compliance,
+        },
+        needs,
+    )?;
     let sink = super::sink::sink(raw.sink, needs)?;
     let retry = RetrySettings {
         initial_backoff: positive("retry.initial_backoff", raw.retry.initial_backoff)?,
@@ -81,6 +97,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
             timeout: positive("shutdown.timeout", raw.shutdown.timeout)?,
         },
         guardrails: guardrails(raw.guardrails)?,
+        orgs,
     })
 }
 
@@ -240,7 +257,7 @@ fn compliance(
 /// registered for redaction (`crate::secrets`) before anything can print it; one read from a
 /// file can be read again while the daemon runs.
 pub(super) fn secret(
-    key: &'static str,
+    key: &str,
     inline: String,
     file: String,
     conventional: Option<&String>,
@@ -272,14 +289,28 @@ const MIN_RESPONSE_BYTES: u64 = 1024 * 1024;
 /// `<section>.base_url` as an API root, over https — or plain http to a loopback host, or
 /// anywhere when `<section>.allow_insecure_http` says so (the key would travel in clear).
 pub(super) fn upstream_root(section: &str, text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
-    let key = format!("{section}.base_url");
-    let url = api_root(&key, text)?;
+    upstream_root_at(
+        &format!("{section}.base_url"),
+        &format!("{section}.allow_insecure_http"),
+        text,
+        allow_insecure_http,
+    )
+}
+
+/// [`upstream_root`] for the key `key`, whose plain http is allowed by `allow_key`.
+pub(super) fn upstream_root_at(
+    key: &str,
+    allow_key: &str,
+    text: &str,
+    allow_insecure_http: bool,
+) -> Result<Url, ConfigError> {
+    let url = api_root(key, text)?;
     if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
         return Err(ConfigError::new(
             key,
             format!(
                 "plain http:// is only allowed to a loopback host (the key would travel unencrypted); \
-                 use https:// or set {section}.allow_insecure_http = true"
+                 use https:// or set {allow_key} = true"
             ),
         ));
     }
@@ -322,7 +353,7 @@ pub(super) fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> 
     }
 }
 
-fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
+pub(super) fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
     NonZeroU32::new(n).ok_or_else(|| ConfigError::new(key, "must be at least 1"))
 }
 

@@ -34,6 +34,10 @@ pub const MAX_LABEL_VALUES: usize = 100;
 /// Unknown event types warned about per process; past it they are only counted.
 pub const MAX_WARNED_TYPES: usize = 1_000;
 
+/// The most distinct stream names: they come from the configuration (one per stream of each
+/// `[[orgs]]` block), so the bound only guards against a mistake, not against upstream data.
+pub const MAX_STREAM_LABEL_VALUES: usize = 1000;
+
 /// The value a label takes once it has seen [`MAX_LABEL_VALUES`] others.
 pub const OVERFLOW_LABEL: &str = "other";
 
@@ -44,11 +48,16 @@ struct LabelValues(Mutex<HashSet<String>>);
 impl LabelValues {
     /// `value` if it is known or there is room for it, else [`OVERFLOW_LABEL`].
     fn bounded(&self, value: &str) -> String {
+        self.bounded_to(value, MAX_LABEL_VALUES)
+    }
+
+    /// [`LabelValues::bounded`] with room for `cap` values.
+    fn bounded_to(&self, value: &str, cap: usize) -> String {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if seen.contains(value) {
             return value.to_string();
         }
-        if seen.len() < MAX_LABEL_VALUES {
+        if seen.len() < cap {
             seen.insert(value.to_string());
             return value.to_string();
         }
@@ -144,9 +153,10 @@ struct Inner {
     warned_types: Mutex<HashSet<String>>,
 }
 
-/// Shared handle to the daemon's metrics.
+/// Shared handle to the daemon's metrics; [`Metrics::for_org`] gives a handle whose stream
+/// labels carry the organization (`org-a/audit_logs`).
 #[derive(Debug, Clone)]
-pub struct Metrics(Arc<Inner>);
+pub struct Metrics(Arc<Inner>, Option<Arc<str>>);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -325,14 +335,30 @@ impl Metrics {
             "Upstream data set aside instead of shipped (malformed lines dead-lettered, corrupt files quarantined, files missing past their grace period), by stream and kind",
             inner.upstream_rejects.clone(),
         );
-        Self(Arc::new(inner))
+        Self(Arc::new(inner), None)
+    }
+
+    /// The same metrics, with every stream label prefixed by `org_id/`.
+    pub fn for_org(&self, org_id: Option<&str>) -> Self {
+        Self(Arc::clone(&self.0), org_id.map(Arc::from))
+    }
+
+    /// The bounded `stream` label, with the organization when this handle has one.
+    fn stream(&self, stream: &str) -> String {
+        match &self.1 {
+            Some(org) => self
+                .0
+                .streams
+                .bounded_to(&format!("{org}/{stream}"), MAX_STREAM_LABEL_VALUES),
+            None => self.0.streams.bounded_to(stream, MAX_STREAM_LABEL_VALUES),
+        }
     }
 
     pub fn event_processed(&self, stream: &str, source: &str, category: &str) {
         self.0
             .events
             .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
+                ("stream", self.stream(stream)),
                 ("source", self.0.sources.bounded(source)),
                 ("category", self.0.categories.bounded(category)),
             ])
@@ -342,7 +368,7 @@ impl Metrics {
     pub fn duplicates_dropped(&self, stream: &str, n: u64) {
         self.0
             .duplicates
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .inc_by(n);
     }
 
@@ -352,7 +378,7 @@ impl Metrics {
         self.0
             .unknown_types
             .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
+                ("stream", self.stream(stream)),
                 ("type", self.0.types.bounded(event_type)),
             ])
             .inc();
@@ -361,25 +387,19 @@ impl Metrics {
     }
 
     pub fn page_fetched(&self, stream: &str) {
-        self.0
-            .pages
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
-            .inc();
+        self.0.pages.get_or_create(&vec![("stream", self.stream(stream))]).inc();
     }
 
     pub fn cycle(&self, stream: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.0
             .cycles
-            .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
-                ("result", result.to_string()),
-            ])
+            .get_or_create(&vec![("stream", self.stream(stream)), ("result", result.to_string())])
             .inc();
         if ok {
             self.0
                 .last_success
-                .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+                .get_or_create(&vec![("stream", self.stream(stream))])
                 .set(chrono::Utc::now().timestamp());
         }
     }
@@ -460,7 +480,7 @@ impl Metrics {
     pub fn checkpoint_saved(&self, stream: &str) {
         self.0
             .checkpoints
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .inc();
     }
 
@@ -468,10 +488,7 @@ impl Metrics {
     pub fn upstream_reject(&self, stream: &str, kind: &'static str) {
         self.0
             .upstream_rejects
-            .get_or_create(&vec![
-                ("stream", self.0.streams.bounded(stream)),
-                ("kind", kind.to_string()),
-            ])
+            .get_or_create(&vec![("stream", self.stream(stream)), ("kind", kind.to_string())])
             .inc();
     }
 

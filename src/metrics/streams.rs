@@ -18,6 +18,8 @@ pub enum StreamPause {
     Forbidden,
     /// The upstream refuses this feed for this account (plan, feature off); re-asked hourly.
     Refused,
+    /// The upstream answers in a way the stream cannot make progress with (a stuck cursor).
+    Upstream,
 }
 
 fn label(reason: StreamPause) -> String {
@@ -28,7 +30,7 @@ fn label(reason: StreamPause) -> String {
 impl Metrics {
     /// Creates every per-stream series of `stream` at 0 (once; later calls do nothing).
     pub fn register_stream(&self, stream: &str) {
-        let stream = self.0.streams.bounded(stream);
+        let stream = self.stream(stream);
         {
             let mut known = self.0.stream_names.lock().unwrap_or_else(|e| e.into_inner());
             if known.contains(&stream) {
@@ -53,7 +55,7 @@ impl Metrics {
     pub fn set_watermark(&self, stream: &str, at: i64) {
         self.0
             .watermark
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .set(at);
     }
 
@@ -61,13 +63,13 @@ impl Metrics {
     pub fn set_backfill_remaining(&self, stream: &str, seconds: i64) {
         self.0
             .backfill_remaining
-            .get_or_create(&vec![("stream", self.0.streams.bounded(stream))])
+            .get_or_create(&vec![("stream", self.stream(stream))])
             .set(seconds.max(0));
     }
 
     /// Marks `stream` paused for `reason`, or — with `None` — running.
     pub fn set_stream_paused(&self, stream: &str, reason: Option<StreamPause>) {
-        let stream = self.0.streams.bounded(stream);
+        let stream = self.stream(stream);
         for each in <StreamPause as strum::IntoEnumIterator>::iter() {
             self.0
                 .stream_paused

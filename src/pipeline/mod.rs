@@ -16,6 +16,7 @@ pub mod guard;
 pub mod process;
 pub mod progress;
 pub mod queue;
+pub mod share;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub use progress::{Order, Progress};
 pub struct Envelope {
     pub event: Event,
     pub ack: AckToken,
+    /// The event's unit of its organization's share of the queue (several organizations).
+    pub share: Option<share::Held>,
 }
 
 /// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
@@ -64,6 +67,8 @@ pub struct Emitter<S> {
     tx: mpsc::Sender<Envelope>,
     /// The stop token: once cancelled, nothing more is emitted.
     stop: CancellationToken,
+    /// The organization's share of the queue, with several organizations.
+    share: Option<share::Share>,
     /// How far the stream's pass has got, for the progress lines and the backfill gauge.
     progress: Progress,
     /// The stream's sign of life for `/healthz`: each event is progress; a full pipeline is
@@ -77,6 +82,7 @@ impl<S> Clone for Emitter<S> {
             acks: Arc::clone(&self.acks),
             tx: self.tx.clone(),
             stop: self.stop.clone(),
+            share: self.share.clone(),
             progress: self.progress.clone(),
             beat: self.beat.clone(),
         }
@@ -98,7 +104,14 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
             stop,
             progress,
             beat,
+            share: None,
         }
+    }
+
+    /// The same emitter, holding its events to the organization's `share` of the queue.
+    pub fn with_share(mut self, share: Option<share::Share>) -> Self {
+        self.share = share;
+        self
     }
 
     /// Sends one event downstream, waiting while the pipeline is full (backpressure).
@@ -106,6 +119,20 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
         if self.stop.is_cancelled() {
             return Err(Stopped);
         }
+        let share = match &self.share {
+            Some(share) => {
+                // Waiting for the organization's share is backpressure too.
+                self.beat.waiting();
+                let held = tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return Err(Stopped),
+                    held = share.take() => held,
+                };
+                self.beat.busy();
+                Some(held)
+            }
+            None => None,
+        };
         let permit = match self.tx.try_reserve() {
             Ok(permit) => permit,
             Err(mpsc::error::TrySendError::Closed(())) => return Err(Stopped),
@@ -124,6 +151,7 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
         permit.send(Envelope {
             event,
             ack: self.acks.next_token(),
+            share,
         });
         self.progress.event();
         Ok(())

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::guard::Guard;
 use super::queue::ByteSender;
+use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
 use crate::liveness::Beat;
 use crate::metrics::Metrics;
@@ -27,7 +28,7 @@ pub async fn run(
 ) {
     loop {
         beat.waiting();
-        let Some(Envelope { mut event, ack }) = rx.recv().await else {
+        let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
             break;
         };
         beat.busy();
@@ -37,12 +38,12 @@ pub async fn run(
         }
         // Waiting for room in the sink's queue is backpressure, not being stuck.
         beat.waiting();
-        let mut open = send(event, ack, &out, &metrics).await;
+        let mut open = send(event, ack, share, &out, &metrics).await;
         for (finding, token) in found {
             if !open {
                 break;
             }
-            open = send(finding, token, &out, &metrics).await;
+            open = send(finding, token, None, &out, &metrics).await;
         }
         if !open {
             tracing::debug!("sink queue closed; processing stops");
@@ -56,7 +57,7 @@ pub async fn run(
 }
 
 /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
-async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
+async fn send(event: Event, ack: AckToken, share: Option<Held>, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
     let json = match serde_json::to_vec(&event) {
         Ok(json) => json,
         Err(err) => {
@@ -72,5 +73,5 @@ async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &
         json,
         ack,
     };
-    out.send(encoded).await.is_ok()
+    out.send_holding(encoded, share).await.is_ok()
 }

@@ -13,11 +13,18 @@
 //!   spool/<file>.part            a compliance log file while it is downloaded and read (any
 //!                                left by a crash is removed when the directory is opened)
 //!   quarantine/<file>.jsonl      a compliance log file that stays corrupt, beside <file>.reason.json
+//!   <org_id>/                    with `[[orgs]]`: one organization's checkpoints/, spool/ and
+//!                                quarantine/, laid out as above (`orgs`)
 //! ```
+//!
+//! The single organization of `[openai]` uses the root itself, so a state directory from
+//! before `[[orgs]]` keeps working unchanged; the lock, the dead-letter file and the
+//! guardrails' checkpoint are one each, at the root, whatever the number of organizations.
 
 mod atomic_file;
 mod checkpoint;
 mod dead_letter;
+mod orgs;
 mod spool;
 
 use std::fs::File;
@@ -25,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use checkpoint::{CheckpointError, CheckpointStore};
 pub use dead_letter::{DeadLetter, DeadLetterError, Entry as DeadLetterEntry};
+pub use orgs::org_dir_problem;
 pub use spool::Spool;
 
 /// File and directory names under `state.dir`; part of the operator-facing contract.
@@ -88,17 +96,6 @@ impl StateDir {
                     root: root.to_path_buf(),
                     _lock: file,
                 };
-                // Ours now: what a crashed run left half-downloaded is downloaded again.
-                match dir.spool().remove_leftovers() {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        files = n,
-                        "removed partial compliance downloads a previous run left in the spool"
-                    ),
-                    Err(err) => {
-                        tracing::warn!(error.message = %err, "failed to clear the compliance spool of partial downloads")
-                    }
-                }
                 Ok(dir)
             }
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked(root.to_path_buf())),
@@ -125,11 +122,6 @@ impl StateDir {
     /// dead-letter file.
     pub fn replay_scratch(&self) -> DeadLetter {
         DeadLetter::new(self.root.join(REPLAY_SCRATCH))
-    }
-
-    /// The compliance spool and quarantine.
-    pub fn spool(&self) -> Spool {
-        Spool::new(self.root.join(SPOOL), self.root.join(QUARANTINE))
     }
 }
 

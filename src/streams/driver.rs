@@ -33,6 +33,7 @@ fn pause_of(err: &CycleError) -> Option<StreamPause> {
         CycleError::Refused(_) => Some(StreamPause::Refused),
         CycleError::Api(e) if e.kind == ApiErrorKind::Unauthorized => Some(StreamPause::Unauthorized),
         CycleError::Api(e) if e.kind == ApiErrorKind::Forbidden => Some(StreamPause::Forbidden),
+        CycleError::Upstream(_) => Some(StreamPause::Upstream),
         _ => None,
     }
 }

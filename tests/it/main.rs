@@ -16,6 +16,7 @@ mod guardrails;
 mod hostile_upstream;
 mod inventory;
 mod operations;
+mod orgs;
 mod partial_failures;
 mod protocols;
 mod reconcile;

@@ -8,6 +8,7 @@
 //!
 //! - `lib.rs`: wiring only: these docs, the modules, the public names.
 //! - `server.rs`: [`start`], the [`Simulator`] handle, the routes, `/_sim/faults`.
+//!   `many.rs`: [`start_orgs`], several organizations at once (one simulator each).
 //!   `config.rs`: [`SimConfig`]. `shared.rs`: the state the API endpoints share.
 //! - `org.rs` / `seed.rs` / `mutate.rs`: the seeded organization, its initial inventory, and
 //!   the one mutation path that updates inventory and appends the audit event together.
@@ -24,7 +25,7 @@
 //!
 //! Imports run one way, with no loops; each layer imports only from the layers below it:
 //!
-//! 1. `server`
+//! 1. `many`, then `server`
 //! 2. the endpoints `audit_logs`, `inventory`, `compliance`; `seed`; `mutate`
 //! 3. `activity`
 //! 4. `shared`, `records`
@@ -99,6 +100,7 @@ mod http;
 mod ids;
 mod inventory;
 mod logfiles;
+mod many;
 mod mutate;
 mod org;
 mod receiver;
@@ -113,6 +115,7 @@ pub use audit_store::is_tenant_scoped;
 pub use compliance::COMPLIANCE_EVENT_TYPES;
 pub use config::SimConfig;
 pub use faults::{Family, Fault, FaultCommand, Faults};
+pub use many::{orgs_toml, serve_orgs_until, start_orgs};
 pub use org::Org;
 pub use receiver::{Receiver, ReceiverScript};
 pub use receiver_state::{ReceivedBatch, ReceivedRequest};

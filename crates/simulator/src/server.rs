@@ -219,11 +219,8 @@ impl Simulator {
     }
 }
 
-/// The `simulate` command: start, print the banner, serve until `shutdown` resolves.
+/// The `simulate` command for one organization: start, print the banner, serve until
+/// `shutdown` resolves.
 pub async fn serve_until(cfg: SimConfig, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let sim = start(cfg).await?;
-    sim.print_banner()?;
-    shutdown.await;
-    sim.shutdown().await;
-    Ok(())
+    super::many::serve_orgs_until(cfg, 1, shutdown).await
 }

@@ -27,6 +27,9 @@ pub struct TestAppBuilder {
     protocol: Option<String>,
     /// The test's own keys, in the order given; they win over everything above.
     env: Vec<(String, String)>,
+    /// How many simulated organizations; more than one makes a configuration file of
+    /// `[[orgs]]` blocks, one per simulator, all shipping to the first one's receiver.
+    orgs: usize,
 }
 
 impl Default for TestAppBuilder {
@@ -41,6 +44,7 @@ impl Default for TestAppBuilder {
             filed: Vec::new(),
             protocol: None,
             env: Vec::new(),
+            orgs: 1,
         }
     }
 }
@@ -104,6 +108,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves `n` simulated organizations (distinct seeds: ids, keys and histories) from one
+    /// daemon configured with an `[[orgs]]` block each; [`TestApp::sims`] lists them, the
+    /// first being [`TestApp::sim`], whose receiver they share.
+    pub fn orgs(mut self, n: usize) -> Self {
+        self.orgs = n.max(1);
+        self
+    }
+
     /// Sets one key of the daemon's environment, over the defaults.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -117,15 +129,33 @@ impl TestAppBuilder {
 
     /// Starts the simulator, makes the state directory and writes the environment.
     pub async fn start(self) -> TestApp {
-        let sim = sim_with(self.sim).await;
-        for (event_type, events) in &self.filed {
-            sim.org().add_compliance_events(event_type, *events);
-        }
-        if self.cut_compliance_files || !self.filed.is_empty() {
-            sim.org().cut_compliance_files();
+        let mut more = if self.orgs > 1 {
+            openai_audit_simulator::start_orgs(self.sim, self.orgs)
+                .await
+                .expect("simulators start")
+        } else {
+            vec![sim_with(self.sim).await]
+        };
+        let sim = more.remove(0);
+        for one in std::iter::once(&sim).chain(&more) {
+            for (event_type, events) in &self.filed {
+                one.org().add_compliance_events(event_type, *events);
+            }
+            if self.cut_compliance_files || !self.filed.is_empty() {
+                one.org().cut_compliance_files();
+            }
         }
         let state = tempfile::tempdir().expect("tempdir");
         let mut env = env_for(&sim, state.path());
+        let config = if more.is_empty() {
+            None
+        } else {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("orgs.toml");
+            std::fs::write(&path, orgs_file(&sim, &more, self.compliance.is_some())).expect("config written");
+            env.insert("OAI_INGEST_CONFIG".into(), path.display().to_string());
+            Some(dir)
+        };
         if let Some(types) = &self.compliance {
             env.extend(compliance_env(&sim, types));
         }
@@ -139,8 +169,29 @@ impl TestAppBuilder {
             env.insert("OAI_INGEST__SINK__URL".into(), url.to_string());
         }
         env.extend(self.env);
-        TestApp { sim, state, env }
+        TestApp {
+            sim,
+            more,
+            state,
+            env,
+            _config: config,
+        }
     }
+}
+
+/// `[[orgs]]` blocks for `first` and `more`, fast budgets, compliance on when `compliance`.
+fn orgs_file(first: &Simulator, more: &[Simulator], compliance: bool) -> String {
+    let blocks: String = std::iter::once(first)
+        .chain(more)
+        .map(|sim| {
+            let block = openai_audit_simulator::orgs_toml(std::slice::from_ref(sim));
+            format!(
+                "{}\nrequests_per_minute = 100000\ncompliance_requests_per_minute = 100000\ncompliance = {compliance}\n\n",
+                block.trim_end()
+            )
+        })
+        .collect();
+    blocks
 }
 
 /// Environment that points the daemon at `sim`, with fast timings for tests.

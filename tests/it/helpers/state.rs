@@ -15,6 +15,18 @@ impl TestApp {
             .join(format!("{}.json", stream.replace(':', "-")))
     }
 
+    /// The saved checkpoint of organization `org_id`'s stream `stream` (`[[orgs]]`).
+    pub fn org_checkpoint(&self, org_id: &str, stream: &str) -> Option<Value> {
+        let path = self
+            .state
+            .path()
+            .join(org_id)
+            .join("checkpoints")
+            .join(format!("{stream}.json"));
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice::<Value>(&bytes).ok().map(|v| v["state"].clone())
+    }
+
     /// Writes `state` as the saved checkpoint of `stream`, as the daemon would have saved it
     /// (for a test that starts from a position of its choosing).
     pub fn write_checkpoint(&self, stream: &str, state: Value) {
