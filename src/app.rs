@@ -10,23 +10,27 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::compliance::ComplianceApi;
-use crate::config::Settings;
+use crate::config::{OrgSettings, Settings};
 use crate::guardrails::{self, Engine};
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::normalize::Context;
 use crate::openai::AdminApi;
 use crate::pipeline::guard::{self, Guard};
-use crate::pipeline::{Emitter, Envelope, StreamAcks, checkpoints, process, queue};
+use crate::pipeline::share::Share;
+use crate::pipeline::{Emitter, Envelope, Progress, StreamAcks, checkpoints, process, queue};
 use crate::retry::Schedule;
+use crate::secrets::Rotating;
 use crate::server;
 use crate::sink::{Sink, SinkReport};
 use crate::state::{CheckpointError, CheckpointStore, StateDir, StateError};
 use crate::streams::audit_logs::{AuditLogStream, Pass};
 use crate::streams::compliance::{ComplianceStream, FilePlaces};
 use crate::streams::inventory::{self, InventoryStream};
-use crate::streams::{self, Mode, Stream};
+use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
@@ -81,8 +85,9 @@ pub struct App {
     /// The stop token: cancelled by a signal, a caller or the end of `once`; streams stop
     /// fetching and the stages drain what they hold.
     stop: CancellationToken,
-    /// The abort token: cancelled when the drain outlives `shutdown.timeout`; the sink then
-    /// stops mid-batch and undelivered events stay behind their checkpoints.
+    /// The abort token: cancelled when the drain outlives `shutdown.timeout` or a second stop
+    /// signal arrives; the sink then stops mid-batch and undelivered events stay behind their
+    /// checkpoints.
     abort: CancellationToken,
     /// How long the drain may take.
     drain_timeout: Duration,
@@ -100,6 +105,8 @@ pub struct App {
     server: Option<JoinHandle<()>>,
     /// The daemon's metrics, shared with every task.
     metrics: Metrics,
+    /// Every configured secret; the ones read from files are read again on SIGHUP.
+    secrets: Vec<Rotating>,
     /// The state directory, locked until the app is dropped.
     _state: StateDir,
 }
@@ -107,44 +114,74 @@ pub struct App {
 /// Everything a stream needs to be spawned.
 struct Wiring<'a> {
     mode: Mode,
-    store: &'a CheckpointStore,
+    /// Every long-running task's sign of life, for `/healthz`.
+    liveness: &'a Liveness,
+    /// How long a busy task may go without progress before it counts as wedged.
+    wedge_after: Duration,
+    /// The least time between two progress lines of a backfill.
+    progress_interval: Duration,
     tx: &'a mpsc::Sender<Envelope>,
     stop: &'a CancellationToken,
     schedule: Schedule,
-    metrics: &'a Metrics,
     streams: Vec<JoinHandle<bool>>,
     writers: Vec<JoinHandle<()>>,
     settled: Vec<Settled>,
+    /// The streams started, in order, for the start-up line.
+    names: Vec<String>,
+}
+
+/// Where a tracker belongs: one organization's checkpoint store, metric labels, share of the
+/// queue and log span (or the root's, for the guardrails).
+#[derive(Clone)]
+struct Place {
+    /// The organization's checkpoints; files keep the stream's own name (`audit_logs.json`).
+    store: CheckpointStore,
+    /// `org-a/` before each stream's name with `[[orgs]]`; nothing for one organization.
+    prefix: String,
+    /// Metrics whose stream labels carry the organization.
+    metrics: Metrics,
+    /// The organization's share of the queue, with several organizations.
+    share: Option<Share>,
+    /// Every log line of the organization's tasks carries its `org_id`.
+    span: tracing::Span,
 }
 
 impl Wiring<'_> {
-    /// A tracker for `name` with its checkpoint writer.
-    fn track<S: streams::Checkpoint>(&mut self, name: &str) -> Arc<StreamAcks<S>> {
-        let (acks, released) = StreamAcks::<S>::new(name);
-        self.writers.push(tokio::spawn(checkpoints::run_writer(
-            self.store.clone(),
-            name.to_string(),
-            released,
-            self.metrics.clone(),
-        )));
+    /// A tracker for `name` at `place` with its checkpoint writer.
+    fn track<S: streams::Checkpoint>(&mut self, place: &Place, name: &str) -> Arc<StreamAcks<S>> {
+        let (acks, released) = StreamAcks::<S>::new(&format!("{}{name}", place.prefix));
+        self.writers.push(tokio::spawn(
+            checkpoints::run_writer(place.store.clone(), name.to_string(), released, place.metrics.clone())
+                .instrument(place.span.clone()),
+        ));
         let tracker = Arc::clone(&acks);
         self.settled.push(Box::new(move || tracker.is_settled()));
         acks
     }
 
-    /// Loads the checkpoint of stream `name`, builds the stream from it and starts it.
-    fn spawn<S: Stream>(&mut self, name: &str, build: impl FnOnce(S::State) -> S) -> Result<(), CheckpointError> {
-        let state = self.store.load::<S::State>(name)?.unwrap_or_default();
+    /// Loads the checkpoint of stream `name` at `place`, builds the stream from it and starts it.
+    fn spawn<S: Stream>(
+        &mut self,
+        place: &Place,
+        name: &str,
+        build: impl FnOnce(S::State) -> S,
+    ) -> Result<(), CheckpointError> {
+        let state = place.store.load::<S::State>(name)?.unwrap_or_default();
+        place.metrics.register_stream(name);
+        if let Some(at) = state.complete_up_to() {
+            place.metrics.set_watermark(name, at);
+        }
         let stream = build(state);
-        let acks = self.track::<S::State>(name);
-        let out = Emitter::new(acks, self.tx.clone(), self.stop.clone());
-        self.streams.push(tokio::spawn(streams::drive(
-            stream,
-            out,
-            self.mode,
-            self.schedule,
-            self.metrics.clone(),
-        )));
+        let full_name = format!("{}{name}", place.prefix);
+        self.names.push(full_name.clone());
+        let acks = self.track::<S::State>(place, name);
+        let progress = Progress::new(name, place.metrics.clone(), self.progress_interval);
+        let beat = self.liveness.register(&full_name, self.wedge_after);
+        let out =
+            Emitter::new(acks, self.tx.clone(), self.stop.clone(), progress, beat).with_share(place.share.clone());
+        self.streams.push(tokio::spawn(
+            streams::drive(stream, out, self.mode, self.schedule, place.metrics.clone()).instrument(place.span.clone()),
+        ));
         Ok(())
     }
 }
@@ -156,88 +193,52 @@ impl App {
         let state = StateDir::open(&settings.state.dir)?;
         let store = state.checkpoints()?;
         let schedule = Schedule::new(settings.retry);
-        let ctx = Context {
-            org_id: settings.openai.organization_id.clone(),
-        };
-        if settings.openai.organization_id.is_none() && (settings.audit_logs.enabled || settings.inventory.enabled) {
-            tracing::warn!(
-                "openai.organization_id is not set: event ids use `_` for the organization, so they are not unique across organizations"
-            );
-        }
+        let orgs = settings.organizations();
 
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
         let (tx, rx) = mpsc::channel(PROCESS_QUEUE);
         let (encoded_tx, encoded_rx) = queue::byte_channel(settings.sink.max_queue_bytes);
 
+        let liveness = Liveness::default();
+        let wedge_after = wedge_after(settings);
         let mut wiring = Wiring {
             mode,
-            store: &store,
+            liveness: &liveness,
+            wedge_after,
+            progress_interval: settings.log.progress_interval,
             tx: &tx,
             stop: &stop,
             schedule,
-            metrics: &metrics,
             streams: Vec::new(),
             writers: Vec::new(),
             settled: Vec::new(),
+            names: Vec::new(),
         };
-        // One Admin API client for every stream that reads it: one shared request budget.
-        let admin = if settings.audit_logs.enabled || settings.inventory.enabled {
-            Some(AdminApi::new(&settings.openai, settings.retry, metrics.clone())?)
-        } else {
-            None
-        };
-        if let (true, Some(client)) = (settings.audit_logs.enabled, &admin) {
-            let mut passes = vec![Pass::Normal];
-            if settings.audit_logs.tenant_events {
-                passes.push(Pass::Tenant);
-            }
-            for pass in passes {
-                wiring.spawn(pass.name(), |state| {
-                    AuditLogStream::new(
-                        pass,
-                        client.clone(),
-                        settings.audit_logs.clone(),
-                        ctx.clone(),
-                        state,
-                        metrics.clone(),
-                    )
-                })?;
-            }
-        }
-        if let (true, Some(client)) = (settings.inventory.enabled, &admin) {
-            wiring.spawn(inventory::NAME, |state| {
-                InventoryStream::new(
-                    client.clone(),
-                    settings.inventory.clone(),
-                    ctx.clone(),
-                    state,
-                    metrics.clone(),
-                )
-            })?;
-        }
-        if settings.compliance.enabled {
-            // One client for every event type: the per-route budget is the platform's, shared.
-            let client = ComplianceApi::new(&settings.compliance.api, settings.retry, metrics.clone())?;
-            let places = FilePlaces {
-                spool: state.spool(),
-                dead_letter: state.dead_letter(),
+        let share = Share::per_org(orgs.len(), settings.sink.max_batch_events.get());
+        for org in &orgs {
+            let place = Place {
+                store: state.org(org.scope.as_deref())?.checkpoints()?,
+                prefix: org.scope.as_ref().map(|id| format!("{id}/")).unwrap_or_default(),
+                metrics: metrics.for_org(org.scope.as_deref()),
+                share: share.map(Share::new),
+                span: tracing::info_span!("org", org_id = org.label()),
             };
-            for event_type in &settings.compliance.streams.event_types {
-                wiring.spawn(&ComplianceStream::name_of(event_type), |saved| {
-                    ComplianceStream::new(
-                        event_type,
-                        client.clone(),
-                        settings.compliance.streams.clone(),
-                        places.clone(),
-                        saved,
-                        metrics.clone(),
-                    )
-                })?;
-            }
+            let _entered = place.span.clone().entered();
+            spawn_org(settings, org, &state, &place, &mut wiring)?;
         }
+        if !settings.orgs.is_empty() {
+            note_unconfigured(&state, &orgs);
+        }
+        let root = Place {
+            store: store.clone(),
+            prefix: String::new(),
+            metrics: metrics.clone(),
+            share: None,
+            span: tracing::Span::none(),
+        };
         let guard = if settings.guardrails.enabled {
-            Some(guard_for(settings, &store, &mut wiring)?)
+            Some(guard_for(settings, &root, &mut wiring)?)
         } else {
             None
         };
@@ -245,6 +246,7 @@ impl App {
             streams,
             writers,
             settled,
+            names,
             ..
         } = wiring;
         // Only emitters hold senders now, so the processor ends when the streams do.
@@ -256,19 +258,30 @@ impl App {
             metrics.clone(),
             guard,
             settings.compliance.streams.content,
+            liveness.register("processor", wedge_after),
         ));
-        let sink = Sink::new(&settings.sink, schedule, state.dead_letter(), metrics.clone())
-            .map_err(ClientBuildError::Http)?;
+        let dead_letter = state.dead_letter().limited(settings.sink.dead_letter_max_bytes);
+        let sink = Sink::new(&settings.sink, schedule, dead_letter, metrics.clone())
+            .map_err(ClientBuildError::Http)?
+            .with_beat(liveness.register("sink", wedge_after));
         let sink = tokio::spawn(sink.run(encoded_rx, abort.clone()));
         let server = match settings.server.listen {
             Some(addr) => Some(
-                server::spawn(addr, metrics.clone(), stop.clone())
+                server::spawn(addr, metrics.clone(), liveness.clone(), stop.clone())
                     .await
                     .map_err(|source| StartError::Server { addr, source })?,
             ),
             None => None,
         };
-        tracing::info!(streams = streams.len(), state_dir = %state.root().display(), sink = %redacted_url(&settings.sink.url), "pipeline started");
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            org_id = %orgs.iter().map(OrgSettings::label).collect::<Vec<_>>().join(","),
+            streams = %names.join(","),
+            sink_protocol = settings.sink.protocol.as_str(),
+            sink_host = settings.sink.url.host_str().unwrap_or_default(),
+            state_dir = %state.root().display(),
+            "openai-audit-ingest started"
+        );
         Ok(Self {
             mode,
             stop,
@@ -281,6 +294,12 @@ impl App {
             settled,
             server,
             metrics,
+            secrets: orgs
+                .iter()
+                .flat_map(|org| org.openai.admin_key.iter().chain(org.compliance.api.api_key.iter()))
+                .chain(settings.sink.credentials.rotating())
+                .cloned()
+                .collect(),
             _state: state,
         })
     }
@@ -288,6 +307,19 @@ impl App {
     /// The token that stops fetching; cancel it to begin a graceful stop.
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    /// The token that ends the drain at once; cancel it (a second stop signal) to stop without
+    /// waiting for the sink. Undelivered events stay behind their checkpoints.
+    pub fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
+    /// Re-reads every `*_file` secret (SIGHUP): the clients use the new values from their
+    /// next request on.
+    pub fn reloader(&self) -> impl Fn() + Send + Sync + 'static {
+        let secrets = self.secrets.clone();
+        move || crate::secrets::reread_all(&secrets)
     }
 
     /// The daemon's metrics.
@@ -310,6 +342,7 @@ impl App {
             settled,
             server,
             metrics: _,
+            secrets: _,
             _state,
         } = self;
         let started = tokio::time::Instant::now();
@@ -346,21 +379,23 @@ impl App {
                 .min(tokio::time::Instant::now() + drain_timeout),
             None => tokio::time::Instant::now() + drain_timeout,
         };
-        let drained = tokio::time::timeout_at(drain_until, async {
-            let _ = processor.await;
-            (&mut sink).await
-        })
-        .await;
+        let drained = tokio::select! {
+            drained = tokio::time::timeout_at(drain_until, async {
+                let _ = processor.await;
+                (&mut sink).await
+            }) => drained.map_err(|_| "flushing took too long"),
+            () = abort.cancelled() => Err("asked to stop at once"),
+        };
         let (report, aborted) = match drained {
             Ok(Ok(report)) => (report, false),
             Ok(Err(join)) => {
-                tracing::error!(error = %join, "the sink task failed");
+                tracing::error!(error.message = %join, "the sink task failed");
                 (SinkReport::default(), true)
             }
-            Err(_) => {
+            Err(why) => {
                 tracing::warn!(
                     timeout_s = drain_timeout.as_secs(),
-                    "flushing took too long; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)"
+                    "{why}; stopping the sink (undelivered events stay behind the checkpoints and are fetched again on the next start)"
                 );
                 abort.cancel();
                 (sink.await.unwrap_or_default(), true)
@@ -392,26 +427,141 @@ impl App {
     }
 }
 
+/// Starts one organization's streams: its own Admin API and Compliance clients (so its own
+/// request budgets, as OpenAI counts per key), its own checkpoints and spool.
+fn spawn_org(
+    settings: &Settings,
+    org: &OrgSettings,
+    state: &StateDir,
+    place: &Place,
+    wiring: &mut Wiring<'_>,
+) -> Result<(), StartError> {
+    let metrics = &place.metrics;
+    let ctx = Context {
+        org_id: org.openai.organization_id.clone(),
+    };
+    if org.openai.organization_id.is_none() && (org.audit_logs.enabled || org.inventory.enabled) {
+        tracing::warn!(
+            "openai.organization_id is not set: event ids use `_` for the organization, so they are not unique across organizations"
+        );
+    }
+    // One Admin API client for every stream that reads it: one shared request budget.
+    let admin = if org.audit_logs.enabled || org.inventory.enabled {
+        Some(AdminApi::new(&org.openai, settings.retry, metrics.clone())?)
+    } else {
+        None
+    };
+    if let (true, Some(client)) = (org.audit_logs.enabled, &admin) {
+        let mut passes = vec![Pass::Normal];
+        if org.audit_logs.tenant_events {
+            passes.push(Pass::Tenant);
+        }
+        for pass in passes {
+            wiring.spawn(place, pass.name(), |saved| {
+                AuditLogStream::new(
+                    pass,
+                    client.clone(),
+                    org.audit_logs.clone(),
+                    ctx.clone(),
+                    saved,
+                    metrics.clone(),
+                )
+            })?;
+        }
+    }
+    if let (true, Some(client)) = (org.inventory.enabled, &admin) {
+        wiring.spawn(place, inventory::NAME, |saved| {
+            InventoryStream::new(
+                client.clone(),
+                org.inventory.clone(),
+                ctx.clone(),
+                saved,
+                metrics.clone(),
+            )
+        })?;
+    }
+    if org.compliance.enabled {
+        // One client for every event type: the per-route budget is the platform's, shared.
+        let client = ComplianceApi::new(&org.compliance.api, settings.retry, metrics.clone())?;
+        let places = FilePlaces {
+            spool: state.org(org.scope.as_deref())?.spool(),
+            dead_letter: state.dead_letter().limited(settings.sink.dead_letter_max_bytes),
+        };
+        for event_type in &org.compliance.streams.event_types {
+            if crate::normalize::compliance_mapping(event_type, None).is_none() {
+                // The platform adds types without notice; collecting one the day it appears
+                // beats refusing to start. Its records travel as `other` until mapped.
+                tracing::warn!(
+                    event_type = %event_type,
+                    "compliance.event_types names a type this version does not know; it is collected and shipped with category `other`"
+                );
+            }
+            wiring.spawn(place, &ComplianceStream::name_of(event_type), |saved| {
+                ComplianceStream::new(
+                    event_type,
+                    client.clone(),
+                    org.compliance.streams.clone(),
+                    places.clone(),
+                    saved,
+                    metrics.clone(),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// One line per organization whose directory is there but whose `[[orgs]]` block is not
+/// (its state stays untouched), and one for checkpoints a single-organization configuration
+/// left at the root.
+fn note_unconfigured(state: &StateDir, orgs: &[OrgSettings]) {
+    let configured: Vec<&str> = orgs.iter().filter_map(|o| o.scope.as_deref()).collect();
+    for dir in state.unconfigured_orgs(&configured) {
+        tracing::info!(
+            state = %dir.display(),
+            "an organization is no longer configured; its state stays there untouched (add its [[orgs]] block again to resume it, or delete the directory)"
+        );
+    }
+    if state.has_single_org_checkpoints(&[guard::STREAM]) {
+        tracing::warn!(
+            state = %state.root().join("checkpoints").display(),
+            "checkpoints of a single-organization configuration stay untouched and unused under [[orgs]]; to carry them over, stop the daemon and move them into <state.dir>/<org_id>/checkpoints/ of their organization"
+        );
+    }
+}
+
+/// How long a busy task may go without progress before `/healthz` calls the process wedged:
+/// far longer than any one request, retry wait or compliance download may take.
+fn wedge_after(settings: &Settings) -> Duration {
+    let slowest_wait = [
+        settings.openai.timeout,
+        settings.sink.timeout,
+        settings.retry.max_backoff,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    [
+        Duration::from_secs(15 * 60),
+        slowest_wait * 10,
+        settings.compliance.streams.download_timeout + Duration::from_secs(5 * 60),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default()
+}
+
 /// The guardrails engine resumed from its saved state, with its own acknowledgement tracker
 /// and checkpoint writer (the rule state is saved once the finding events before it are
 /// acknowledged).
-fn guard_for(settings: &Settings, store: &CheckpointStore, wiring: &mut Wiring<'_>) -> Result<Guard, StartError> {
-    let saved = store.load::<guardrails::State>(guard::STREAM)?;
+fn guard_for(settings: &Settings, root: &Place, wiring: &mut Wiring<'_>) -> Result<Guard, StartError> {
+    let saved = root.store.load::<guardrails::State>(guard::STREAM)?;
     let rules = &settings.guardrails.rules;
     for (rule, why) in &rules.inactive {
         tracing::info!(rule = %rule, reason = %why, "guardrails rule inactive");
     }
     let engine = Engine::new(Arc::clone(rules), saved);
-    let acks = wiring.track::<guardrails::State>(guard::STREAM);
+    let acks = wiring.track::<guardrails::State>(root, guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
     Ok(Guard::new(engine, acks))
-}
-
-/// The sink URL without credentials or query, for logs.
-pub fn redacted_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
 }

@@ -6,6 +6,19 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::sink::Schema;
+use crate::sink::protocol::Protocol;
+
+fn parse_protocol(text: &str) -> Result<Protocol, String> {
+    text.parse()
+        .map_err(|_| format!("one of {}", <Protocol as strum::VariantNames>::VARIANTS.join(", ")))
+}
+
+fn parse_schema(text: &str) -> Result<Schema, String> {
+    text.parse()
+        .map_err(|_| format!("one of {}", <Schema as strum::VariantNames>::VARIANTS.join(", ")))
+}
+
 /// Ships OpenAI Admin API audit logs, organization inventory and ChatGPT Compliance Logs to
 /// your ingestion service, losing nothing across crashes and outages.
 #[derive(Debug, Parser)]
@@ -45,7 +58,24 @@ pub enum Command {
         /// Simulated activity rate.
         #[arg(long, default_value_t = 20.0)]
         events_per_second: f64,
+        /// The sink protocol the demo speaks to the simulated receiver.
+        #[arg(long, default_value = "ndjson", value_parser = parse_protocol)]
+        protocol: Protocol,
+        /// The event shape inside the protocol's envelope.
+        #[arg(long, default_value = "v1", value_parser = parse_schema)]
+        schema: Schema,
+        /// How many simulated organizations, each with its own ids, keys and history.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+        orgs: u16,
     },
+    /// Re-send dead-lettered events through the current sink; remove only what was acknowledged.
+    Replay {
+        /// Give up after this long, keeping whatever was not delivered.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        deadline: Duration,
+    },
+    /// Probe the local /readyz (for a container HEALTHCHECK): exit 0 when ready, 1 otherwise.
+    Health,
     /// Serve the simulated OpenAI Admin + Compliance APIs and a receiver, for tests.
     Simulate {
         /// Address to listen on.
@@ -57,5 +87,9 @@ pub enum Command {
         /// Simulated activity rate.
         #[arg(long, default_value_t = 5.0)]
         events_per_second: f64,
+        /// How many simulated organizations, each on its own port (listen, listen + 1, …)
+        /// with its own ids, keys and history; prints the `[[orgs]]` blocks to use them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+        orgs: u16,
     },
 }

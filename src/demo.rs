@@ -9,11 +9,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+
+use crate::secrets::Rotating;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::config::Settings;
+use crate::config::{OrgSettings, Settings};
 use crate::metrics::Metrics;
+use crate::sink::Schema;
+use crate::sink::auth::Credentials;
+use crate::sink::protocol::Protocol;
 use crate::streams::Mode;
 use crate::telemetry::LogFormat;
 use crate::{shutdown, telemetry};
@@ -24,8 +29,33 @@ pub const OUTPUT_DIR: &str = "demo-output";
 
 const RECEIVER_TOKEN: &str = "demo-receiver-token";
 
+/// What `demo` was asked for on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    /// Stop after this long (default: until Ctrl-C).
+    pub duration: Option<Duration>,
+    /// Seed of the simulated organization.
+    pub seed: u64,
+    /// Simulated activity rate.
+    pub events_per_second: f64,
+    /// The protocol spoken to the simulated receiver.
+    pub protocol: Protocol,
+    /// The event shape inside the protocol's envelope.
+    pub schema: Schema,
+    /// How many simulated organizations (`[[orgs]]` blocks when more than one).
+    pub orgs: usize,
+}
+
 /// Runs the demo; `base` supplies everything the demo does not override.
-pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_per_second: f64) -> ExitCode {
+pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
+    let DemoOptions {
+        duration,
+        seed,
+        events_per_second,
+        protocol,
+        schema,
+        orgs,
+    } = options;
     let mut log = base.log.clone();
     log.format = LogFormat::Pretty;
     if std::env::var_os("RUST_LOG").is_none() {
@@ -44,28 +74,56 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
         return ExitCode::FAILURE;
     }
     let received_file = out_dir.join("received.ndjson");
-    let sim = match openai_audit_simulator::start(SimConfig {
-        seed,
-        events_per_second,
-        receiver_token: Some(RECEIVER_TOKEN.to_string()),
-        receiver_file: Some(received_file.clone()),
-        ..SimConfig::default()
-    })
+    let sims = match openai_audit_simulator::start_orgs(
+        SimConfig {
+            seed,
+            events_per_second,
+            receiver_token: Some(RECEIVER_TOKEN.to_string()),
+            receiver_file: Some(received_file.clone()),
+            ..SimConfig::default()
+        },
+        orgs,
+    )
     .await
     {
-        Ok(sim) => sim,
+        Ok(sims) => sims,
         Err(err) => {
             eprintln!("openai-audit-ingest demo: failed to start the simulator: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let settings = demo_settings(base, &sim, &out_dir);
+    let settings = match demo_settings(base, &sims, &out_dir, protocol, schema) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("openai-audit-ingest demo: {err}");
+            for sim in sims {
+                sim.shutdown().await;
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let sim = &sims[0];
 
     println!("openai-audit-ingest demo");
     println!("  simulated OpenAI Admin API   {}", sim.admin_base_url());
-    println!("  simulated receiver (sink)    {}", sim.receiver_url());
+    println!(
+        "  simulated receiver (sink)    {} ({}, schema {}, {} auth, {} compression)",
+        settings.sink.url,
+        protocol.as_str(),
+        <&'static str>::from(schema),
+        settings.sink.credentials.scheme,
+        <&'static str>::from(settings.sink.compression)
+    );
     println!("  received events are written  {}", received_file.display());
     println!("  simulated Compliance API     {}", sim.compliance_base_url());
+    if sims.len() > 1 {
+        let ids: Vec<&str> = sims.iter().map(Simulator::org_id).collect();
+        println!(
+            "  {} organizations, each its own simulator, keys and history: {}",
+            sims.len(),
+            ids.join(", ")
+        );
+    }
     println!(
         "  streams: audit_logs, audit_logs_tenant, compliance:<TYPE> per event type (backfill of the simulated history, then live activity)"
     );
@@ -84,7 +142,7 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
         }
     };
     let stop = app.stop_token();
-    shutdown::on_signals(stop.clone());
+    shutdown::Signals::install().forward(stop.clone(), app.abort_token(), app.reloader());
     if let Some(d) = duration {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -108,7 +166,9 @@ pub async fn run(base: Settings, duration: Option<Duration>, seed: u64, events_p
     println!("{}", last.line(started.elapsed()));
     println!("{}", last.breakdown());
     println!("events written to {}", received_file.display());
-    sim.shutdown().await;
+    for sim in sims {
+        sim.shutdown().await;
+    }
     if outcome.success(Mode::Forever) && last.duplicates == 0 {
         ExitCode::SUCCESS
     } else {
@@ -125,10 +185,22 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The embedded defaults pointed at the simulator, with short intervals so things move.
-pub fn demo_settings(mut s: Settings, sim: &Simulator, out_dir: &Path) -> Settings {
+/// The embedded defaults pointed at the simulators (the first as `[openai]`, every one as an
+/// `[[orgs]]` block when there are several), with short intervals so things move, the sink
+/// speaking `protocol` to the first one's receiver endpoint for it.
+pub fn demo_settings(
+    mut s: Settings,
+    sims: &[Simulator],
+    out_dir: &Path,
+    protocol: Protocol,
+    schema: Schema,
+) -> Result<Settings, String> {
+    let sim = sims.first().ok_or("no simulated organization")?;
     s.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
-    s.openai.admin_key = Some(SecretString::from(sim.admin_key().to_string()));
+    s.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
     s.openai.organization_id = Some(sim.org_id().to_string());
     // The audit-log polls every 2 s would use the whole default budget (60/min) and starve
     // the inventory run; the simulator has no limit of its own.
@@ -141,17 +213,60 @@ pub fn demo_settings(mut s: Settings, sim: &Simulator, out_dir: &Path) -> Settin
     // Short, so inventory changes from the simulated activity show up while the demo runs.
     s.inventory.interval = Duration::from_secs(20);
     s.compliance.enabled = true;
-    s.compliance.api.api_key = Some(SecretString::from(sim.compliance_key().to_string()));
+    s.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
     s.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
     s.compliance.api.principal_id = sim.workspace_id().to_string();
     s.compliance.streams.poll_interval = Duration::from_secs(2);
     s.compliance.streams.initial_lookback = Duration::from_secs(3 * 3600);
-    s.sink.url = sim.receiver_url();
-    s.sink.auth_token = Some(SecretString::from(RECEIVER_TOKEN.to_string()));
+    s.sink.url = sim
+        .receiver_url_for(protocol.as_str())
+        .ok_or_else(|| format!("the simulated receiver does not play {}", protocol.as_str()))?;
+    s.sink.protocol = protocol;
+    s.sink.schema = schema;
+    s.sink.credentials = Credentials {
+        token: Some(Rotating::fixed(
+            "sink.auth_token",
+            SecretString::from(RECEIVER_TOKEN.to_string()),
+        )),
+        ..Credentials::none(protocol.default_auth())
+    };
+    s.sink.compression = protocol.default_compression();
     s.sink.flush_interval = Duration::from_millis(500);
     s.state.dir = out_dir.join("state");
     s.server.listen = None;
-    s
+    if sims.len() > 1 {
+        s.orgs = sims.iter().map(|one| org_of(&s, one)).collect();
+    }
+    Ok(s)
+}
+
+/// The `[[orgs]]` block of one simulated organization, over the demo's sections.
+fn org_of(s: &Settings, sim: &Simulator) -> OrgSettings {
+    let mut org = s.organizations().remove(0);
+    org.scope = Some(sim.org_id().to_string());
+    org.openai.base_url = crate::config::api_root_url(sim.admin_base_url());
+    org.openai.admin_key = Some(Rotating::fixed(
+        "openai.admin_key",
+        SecretString::from(sim.admin_key().to_string()),
+    ));
+    org.openai.organization_id = Some(sim.org_id().to_string());
+    org.compliance.api.api_key = Some(Rotating::fixed(
+        "compliance.api_key",
+        SecretString::from(sim.compliance_key().to_string()),
+    ));
+    org.compliance.api.base_url = crate::config::api_root_url(sim.compliance_base_url());
+    org.compliance.api.principal_id = sim.workspace_id().to_string();
+    org
+}
+
+/// A field of a received event: v1 at the top level, OCSF under `unmapped.openai`.
+fn field<'a>(event: &'a Value, key: &str) -> Option<&'a Value> {
+    event
+        .get(key)
+        .or_else(|| event.pointer(&format!("/unmapped/openai/{key}")))
 }
 
 /// What the receiver holds, counted for display.
@@ -164,6 +279,8 @@ pub struct Summary {
     pub by_rule: BTreeMap<String, usize>,
     /// source → category → count
     pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
+    /// org_id → count
+    pub by_org: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -173,16 +290,26 @@ impl Summary {
         let mut seen: HashMap<String, ()> = HashMap::new();
         for event in receiver.events() {
             s.events += 1;
-            let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = event
+                .get("id")
+                .or_else(|| event.pointer("/metadata/uid"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if seen.insert(id, ()).is_some() {
                 s.duplicates += 1;
             }
-            for finding in event.get("findings").and_then(Value::as_array).into_iter().flatten() {
+            for finding in field(&event, "findings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 s.findings += 1;
                 let rule = finding.get("rule").and_then(Value::as_str).unwrap_or("?");
                 *s.by_rule.entry(rule.to_string()).or_default() += 1;
             }
-            let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            let text = |k: &str| field(&event, k).and_then(Value::as_str).unwrap_or("?").to_string();
+            *s.by_org.entry(text("org_id")).or_default() += 1;
             *s.by_source
                 .entry(text("source"))
                 .or_default()
@@ -220,6 +347,12 @@ impl Summary {
             out.push_str(&format!("\n  {source}"));
             for (cat, n) in cats {
                 out.push_str(&format!("\n    {cat:<16} {n}"));
+            }
+        }
+        if self.by_org.len() > 1 {
+            out.push_str("\nby organization:");
+            for (org, n) in &self.by_org {
+                out.push_str(&format!("\n  {org:<36} {n}"));
             }
         }
         if !self.by_rule.is_empty() {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use openai_audit_ingest::cli::{Cli, Command};
-use openai_audit_ingest::commands;
+use openai_audit_ingest::commands::{self, say_err};
 use openai_audit_ingest::config::{self, Requirements};
 
 fn main() -> ExitCode {
@@ -13,19 +13,22 @@ fn main() -> ExitCode {
     let env: HashMap<String, String> = std::env::vars().collect();
     let needs = match cli.command {
         Command::Run | Command::Once { .. } | Command::Check => Requirements::Pipeline,
-        Command::Config | Command::Demo { .. } | Command::Simulate { .. } => Requirements::None,
+        Command::Replay { .. } => Requirements::Sink,
+        Command::Config | Command::Health | Command::Demo { .. } | Command::Simulate { .. } => Requirements::None,
     };
     let settings = match config::load(cli.config.as_deref(), &env, needs) {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("openai-audit-ingest: {err}");
+            say_err(&format!("openai-audit-ingest: {err}"));
             return ExitCode::from(2);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("openai-audit-ingest: failed to start the async runtime: {err}");
+            say_err(&format!(
+                "openai-audit-ingest: failed to start the async runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };

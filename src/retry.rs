@@ -105,6 +105,11 @@ impl Schedule {
         })
     }
 
+    /// The first delay of the schedule.
+    pub fn initial_backoff(&self) -> Duration {
+        self.settings.initial_backoff
+    }
+
     /// The configured cap, used as the pause between attempts while delivery is blocked on
     /// something only an operator can fix.
     pub fn max_backoff(&self) -> Duration {

@@ -4,4 +4,4 @@
 pub(crate) mod platform;
 pub mod wire;
 
-pub use platform::{ComplianceApi, LocationError};
+pub use platform::{ComplianceApi, LocationError, MAX_LIST_LIMIT};

@@ -4,14 +4,20 @@
 //!
 //! - `sources`: layering the sources into the raw form (`raw`).
 //! - `validate`: raw → settings, naming the key of every problem; `main` turns a
-//!   [`ConfigError`] into exit code 2.
+//!   [`ConfigError`] into exit code 2. `sink`: the `[sink]` section, protocol by protocol.
 //! - `render`: the effective configuration with secrets redacted, for `config`.
+//! - `orgs`: `[[orgs]]`, several organizations in one daemon, over the sections' defaults.
 //! - `de`: the human forms values may take (`"90s"`, `"1MiB"`, comma-separated lists).
 
 mod de;
+mod orgs;
+#[cfg(test)]
+mod props;
 mod raw;
 mod render;
+mod sink;
 mod sources;
+mod tls;
 mod validate;
 
 use std::collections::HashMap;
@@ -31,6 +37,7 @@ use crate::streams::audit_logs::AuditLogSettings;
 use crate::streams::compliance::ComplianceStreamSettings;
 use crate::streams::inventory::InventorySettings;
 use crate::telemetry::LogSettings;
+pub use orgs::OrgSettings;
 pub use render::render_redacted;
 
 /// The embedded defaults, also shipped as `config/default.toml` for reference.
@@ -38,6 +45,9 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Prefix of the environment variables that override keys (`OAI_INGEST__SINK__URL`).
 pub const ENV_PREFIX: &str = "OAI_INGEST";
+
+/// The variable naming the config file (`--config`).
+pub const CONFIG_ENV: &str = "OAI_INGEST_CONFIG";
 
 /// A configuration problem, always naming the key it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +82,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub shutdown: ShutdownSettings,
     pub guardrails: GuardrailSettings,
+    /// The `[[orgs]]` blocks; empty when the sections describe the one organization (see
+    /// [`Settings::organizations`]).
+    pub orgs: Vec<OrgSettings>,
 }
 
 /// `[compliance]`: one section, read by two components.
@@ -96,6 +109,8 @@ pub struct ShutdownSettings {
 pub enum Requirements {
     /// `run`, `once`, `check`: enabled streams need their keys and the sink needs a URL.
     Pipeline,
+    /// `replay`: only the sink (and the state directory) is used, so only it needs a URL.
+    Sink,
     /// `config`: only well-formedness.
     None,
 }
@@ -161,6 +176,45 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_with_our_prefix_that_sets_no_key_is_refused_by_name() {
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST_SINK_URL", "https://other.example.com/"));
+        let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("stray variable");
+        assert_eq!(err.key, "OAI_INGEST_SINK_URL");
+        assert!(err.problem.contains("OAI_INGEST__SINK__URL"), "{err}");
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST_CONFIG", "/etc/openai-audit-ingest.toml"));
+        load(None, &env(&pairs), Requirements::Pipeline).expect("the config-file variable is ours");
+    }
+
+    #[test]
+    fn an_invalid_log_level_names_the_key() {
+        let mut pairs = base();
+        pairs.push(("OAI_INGEST__LOG__LEVEL", "verbose"));
+        let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("not a level");
+        assert_eq!(err.key, "log.level", "{err}");
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").expect("write");
+        let path = path.display().to_string();
+        for (var, key) in [
+            ("OAI_INGEST__OPENAI__CA_FILE", "openai.ca_file"),
+            ("OAI_INGEST__COMPLIANCE__CA_FILE", "compliance.ca_file"),
+            ("OAI_INGEST__SINK__CA_FILE", "sink.ca_file"),
+            ("OAI_INGEST__SINK__CLIENT_CERT_FILE", "sink.client_key_file"),
+        ] {
+            let mut pairs = base();
+            pairs.push((var, &path));
+            let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("bad pem");
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
     fn a_bad_duration_names_the_key() {
         let mut pairs = base();
         pairs.push(("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "soon"));
@@ -194,6 +248,25 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_to_a_remote_upstream_is_refused_unless_allowed() {
+        for (section, var) in [("openai", "OPENAI"), ("compliance", "COMPLIANCE")] {
+            let mut pairs = base();
+            let url_var = format!("OAI_INGEST__{var}__BASE_URL");
+            pairs.push((&url_var, "http://10.1.2.3:8080"));
+            let err = load(None, &env(&pairs), Requirements::Pipeline).expect_err("insecure");
+            assert_eq!(err.key, format!("{section}.base_url"));
+            assert!(err.problem.contains(&format!("{section}.allow_insecure_http")), "{err}");
+            let allow_var = format!("OAI_INGEST__{var}__ALLOW_INSECURE_HTTP");
+            pairs.push((&allow_var, "true"));
+            load(None, &env(&pairs), Requirements::Pipeline).expect("allowed");
+            let loopback = [(url_var.as_str(), "http://localhost:9/")];
+            let mut pairs = base();
+            pairs.extend(loopback);
+            load(None, &env(&pairs), Requirements::Pipeline).expect("loopback is fine");
+        }
+    }
+
+    #[test]
     fn an_admin_key_is_required_only_when_a_stream_needs_it() {
         let no_key = env(&[("OAI_INGEST__SINK__URL", "https://x.example/")]);
         let err = load(None, &no_key, Requirements::Pipeline).expect_err("needs key");
@@ -202,6 +275,14 @@ mod tests {
         off.insert("OAI_INGEST__AUDIT_LOGS__ENABLED".into(), "false".into());
         off.insert("OAI_INGEST__INVENTORY__ENABLED".into(), "false".into());
         load(None, &off, Requirements::Pipeline).expect("no stream needs the key");
+    }
+
+    #[test]
+    fn replay_needs_only_the_sink() {
+        let sink_only = env(&[("OAI_INGEST__SINK__URL", "https://x.example/")]);
+        load(None, &sink_only, Requirements::Sink).expect("no admin key needed to replay");
+        let err = load(None, &env(&[]), Requirements::Sink).expect_err("a sink is needed");
+        assert_eq!(err.key, "sink.url");
     }
 
     #[test]
@@ -216,7 +297,10 @@ mod tests {
         ]);
         let s = load(None, &pairs, Requirements::Pipeline).expect("valid");
         assert_eq!(
-            s.openai.admin_key.as_ref().map(|k| k.expose_secret().to_string()),
+            s.openai
+                .admin_key
+                .as_ref()
+                .map(|k| k.current().expose_secret().to_string()),
             Some("sk-admin-from-file".to_string())
         );
         let mut both = pairs.clone();
@@ -300,5 +384,25 @@ mod tests {
         assert!(!text.contains("sk-admin-test"));
         assert!(!text.contains("tok-very-secret"));
         assert!(text.contains("[redacted]"));
+
+        let mut pairs = base();
+        pairs[1] = (
+            "OAI_INGEST__SINK__URL",
+            "https://bob:hunter2-pass@ingest.example.com/in?token=q-secret-123",
+        );
+        let s = load(None, &env(&pairs), Requirements::Pipeline).expect("valid");
+        let text = render_redacted(&s);
+        assert!(
+            !text.contains("q-secret-123") && !text.contains("hunter2-pass") && !text.contains("bob"),
+            "{text}"
+        );
+        assert!(
+            text.contains("url = \"https://ingest.example.com/in?token=[redacted]\""),
+            "{text}"
+        );
+        assert_eq!(
+            crate::secrets::redact("GET /in?token=q-secret-123"),
+            "GET /in?token=[redacted]"
+        );
     }
 }

@@ -23,6 +23,9 @@ pub(super) struct Raw {
     pub(super) server: RawServer,
     pub(super) shutdown: RawShutdown,
     pub(super) guardrails: RawGuardrails,
+    /// `[[orgs]]`: absent from the embedded defaults.
+    #[serde(default)]
+    pub(super) orgs: Vec<super::orgs::RawOrg>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +38,11 @@ pub(super) struct RawOpenAi {
     pub(super) requests_per_minute: u32,
     #[serde(deserialize_with = "de::duration")]
     pub(super) timeout: Duration,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) allow_insecure_http: bool,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) max_response_bytes: u64,
+    pub(super) ca_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,17 +88,45 @@ pub(super) struct RawCompliance {
     pub(super) initial_lookback: Duration,
     pub(super) requests_per_minute: u32,
     pub(super) content: String,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) allow_insecure_http: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) download_timeout: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) missing_file_grace: Duration,
+    pub(super) ca_file: String,
 }
 
+/// `[sink]`. Keys whose default depends on the protocol (`protocol`, the older `format`,
+/// `compression`) are absent from the embedded defaults, so an unset key can be told from
+/// one set to the default's value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSink {
     pub(super) url: String,
-    pub(super) format: String,
+    #[serde(default)]
+    pub(super) protocol: Option<String>,
+    #[serde(default)]
+    pub(super) format: Option<String>,
+    pub(super) schema: String,
     pub(super) auth_token: String,
     pub(super) auth_token_file: String,
+    pub(super) auth_scheme: String,
+    pub(super) username: String,
+    pub(super) password: String,
+    pub(super) password_file: String,
     pub(super) headers: BTreeMap<String, String>,
-    pub(super) compression: String,
+    #[serde(default)]
+    pub(super) compression: Option<String>,
+    pub(super) index: String,
+    pub(super) sourcetype: String,
+    #[serde(deserialize_with = "de::string_list")]
+    pub(super) labels: Vec<String>,
+    pub(super) akto_account_id: String,
+    #[serde(deserialize_with = "de::boolean")]
+    pub(super) ack: bool,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) ack_timeout: Duration,
     pub(super) max_batch_events: u32,
     #[serde(deserialize_with = "de::size")]
     pub(super) max_batch_bytes: u64,
@@ -102,6 +138,11 @@ pub(super) struct RawSink {
     pub(super) allow_insecure_http: bool,
     #[serde(deserialize_with = "de::size")]
     pub(super) max_queue_bytes: u64,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) dead_letter_max_bytes: u64,
+    pub(super) ca_file: String,
+    pub(super) client_cert_file: String,
+    pub(super) client_key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +165,8 @@ pub(super) struct RawState {
 pub(super) struct RawLog {
     pub(super) format: String,
     pub(super) level: String,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) progress_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,18 +2,19 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use super::Settings;
+use crate::secrets::{Rotating, redact_url};
 
 /// The effective configuration as TOML-like text with every secret redacted, for `config`.
 pub fn render_redacted(s: &Settings) -> String {
     fn name<T: Into<&'static str>>(v: T) -> &'static str {
         v.into()
     }
-    fn secret(v: &Option<SecretString>) -> &'static str {
+    fn secret(v: &Option<Rotating>) -> &'static str {
         match v {
-            Some(v) if !v.expose_secret().is_empty() => "\"[redacted]\"",
+            Some(v) if !v.current().expose_secret().is_empty() => "\"[redacted]\"",
             _ => "\"\"",
         }
     }
@@ -33,13 +34,14 @@ pub fn render_redacted(s: &Settings) -> String {
     let lines = [
         "[openai]".to_string(),
         format!("admin_key = {}", secret(&s.openai.admin_key)),
-        format!("base_url = \"{}\"", s.openai.base_url),
+        format!("base_url = \"{}\"", redact_url(&s.openai.base_url)),
         format!(
             "organization_id = \"{}\"",
             s.openai.organization_id.as_deref().unwrap_or("")
         ),
         format!("requests_per_minute = {}", s.openai.requests_per_minute),
         format!("timeout = {}", dur(s.openai.timeout)),
+        format!("max_response_bytes = {}", s.openai.max_response_bytes),
         String::new(),
         "[audit_logs]".to_string(),
         format!("enabled = {}", s.audit_logs.enabled),
@@ -57,25 +59,48 @@ pub fn render_redacted(s: &Settings) -> String {
         "[compliance]".to_string(),
         format!("enabled = {}", s.compliance.enabled),
         format!("api_key = {}", secret(&s.compliance.api.api_key)),
-        format!("base_url = \"{}\"", s.compliance.api.base_url),
+        format!("base_url = \"{}\"", redact_url(&s.compliance.api.base_url)),
         format!("principal_id = \"{}\"", s.compliance.api.principal_id),
         format!("event_types = {}", list(&s.compliance.streams.event_types)),
         format!("poll_interval = {}", dur(s.compliance.streams.poll_interval)),
         format!("initial_lookback = {}", dur(s.compliance.streams.initial_lookback)),
         format!("requests_per_minute = {}", s.compliance.api.requests_per_minute),
         format!("content = \"{}\"", name(s.compliance.streams.content)),
+        format!("download_timeout = {}", dur(s.compliance.streams.download_timeout)),
+        format!("missing_file_grace = {}", dur(s.compliance.streams.missing_file_grace)),
         String::new(),
         "[sink]".to_string(),
-        format!("url = \"{}\"", s.sink.url),
-        format!("format = \"{}\"", name(s.sink.format)),
-        format!("auth_token = {}", secret(&s.sink.auth_token)),
+        format!("url = \"{}\"", redact_url(&s.sink.url)),
+        format!("protocol = \"{}\"", s.sink.protocol.as_str()),
+        format!("schema = \"{}\"", name(s.sink.schema)),
+        format!("auth_token = {}", secret(&s.sink.credentials.token)),
+        format!("auth_scheme = \"{}\"", s.sink.credentials.scheme),
+        format!("username = \"{}\"", s.sink.credentials.username),
+        format!("password = {}", secret(&s.sink.credentials.password)),
         format!("headers = {{ {} }}", headers.join(", ")),
         format!("compression = \"{}\"", name(s.sink.compression)),
+        format!("index = \"{}\"", s.sink.options.index),
+        format!("sourcetype = \"{}\"", s.sink.options.sourcetype),
+        format!(
+            "labels = {}",
+            list(
+                &s.sink
+                    .options
+                    .labels
+                    .iter()
+                    .map(|l| name(*l).to_string())
+                    .collect::<Vec<_>>()
+            )
+        ),
+        format!("akto_account_id = \"{}\"", s.sink.options.akto_account_id),
+        format!("ack = {}", s.sink.options.ack),
+        format!("ack_timeout = {}", dur(s.sink.options.ack_timeout)),
         format!("max_batch_events = {}", s.sink.max_batch_events),
         format!("max_batch_bytes = {}", s.sink.max_batch_bytes),
         format!("flush_interval = {}", dur(s.sink.flush_interval)),
         format!("timeout = {}", dur(s.sink.timeout)),
         format!("max_queue_bytes = {}", s.sink.max_queue_bytes),
+        format!("dead_letter_max_bytes = {}", s.sink.dead_letter_max_bytes),
         String::new(),
         "[retry]".to_string(),
         format!("initial_backoff = {}", dur(s.retry.initial_backoff)),
@@ -121,5 +146,6 @@ pub fn render_redacted(s: &Settings) -> String {
     ];
     let mut out = lines.join("\n");
     out.push('\n');
+    out.push_str(&super::orgs::render(&s.orgs));
     out
 }

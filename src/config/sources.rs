@@ -21,6 +21,9 @@ pub(super) fn read_raw(file: Option<&Path>, env: &HashMap<String, String>) -> Re
         }
         builder = builder.add_source(File::from(path).format(FileFormat::Toml));
     }
+    if let Some(stray) = stray_variable(env) {
+        return Err(stray);
+    }
     let prefixed: HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
@@ -34,6 +37,57 @@ pub(super) fn read_raw(file: Option<&Path>, env: &HashMap<String, String>) -> Re
     );
     let built = builder.build().map_err(from_config_error)?;
     built.try_deserialize::<Raw>().map_err(from_config_error)
+}
+
+/// The sections a variable can name, for the suggestion when one is misspelt.
+const SECTIONS: [&str; 11] = [
+    "openai",
+    "audit_logs",
+    "inventory",
+    "compliance",
+    "sink",
+    "retry",
+    "state",
+    "log",
+    "server",
+    "shutdown",
+    "guardrails",
+];
+
+/// The first variable that starts like ours but maps to no key (`OAI_INGEST_SINK_URL`, one
+/// underscore): silently ignoring it would run the daemon with a setting the operator
+/// believes is in force. `OAI_INGEST_CONFIG` (the config file) is the one such name in use.
+fn stray_variable(env: &HashMap<String, String>) -> Option<ConfigError> {
+    let mut names: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with(ENV_PREFIX) && !k.starts_with(&format!("{ENV_PREFIX}__")))
+        .filter(|k| k.as_str() != super::CONFIG_ENV)
+        .collect();
+    names.sort();
+    let name = names.first()?;
+    let rest = name
+        .trim_start_matches(ENV_PREFIX)
+        .trim_start_matches('_')
+        .to_ascii_lowercase();
+    let suggestion = SECTIONS
+        .iter()
+        .find_map(|section| {
+            let key = rest.strip_prefix(section)?.strip_prefix('_')?;
+            Some(format!(
+                " (did you mean {ENV_PREFIX}__{}__{}?)",
+                section.to_ascii_uppercase(),
+                key.to_ascii_uppercase()
+            ))
+        })
+        .unwrap_or_default();
+    Some(ConfigError::new(
+        name.as_str(),
+        format!(
+            "this variable sets no configuration key: keys are set with {ENV_PREFIX}__<SECTION>__<KEY>, \
+             two underscores each{suggestion}; the config file is {}",
+            super::CONFIG_ENV
+        ),
+    ))
 }
 
 /// The `config` crate names the key inside its message; keep that, and pull the key out

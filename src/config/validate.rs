@@ -2,25 +2,24 @@
 //! its dotted key. Enumerated keys are parsed with the component enum's own string form, so
 //! the accepted words are written once, on the enum.
 
-use std::collections::{BTreeMap, HashMap};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use url::Url;
 
-use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi, RawSink};
+use super::raw::{Raw, RawAuditLogs, RawCompliance, RawGuardrails, RawOpenAi};
 use super::{ComplianceSettings, ConfigError, Requirements, Settings, ShutdownSettings};
 use crate::compliance::platform::ComplianceApiSettings;
 use crate::guardrails::{GuardrailSettings, Inputs, RuleSet, RuleSetError};
 use crate::openai::admin::OpenAiSettings;
 use crate::retry::RetrySettings;
+use crate::secrets::Rotating;
 use crate::server::ServerSettings;
-use crate::sink::SinkSettings;
 use crate::state::StateSettings;
 use crate::streams::audit_logs::AuditLogSettings;
 use crate::streams::compliance::ComplianceStreamSettings;
@@ -34,10 +33,26 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
         interval: positive("inventory.interval", raw.inventory.interval)?,
         stale_key_days: raw.inventory.stale_key_days,
     };
-    let needs_admin = needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
+    // With `[[orgs]]`, the blocks hold the credentials; the sections only their defaults.
+    let multi = !raw.orgs.is_empty();
+    let section_needs = if multi { Requirements::None } else { needs };
+    let needs_admin = section_needs == Requirements::Pipeline && (audit_logs.enabled || inventory.enabled);
+    let (insecure_openai, insecure_compliance) = (raw.openai.allow_insecure_http, raw.compliance.allow_insecure_http);
     let openai = openai(raw.openai, env, needs_admin)?;
-    let compliance = compliance(raw.compliance, openai.timeout, env, needs)?;
-    let sink = sink(raw.sink, needs)?;
+    let compliance = compliance(raw.compliance, &openai, env, section_needs)?;
+    let orgs = super::orgs::orgs(
+        raw.orgs,
+        &super::orgs::Sections {
+            openai: &openai,
+            audit_logs: &audit_logs,
+            inventory: &inventory,
+            compliance: &compliance,
+            insecure_openai,
+            insecure_compliance,
+        },
+        needs,
+    )?;
+    let sink = super::sink::sink(raw.sink, needs)?;
     let retry = RetrySettings {
         initial_backoff: positive("retry.initial_backoff", raw.retry.initial_backoff)?,
         max_backoff: positive("retry.max_backoff", raw.retry.max_backoff)?,
@@ -53,7 +68,9 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
     }
     let log = LogSettings {
         format: one_of("log.format", &raw.log.format)?,
-        level: raw.log.level,
+        level: crate::telemetry::check_level(&raw.log.level)
+            .map_err(|problem| ConfigError::new("log.level", problem))?,
+        progress_interval: positive("log.progress_interval", raw.log.progress_interval)?,
     };
     let server = ServerSettings {
         listen: match raw.server.listen.trim() {
@@ -80,6 +97,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
             timeout: positive("shutdown.timeout", raw.shutdown.timeout)?,
         },
         guardrails: guardrails(raw.guardrails)?,
+        orgs,
     })
 }
 
@@ -121,12 +139,20 @@ fn openai(raw: RawOpenAi, env: &HashMap<String, String>, needs_key: bool) -> Res
              openai.admin_key_file or OAI_INGEST__OPENAI__ADMIN_KEY to an Owner's admin key (sk-admin-…)",
         ));
     }
+    if raw.max_response_bytes < MIN_RESPONSE_BYTES {
+        return Err(ConfigError::new(
+            "openai.max_response_bytes",
+            "must be at least 1MiB (a page of 100 records can approach that)",
+        ));
+    }
     Ok(OpenAiSettings {
         admin_key,
-        base_url: api_root("openai.base_url", &raw.base_url)?,
+        base_url: upstream_root("openai", &raw.base_url, raw.allow_insecure_http)?,
         organization_id: non_empty(raw.organization_id),
         requests_per_minute: at_least_one("openai.requests_per_minute", raw.requests_per_minute)?,
         timeout: positive("openai.timeout", raw.timeout)?,
+        max_response_bytes: raw.max_response_bytes,
+        tls: super::tls::tls("openai", &raw.ca_file, None)?,
     })
 }
 
@@ -149,7 +175,7 @@ fn audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigError> {
 
 fn compliance(
     raw: RawCompliance,
-    timeout: Duration,
+    openai: &OpenAiSettings,
     env: &HashMap<String, String>,
     needs: Requirements,
 ) -> Result<ComplianceSettings, ConfigError> {
@@ -208,105 +234,34 @@ fn compliance(
         enabled: raw.enabled,
         api: ComplianceApiSettings {
             api_key,
-            base_url: api_root("compliance.base_url", &raw.base_url)?,
+            base_url: upstream_root("compliance", &raw.base_url, raw.allow_insecure_http)?,
             principal_id,
             requests_per_minute: at_least_one("compliance.requests_per_minute", raw.requests_per_minute)?,
-            timeout,
+            timeout: openai.timeout,
+            max_response_bytes: openai.max_response_bytes,
+            tls: super::tls::tls("compliance", &raw.ca_file, None)?,
         },
         streams: ComplianceStreamSettings {
             event_types,
             poll_interval: positive("compliance.poll_interval", raw.poll_interval)?,
             initial_lookback: positive("compliance.initial_lookback", raw.initial_lookback)?,
             content: one_of("compliance.content", &raw.content)?,
+            download_timeout: positive("compliance.download_timeout", raw.download_timeout)?,
+            missing_file_grace: raw.missing_file_grace,
         },
     })
 }
 
-fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, ConfigError> {
-    let url = match raw.url.trim() {
-        "" if needs == Requirements::Pipeline => {
-            return Err(ConfigError::new(
-                "sink.url",
-                "is required: the ingestion service endpoint (OAI_INGEST__SINK__URL)",
-            ));
-        }
-        // `config` may print a configuration without a sink.
-        "" => Url::parse("http://127.0.0.1/").map_err(|e| ConfigError::new("sink.url", e.to_string()))?,
-        text => Url::parse(text).map_err(|e| ConfigError::new("sink.url", format!("`{text}` is not a URL: {e}")))?,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if raw.allow_insecure_http || is_loopback(&url) => {}
-        "http" => {
-            return Err(ConfigError::new(
-                "sink.url",
-                "plain http:// is only allowed to a loopback host; use https:// or set \
-                 sink.allow_insecure_http = true",
-            ));
-        }
-        other => {
-            return Err(ConfigError::new(
-                "sink.url",
-                format!("scheme `{other}` is not supported; use https://"),
-            ));
-        }
-    }
-    let max_batch_bytes = usize::try_from(raw.max_batch_bytes).unwrap_or(usize::MAX);
-    if max_batch_bytes < 1024 {
-        return Err(ConfigError::new("sink.max_batch_bytes", "must be at least 1KiB"));
-    }
-    let max_queue_bytes = usize::try_from(raw.max_queue_bytes).unwrap_or(usize::MAX);
-    if max_queue_bytes < max_batch_bytes {
-        return Err(ConfigError::new(
-            "sink.max_queue_bytes",
-            "must be at least sink.max_batch_bytes",
-        ));
-    }
-    Ok(SinkSettings {
-        url,
-        format: one_of("sink.format", &raw.format)?,
-        auth_token: secret("sink.auth_token", raw.auth_token, raw.auth_token_file, None)?,
-        headers: headers(raw.headers)?,
-        compression: one_of("sink.compression", &raw.compression)?,
-        max_batch_events: usize::try_from(raw.max_batch_events)
-            .ok()
-            .and_then(NonZeroUsize::new)
-            .ok_or_else(|| ConfigError::new("sink.max_batch_events", "must be at least 1"))?,
-        max_batch_bytes,
-        flush_interval: positive("sink.flush_interval", raw.flush_interval)?,
-        timeout: positive("sink.timeout", raw.timeout)?,
-        max_queue_bytes,
-    })
-}
-
-fn headers(raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in raw {
-        let key = format!("sink.headers.{name}");
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
-        if header == reqwest::header::AUTHORIZATION {
-            return Err(ConfigError::new(
-                &key,
-                "use sink.auth_token for the Authorization header",
-            ));
-        }
-        let mut value =
-            HeaderValue::from_str(&value).map_err(|_| ConfigError::new(&key, "is not a valid header value"))?;
-        value.set_sensitive(true);
-        headers.insert(header, value);
-    }
-    Ok(headers)
-}
-
 /// A secret from its key, its `<key>_file`, or a conventional environment variable, in that
-/// order. Setting both the key and the file is ambiguous and refused.
+/// order. Setting both the key and the file is ambiguous and refused. Whatever is found is
+/// registered for redaction (`crate::secrets`) before anything can print it; one read from a
+/// file can be read again while the daemon runs.
 pub(super) fn secret(
     key: &str,
     inline: String,
     file: String,
     conventional: Option<&String>,
-) -> Result<Option<SecretString>, ConfigError> {
+) -> Result<Option<Rotating>, ConfigError> {
     let inline = inline.trim().to_string();
     let file = file.trim().to_string();
     match (inline.is_empty(), file.is_empty()) {
@@ -314,21 +269,52 @@ pub(super) fn secret(
             key,
             format!("set either {key} or {key}_file, not both"),
         )),
-        (false, true) => Ok(Some(SecretString::from(inline))),
+        (false, true) => Ok(Some(Rotating::fixed(key, SecretString::from(inline)))),
         (true, false) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| ConfigError::new(format!("{key}_file"), format!("cannot read `{file}`: {e}")))?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(ConfigError::new(format!("{key}_file"), format!("`{file}` is empty")));
-            }
-            Ok(Some(SecretString::from(text.to_string())))
+            let path = PathBuf::from(&file);
+            let value =
+                crate::secrets::read_file(&path).map_err(|problem| ConfigError::new(format!("{key}_file"), problem))?;
+            Ok(Some(Rotating::from_file(key, path, value)))
         }
         (true, true) => Ok(conventional
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
-            .map(|v| SecretString::from(v.to_string()))),
+            .map(|v| Rotating::fixed(key, SecretString::from(v.to_string())))),
     }
+}
+
+/// The smallest `openai.max_response_bytes` accepted.
+const MIN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// `<section>.base_url` as an API root, over https — or plain http to a loopback host, or
+/// anywhere when `<section>.allow_insecure_http` says so (the key would travel in clear).
+pub(super) fn upstream_root(section: &str, text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    upstream_root_at(
+        &format!("{section}.base_url"),
+        &format!("{section}.allow_insecure_http"),
+        text,
+        allow_insecure_http,
+    )
+}
+
+/// [`upstream_root`] for the key `key`, whose plain http is allowed by `allow_key`.
+pub(super) fn upstream_root_at(
+    key: &str,
+    allow_key: &str,
+    text: &str,
+    allow_insecure_http: bool,
+) -> Result<Url, ConfigError> {
+    let url = api_root(key, text)?;
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "plain http:// is only allowed to a loopback host (the key would travel unencrypted); \
+                 use https:// or set {allow_key} = true"
+            ),
+        ));
+    }
+    Ok(url)
 }
 
 /// Accepts `https://api.openai.com` or `https://api.openai.com/v1` (or a proxy path) and
@@ -350,7 +336,7 @@ pub(super) fn api_root(key: &str, text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -359,7 +345,7 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
+pub(super) fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         Err(ConfigError::new(key, "must be longer than zero"))
     } else {
@@ -367,12 +353,12 @@ fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
     }
 }
 
-fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
+pub(super) fn at_least_one(key: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
     NonZeroU32::new(n).ok_or_else(|| ConfigError::new(key, "must be at least 1"))
 }
 
 /// One of an enumerated key's words, as the enum itself spells them.
-fn one_of<T: FromStr + strum::VariantNames>(key: &str, got: &str) -> Result<T, ConfigError> {
+pub(super) fn one_of<T: FromStr + strum::VariantNames>(key: &str, got: &str) -> Result<T, ConfigError> {
     T::from_str(got.trim())
         .map_err(|_| ConfigError::new(key, format!("`{got}` is not one of {}", T::VARIANTS.join(", "))))
 }

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
-use super::rule::{Baseline, MAX_DISTINCT_FIELDS, Piece, Rule, RuleKind, RuleSet};
+use super::reconcile::{Check, Pending};
+use super::rule::{MAX_DISTINCT_FIELDS, Piece, Rule, RuleKind, RuleSet};
 use super::stateful::{Entry, Keep, Keyed, Limits, Need, Point, State, fingerprint};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
@@ -165,7 +166,7 @@ impl Engine {
                     {
                         let extra =
                             json!({"count": evidence.len(), "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group_by, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));
                     }
                 }
                 RuleKind::Sequence {
@@ -194,7 +195,21 @@ impl Engine {
                             .sequence(&rule.id, &key, entry, is_first, is_then, *first_count, window_ms)
                     {
                         let extra = json!({"first_count": evidence.len() - 1, "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group_by, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));
+                    }
+                }
+                RuleKind::Reconcile { check, grace } => {
+                    let decided = self.state.reconcile(&rule.id, *check, millis(*grace), event);
+                    self.dirty = true;
+                    for p in decided {
+                        let evidence = [Entry {
+                            t: p.t,
+                            id: p.event_id.clone(),
+                            v: Vec::new(),
+                        }];
+                        let group = json!({"kind": p.kind, "object_id": p.object_id, "change": p.change});
+                        let generic = reconcile_message(*check, &p);
+                        out.push(self.report(rule, event, &evidence, group, json!({}), Some(generic)));
                     }
                 }
                 RuleKind::FirstSeen {
@@ -209,7 +224,7 @@ impl Engine {
                     }
                     self.dirty = true;
                     let keep = Keep {
-                        baseline_first: *baseline == Baseline::First,
+                        baseline_first: *baseline,
                         max_values: *max_values,
                     };
                     for seen in self.state.first_seen(&rule.id, &key, &seen_value, (t, &event.id), keep) {
@@ -222,7 +237,7 @@ impl Engine {
                         let names: Vec<String> = value.iter().map(ToString::to_string).collect();
                         let extra = json!({"value": {"field": names.join(", "), "value": shown}});
                         let generic = format!("{}: {} `{}` first seen", rule.title, names.join(", "), shown);
-                        out.push(self.report(rule, event, &evidence, group_by, extra, Some(generic)));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, Some(generic)));
                     }
                 }
                 RuleKind::Velocity {
@@ -259,7 +274,7 @@ impl Engine {
                             rule.title, leg.km, minutes
                         );
                         let evidence = [leg.from, leg.to];
-                        out.push(self.report(rule, event, &evidence, group_by, extra, Some(generic)));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, Some(generic)));
                     }
                 }
             }
@@ -286,6 +301,8 @@ impl Engine {
                 | RuleKind::Sequence { window, .. }
                 | RuleKind::Velocity { window, .. } => Some((r.id.as_str(), millis(*window) + 3_600_000)),
                 RuleKind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
+                // Its memory prunes itself by its own clock.
+                RuleKind::Reconcile { .. } => Some((r.id.as_str(), i64::MAX)),
                 _ => None,
             })
             .collect();
@@ -300,7 +317,7 @@ impl Engine {
         rule: &Rule,
         trigger: &mut Event,
         evidence: &[Entry],
-        group_by: &[Field],
+        group: Value,
         extra: Value,
         generic: Option<String>,
     ) -> Event {
@@ -347,10 +364,6 @@ impl Engine {
             a
         });
         event.project = trigger.project.clone();
-        let group: serde_json::Map<String, Value> = group_by
-            .iter()
-            .filter_map(|f| f.get(trigger).map(|v| (f.to_string(), Value::String(v.text()))))
-            .collect();
         let mut details = json!({
             "rule": rule.id,
             "title": rule.title,
@@ -369,6 +382,33 @@ impl Engine {
     }
 }
 
+/// What a reconciliation finding says, from the undecided item behind it.
+fn reconcile_message(check: Check, p: &Pending) -> String {
+    let at = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
+            || ms.to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    };
+    match check {
+        Check::InventoryChanges => format!(
+            "{} {}: {} in the inventory run at {} with no audit-log event naming it since {}",
+            p.kind,
+            p.object_id,
+            p.change,
+            at(p.t),
+            at(p.since)
+        ),
+        Check::AuditCreations => format!(
+            "the audit log says {} {} was created ({} at {}), but no complete inventory since shows it",
+            p.kind,
+            p.object_id,
+            p.change,
+            at(p.t)
+        ),
+    }
+}
+
 fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -381,6 +421,15 @@ fn finding(rule: &Rule, message: String) -> Finding {
         message,
         attack: rule.attack.clone(),
     }
+}
+
+/// The group a finding is about, by field name, as the trigger carries it.
+fn group_of(group_by: &[Field], trigger: &Event) -> Value {
+    group_by
+        .iter()
+        .filter_map(|f| f.get(trigger).map(|v| (f.to_string(), Value::String(v.text()))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// Joins the values of a group key: a character no field value carries.

@@ -5,7 +5,10 @@
 //!   `builtin.toml`.
 //! - `field`: dotted field paths over an event (`raw."api_key.created".data`).
 //! - `matcher`: the conditions rules test.
-//! - `stateful`: threshold, sequence, first-seen and velocity memories (bounded, persisted).
+//! - `stateful`: threshold, sequence, first-seen, velocity and reconciliation memories
+//!   (bounded, persisted).
+//! - `reconcile`: the inventory reconciled against the audit log, with its kind → audit-type
+//!   table (`reconcile_types.tsv`).
 //! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
 //! - `engine`: runs the rules over one event.
 //! - `settings`: what `[guardrails]` configures.
@@ -17,6 +20,7 @@ pub(crate) mod detect;
 pub(crate) mod engine;
 pub(crate) mod field;
 pub(crate) mod matcher;
+pub(crate) mod reconcile;
 pub(crate) mod rule;
 pub(crate) mod settings;
 pub(crate) mod stateful;
@@ -27,5 +31,7 @@ pub use rule::{Inputs, RuleError, RuleSet, RuleSetError};
 pub use settings::GuardrailSettings;
 pub use stateful::State;
 
+#[cfg(test)]
+mod drift_tests;
 #[cfg(test)]
 mod pack_tests;

@@ -76,6 +76,9 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
         }
     }
     event.raw = Some(record.clone());
+    if mapping.is_none() {
+        event.mark_unmapped();
+    }
     Ok(event)
 }
 

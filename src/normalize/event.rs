@@ -169,6 +169,18 @@ pub struct Finding {
 }
 
 impl Event {
+    /// Marks an event whose type no mapping table knows (`details.unmapped_type = true`):
+    /// what the `unknown_event_type` guardrail and an operator's query look for, apart from
+    /// records that could not be normalized at all (also category `other`).
+    pub fn mark_unmapped(&mut self) {
+        if !self.details.is_object() {
+            self.details = Value::Object(Default::default());
+        }
+        if let Value::Object(details) = &mut self.details {
+            details.insert("unmapped_type".to_string(), Value::Bool(true));
+        }
+    }
+
     /// An event with the fixed fields set and everything optional empty; normalizers fill in
     /// the rest.
     pub fn new(

@@ -17,4 +17,4 @@ pub use error::NormalizeError;
 pub use event::*;
 pub use id::event_id;
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
-pub use unparseable::unparseable;
+pub use unparseable::{unparseable, unparseable_key};

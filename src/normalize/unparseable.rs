@@ -8,16 +8,21 @@ use sha2::{Digest, Sha256};
 
 use super::{Context, Event, Source};
 
+/// The stable name of a record that cannot be read (`sha256-<hex of its JSON>`): the upstream
+/// part of its event id, and what a stream remembers it by so a re-read does not resend it.
+pub fn unparseable_key(record: &Value) -> String {
+    format!("sha256-{}", hex::encode(Sha256::digest(record.to_string().as_bytes())))
+}
+
 /// An `other` event carrying `record` unchanged and `reason` in `details.normalize_error`.
 pub fn unparseable(source: Source, record: &Value, ctx: &Context, reason: &str) -> Event {
-    let digest = hex::encode(Sha256::digest(record.to_string().as_bytes()));
     let event_type = record
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("unparseable")
         .to_string();
     let mut event = Event::new(
-        super::event_id(source, ctx.org_id.as_deref(), &format!("sha256-{digest}")),
+        super::event_id(source, ctx.org_id.as_deref(), &unparseable_key(record)),
         source,
         ctx.org_id.clone(),
         event_type,

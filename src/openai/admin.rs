@@ -4,27 +4,33 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use url::Url;
 
 use super::wire::ListAuditLogsResponse;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
-use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, LimitScope};
+use crate::secrets::Rotating;
+use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
+use crate::upstream::http::TlsSettings;
 
 /// How to reach the OpenAI Admin API (`[openai]`).
 #[derive(Debug, Clone)]
 pub struct OpenAiSettings {
     /// The admin key; `None` only when no stream that needs it is enabled.
-    pub admin_key: Option<SecretString>,
+    pub admin_key: Option<Rotating>,
     /// API root including `/v1` (the config takes the host form `https://api.openai.com`).
     pub base_url: Url,
     /// Labels every event and makes ids unique across organizations.
     pub organization_id: Option<String>,
     /// One budget shared by every Admin API call.
     pub requests_per_minute: NonZeroU32,
-    /// Per-request timeout.
+    /// How long connecting, and each wait for more bytes of an answer, may take.
     pub timeout: Duration,
+    /// The largest JSON answer read (`openai.max_response_bytes`); the Compliance platform's
+    /// list shares it.
+    pub max_response_bytes: u64,
+    /// Extra trusted roots (`openai.ca_file`).
+    pub tls: TlsSettings,
 }
 
 /// Route label of the audit-log endpoint (also its rate-limit key within the one budget).
@@ -58,6 +64,8 @@ impl AdminApi {
             base: settings.base_url.clone(),
             timeout: settings.timeout,
             requests_per_minute: settings.requests_per_minute,
+            max_response_bytes: settings.max_response_bytes,
+            tls: settings.tls.clone(),
         };
         // The Admin API has no documented per-route limits: one budget for all of it.
         let api = ApiClient::build("openai", LimitScope::Shared, endpoint, retry, metrics)?;
@@ -72,7 +80,7 @@ impl AdminApi {
     }
 
     /// `GET /organization/audit_logs` for one page of a closed window.
-    pub async fn audit_logs(&self, q: &AuditLogQuery) -> Result<ListAuditLogsResponse, ApiError> {
+    pub async fn audit_logs(&self, q: &AuditLogQuery) -> Result<Fetched<ListAuditLogsResponse>, ApiError> {
         let mut query = vec![
             ("effective_at[gte]", q.gte.to_string()),
             ("effective_at[lte]", q.lte.to_string()),
@@ -94,7 +102,7 @@ impl AdminApi {
         route: &'static str,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
+    ) -> Result<Fetched<T>, ApiError> {
         self.api.get_json(route, path, query).await
     }
 }

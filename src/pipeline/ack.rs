@@ -160,6 +160,13 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> StreamAcks<S> {
         let inner = self.lock();
         inner.acked_below == inner.emitted && inner.marks.is_empty()
     }
+
+    /// Whether the event numbered `seq` (the `seq`-th token handed out, from 0) is
+    /// acknowledged: `replay` asks event by event.
+    pub fn is_acked(&self, seq: u64) -> bool {
+        let inner = self.lock();
+        seq < inner.acked_below || inner.acked_ahead.contains(&seq)
+    }
 }
 
 impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Acknowledge for StreamAcks<S> {

@@ -17,6 +17,15 @@ pub trait Checkpoint: Serialize + DeserializeOwned + Clone + Default + Send + Sy
     fn complete_up_to(&self) -> Option<i64> {
         None
     }
+
+    /// Whether the stream keeps such a watermark; one that does not reads snapshots, which
+    /// are complete as of the cycle that read them.
+    fn keeps_watermark() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 /// Saves every state the stream's acknowledgements release, newest first, until the tracker
@@ -35,17 +44,21 @@ pub async fn run_writer<S: Checkpoint>(
             && generation > written
         {
             let (store, name) = (store.clone(), stream.clone());
+            let up_to = state.complete_up_to();
             let saved = tokio::task::spawn_blocking(move || store.save(&name, &state)).await;
             match saved {
                 Ok(Ok(())) => {
                     written = generation;
                     metrics.checkpoint_saved(&stream);
+                    if let Some(at) = up_to {
+                        metrics.set_watermark(&stream, at);
+                    }
                 }
                 // The next release retries; the old checkpoint stays valid meanwhile.
                 Ok(Err(err)) => {
-                    tracing::error!(stream = %stream, error = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart")
+                    tracing::error!(stream = %stream, error.message = %err, "failed to save a checkpoint; events since the last saved one may be delivered again after a restart")
                 }
-                Err(err) => tracing::error!(stream = %stream, error = %err, "checkpoint writer task failed"),
+                Err(err) => tracing::error!(stream = %stream, error.message = %err, "checkpoint writer task failed"),
             }
         }
         if !open {

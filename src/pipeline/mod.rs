@@ -14,21 +14,27 @@ pub mod ack;
 pub mod checkpoints;
 pub mod guard;
 pub mod process;
+pub mod progress;
 pub mod queue;
+pub mod share;
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::liveness::Beat;
 use crate::normalize::Event;
 pub use ack::{AckToken, StreamAcks};
+pub use progress::{Order, Progress};
 
 /// An event on its way to the processing stage, with the right to acknowledge it.
 #[derive(Debug)]
 pub struct Envelope {
     pub event: Event,
     pub ack: AckToken,
+    /// The event's unit of its organization's share of the queue (several organizations).
+    pub share: Option<share::Held>,
 }
 
 /// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
@@ -61,6 +67,13 @@ pub struct Emitter<S> {
     tx: mpsc::Sender<Envelope>,
     /// The stop token: once cancelled, nothing more is emitted.
     stop: CancellationToken,
+    /// The organization's share of the queue, with several organizations.
+    share: Option<share::Share>,
+    /// How far the stream's pass has got, for the progress lines and the backfill gauge.
+    progress: Progress,
+    /// The stream's sign of life for `/healthz`: each event is progress; a full pipeline is
+    /// a wait, not a stall.
+    beat: Beat,
 }
 
 impl<S> Clone for Emitter<S> {
@@ -69,14 +82,36 @@ impl<S> Clone for Emitter<S> {
             acks: Arc::clone(&self.acks),
             tx: self.tx.clone(),
             stop: self.stop.clone(),
+            share: self.share.clone(),
+            progress: self.progress.clone(),
+            beat: self.beat.clone(),
         }
     }
 }
 
 impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
-    pub fn new(acks: Arc<StreamAcks<S>>, tx: mpsc::Sender<Envelope>, stop: CancellationToken) -> Self {
-        Self { acks, tx, stop }
+    pub fn new(
+        acks: Arc<StreamAcks<S>>,
+        tx: mpsc::Sender<Envelope>,
+        stop: CancellationToken,
+        progress: Progress,
+        beat: Beat,
+    ) -> Self {
+        Self {
+            acks,
+            tx,
+            stop,
+            progress,
+            beat,
+            share: None,
+        }
+    }
+
+    /// The same emitter, holding its events to the organization's `share` of the queue.
+    pub fn with_share(mut self, share: Option<share::Share>) -> Self {
+        self.share = share;
+        self
     }
 
     /// Sends one event downstream, waiting while the pipeline is full (backpressure).
@@ -84,15 +119,42 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
         if self.stop.is_cancelled() {
             return Err(Stopped);
         }
-        let envelope = Envelope {
+        let share = match &self.share {
+            Some(share) => {
+                // Waiting for the organization's share is backpressure too.
+                self.beat.waiting();
+                let held = tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return Err(Stopped),
+                    held = share.take() => held,
+                };
+                self.beat.busy();
+                Some(held)
+            }
+            None => None,
+        };
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Stopped),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                // Backpressure: waiting for the stages downstream is not being stuck.
+                self.beat.waiting();
+                let permit = tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return Err(Stopped),
+                    permit = self.tx.reserve() => permit.map_err(|_| Stopped)?,
+                };
+                self.beat.busy();
+                permit
+            }
+        };
+        permit.send(Envelope {
             event,
             ack: self.acks.next_token(),
-        };
-        tokio::select! {
-            biased;
-            () = self.stop.cancelled() => Err(Stopped),
-            sent = self.tx.send(envelope) => sent.map_err(|_| Stopped),
-        }
+            share,
+        });
+        self.progress.event();
+        Ok(())
     }
 
     /// Sends events in order.
@@ -107,6 +169,16 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// been acknowledged.
     pub fn checkpoint(&self, state: S) {
         self.acks.mark(state);
+    }
+
+    /// The stream's progress through its current pass.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The stream's sign of life.
+    pub fn beat(&self) -> &Beat {
+        &self.beat
     }
 
     /// The tracker behind this emitter.

@@ -7,7 +7,9 @@ use tokio::sync::mpsc;
 
 use super::guard::Guard;
 use super::queue::ByteSender;
+use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
+use crate::liveness::Beat;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{Event, Source};
@@ -22,18 +24,26 @@ pub async fn run(
     metrics: Metrics,
     mut guard: Option<Guard>,
     content_mode: ContentMode,
+    beat: Beat,
 ) {
-    while let Some(Envelope { mut event, ack }) = rx.recv().await {
+    loop {
+        beat.waiting();
+        let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
+            break;
+        };
+        beat.busy();
         let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
         if event.source == Source::Compliance {
             content::apply(content_mode, &mut event);
         }
-        let mut open = send(event, ack, &out, &metrics).await;
+        // Waiting for room in the sink's queue is backpressure, not being stuck.
+        beat.waiting();
+        let mut open = send(event, ack, share, &out, &metrics).await;
         for (finding, token) in found {
             if !open {
                 break;
             }
-            open = send(finding, token, &out, &metrics).await;
+            open = send(finding, token, None, &out, &metrics).await;
         }
         if !open {
             tracing::debug!("sink queue closed; processing stops");
@@ -47,13 +57,13 @@ pub async fn run(
 }
 
 /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
-async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
+async fn send(event: Event, ack: AckToken, share: Option<Held>, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
     let json = match serde_json::to_vec(&event) {
         Ok(json) => json,
         Err(err) => {
             // Not expected for plain data; the unacknowledged token keeps the stream's
             // checkpoint behind this event, so nothing is lost.
-            tracing::error!(stream = %ack.stream(), id = %event.id, error = %err, "failed to encode an event");
+            tracing::error!(stream = %ack.stream(), id = %event.id, error.message = %err, "failed to encode an event");
             return true;
         }
     };
@@ -63,5 +73,5 @@ async fn send(event: Event, ack: AckToken, out: &ByteSender<Encoded>, metrics: &
         json,
         ack,
     };
-    out.send(encoded).await.is_ok()
+    out.send_holding(encoded, share).await.is_ok()
 }

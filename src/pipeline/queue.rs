@@ -1,9 +1,12 @@
 //! A channel bounded by bytes, not items: the sender waits while the items in the queue add
-//! up to the budget, which is how a slow or absent sink holds the pollers back.
+//! up to the budget, which is how a slow or absent sink holds the pollers back. An item may
+//! also hold a unit of its organization's share (`share`), returned when it leaves the queue.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::share::Held;
 
 /// Something that knows how many bytes it holds.
 pub trait Weighed {
@@ -14,7 +17,7 @@ pub trait Weighed {
 /// The sending half.
 #[derive(Debug)]
 pub struct ByteSender<T> {
-    tx: mpsc::UnboundedSender<(T, OwnedSemaphorePermit)>,
+    tx: mpsc::UnboundedSender<Queued<T>>,
     budget: Arc<Semaphore>,
     capacity: usize,
 }
@@ -32,9 +35,13 @@ impl<T> Clone for ByteSender<T> {
 /// The receiving half.
 #[derive(Debug)]
 pub struct ByteReceiver<T> {
-    rx: mpsc::UnboundedReceiver<(T, OwnedSemaphorePermit)>,
+    rx: mpsc::UnboundedReceiver<Queued<T>>,
     budget: Arc<Semaphore>,
 }
+
+/// An item in the queue with the bytes it holds of the budget and, with several
+/// organizations, its unit of its organization's share; both return when it is taken out.
+type Queued<T> = (T, OwnedSemaphorePermit, Option<Held>);
 
 /// The receiver is gone; the item comes back.
 #[derive(Debug)]
@@ -64,11 +71,17 @@ fn permits(size: usize, capacity: usize) -> u32 {
 impl<T: Weighed> ByteSender<T> {
     /// Waits for room, then queues the item.
     pub async fn send(&self, item: T) -> Result<(), Closed<T>> {
+        self.send_holding(item, None).await
+    }
+
+    /// [`ByteSender::send`] for an item holding a unit of its organization's share, which
+    /// returns when the item leaves the queue.
+    pub async fn send_holding(&self, item: T, share: Option<Held>) -> Result<(), Closed<T>> {
         let n = permits(item.bytes(), self.capacity);
         let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(n).await else {
             return Err(Closed(item));
         };
-        self.tx.send((item, permit)).map_err(|e| Closed(e.0.0))
+        self.tx.send((item, permit, share)).map_err(|e| Closed(e.0.0))
     }
 
     /// Bytes currently queued.
@@ -81,7 +94,7 @@ impl<T> ByteReceiver<T> {
     /// The next item, its bytes returned to the budget; `None` once every sender is gone and
     /// the queue is empty.
     pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await.map(|(item, _permit)| item)
+        self.rx.recv().await.map(|(item, _permit, _share)| item)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Request body encoding (pure): the NDJSON or JSON-array body of a batch, its optional gzip
+//! Request body encoding (pure): a batch's body in the protocol's frame, its optional gzip
 //! compression, and the batch's idempotency key.
 
 use std::io::{self, Write};
@@ -8,7 +8,8 @@ use flate2::Compression as Level;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
-use super::settings::{Compression, SinkFormat};
+use super::protocol::{Piece, Wire, assemble};
+use super::settings::Compression;
 
 /// One batch, ready to POST: built once and sent unchanged on every retry, so the receiver
 /// sees the same bytes and the same key each time.
@@ -23,38 +24,6 @@ pub struct Payload {
     pub events: usize,
 }
 
-/// The `Content-Type` of a body format.
-pub fn content_type(format: SinkFormat) -> &'static str {
-    match format {
-        SinkFormat::Ndjson => "application/x-ndjson",
-        SinkFormat::Json => "application/json",
-    }
-}
-
-/// The uncompressed body: one event per line with a trailing newline, or one JSON array.
-pub fn body<'a>(format: SinkFormat, events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
-    match format {
-        SinkFormat::Ndjson => {
-            for json in events {
-                out.extend_from_slice(json);
-                out.push(b'\n');
-            }
-        }
-        SinkFormat::Json => {
-            out.push(b'[');
-            for (i, json) in events.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(json);
-            }
-            out.push(b']');
-        }
-    }
-    out
-}
-
 /// Gzips `bytes`.
 pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Level::default());
@@ -63,8 +32,8 @@ pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 /// Lower-hex SHA-256 of the event ids joined with `\n`: the same batch always gets the same
-/// key, so a receiver can drop a retry of a batch it already took; a split half holds other
-/// ids and so gets its own key.
+/// key, so a receiver can drop a retry of a batch it already took; a split half — or the
+/// subset of a batch a receiver asked for again — holds other ids and so gets its own key.
 pub fn idempotency_key<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     let mut hasher = Sha256::new();
     for (i, id) in ids.into_iter().enumerate() {
@@ -76,9 +45,15 @@ pub fn idempotency_key<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Encodes a batch given as `(id, json)` pairs.
-pub fn payload<'a>(format: SinkFormat, compression: Compression, events: &[(&'a str, &'a [u8])]) -> Payload {
-    let plain = body(format, events.iter().map(|(_, json)| *json));
+/// Encodes a batch given as `(id, piece)` pairs in `wire`'s frame.
+pub fn payload(
+    wire: &dyn Wire,
+    content_type: &'static str,
+    compression: Compression,
+    events: &[(&str, &Piece)],
+) -> Payload {
+    let pieces: Vec<&Piece> = events.iter().map(|(_, piece)| *piece).collect();
+    let plain = assemble(wire, &pieces);
     let (body, content_encoding) = match compression {
         Compression::None => (plain, None),
         Compression::Gzip => match gzip(&plain) {
@@ -86,14 +61,14 @@ pub fn payload<'a>(format: SinkFormat, compression: Compression, events: &[(&'a 
             // Writing into memory does not fail in practice; if it ever does, sending the
             // batch uncompressed is correct, only larger.
             Err(err) => {
-                tracing::warn!(error = %err, "failed to gzip a batch; sending it uncompressed");
+                tracing::warn!(error.message = %err, "failed to gzip a batch; sending it uncompressed");
                 (plain, None)
             }
         },
     };
     Payload {
         body: Bytes::from(body),
-        content_type: content_type(format),
+        content_type,
         content_encoding,
         idempotency_key: idempotency_key(events.iter().map(|(id, _)| *id)),
         events: events.len(),
@@ -103,6 +78,8 @@ pub fn payload<'a>(format: SinkFormat, compression: Compression, events: &[(&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::protocol::{Doc, Protocol};
+    use crate::sink::settings::ProtocolOptions;
     use flate2::read::GzDecoder;
     use std::io::Read;
 
@@ -114,9 +91,26 @@ mod tests {
         out
     }
 
+    fn wire(protocol: Protocol) -> Box<dyn Wire> {
+        crate::sink::protocol::wire(protocol, &ProtocolOptions::default())
+    }
+
+    fn encode(protocol: Protocol, compression: Compression, events: &[(&str, &[u8])]) -> Payload {
+        let wire = wire(protocol);
+        let pieces: Vec<(&str, Piece)> = events
+            .iter()
+            .map(|(id, json)| {
+                let doc = Doc { id, event: None, json };
+                (*id, wire.item(&doc).expect("piece"))
+            })
+            .collect();
+        let refs: Vec<(&str, &Piece)> = pieces.iter().map(|(id, p)| (*id, p)).collect();
+        payload(wire.as_ref(), protocol.content_type(), compression, &refs)
+    }
+
     #[test]
     fn ndjson_is_one_event_per_line_with_a_trailing_newline() {
-        let p = payload(SinkFormat::Ndjson, Compression::None, &EVENTS);
+        let p = encode(Protocol::Ndjson, Compression::None, &EVENTS);
         assert_eq!(&p.body[..], b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
         assert_eq!(p.content_type, "application/x-ndjson");
         assert_eq!(p.content_encoding, None);
@@ -125,24 +119,15 @@ mod tests {
 
     #[test]
     fn json_is_one_array_that_parses() {
-        let p = payload(SinkFormat::Json, Compression::None, &EVENTS);
+        let p = encode(Protocol::Json, Compression::None, &EVENTS);
         assert_eq!(p.content_type, "application/json");
         let parsed: serde_json::Value = serde_json::from_slice(&p.body).expect("json");
         assert_eq!(parsed, serde_json::json!([{"id": "a"}, {"id": "b"}]));
     }
 
     #[test]
-    fn body_size_matches_what_the_batcher_counts() {
-        let lens = EVENTS.iter().map(|(_, j)| j.len());
-        for format in [SinkFormat::Ndjson, SinkFormat::Json] {
-            let b = body(format, EVENTS.iter().map(|(_, j)| *j));
-            assert_eq!(b.len(), super::super::batch::body_len(format, lens.clone()));
-        }
-    }
-
-    #[test]
     fn gzip_round_trips_to_the_plain_body() {
-        let p = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS);
+        let p = encode(Protocol::Ndjson, Compression::Gzip, &EVENTS);
         assert_eq!(p.content_encoding, Some("gzip"));
         assert_eq!(gunzip(&p.body), b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
     }
@@ -161,13 +146,20 @@ mod tests {
 
     #[test]
     fn the_key_is_stable_for_the_same_ids_and_differs_after_a_split() {
-        let first = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS);
-        let again = payload(SinkFormat::Json, Compression::None, &EVENTS);
+        let first = encode(Protocol::Ndjson, Compression::Gzip, &EVENTS);
+        let again = encode(Protocol::Json, Compression::None, &EVENTS);
         assert_eq!(first.idempotency_key, again.idempotency_key);
-        let half = payload(SinkFormat::Ndjson, Compression::Gzip, &EVENTS[..1]);
+        let half = encode(Protocol::Ndjson, Compression::Gzip, &EVENTS[..1]);
         assert_ne!(half.idempotency_key, first.idempotency_key);
         assert_eq!(half.idempotency_key, idempotency_key(["a"]));
         // Joining with a separator keeps ["ab"] and ["a", "b"] apart.
         assert_ne!(idempotency_key(["ab"]), idempotency_key(["a", "b"]));
+    }
+
+    #[test]
+    fn the_same_batch_encodes_to_the_same_bytes_every_time() {
+        let first = encode(Protocol::Ndjson, Compression::Gzip, &EVENTS);
+        let again = encode(Protocol::Ndjson, Compression::Gzip, &EVENTS);
+        assert_eq!(first.body, again.body);
     }
 }

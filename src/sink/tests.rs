@@ -10,6 +10,8 @@ use std::time::Duration;
 use flate2::read::GzDecoder;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
+
+use crate::secrets::Rotating;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use url::Url;
@@ -21,6 +23,8 @@ use crate::pipeline::StreamAcks;
 use crate::pipeline::ack::Committable;
 use crate::pipeline::queue::{ByteSender, byte_channel};
 use crate::retry::RetrySettings;
+use crate::sink::auth::{AuthScheme, Credentials};
+use crate::sink::settings::ProtocolOptions;
 
 /// The dead-letter file of the state directory `dir`.
 fn dead_letter(dir: &std::path::Path) -> DeadLetter {
@@ -142,16 +146,20 @@ impl Service {
     fn settings(&self) -> SinkSettings {
         SinkSettings {
             url: Url::parse(&self.server.uri()).expect("url"),
-            format: SinkFormat::Ndjson,
-            auth_token: None,
+            protocol: Protocol::Ndjson,
+            schema: Schema::V1,
+            credentials: Credentials::none(AuthScheme::Bearer),
             headers: HeaderMap::new(),
             compression: Compression::None,
+            options: ProtocolOptions::default(),
             max_batch_events: NonZeroUsize::new(100).expect("non-zero"),
             max_batch_bytes: 1 << 20,
             // Long, so only count, bytes or the end of input cut a batch unless a test says.
             flush_interval: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             max_queue_bytes: 1 << 22,
+            dead_letter_max_bytes: 1 << 30,
+            tls: Default::default(),
         }
     }
 }
@@ -413,7 +421,7 @@ async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_a
     };
     let mut settings = service.settings();
     settings.max_batch_events = NonZeroUsize::new(2).expect("non-zero");
-    settings.auth_token = Some(SecretString::from("wrong-token"));
+    settings.credentials.token = Some(Rotating::fixed("sink.auth_token", SecretString::from("wrong-token")));
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
 
@@ -579,7 +587,7 @@ async fn gzip_bodies_decode_to_the_ndjson_of_the_batch() {
 async fn the_json_format_sends_one_array_of_the_events() {
     let service = Service::start(|_, _, _| Reply::status(200)).await;
     let mut settings = service.settings();
-    settings.format = SinkFormat::Json;
+    settings.protocol = Protocol::Json;
     let stream = Stream::new();
     let events = stream.page(3);
     let expected: Vec<Value> = events
@@ -628,7 +636,7 @@ async fn the_token_and_header_values_are_sent_but_never_logged() {
     })
     .await;
     let mut settings = service.settings();
-    settings.auth_token = Some(SecretString::from(TOKEN));
+    settings.credentials.token = Some(Rotating::fixed("sink.auth_token", SecretString::from(TOKEN)));
     let mut tenant = HeaderValue::from_static(TENANT);
     tenant.set_sensitive(true);
     settings.headers.insert(HeaderName::from_static("x-tenant"), tenant);
@@ -657,7 +665,7 @@ async fn the_token_and_header_values_are_sent_but_never_logged() {
     }
     let logs = String::from_utf8(capture.0.lock().expect("capture").clone()).expect("utf-8");
     assert!(logs.contains("refused the credentials"), "{logs}");
-    assert!(logs.contains("fix sink.auth_token"), "{logs}");
+    assert!(logs.contains("check sink.auth_token"), "{logs}");
     assert!(logs.contains("retrying the batch"), "{logs}");
     assert!(!logs.contains(TOKEN), "{logs}");
     assert!(!logs.contains(TENANT), "{logs}");

@@ -1,18 +1,122 @@
-//! Durable file replacement (tmp → fsync → rename → fsync dir, mode 0600) and durable
-//! appends: the two ways this daemon writes state that must survive a crash at any instant.
+//! How this daemon touches the state directory: durable file replacement (tmp → fsync →
+//! rename → fsync dir) and durable appends, every file opened without following a symlink
+//! (`O_NOFOLLOW`) and kept at mode 0600, every directory checked (not a symlink, not
+//! world-writable) and tightened to 0700. Someone who can plant a link in the state directory
+//! must not make the daemon write through it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Creates `dir` (and parents) readable by the owner only, if it does not exist.
-pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+/// Mode of every file the daemon writes under the state directory.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory it creates or uses there.
+pub const DIR_MODE: u32 = 0o700;
+
+/// `open(2)` flags for every state file: never through a symlink, never a controlling tty.
+const NOFOLLOW: i32 = libc::O_NOFOLLOW | libc::O_NOCTTY;
+
+/// A path in the state directory that is not safe to use (a planted link, a directory
+/// anyone may write to): carried inside an `io::Error` so callers can tell it apart.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnsafePath(pub String);
+
+/// Whether `err` is an [`UnsafePath`].
+pub fn is_unsafe(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<UnsafePath>())
+}
+
+fn unsafe_dir(dir: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        UnsafePath(format!("{} {why}", dir.display())),
+    )
+}
+
+/// Creates `dir` (and parents) with mode 0700, or checks an existing one: it must be a
+/// directory, not a symlink (unless `follow`: the operator's `state.dir` itself may be one),
+/// not writable by everyone (anyone could plant files in it); a looser mode is tightened to
+/// 0700.
+pub fn ensure_private_dir(dir: &Path, follow: bool) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)?;
+    let meta = if follow {
+        fs::metadata(dir)?
+    } else {
+        fs::symlink_metadata(dir)?
+    };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir(
+            dir,
+            "is a symlink; the daemon does not follow links inside its state directory",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir(dir, "is not a directory"));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(unsafe_dir(
+            dir,
+            &format!(
+                "is writable by every user (mode {mode:04o}), so anyone could plant files or links in it; \
+                 make it private (chmod 700) or choose another state.dir"
+            ),
+        ));
+    }
+    if mode & 0o777 != DIR_MODE {
+        fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))?;
+    }
+    Ok(())
+}
+
+/// Explains an `ELOOP` from `O_NOFOLLOW`: the path is a symlink someone planted.
+fn explain(path: &Path, err: io::Error) -> io::Error {
+    if err.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            UnsafePath(format!(
+                "{} is a symlink; the daemon does not follow links in its state directory (remove it)",
+                path.display()
+            )),
+        )
+    } else {
+        err
+    }
+}
+
+/// Options that create files 0600 and never follow a symlink at the last path component.
+pub fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.mode(FILE_MODE).custom_flags(NOFOLLOW);
+    options
+}
+
+/// Opens `path` with `options` (built on [`private_options`]) and makes sure it is 0600
+/// even if it existed with a looser mode.
+pub fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    let file = options.open(path).map_err(|e| explain(path, e))?;
+    if file.metadata()?.permissions().mode() & 0o777 != FILE_MODE {
+        file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    }
+    Ok(file)
+}
+
+/// Reads `path` without following a symlink.
+pub fn read_private(path: &Path) -> io::Result<Vec<u8>> {
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(NOFOLLOW);
+    let mut file = options.open(path).map_err(|e| explain(path, e))?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content,
-/// never a mix. The file is created with mode 0600.
+/// never a mix. The file is created with mode 0600; whatever sits at the temporary path (a
+/// leftover, or a planted symlink) is removed first and the temporary file is created anew
+/// (`O_EXCL`), so nothing outside the directory is ever written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
@@ -23,16 +127,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut file = open_private(&tmp, private_options().write(true).create_new(true))?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
+    // rename(2) replaces a symlink at `path` itself, never its target.
     fs::rename(&tmp, path)?;
     // The rename is durable only once the directory entry is.
     File::open(dir)?.sync_all()
@@ -40,17 +145,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Opens (creating, mode 0600) the lock file at `path` without truncating it.
 pub fn open_lock(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)
+    open_private(path, private_options().create(true).truncate(false).write(true))
 }
 
-/// Appends `bytes` to `path` (created 0600) and waits until they are on disk.
+/// Appends `bytes` to `path` (created 0600, never through a symlink) and waits until they
+/// are on disk.
 pub fn append_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
+    let mut file = open_private(path, private_options().append(true).create(true))?;
     file.write_all(bytes)?;
     file.sync_data()
 }
@@ -58,7 +159,11 @@ pub fn append_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::symlink;
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).expect("meta").permissions().mode() & 0o777
+    }
 
     #[test]
     fn an_atomic_write_replaces_the_file_with_owner_only_permissions() {
@@ -67,8 +172,7 @@ mod tests {
         write_atomic(&path, b"one").expect("write");
         write_atomic(&path, b"two").expect("write");
         assert_eq!(fs::read(&path).expect("read"), b"two");
-        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode(&path), 0o600);
         assert!(!dir.path().join("state.json.tmp").exists());
     }
 
@@ -79,7 +183,70 @@ mod tests {
         append_durable(&path, b"a\n").expect("append");
         append_durable(&path, b"b\n").expect("append");
         assert_eq!(fs::read(&path).expect("read"), b"a\nb\n");
-        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_temporary_path_is_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("victim");
+        let path = dir.path().join("audit_logs.json");
+        symlink(&victim, dir.path().join("audit_logs.json.tmp")).expect("planted link");
+        write_atomic(&path, b"checkpoint").expect("written beside the link");
+        assert_eq!(
+            fs::read(&victim).expect("victim"),
+            b"precious",
+            "the link's target is untouched"
+        );
+        assert_eq!(fs::read(&path).expect("checkpoint"), b"checkpoint");
+        assert!(!fs::symlink_metadata(&path).expect("meta").file_type().is_symlink());
+    }
+
+    #[test]
+    fn a_symlink_planted_at_an_appended_file_or_the_lock_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("victim");
+        let dead = dir.path().join("dead-letter.ndjson");
+        symlink(&victim, &dead).expect("planted link");
+        let err = append_durable(&dead, b"line\n").expect_err("refused");
+        assert!(err.to_string().contains("symlink"), "{err}");
+        let lock = dir.path().join("lock");
+        symlink(&victim, &lock).expect("planted link");
+        assert!(open_lock(&lock).is_err());
+        assert!(read_private(&dead).is_err());
+        assert_eq!(fs::read(&victim).expect("victim"), b"precious");
+    }
+
+    #[test]
+    fn an_existing_file_with_a_loose_mode_is_tightened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = dir.path().join("lock");
+        fs::write(&lock, b"").expect("lock");
+        fs::set_permissions(&lock, Permissions::from_mode(0o644)).expect("chmod");
+        open_lock(&lock).expect("opened");
+        assert_eq!(mode(&lock), 0o600);
+    }
+
+    #[test]
+    fn directories_are_tightened_and_world_writable_or_linked_ones_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loose = dir.path().join("loose");
+        fs::create_dir(&loose).expect("dir");
+        fs::set_permissions(&loose, Permissions::from_mode(0o755)).expect("chmod");
+        ensure_private_dir(&loose, true).expect("tightened");
+        assert_eq!(mode(&loose), 0o700);
+
+        let open = dir.path().join("open");
+        fs::create_dir(&open).expect("dir");
+        fs::set_permissions(&open, Permissions::from_mode(0o777)).expect("chmod");
+        let err = ensure_private_dir(&open, true).expect_err("world-writable");
+        assert!(err.to_string().contains("writable by every user"), "{err}");
+
+        let link = dir.path().join("link");
+        symlink(&loose, &link).expect("link");
+        assert!(ensure_private_dir(&link, false).is_err(), "a linked subdirectory");
+        ensure_private_dir(&link, true).expect("the operator's own state.dir may be a link");
     }
 }

@@ -50,7 +50,7 @@ impl CheckpointStore {
     /// Opens (creating, mode 0700) the checkpoint directory `dir`.
     pub(super) fn open(dir: &Path) -> Result<Self, CheckpointError> {
         let dir = dir.to_path_buf();
-        atomic_file::ensure_private_dir(&dir).map_err(|source| CheckpointError::Io {
+        atomic_file::ensure_private_dir(&dir, false).map_err(|source| CheckpointError::Io {
             action: "create",
             path: dir.clone(),
             source,
@@ -78,7 +78,7 @@ impl CheckpointStore {
     /// this stream's state is an error that says how to reset it, never silently ignored.
     pub fn load<T: DeserializeOwned>(&self, stream: &str) -> Result<Option<T>, CheckpointError> {
         let path = self.path(stream);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match atomic_file::read_private(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {

@@ -10,7 +10,7 @@ pub mod compliance;
 pub(crate) mod driver;
 pub(crate) mod inventory;
 
-mod paging;
+pub(crate) mod paging;
 
 use std::time::Duration;
 
@@ -25,6 +25,11 @@ use crate::upstream::ApiError;
 pub(crate) use paging::CursorGuard;
 
 pub use driver::drive;
+
+/// How far ahead of this host's clock a saved position may be before it is treated as written
+/// by a fast clock (and read again instead of trusted). Within it, the audit logs' overlap
+/// (5 min by default) re-reads what a small skew could have hidden.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
 
 /// How long a refused stream waits before asking again.
 pub const PARKED_RETRY: Duration = Duration::from_secs(60 * 60);
@@ -42,6 +47,10 @@ pub enum CycleError {
     /// The upstream refuses this feed for this account (plan, permission, feature off).
     #[error("{0}")]
     Refused(String),
+    /// Something the upstream should soon provide is not there yet (a listed file answering
+    /// 404): retried with backoff, and worth a warning rather than an error until then.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl CycleError {
@@ -52,6 +61,7 @@ impl CycleError {
             Self::Api(e) => e.kind.as_str(),
             Self::Upstream(_) => "upstream",
             Self::Refused(_) => "refused",
+            Self::Waiting(_) => "waiting",
         }
     }
 }
@@ -86,7 +96,8 @@ pub trait Stream: Send + 'static {
 
 /// A wire record as an event: normalized, or — when it cannot be — carried as an `other`
 /// event holding the record, so nothing is dropped. Types the mapping table does not know
-/// are counted, so drift shows up in the metrics.
+/// are counted, and the first of each type in this process is a WARN naming it and an
+/// example event id, so drift shows up the hour it happens.
 pub(crate) fn to_event(
     stream: &str,
     source: Source,
@@ -97,13 +108,19 @@ pub(crate) fn to_event(
 ) -> Event {
     match normalize(record, ctx) {
         Ok(event) => {
-            if event.category == "other" {
-                metrics.unknown_type(stream, &event.event_type);
+            if event.category == "other" && metrics.unknown_type(stream, &event.event_type) {
+                tracing::warn!(
+                    stream,
+                    source = event.source.as_str(),
+                    event_type = %event.event_type,
+                    example_event_id = %event.id,
+                    "an event type no mapping table knows arrived (warned once per type): it is delivered as category `other`, counted in oai_ingest_unknown_event_types_total and reported once by the guardrail `unknown_event_type`"
+                );
             }
             event
         }
         Err(err) => {
-            tracing::warn!(stream, error = %err, kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
+            tracing::warn!(stream, error.message = %err, error.kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
             normalize::unparseable(source, record, ctx, &err.to_string())
         }
     }

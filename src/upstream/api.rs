@@ -1,7 +1,9 @@
 //! The authenticated JSON client shared by the Admin API and the Compliance platform: rate
 //! limit → request → classify → retry (transient failures and malformed bodies, a bounded
-//! number of times) → typed body, or an [`ApiError`] that carries what an operator needs
-//! (status, OpenAI's error type/code/message, `x-request-id`) and never the key.
+//! number of times) → typed body with its `x-request-id`, or an [`ApiError`] (see `error`).
+//! Only a 2xx is an answer; a 3xx is accepted by the one call that expects it
+//! ([`ApiClient::get_redirect`], the compliance download). A body larger than the configured
+//! cap fails the request instead of filling memory.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -9,197 +11,45 @@ use std::time::{Duration, SystemTime};
 
 use backon::Retryable;
 use reqwest::{Response, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use super::error::{ApiError, ApiErrorDetail, ApiErrorKind, ErrorBody, ErrorResponse, redact_keys};
+use super::http::TlsSettings;
 use super::rate_limit::RateLimit;
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::retry::{self, Class, Schedule};
+use crate::secrets::{Reread, Rotating};
+
+/// The default of `openai.max_response_bytes`: far above any documented page (100 audit-log
+/// records are well under 1 MiB), far below what would hurt the process.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A decoded answer and OpenAI's `x-request-id` for it, so an error found in the body later
+/// (a cursor that cannot advance, say) can still name the request for OpenAI support.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub body: T,
+    pub request_id: Option<String>,
+    /// The `openai-organization` header: the organization the key belongs to, as the API
+    /// says (what `check` compares `openai.organization_id` with).
+    pub organization: Option<String>,
+}
+
+/// Which statuses a call takes as its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A 2xx; anything else is an error whatever its body.
+    Success,
+    /// A 3xx (the compliance download's 307) or a 2xx for the caller to reject.
+    Redirect,
+}
 
 /// How many times one request is tried before its caller sees the failure (the caller's own
 /// cycle then backs off and tries again later, so nothing is given up for good).
 pub const DEFAULT_ATTEMPTS: usize = 6;
-
-/// What kind of failure, as a stable label for logs, metrics and branching.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiErrorKind {
-    /// 401: the key is invalid, expired or revoked.
-    Unauthorized,
-    /// 403: the key lacks a permission or scope.
-    Forbidden,
-    /// 404.
-    NotFound,
-    /// Another 4xx (400, 422, …): the request itself is refused.
-    Rejected,
-    /// Transient failures (network, 429, 5xx) that outlasted the retries.
-    Unavailable,
-    /// A 2xx whose body is not what the API documents.
-    Malformed,
-}
-
-impl ApiErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::Rejected => "rejected",
-            Self::Unavailable => "unavailable",
-            Self::Malformed => "malformed",
-        }
-    }
-}
-
-/// A failed API call, safe to log. Boxed: errors are the cold path and stay small to move.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ApiError(Box<ApiErrorDetail>);
-
-impl std::ops::Deref for ApiError {
-    type Target = ApiErrorDetail;
-    fn deref(&self) -> &ApiErrorDetail {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for ApiError {
-    fn deref_mut(&mut self) -> &mut ApiErrorDetail {
-        &mut self.0
-    }
-}
-
-/// What an [`ApiError`] knows.
-#[derive(Debug, Clone)]
-pub struct ApiErrorDetail {
-    pub kind: ApiErrorKind,
-    pub service: &'static str,
-    pub route: &'static str,
-    pub status: Option<u16>,
-    /// OpenAI's `error.type`.
-    pub error_type: Option<String>,
-    /// OpenAI's `error.code`.
-    pub code: Option<String>,
-    /// OpenAI's `error.message` (key fragments redacted), or what went wrong locally.
-    pub message: String,
-    /// `x-request-id`, for OpenAI support.
-    pub request_id: Option<String>,
-    /// What `Retry-After` asked for, if anything.
-    retry_after: Option<Duration>,
-    class: Class,
-}
-
-impl std::fmt::Display for ApiErrorDetail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "failed to call {} {}: ", self.service, self.route)?;
-        if let Some(status) = self.status {
-            write!(f, "HTTP {status}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl From<ApiErrorDetail> for ApiError {
-    fn from(detail: ApiErrorDetail) -> Self {
-        Self(Box::new(detail))
-    }
-}
-
-#[cfg(test)]
-impl ApiErrorDetail {
-    /// A response error as the client would build it, for tests of what callers do with it.
-    pub fn for_tests(kind: ApiErrorKind, status: u16, message: &str) -> Self {
-        let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        Self {
-            kind,
-            service: "openai",
-            route: "test",
-            status: Some(status),
-            error_type: None,
-            code: None,
-            message: message.to_string(),
-            request_id: None,
-            retry_after: None,
-            class: retry::classify_status(status_code),
-        }
-    }
-}
-
-impl ApiError {
-    /// `HTTP <status>: <message> (request id <id>)`, the part of a report every caller shares.
-    pub fn summary(&self) -> String {
-        format!(
-            "HTTP {}: {}{}",
-            self.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-            self.message,
-            self.request_id
-                .as_deref()
-                .map(|r| format!(" (request id {r})"))
-                .unwrap_or_default()
-        )
-    }
-
-    fn local(service: &'static str, route: &'static str, kind: ApiErrorKind, class: Class, message: String) -> Self {
-        Self(Box::new(ApiErrorDetail {
-            kind,
-            service,
-            route,
-            status: None,
-            error_type: None,
-            code: None,
-            message,
-            request_id: None,
-            retry_after: None,
-            class,
-        }))
-    }
-
-    /// Whether another attempt may succeed.
-    pub fn is_transient(&self) -> bool {
-        self.class == Class::Transient
-    }
-}
-
-/// Replaces anything that looks like an OpenAI key (`sk-…`) with `sk-[redacted]`, so even the
-/// masked form OpenAI echoes in a 401 never reaches a log line.
-pub fn redact_keys(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("sk-") {
-        out.push_str(&rest[..pos]);
-        out.push_str("sk-[redacted]");
-        let tail = &rest[pos + 3..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.')))
-            .unwrap_or(tail.len());
-        // A sentence-ending dot is not part of the key (masked keys contain `...` inside).
-        let end = tail[..end].trim_end_matches('.').len();
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// OpenAI's error envelope (`ErrorResponse`: `{"error": {message, type, param, code}}`), which
-/// the Compliance platform is assumed to share; a body of another shape is kept as text.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ErrorResponse {
-    pub error: ErrorBody,
-}
-
-/// `Error`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ErrorBody {
-    pub message: String,
-    #[serde(rename = "type", default)]
-    pub error_type: Option<String>,
-    #[serde(default)]
-    pub param: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-}
 
 /// How an API counts requests against its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,14 +71,17 @@ pub struct ApiClient {
     http: reqwest::Client,
     /// The API root every path is joined to (ends in `/`).
     base: Url,
-    /// The bearer key; exposed only when the header is built.
-    key: SecretString,
+    /// The bearer key; exposed only when the header is built. Read again from its file once
+    /// when the API answers 401 (a rotation the daemon was not told about yet).
+    key: Rotating,
     /// The request budget, shared by every clone of this client.
     limiter: Arc<RateLimit>,
     /// Backoff between attempts of one request.
     schedule: Schedule,
     /// Tries per request before the caller sees the failure.
     attempts: usize,
+    /// The largest JSON body read (`openai.max_response_bytes`).
+    max_response_bytes: u64,
     metrics: Metrics,
 }
 
@@ -237,11 +90,16 @@ pub struct ApiClient {
 pub struct Endpoint {
     /// The configuration key of the credential, for the error when it is missing.
     pub key_name: &'static str,
-    pub key: Option<SecretString>,
+    pub key: Option<Rotating>,
     /// API root, ending in `/`.
     pub base: Url,
+    /// How long connecting, and each wait for more bytes, may take.
     pub timeout: Duration,
     pub requests_per_minute: NonZeroU32,
+    /// The largest JSON body accepted.
+    pub max_response_bytes: u64,
+    /// Extra trusted roots (`<section>.ca_file`).
+    pub tls: TlsSettings,
 }
 
 /// Why an API client could not be built.
@@ -267,12 +125,13 @@ impl ApiClient {
         Ok(Self {
             service,
             scope,
-            http: super::http::client(endpoint.timeout)?,
+            http: super::http::streaming_client(endpoint.timeout, &endpoint.tls)?,
             base: endpoint.base,
             key,
             limiter: Arc::new(RateLimit::per_minute(endpoint.requests_per_minute)),
             schedule: Schedule::new(retry),
             attempts: DEFAULT_ATTEMPTS,
+            max_response_bytes: endpoint.max_response_bytes,
             metrics,
         })
     }
@@ -308,37 +167,93 @@ impl ApiClient {
         route: &'static str,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
-        let url = self.url(path)?;
-        let attempt = || async {
-            let response = self.send(route, &url, query).await?;
-            let request_id = request_id(&response);
-            let bytes = response.bytes().await.map_err(|e| self.transport_error(route, &e))?;
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                let mut err = ApiError::local(
-                    self.service,
-                    route,
-                    ApiErrorKind::Malformed,
-                    Class::Transient,
-                    format!("the response body is not what the API documents: {e}"),
-                );
-                err.request_id = request_id;
-                err
-            })
-        };
-        self.with_retries(route, attempt).await
+    ) -> Result<Fetched<T>, ApiError> {
+        self.get_parsed(route, path, query, |bytes| serde_json::from_slice::<T>(bytes))
+            .await
     }
 
-    /// GET `path` and return the successful response itself (status 2xx or 3xx), for callers
-    /// that read headers or stream the body. Retries like [`ApiClient::get_json`].
-    pub async fn get_response(
+    /// [`ApiClient::get_json`] with the body decoded by `parse`, for an API whose bodies
+    /// come in more than one shape.
+    pub async fn get_parsed<T>(
         &self,
         route: &'static str,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Response, ApiError> {
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Fetched<T>, ApiError> {
         let url = self.url(path)?;
-        self.with_retries(route, || self.send(route, &url, query)).await
+        let attempt = || async {
+            let response = self.send(route, &url, query, Expect::Success).await?;
+            let request_id = request_id(&response);
+            let organization = response
+                .headers()
+                .get("openai-organization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let bytes = self.read_capped(route, response).await.map_err(|mut err| {
+                err.request_id.clone_from(&request_id);
+                err
+            })?;
+            match parse(&bytes) {
+                Ok(body) => Ok(Fetched {
+                    body,
+                    request_id,
+                    organization,
+                }),
+                Err(e) => {
+                    let mut err = ApiError::local(
+                        self.service,
+                        route,
+                        ApiErrorKind::Malformed,
+                        Class::Transient,
+                        format!("the response body is not what the API documents: {e}"),
+                    );
+                    err.request_id = request_id;
+                    Err(err)
+                }
+            }
+        };
+        self.with_retries(route, attempt).await
+    }
+
+    /// GET `path` and return the redirect it answers with (or a 2xx, for the caller to refuse),
+    /// for the one call whose documented answer is a 3xx: the compliance download's 307,
+    /// which the caller follows by hand without the key. Retries like [`ApiClient::get_json`].
+    pub async fn get_redirect(&self, route: &'static str, path: &str) -> Result<Response, ApiError> {
+        let url = self.url(path)?;
+        self.with_retries(route, || self.send(route, &url, &[], Expect::Redirect))
+            .await
+    }
+
+    /// The body, read chunk by chunk and refused as soon as it passes the cap (or announces
+    /// that it will), so one huge page cannot take the process's memory with it.
+    async fn read_capped(&self, route: &'static str, mut response: Response) -> Result<Vec<u8>, ApiError> {
+        let cap = self.max_response_bytes;
+        let too_large = |seen: u64| {
+            ApiError::local(
+                self.service,
+                route,
+                ApiErrorKind::TooLarge,
+                Class::Rejected,
+                format!(
+                    "the response body is larger than openai.max_response_bytes ({cap} bytes; at least {seen} announced or read); raise that setting if the upstream really sends pages this large"
+                ),
+            )
+        };
+        if let Some(announced) = response.content_length()
+            && announced > cap
+        {
+            return Err(too_large(announced));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(route, &e))? {
+            let seen = body.len() as u64 + chunk.len() as u64;
+            if seen > cap {
+                return Err(too_large(seen));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn with_retries<T, F, Fut>(&self, route: &'static str, attempt: F) -> Result<T, ApiError>
@@ -364,34 +279,81 @@ impl ApiClient {
                     error_type = err.error_type.as_deref(),
                     code = err.code.as_deref(),
                     request_id = err.request_id.as_deref(),
-                    error = %err,
+                    error.message = %err,
                     "retrying API request"
                 );
             })
             .await
     }
 
-    async fn send(&self, route: &'static str, url: &Url, query: &[(&str, String)]) -> Result<Response, ApiError> {
+    async fn send(
+        &self,
+        route: &'static str,
+        url: &Url,
+        query: &[(&str, String)],
+        expect: Expect,
+    ) -> Result<Response, ApiError> {
+        let mut response = self.request(route, url, query).await?;
+        if response.status() == StatusCode::UNAUTHORIZED && self.key.reread() == Reread::Changed {
+            tracing::info!(
+                service = self.service,
+                route,
+                key = self.key.key(),
+                "the API refused the key and its file holds a new one; trying again with it"
+            );
+            response = self.request(route, url, query).await?;
+        }
+        let status = response.status();
+        self.metrics.api_response(self.service, status.as_str());
+        if status.is_success() || (expect == Expect::Redirect && status.is_redirection()) {
+            return Ok(response);
+        }
+        if status.is_redirection() {
+            return Err(self.redirect_error(route, &response));
+        }
+        Err(self.status_error(route, response).await)
+    }
+
+    /// One request within the budget, with the key in use now.
+    async fn request(&self, route: &'static str, url: &Url, query: &[(&str, String)]) -> Result<Response, ApiError> {
         self.limiter
             .wait(match self.scope {
                 LimitScope::Shared => self.service,
                 LimitScope::PerRoute => route,
             })
             .await;
-        let response = self
-            .http
+        self.http
             .get(url.clone())
             .query(query)
-            .bearer_auth(self.key.expose_secret())
+            .bearer_auth(self.key.current().expose_secret())
             .send()
             .await
-            .map_err(|e| self.transport_error(route, &e))?;
-        let status = response.status();
-        self.metrics.api_response(self.service, status.as_str());
-        if status.is_success() || status.is_redirection() {
-            return Ok(response);
-        }
-        Err(self.status_error(route, response).await)
+            .map_err(|e| self.transport_error(route, &e))
+    }
+
+    /// A redirect where an answer was expected: never followed (the key would go with it),
+    /// never read as the answer (its body may look like one).
+    fn redirect_error(&self, route: &'static str, response: &Response) -> ApiError {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .map(|host| format!(" to {host}"))
+            .unwrap_or_default();
+        let mut err = ApiError::local(
+            self.service,
+            route,
+            ApiErrorKind::Redirected,
+            Class::Rejected,
+            format!(
+                "the API answered with a redirect{to}, which is not an answer: redirects are not followed so the key stays with its host; check the service's base_url (a proxy that redirects?)"
+            ),
+        );
+        err.status = Some(response.status().as_u16());
+        err.request_id = request_id(response);
+        err
     }
 
     fn transport_error(&self, route: &'static str, err: &reqwest::Error) -> ApiError {
@@ -402,7 +364,12 @@ impl ApiClient {
             ApiErrorKind::Rejected
         };
         // reqwest's message names the URL but never the Authorization header.
-        let message = crate::errors::chain(err);
+        let mut message = crate::errors::chain(err);
+        if err.is_timeout() {
+            message = format!(
+                "timeout: no answer or no more bytes within openai.timeout (raise it for a slow link or proxy): {message}"
+            );
+        }
         ApiError::local(self.service, route, kind, class, redact_keys(&message))
     }
 
@@ -410,9 +377,13 @@ impl ApiClient {
         let status = response.status();
         let request_id = request_id(&response);
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
-        let body = response.bytes().await.unwrap_or_default();
+        let body = error_body(response).await;
         let (error_type, code, message) = match serde_json::from_slice::<ErrorResponse>(&body) {
-            Ok(e) => (e.error.error_type, e.error.code, e.error.message),
+            Ok(e) => (
+                e.error.error_type,
+                e.error.code,
+                e.error.message.chars().take(1000).collect(),
+            ),
             Err(_) => {
                 let text = String::from_utf8_lossy(&body);
                 let text: String = text.chars().take(300).collect();
@@ -434,7 +405,7 @@ impl ApiClient {
             s if retry::classify_status(s) == Class::Transient => ApiErrorKind::Unavailable,
             _ => ApiErrorKind::Rejected,
         };
-        ApiError(Box::new(ApiErrorDetail {
+        ApiError::from(ApiErrorDetail {
             kind,
             service: self.service,
             route,
@@ -445,8 +416,24 @@ impl ApiClient {
             request_id,
             retry_after,
             class: retry::classify_status(status),
-        }))
+        })
     }
+}
+
+/// The most of an error body read: enough for OpenAI's error envelope, bounded so a huge
+/// error page costs nothing.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+async fn error_body(mut response: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    body
 }
 
 fn request_id(response: &Response) -> Option<String> {
@@ -455,21 +442,4 @@ fn request_id(response: &Response) -> Option<String> {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_like_strings_are_redacted_wherever_they_appear() {
-        let text = "Incorrect API key provided: sk-admin-********************wxyz. You can find";
-        let out = redact_keys(text);
-        assert_eq!(out, "Incorrect API key provided: sk-[redacted]. You can find");
-        assert_eq!(redact_keys("no keys here"), "no keys here");
-        assert_eq!(
-            redact_keys("a sk-proj-abc_12 and sk-x"),
-            "a sk-[redacted] and sk-[redacted]"
-        );
-    }
 }

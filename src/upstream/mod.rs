@@ -1,8 +1,9 @@
 //! What every upstream call shares: the one HTTP client builder (`http`), request budgets
-//! (`rate_limit`) and the authenticated JSON API client with its error type ([`api`]).
+//! (`rate_limit`), the authenticated JSON API client ([`api`]) and its error type (`error`).
 
 pub mod api;
-pub(crate) mod http;
+mod error;
+pub mod http;
 pub(crate) mod rate_limit;
 
-pub use api::{ApiClient, ApiError, ApiErrorKind};
+pub use api::{ApiClient, ApiError, ApiErrorKind, Fetched};

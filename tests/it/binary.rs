@@ -193,8 +193,20 @@ async fn a_corrupt_checkpoint_stops_start_up_with_how_to_reset_it() {
 async fn invalid_configuration_exits_2_naming_the_key() {
     let app = TestApp::builder().history(0).start().await;
 
-    let cases: [(&str, &str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str, &str); 8] = [
         ("OAI_INGEST__SINK__URL", "http://10.0.0.1/x", "sink.url", "loopback"),
+        (
+            "OAI_INGEST__OPENAI__BASE_URL",
+            "http://10.0.0.2",
+            "openai.base_url",
+            "openai.allow_insecure_http",
+        ),
+        (
+            "OAI_INGEST__COMPLIANCE__BASE_URL",
+            "http://proxy.internal:8080",
+            "compliance.base_url",
+            "compliance.allow_insecure_http",
+        ),
         (
             "OAI_INGEST__AUDIT_LOGS__PAGE_SIZE",
             "500",
@@ -207,6 +219,14 @@ async fn invalid_configuration_exits_2_naming_the_key() {
             "soon",
             "retry.initial_backoff",
             "soon",
+        ),
+        ("OAI_INGEST__SINK__PROTOCOL", "kafka", "sink.protocol", "splunk_hec"),
+        // A key of another protocol: ndjson would ignore a Splunk index.
+        (
+            "OAI_INGEST__SINK__INDEX",
+            "openai",
+            "sink.index",
+            "splunk_hec and elasticsearch",
         ),
     ];
     for (var, value, key, problem) in cases {
@@ -512,6 +532,7 @@ async fn demo_runs_for_a_few_seconds_and_the_receiver_gets_audit_events_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_moment_loses_nothing_across_restarts() {
+    let _turn = crate::helpers::heavy().await;
     let app = TestApp::builder().history(1500).start().await;
     // Slow pages and small batches, so the kills land mid-window with batches in flight.
     app.faults()

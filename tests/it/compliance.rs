@@ -3,14 +3,14 @@
 //! a large file, a stop mid-file, the content policy, malformed lines and `check`.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openai_audit_ingest::streams::Mode;
 use openai_audit_ingest::streams::compliance::files::CHECKSUM_ATTEMPTS;
 use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, Family, Fault, ReceiverScript};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, poll_until};
+use crate::helpers::{TestApp, poll_until, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_event_type_is_delivered_once_across_many_files_and_pages() {
@@ -186,6 +186,7 @@ async fn a_file_that_stays_corrupt_is_quarantined_and_the_rest_of_the_stream_flo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_twenty_megabyte_file_is_streamed_from_disk_and_delivered_in_full() {
+    let _turn = crate::helpers::heavy().await;
     let app = TestApp::builder()
         .compliance(&["CONVERSATION_MESSAGE"])
         .compliance_repeats(0.0)
@@ -464,4 +465,100 @@ async fn a_chat_containing_an_api_key_is_flagged_and_with_content_hash_neither_t
         !shipped.contains(sentence),
         "with content = hash the text is not shipped"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_type_the_daemon_has_never_heard_of_is_collected_as_other() {
+    let app = TestApp::builder()
+        .compliance(&["CHATGPT_PLUGIN_SPREADSHEET_LOG"])
+        .start()
+        .await;
+    let record = serde_json::json!({
+        "event_id": "5e5e5e5e-0000-4000-8000-000000000001",
+        "type": "CHATGPT_PLUGIN_SPREADSHEET_LOG",
+        "timestamp": "2026-11-30T10:00:00.000000Z",
+        "principal": {"id": app.sim().workspace_id(), "type": "CHATGPT_WORKSPACE"},
+        "actor": {"type": "ACCOUNT_USER", "user_id": "user-1", "user_email": "ann@example.com"},
+        "sheet": {"rows": 3}
+    });
+    app.org()
+        .add_compliance_raw_line("CHATGPT_PLUGIN_SPREADSHEET_LOG", &record.to_string());
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let events = app.receiver().events();
+    let event = events
+        .iter()
+        .find(|e| e["type"] == "CHATGPT_PLUGIN_SPREADSHEET_LOG")
+        .expect("the new type's record arrived");
+    assert_eq!(
+        (event["category"].as_str(), event["action"].as_str()),
+        (Some("other"), Some("unknown"))
+    );
+    assert_eq!(event["raw"]["sheet"]["rows"], 3, "its fields travel in raw");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_and_files_of_concatenated_pretty_printed_json_are_read_in_full() {
+    let app = TestApp::builder()
+        .history(0)
+        .compliance(&["AUTH_LOG"])
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(4)
+        .start()
+        .await;
+    app.org().set_compliance_concatenated_json(true);
+    app.org().add_compliance_events("AUTH_LOG", 15);
+    app.org().cut_compliance_files();
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let expected = app.expected_compliance(&["AUTH_LOG"]);
+    assert!(expected.len() >= 15, "several files: {}", expected.len());
+    let (received, _) = app.received();
+    assert_eq!(
+        received, expected,
+        "every event of every file, from every list document"
+    );
+    assert!(
+        !app.state_path().join("dead-letter.ndjson").exists(),
+        "nothing was malformed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_freshness_lag_per_event_type_comes_from_the_platforms_max_event_time() {
+    let app = TestApp::builder().only_filed_compliance("AUTH_LOG", 5).start().await;
+    let (outcome, metrics) = app.run_once_with_metrics().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let text = metrics.render();
+    assert!(
+        text.lines()
+            .any(|l| l == "oai_ingest_compliance_freshness_lag_seconds{event_type=\"AUTH_LOG\"} 0"),
+        "caught up with the platform's newest event:\n{}",
+        text.lines()
+            .filter(|l| l.contains("freshness"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The clock moves on two seconds (the figure is in seconds), the platform files newer
+    // events, and the stream is stuck behind a file that answers 404: the figure says how far
+    // behind it is.
+    let caught_up_at = chrono::Utc::now().timestamp();
+    wait_until(Duration::from_secs(5), "two seconds to pass", || {
+        chrono::Utc::now().timestamp() >= caught_up_at + 2
+    })
+    .await;
+    app.org().add_compliance_events("AUTH_LOG", 3);
+    app.org().cut_compliance_files();
+    app.faults()
+        .set_always(Family::ComplianceDownload, Some(Fault::Status { status: 404 }));
+    let (_, metrics) = app.run_once_with_metrics().await;
+    let lag: i64 = metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("oai_ingest_compliance_freshness_lag_seconds{event_type=\"AUTH_LOG\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("the figure");
+    assert!(lag >= 2, "behind by the new file: {lag}");
 }

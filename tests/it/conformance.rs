@@ -175,6 +175,13 @@ async fn inventory_lists_match_the_spec() {
     list_conforms(&sim, &format!("groups/{group}/users"), "UserListResource", "GroupUser").await;
     list_conforms(&sim, "roles", "PublicRoleListResource", "Role").await;
     list_conforms(&sim, "certificates", "ListCertificatesResponse", "Certificate").await;
+    list_conforms(
+        &sim,
+        "external_storage",
+        "ExternalStorageListResponse",
+        "ExternalStorage",
+    )
+    .await;
     sim.shutdown().await;
 }
 

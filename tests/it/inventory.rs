@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 
-const KINDS: usize = 12;
+const KINDS: usize = 13;
 
 /// Runs the inventory once and returns the events it delivered, and whether it succeeded.
 async fn run(app: &TestApp) -> (Vec<Value>, bool) {
@@ -75,6 +75,7 @@ async fn the_first_run_observes_every_object_and_snapshots_every_kind() {
         "role",
         "certificate",
         "project.user",
+        "external_storage",
     ] {
         assert!(
             !of_type(&events, &format!("{kind}.observed")).is_empty(),
@@ -267,6 +268,95 @@ async fn stale_orphaned_and_expiring_keys_pending_invites_and_owners_are_signall
     assert!(
         repeated.is_empty(),
         "unchanged conditions are not repeated: {repeated:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_storage_observed_changed_and_removed_yield_exactly_those_events_and_signals() {
+    let app = TestApp::builder().history(40).inventory().start().await;
+    let (first, ok) = run(&app).await;
+    assert!(ok);
+    let seeded: BTreeSet<String> = app
+        .org()
+        .external_storage()
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(target_ids(&of_type(&first, "external_storage.observed")), seeded);
+
+    let project = app.org().project_ids()[2].clone();
+    let added = app.org().add_external_storage(&project, "azure").expect("a project");
+    let (events, _) = run(&app).await;
+    assert_eq!(
+        changes(&events)
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["external_storage.added"]
+    );
+    assert_eq!(
+        of_type(&events, "external_storage.added")[0]["target"]["id"],
+        added.as_str()
+    );
+
+    assert!(app.org().set_external_storage_status(&added, "unhealthy"));
+    let (events, _) = run(&app).await;
+    let changed = of_type(&events, "external_storage.changed");
+    assert_eq!(changes(&events).len(), 1, "{:?}", changes(&events));
+    assert_eq!(changed[0]["details"]["diff"][0]["field"], "status", "{}", changed[0]);
+    let unhealthy = of_type(&events, "inventory.external_storage_unhealthy");
+    assert_eq!(unhealthy.len(), 1);
+    assert_eq!(unhealthy[0]["target"]["id"], added.as_str());
+    assert_eq!(unhealthy[0]["project"]["id"], project.as_str());
+
+    assert!(app.org().remove_external_storage(&added));
+    let (events, ok) = run(&app).await;
+    assert!(ok);
+    assert_eq!(
+        changes(&events)
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["external_storage.removed"]
+    );
+    let removed = of_type(&events, "inventory.external_storage_removed");
+    assert_eq!(removed.len(), 1, "the project falls back to default retention");
+    assert_eq!(removed[0]["target"]["id"], project.as_str());
+    let (quiet, _) = run(&app).await;
+    assert!(changes(&quiet).is_empty() && of_type(&quiet, "inventory.external_storage_removed").is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_expiring_in_five_days_raises_the_expiring_signal_once() {
+    let app = TestApp::builder().history(40).inventory().start().await;
+    let (first, _) = run(&app).await;
+    assert!(
+        of_type(&first, "inventory.key_expiring").is_empty(),
+        "no seeded key expires soon"
+    );
+    let without = of_type(&first, "inventory.keys_without_expiry");
+    assert_eq!(without.len(), 1, "the keys created without an expiry are counted");
+    assert!(without[0]["details"]["count"].as_u64().is_some_and(|n| n > 0));
+
+    let key = app.org().api_key_ids()[0].clone();
+    let in_five_days = chrono::Utc::now().timestamp() + 5 * 86_400;
+    assert!(app.org().set_key_expiry(&key, Some(in_five_days)));
+    let (events, _) = run(&app).await;
+    let expiring = of_type(&events, "inventory.key_expiring");
+    assert_eq!(expiring.len(), 1, "{expiring:?}");
+    assert_eq!(expiring[0]["target"]["id"], key.as_str());
+    assert_eq!(expiring[0]["details"]["expires_at"], in_five_days);
+    assert_eq!(
+        of_type(&events, "inventory.keys_without_expiry").len(),
+        1,
+        "one key fewer without an expiry changes the count"
+    );
+    let (again, _) = run(&app).await;
+    assert!(
+        of_type(&again, "inventory.key_expiring").is_empty(),
+        "reported once while it holds"
     );
     app.shutdown().await;
 }

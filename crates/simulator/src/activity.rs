@@ -23,6 +23,8 @@ const TENANT_TYPES: &[&str] = &[
     "tenant.user.looked_up",
     "tenant.group.member.added",
     "tenant.billing.alerts.updated",
+    "tenant.trusted_access.business_verification.started",
+    "tenant.trusted_access.application.submitted",
 ];
 
 /// Fill `[start, now)` with `n` random activities and the scripted scenarios a security

@@ -18,7 +18,9 @@ use super::clock::{iso_micros, now_micros};
 use super::faults::Family;
 use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
+    slow_body,
 };
+use super::logfiles::ComplianceStore;
 use super::shared::Shared;
 
 /// The event types the simulator produces (and accepts in `event_type`).
@@ -73,9 +75,11 @@ fn parse_time(q: &Query, key: &str, required: bool) -> Result<Option<i64>, ApiEr
     }
 }
 
-fn event_type(q: &Query) -> Result<String, ApiError> {
+/// The `event_type` asked for: one the simulator produces, or one records were written for
+/// (a type the platform added after the simulator was written).
+fn event_type(q: &Query, known: impl Fn(&str) -> bool) -> Result<String, ApiError> {
     match q.get("event_type") {
-        Some(t) if COMPLIANCE_EVENT_TYPES.contains(&t) => Ok(t.to_owned()),
+        Some(t) if COMPLIANCE_EVENT_TYPES.contains(&t) || known(t) => Ok(t.to_owned()),
         Some(t) => Err(bad_request("event_type", &format!("Unknown event_type '{t}'."))),
         None => Err(bad_request("event_type", "Missing required parameter 'event_type'.")),
     }
@@ -95,7 +99,7 @@ async fn list(
     }
     let q = Query::parse(raw.as_deref());
     let parsed = (|| {
-        let ty = event_type(&q)?;
+        let ty = event_type(&q, |t| sh.org.lock().compliance.knows(t))?;
         let after = parse_time(&q, "after", true)?.unwrap_or(i64::MIN);
         let before = parse_time(&q, "before", false)?;
         let limit = q.limit(1, 100, 100)?;
@@ -105,12 +109,19 @@ async fn list(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let body = {
+    let (body, concatenated) = {
         let mut st = sh.org.lock();
         // Cutting here too keeps files appearing on time even without the background task.
         st.compliance.cut_until(now_micros());
-        st.compliance.page(&ty, after, before, limit)
+        (
+            st.compliance.page(&ty, after, before, limit),
+            st.compliance.concatenated,
+        )
     };
+    if concatenated {
+        let text = ComplianceStore::concatenated_page(&body);
+        return bytes_response(StatusCode::OK, Bytes::from(text), "application/json");
+    }
     page_response(&sh.faults, Family::ComplianceList, &body)
 }
 
@@ -129,7 +140,8 @@ async fn download(
     let corrupt = match apply_fault(&sh.faults, Family::ComplianceDownload).await {
         FaultOutcome::Respond(r) => return r,
         FaultOutcome::Corrupt => true,
-        FaultOutcome::Proceed => false,
+        // A trickled body is for the file itself (the signed URL), not the redirect.
+        FaultOutcome::Proceed | FaultOutcome::Slow { .. } => false,
     };
     if sh.org.lock().compliance.file(&file_id).is_none() {
         return not_found(&format!("No log file '{file_id}'.")).into_response();
@@ -184,9 +196,11 @@ async fn signed(
         Some(id) => (id.to_owned(), true),
         None => (token.clone(), false),
     };
+    let mut slow = None;
     match apply_fault(&sh.faults, Family::SignedUrl).await {
         FaultOutcome::Respond(r) => return r,
         FaultOutcome::Corrupt => corrupt = true,
+        FaultOutcome::Slow { chunk_bytes, every } => slow = Some((chunk_bytes, every)),
         FaultOutcome::Proceed => {}
     }
     let body = match sh.org.lock().compliance.file(&file_id) {
@@ -200,6 +214,9 @@ async fn signed(
     } else {
         body
     };
+    if let Some((chunk_bytes, every)) = slow {
+        return slow_body(body, "application/jsonl", chunk_bytes, every);
+    }
     bytes_response(StatusCode::OK, body, "application/jsonl")
 }
 

@@ -42,10 +42,13 @@ pub enum Fault {
     RepeatPage,
     /// File body whose bytes no longer match the listed `file_sha256`.
     CorruptFile,
+    /// The real file body, trickled out `chunk_bytes` at a time every `every_ms`
+    /// milliseconds: each read is quick, the whole transfer slow.
+    SlowBody { chunk_bytes: usize, every_ms: u64 },
 }
 
 impl Fault {
-    /// Latency is the one fault that still lets the real answer through.
+    /// Latency is one fault that still lets the real answer through (`SlowBody` the other).
     pub fn latency(&self) -> Option<Duration> {
         match self {
             Fault::LatencyMs { ms } => Some(Duration::from_millis(*ms)),

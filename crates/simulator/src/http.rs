@@ -1,6 +1,8 @@
 //! Shared HTTP plumbing: OpenAI-shaped errors, JSON answers, raw query parsing (brackets and
 //! repeated keys), and turning an injected fault into a response.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -89,6 +91,27 @@ pub(crate) fn bytes_response(status: StatusCode, body: Bytes, content_type: &str
     resp
 }
 
+/// `body` sent `chunk_bytes` at a time, one chunk every `every`: a slow link whose every read
+/// is quick. The length is announced, as object storage does.
+pub(crate) fn slow_body(body: Bytes, content_type: &str, chunk_bytes: usize, every: Duration) -> Response {
+    let len = body.len();
+    let chunks = futures_util::stream::unfold(body, move |mut rest| async move {
+        if rest.is_empty() {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        let chunk = rest.split_to(chunk_bytes.min(rest.len()));
+        Some((Ok::<Bytes, std::convert::Infallible>(chunk), rest))
+    });
+    let mut resp = Response::new(Body::from_stream(chunks));
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
 /// Decoded `key=value` pairs of a raw query string, in order, repeats kept. `%5B`/`%5D`
 /// decode to brackets, so `effective_at%5Bgte%5D` and `effective_at[gte]` are the same key.
 pub(crate) struct Query(Vec<(String, String)>);
@@ -159,6 +182,8 @@ pub(crate) enum FaultOutcome {
     Proceed,
     /// Serve normally but corrupt the file bytes.
     Corrupt,
+    /// Serve normally, but trickle the body out (see [`slow_body`]).
+    Slow { chunk_bytes: usize, every: Duration },
     /// Answer with this instead.
     Respond(Response),
 }
@@ -205,6 +230,12 @@ pub(crate) async fn apply_fault(faults: &Faults, family: Family) -> FaultOutcome
             None => return FaultOutcome::Proceed,
         },
         Fault::CorruptFile => return FaultOutcome::Corrupt,
+        Fault::SlowBody { chunk_bytes, every_ms } => {
+            return FaultOutcome::Slow {
+                chunk_bytes: chunk_bytes.max(1),
+                every: Duration::from_millis(every_ms),
+            };
+        }
         Fault::LatencyMs { .. } => return FaultOutcome::Proceed,
     };
     let mut resp = resp;

@@ -275,6 +275,18 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             }),
         )
         .route(
+            "/v1/organization/external_storage",
+            get(|State(sh): S, h: HeaderMap, RawQuery(raw): RawQuery| async move {
+                serve(&sh, &h, raw, |st, q| {
+                    let project = q.get("project_id").map(str::to_owned);
+                    page(&st.external_storage, q, ADMIN_KEYS, &|v| {
+                        project.as_deref().is_none_or(|p| v["project_id"] == p)
+                    })
+                })
+                .await
+            }),
+        )
+        .route(
             "/v1/organization/certificates",
             get(|State(sh): S, h: HeaderMap, RawQuery(raw): RawQuery| async move {
                 serve(&sh, &h, raw, |st, q| page(&st.certificates, q, CERTIFICATES, &all)).await

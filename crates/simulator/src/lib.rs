@@ -8,6 +8,7 @@
 //!
 //! - `lib.rs`: wiring only: these docs, the modules, the public names.
 //! - `server.rs`: [`start`], the [`Simulator`] handle, the routes, `/_sim/faults`.
+//!   `many.rs`: [`start_orgs`], several organizations at once (one simulator each).
 //!   `config.rs`: [`SimConfig`]. `shared.rs`: the state the API endpoints share.
 //! - `org.rs` / `seed.rs` / `mutate.rs`: the seeded organization, its initial inventory, and
 //!   the one mutation path that updates inventory and appends the audit event together.
@@ -15,20 +16,24 @@
 //! - `audit_logs.rs`, `inventory.rs`, `compliance.rs`: the endpoints; `audit_store.rs` holds
 //!   the audit events and pages them, `logfiles.rs` cuts compliance events into files,
 //!   `records.rs` shapes them.
-//! - `receiver.rs`: the sink's counterpart and its routes. `faults.rs`: run-time fault switches.
+//! - `receiver.rs`: the sink's counterpart, its scripts and routes; `receiver_state.rs`: what
+//!   it holds and how each service decides what to store and answer; `receiver_wire.rs`: each
+//!   ingestion protocol it plays (paths, auth header forms, envelopes, answer shapes).
+//!   `faults.rs`: run-time fault switches.
 //! - `auth.rs`, `http.rs`, `geo.rs`: bearer checks, shared HTTP plumbing, network data.
 //! - `ids.rs`, `clock.rs`: seeded ids and keys; wall time and its ISO 8601 forms.
 //!
 //! Imports run one way, with no loops; each layer imports only from the layers below it:
 //!
-//! 1. `server`
+//! 1. `many`, then `server`
 //! 2. the endpoints `audit_logs`, `inventory`, `compliance`; `seed`; `mutate`
 //! 3. `activity`
 //! 4. `shared`, `records`
 //! 5. `org`, `receiver`
-//! 6. `audit_store`, `logfiles`
-//! 7. `auth`, `ids`, `clock`, `geo`, `config`
-//! 8. `http`, then `faults`
+//! 6. `audit_store`, `logfiles`, `receiver_state`
+//! 7. `receiver_wire`
+//! 8. `auth`, `ids`, `clock`, `geo`, `config`
+//! 9. `http`, then `faults`
 //!
 //! Nothing imports `lib.rs`: a type several modules share gets a module of its own.
 //!
@@ -39,7 +44,10 @@
 //! ## URL layout (one listener)
 //!
 //! `/v1/organization/…` Admin API · `/chatgpt/v1/compliance/…` Compliance Logs Platform ·
-//! `/signed/{token}` file downloads · `/receiver/events` the sink · `/_sim/…` control.
+//! `/signed/{token}` file downloads · the sink, per protocol: `/receiver/events` (ndjson,
+//! json), `/api/ingestData` (akto), `/services/collector/event` + `/ack` + `/health`
+//! (splunk_hec), `/_bulk` + `/_security/…` (elasticsearch), `/v1/logs` (otlp),
+//! `/loki/api/v1/push` + `/ready` (loki) · `/_sim/…` control.
 //!
 //! ## Control
 //!
@@ -49,7 +57,9 @@
 //! Over HTTP, for an outside process: `POST /_sim/faults` with a [`FaultCommand`]
 //! (`{"family":"audit_logs","fault":{"kind":"too_many_requests","retry_after_secs":2},"times":1}`
 //! or `{"clear":true}`), `POST /_sim/receiver/script` with a [`ReceiverScript`]
-//! (`{"kind":"next","status":503,"times":2}`), `GET /_sim/receiver/stats`.
+//! (`{"kind":"next","status":503,"times":2}`, `{"kind":"item_status","needle":"x","status":429}`,
+//! `{"kind":"partial_success","rejected":2,"times":1}`, `{"kind":"withhold_acks","times":1}`),
+//! `GET /_sim/receiver/stats`.
 //!
 //! ## Deliberate differences from the real APIs
 //!
@@ -68,6 +78,11 @@
 //!   continues from where it was. `owner_project_access` defaults to "any".
 //! - Control endpoints under `/_sim/` need no key: the simulator listens on loopback.
 //! - The signed URL answers 403 with a short text body (object stores answer XML).
+//! - The receiver checks each protocol's auth header *form* against one token (real Akto
+//!   verifies a JWT, Elasticsearch an API key's id and secret); HEC acknowledgement ids are
+//!   true on the first query (real Splunk may take minutes); Loki's refusal text always says
+//!   "timestamp too old"; Elasticsearch dedupes `_id` across the whole receiver (real: per
+//!   backing index).
 //! - Fault responses carry `x-sim-fault: 1` so a failing test can tell injected from real.
 //! - Keys are derived from the seed unless given, so a seeded run is reproducible; the
 //!   download-URL signing secret is random per run.
@@ -85,9 +100,12 @@ mod http;
 mod ids;
 mod inventory;
 mod logfiles;
+mod many;
 mod mutate;
 mod org;
 mod receiver;
+mod receiver_state;
+mod receiver_wire;
 mod records;
 mod seed;
 mod server;
@@ -97,6 +115,8 @@ pub use audit_store::is_tenant_scoped;
 pub use compliance::COMPLIANCE_EVENT_TYPES;
 pub use config::SimConfig;
 pub use faults::{Family, Fault, FaultCommand, Faults};
+pub use many::{orgs_toml, serve_orgs_until, start_orgs};
 pub use org::Org;
-pub use receiver::{ReceivedBatch, ReceivedRequest, Receiver, ReceiverScript};
+pub use receiver::{Receiver, ReceiverScript};
+pub use receiver_state::{ReceivedBatch, ReceivedRequest};
 pub use server::{Simulator, serve_until, start};

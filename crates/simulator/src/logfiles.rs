@@ -41,6 +41,9 @@ pub(crate) struct ComplianceStore {
     /// Events of the latest file per type: the pool an at-least-once repeat is drawn from.
     previous: BTreeMap<String, Vec<Value>>,
     event_ids: HashMap<String, Vec<String>>,
+    /// Lay files cut from now on, and list bodies, out as concatenated pretty-printed JSON
+    /// documents instead of JSON Lines and one document (as other collectors have seen).
+    pub(crate) concatenated: bool,
 }
 
 impl ComplianceStore {
@@ -55,6 +58,7 @@ impl ComplianceStore {
             by_id: HashMap::new(),
             previous: BTreeMap::new(),
             event_ids: HashMap::new(),
+            concatenated: false,
         }
     }
 
@@ -69,6 +73,12 @@ impl ComplianceStore {
             .entry(event_type.to_owned())
             .or_default()
             .push((at_us, record));
+    }
+
+    /// Whether `ty` has ever had an event: a type the platform "added" by a test writing
+    /// records of it, beyond the ones the simulator produces itself.
+    pub(crate) fn knows(&self, ty: &str) -> bool {
+        self.pending.contains_key(ty) || self.files.contains_key(ty)
     }
 
     /// Latest event time in any file of `ty` (what `max_event_time` reports).
@@ -142,12 +152,18 @@ impl ComplianceStore {
             }
             lines.extend(chunk.iter().map(|(_, v)| v));
             let mut body = String::new();
-            for l in &lines {
+            for (i, l) in lines.iter().enumerate() {
                 match l.get(RAW_LINE_KEY).and_then(Value::as_str) {
                     Some(raw) => body.push_str(raw),
+                    None if self.concatenated => {
+                        body.push_str(&serde_json::to_string_pretty(l).unwrap_or_else(|_| l.to_string()));
+                    }
                     None => body.push_str(&l.to_string()),
                 }
-                body.push('\n');
+                // Concatenated documents: every other one directly after the previous.
+                if !self.concatenated || i % 2 == 1 {
+                    body.push('\n');
+                }
             }
             let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
             let id = format!("eclf_{}", alnum(&mut self.rng, 26).to_uppercase());
@@ -201,5 +217,16 @@ impl ComplianceStore {
             .collect();
         let last = page.last().map(|f| json!(iso_auto(f.end_us))).unwrap_or(Value::Null);
         json!({"data": data, "has_more": has_more, "last_end_time": last})
+    }
+
+    /// A list page as two concatenated, pretty-printed documents: the first half of its
+    /// files (more to come), then the rest with the page's own `has_more` and cursor.
+    pub(crate) fn concatenated_page(page: &Value) -> String {
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        let (first, rest) = data.split_at(data.len() / 2);
+        let head = json!({"data": first, "has_more": true});
+        let tail = json!({"data": rest, "has_more": page["has_more"], "last_end_time": page["last_end_time"]});
+        let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+        format!("{}\n{}", pretty(&head), pretty(&tail))
     }
 }

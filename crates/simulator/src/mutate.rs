@@ -12,6 +12,33 @@ use super::logfiles::RAW_LINE_KEY;
 use super::org::{Actor, Org, OrgState, OwnerRef, Person};
 
 impl OrgState {
+    /// An external storage configuration for `project` in the inventory.
+    pub(crate) fn insert_external_storage(
+        &mut self,
+        project: &str,
+        provider: &str,
+        status: &str,
+        created: i64,
+    ) -> String {
+        let id = self.new_id("extstor_", 20);
+        let details = match provider {
+            "aws" => json!({"type": "aws", "bucket": format!("s3://{}-openai", project.to_lowercase()),
+                            "role_arn": "arn:aws:iam::111122223333:role/openai-storage"}),
+            "azure" => json!({"type": "azure", "container": format!("{}-openai", project.to_lowercase()),
+                              "storage_account": "corpopenai"}),
+            _ => json!({"type": "gcp", "bucket": format!("gs://{}-openai", project.to_lowercase()),
+                        "service_account": "openai-storage@corp.iam.gserviceaccount.com"}),
+        };
+        let seq = self.next_seq();
+        self.external_storage.insert(
+            seq,
+            &id,
+            json!({"object": "organization.external_storage", "id": id, "created_at": created,
+                   "geography": "us", "project_id": project, "provider": details, "status": status}),
+        );
+        id
+    }
+
     /// A project key in the inventory (no audit event: seeding uses it for pre-history keys).
     pub(crate) fn insert_project_key(
         &mut self,
@@ -59,7 +86,8 @@ impl OrgState {
             &id,
             json!({"object": "organization.project.api_key", "id": id, "name": name,
                 "redacted_value": format!("sk-proj-***...{tail}"), "created_at": created,
-                "last_used_at": last_used, "owner_project_access": access, "owner": owner_json}),
+                "last_used_at": last_used, "owner_project_access": access, "owner": owner_json,
+                "expires_at": null}),
         );
         id
     }
@@ -334,6 +362,19 @@ impl Org {
         st.change_role(now_secs(), &actor, user_id, role)
     }
 
+    /// Change a member's role in the inventory only, with no audit event: what a change made
+    /// outside the audited paths (or an audit log that lost it) looks like. False for an
+    /// unknown user.
+    pub fn change_role_unaudited(&self, user_id: &str, role: &str) -> bool {
+        match self.lock().users.get_mut(user_id) {
+            Some(user) => {
+                user["role"] = json!(role);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove a member (`user.deleted`); their keys stay, as upstream.
     pub fn delete_user(&self, user_id: &str) -> bool {
         let mut st = self.lock();
@@ -348,6 +389,53 @@ impl Org {
         let actor = st.admin_actor();
         let owner = st.pick_user(true)?.id;
         Some(st.create_api_key(now_secs(), &actor, project_id, &OwnerRef::User(owner)))
+    }
+
+    /// Set (or clear) a project key's `expires_at`; false for an unknown key. No audit event:
+    /// an expiry is chosen when the key is created.
+    pub fn set_key_expiry(&self, key_id: &str, expires_at: Option<i64>) -> bool {
+        let mut st = self.lock();
+        let Some(project) = st.key_project(key_id) else {
+            return false;
+        };
+        match st.project_keys.get_mut(&project).and_then(|c| c.get_mut(key_id)) {
+            Some(key) => {
+                key["expires_at"] = json!(expires_at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Configure external storage for a project (`provider` aws, azure or gcp; status
+    /// `pending`); returns its id, `None` for an unknown project. The audit log has no type
+    /// for it, so none is written.
+    pub fn add_external_storage(&self, project_id: &str, provider: &str) -> Option<String> {
+        let mut st = self.lock();
+        st.projects.get(project_id)?;
+        Some(st.insert_external_storage(project_id, provider, "pending", now_secs()))
+    }
+
+    /// Change an external storage's status (`pending`, `validated`, `unhealthy`).
+    pub fn set_external_storage_status(&self, id: &str, status: &str) -> bool {
+        let mut st = self.lock();
+        match st.external_storage.get_mut(id) {
+            Some(v) => {
+                v["status"] = json!(status);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delete an external storage configuration; its project falls back to default retention.
+    pub fn remove_external_storage(&self, id: &str) -> bool {
+        self.lock().external_storage.remove(id).is_some()
+    }
+
+    /// The external storage configurations, as listed.
+    pub fn external_storage(&self) -> Vec<Value> {
+        self.lock().external_storage.iter().map(|(_, _, v)| v.clone()).collect()
     }
 
     /// Delete a project key (`api_key.deleted`); false for an unknown key.
@@ -378,6 +466,12 @@ impl Org {
     /// Size in bytes of the largest compliance file of `event_type` cut so far.
     pub fn compliance_largest_file_bytes(&self, event_type: &str) -> usize {
         self.lock().compliance.largest_file(event_type)
+    }
+
+    /// Serve compliance list bodies, and lay out files cut from now on, as concatenated
+    /// pretty-printed JSON documents (`on`) or as documented (one JSON document, JSON Lines).
+    pub fn set_compliance_concatenated_json(&self, on: bool) {
+        self.lock().compliance.concatenated = on;
     }
 
     /// Cut every pending compliance event into files now.

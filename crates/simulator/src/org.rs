@@ -95,6 +95,8 @@ pub(crate) struct OrgState {
     pub groups: Collection,
     pub roles: Collection,
     pub certificates: Collection,
+    /// Where projects keep their data (`organization.external_storage`).
+    pub external_storage: Collection,
     pub project_users: BTreeMap<String, Collection>,
     pub project_service_accounts: BTreeMap<String, Collection>,
     pub project_keys: BTreeMap<String, Collection>,
@@ -120,6 +122,7 @@ impl OrgState {
             groups: Collection::default(),
             roles: Collection::default(),
             certificates: Collection::default(),
+            external_storage: Collection::default(),
             project_users: BTreeMap::new(),
             project_service_accounts: BTreeMap::new(),
             project_keys: BTreeMap::new(),

@@ -1,15 +1,19 @@
-//! The ingestion service's stand-in: accepts the daemon's batches (NDJSON or JSON array,
-//! gzip or not), records what arrived and how, and answers as scripted.
+//! The ingestion service's stand-in: plays each protocol the daemon speaks (generic NDJSON or
+//! JSON, Akto, Splunk HEC with indexer acknowledgement, Elasticsearch bulk, OTLP/HTTP JSON,
+//! Loki) at its standard path, checks the auth header's form, decompresses gzip, records
+//! what arrived and how, and answers as scripted — including the partial failures each
+//! service really gives (bulk item errors, OTLP partial success, Loki's partial 400, Akto's
+//! silent 422, HEC acknowledgements withheld).
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -17,40 +21,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::auth;
 use super::http::json_response;
+use super::receiver_state::{ItemRule, ReceivedBatch, ReceivedRequest, State_, accept};
+use super::receiver_wire::{Record, Wire, decode, event_id, plain, status_response};
 
-/// One accepted batch.
-#[derive(Debug, Clone)]
-pub struct ReceivedBatch {
-    pub events: usize,
-    pub ids: Vec<String>,
-    pub idempotency_key: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_type: Option<String>,
-    pub authorization_present: bool,
-    /// Bytes as they came over the wire (compressed when gzip).
-    pub wire_bytes: usize,
-}
+/// Requests whose (decompressed) body is kept, newest last: enough for any test, bounded
+/// for a long demo.
+const KEPT_BODIES: usize = 1000;
 
-/// Every request, accepted or not, with the status it got.
-#[derive(Debug, Clone)]
-pub struct ReceivedRequest {
-    pub status: u16,
-    pub idempotency_key: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_type: Option<String>,
-    pub authorization_present: bool,
-    pub wire_bytes: usize,
-    pub events: usize,
-}
-
-/// Scripted answers, checked in this order: auth, `Next`, body size, rejected ids. Also the
-/// body of `POST /_sim/receiver/script`, e.g. `{"kind":"next","status":503,"times":2}`.
+/// Scripted answers. Also the body of `POST /_sim/receiver/script`, e.g.
+/// `{"kind":"next","status":503,"times":2}` or
+/// `{"kind":"item_status","needle":"abc","status":429,"times":1}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReceiverScript {
-    /// The next `times` requests get `status` (with `Retry-After` when given).
+    /// The next `times` requests get `status` (with `Retry-After` when given), storing nothing.
     Next {
         status: u16,
         #[serde(default)]
@@ -59,23 +44,37 @@ pub enum ReceiverScript {
     },
     /// 413 for any body larger than this many wire bytes (until cleared).
     MaxBodyBytes { bytes: usize },
-    /// `status` (e.g. 400) for any batch holding an event whose `id` contains `needle`.
+    /// An event whose id contains `needle` is refused with `status`, as the protocol
+    /// refuses one: the generic receiver and Akto refuse the whole batch (Akto with 422),
+    /// Splunk stops at it (`invalid-event-number`), Elasticsearch fails that item, Loki
+    /// stores the rest and answers 400 naming it, OTLP refuses the batch.
     RejectIdContaining { needle: String, status: u16 },
+    /// Elasticsearch: items whose id contains `needle` get `status` (429, 400, 503, …)
+    /// `times` times (forever when absent).
+    ItemStatus {
+        needle: String,
+        status: u16,
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// The next `times` requests are stored, but answered 503 as if the answer was lost.
+    LoseResponse { times: u32 },
+    /// OTLP: the next `times` requests store all but the first `rejected` records and
+    /// answer 200 with `partialSuccess`.
+    PartialSuccess {
+        rejected: u32,
+        #[serde(default)]
+        message: String,
+        times: u32,
+    },
+    /// Splunk HEC: the next `times` batches get an ackId that never becomes true, and are
+    /// not indexed (lost by the indexer).
+    WithholdAcks { times: u32 },
     /// Back to accepting everything.
     Clear,
 }
 
-#[derive(Debug, Default)]
-struct State_ {
-    events: Vec<Value>,
-    batches: Vec<ReceivedBatch>,
-    requests: Vec<ReceivedRequest>,
-    next: VecDeque<(u16, Option<u64>)>,
-    max_body: Option<usize>,
-    reject: Option<(String, u16)>,
-}
-
-/// What the sink delivered; shared with the handler.
+/// What the sink delivered; shared with the handlers.
 #[derive(Debug)]
 pub struct Receiver {
     token: Option<String>,
@@ -107,12 +106,12 @@ impl Receiver {
         self.lock().events.clone()
     }
 
-    /// The `id` of every event received, in arrival order.
+    /// The id of every event received (v1 `id`, or OCSF `metadata.uid`), in arrival order.
     pub fn ids(&self) -> Vec<String> {
         self.lock()
             .events
             .iter()
-            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .filter_map(|e| event_id(e).map(str::to_owned))
             .collect()
     }
 
@@ -144,10 +143,28 @@ impl Receiver {
                 .extend(std::iter::repeat_n((status, retry_after_secs), times as usize)),
             ReceiverScript::MaxBodyBytes { bytes } => st.max_body = Some(bytes),
             ReceiverScript::RejectIdContaining { needle, status } => st.reject = Some((needle, status)),
+            ReceiverScript::ItemStatus { needle, status, times } => st.item_rules.push(ItemRule {
+                needle,
+                status,
+                left: times,
+            }),
+            ReceiverScript::LoseResponse { times } => st.lose += times,
+            ReceiverScript::PartialSuccess {
+                rejected,
+                message,
+                times,
+            } => st
+                .partial
+                .extend(std::iter::repeat_n((rejected, message), times as usize)),
+            ReceiverScript::WithholdAcks { times } => st.withhold += times,
             ReceiverScript::Clear => {
                 st.next.clear();
                 st.max_body = None;
                 st.reject = None;
+                st.item_rules.clear();
+                st.lose = 0;
+                st.partial.clear();
+                st.withhold = 0;
             }
         }
     }
@@ -155,9 +172,37 @@ impl Receiver {
     /// Counts for `/_sim/receiver/stats`.
     pub fn stats(&self) -> Value {
         let st = self.lock();
-        let unique: std::collections::HashSet<&str> = st.events.iter().filter_map(|e| e["id"].as_str()).collect();
+        let unique: HashSet<&str> = st.events.iter().filter_map(event_id).collect();
         json!({"events": st.events.len(), "unique_ids": unique.len(),
                "batches": st.batches.len(), "requests": st.requests.len()})
+    }
+
+    /// Stores `records` from a request and returns the new total.
+    fn store(&self, st: &mut State_, wire: Wire, req: &ReceivedRequest, channel: Option<String>, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some(path) = &self.file {
+            // Small synchronous appends: a demo-sized file, written before the answer.
+            let _ = append(path, records.iter().map(|r| &r.event));
+        }
+        st.batches.push(ReceivedBatch {
+            protocol: wire.name(),
+            events: records.len(),
+            ids: records
+                .iter()
+                .filter_map(|r| event_id(&r.event).map(str::to_owned))
+                .collect(),
+            envelopes: records.iter().map(|r| r.envelope.clone()).collect(),
+            idempotency_key: req.idempotency_key.clone(),
+            content_encoding: req.content_encoding.clone(),
+            content_type: req.content_type.clone(),
+            authorization_present: req.authorization_present,
+            channel,
+            wire_bytes: req.wire_bytes,
+        });
+        st.events.extend(records.into_iter().map(|r| r.event));
+        self.count.send_replace(st.events.len());
     }
 }
 
@@ -165,128 +210,173 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> 
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-/// Decode the body into events: gunzip when asked, then an array or NDJSON lines.
-fn decode(body: &[u8], encoding: Option<&str>, content_type: Option<&str>) -> Result<Vec<Value>, String> {
-    let raw = if encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip")) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("bad gzip body: {e}"))?;
-        out
-    } else {
-        body.to_vec()
-    };
-    let text = std::str::from_utf8(&raw).map_err(|_| "body is not UTF-8".to_owned())?;
-    // A JSON array is recognised by its content type, or by its shape when none was sent.
-    let is_array = match content_type {
-        Some(c) => c.starts_with("application/json"),
-        None => text.trim_start().starts_with('['),
-    };
-    if is_array {
-        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| format!("bad JSON array: {e}"));
-    }
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("bad NDJSON line: {e}")))
-        .collect()
-}
-
-fn status_response(status: u16, retry_after: Option<u64>, message: &str) -> Response {
-    let mut r = json_response(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &json!({"error": message}),
-    );
-    if let Some(secs) = retry_after
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
-/// `POST /receiver/events` and the `/_sim/receiver/…` control endpoints, on the receiver alone.
+/// Every protocol's endpoint and the `/_sim/receiver/…` control endpoints.
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>(receiver: Arc<Receiver>) -> Router<S> {
-    Router::new()
-        .route(
-            "/receiver/events",
-            post(ingest).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
-        )
+    let mut router = Router::new();
+    for wire in Wire::ALL {
+        let handler = move |State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes| async move {
+            ingest(wire, &rx, &headers, &body)
+        };
+        router = router.route(
+            wire.path(),
+            post(handler).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
+        );
+    }
+    router
+        .route("/services/collector", post(splunk_event))
+        .route("/services/collector/ack", post(splunk_ack))
+        .route("/services/collector/health", get(splunk_health))
+        .route("/_security/_authenticate", get(es_authenticate))
+        .route("/_security/user/_has_privileges", post(es_privileges))
+        .route("/ready", get(|| async { "ready" }))
         .route("/_sim/receiver/stats", get(stats))
         .route("/_sim/receiver/script", post(script))
         .with_state(receiver)
 }
 
-async fn ingest(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
-    let encoding = header_str(&headers, header::CONTENT_ENCODING);
-    let ctype = header_str(&headers, header::CONTENT_TYPE);
+async fn splunk_event(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    ingest(Wire::SplunkHec, &rx, &headers, &body)
+}
+
+/// Handles one envelope of `wire`.
+fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Response {
+    let encoding = header_str(headers, header::CONTENT_ENCODING);
+    let ctype = header_str(headers, header::CONTENT_TYPE);
+    let channel = header_str(headers, "x-splunk-request-channel");
     let mut req = ReceivedRequest {
+        protocol: wire.name(),
         status: 200,
-        idempotency_key: header_str(&headers, "idempotency-key"),
+        idempotency_key: header_str(headers, "idempotency-key"),
         content_encoding: encoding.clone(),
         content_type: ctype.clone(),
         authorization_present: headers.contains_key(header::AUTHORIZATION),
         wire_bytes: body.len(),
         events: 0,
+        ids: Vec::new(),
+        body: None,
     };
-    let answer = |req: ReceivedRequest, status: u16, retry: Option<u64>, msg: &str| {
-        let mut st = rx.lock();
-        st.requests.push(ReceivedRequest { status, ..req });
-        status_response(status, retry, msg)
-    };
-    if let Some(token) = &rx.token
-        && auth::bearer(&headers) != Some(token.as_str())
-    {
-        return answer(req, 401, None, "missing or wrong bearer token");
-    }
-    let scripted = rx.lock().next.pop_front();
-    if let Some((status, retry)) = scripted {
-        return answer(req, status, retry, "scripted response");
-    }
-    if rx.lock().max_body.is_some_and(|max| body.len() > max) {
-        return answer(req, 413, None, "payload too large");
-    }
-    let events = match decode(&body, encoding.as_deref(), ctype.as_deref()) {
-        Ok(e) => e,
-        Err(msg) => return answer(req, 400, None, &msg),
-    };
-    req.events = events.len();
-    let reject = rx.lock().reject.clone();
-    if let Some((needle, status)) = reject
-        && events
-            .iter()
-            .any(|e| e["id"].as_str().is_some_and(|id| id.contains(&needle)))
-    {
-        return answer(req, status, None, "batch holds a rejected event");
-    }
-    if let Some(path) = &rx.file
-        && let Err(e) = append(path, &events)
-    {
-        return answer(req, 500, None, &format!("failed to persist: {e}"));
-    }
-    let total = {
-        let mut st = rx.lock();
-        st.batches.push(ReceivedBatch {
-            events: events.len(),
-            ids: events
-                .iter()
-                .filter_map(|e| e["id"].as_str().map(str::to_owned))
-                .collect(),
-            idempotency_key: req.idempotency_key.clone(),
-            content_encoding: req.content_encoding.clone(),
-            content_type: req.content_type.clone(),
-            authorization_present: req.authorization_present,
-            wire_bytes: req.wire_bytes,
-        });
+    let refusal = refused(rx, wire, headers);
+    let mut st = rx.lock();
+    let answer = |st: &mut State_, mut req: ReceivedRequest, response: Response| {
+        req.status = response.status().as_u16();
         st.requests.push(req);
-        st.events.extend(events);
-        st.events.len()
+        let keep_from = st.requests.len().saturating_sub(KEPT_BODIES);
+        if keep_from > 0 {
+            st.requests[keep_from - 1].body = None;
+        }
+        response
     };
-    rx.count.send_replace(total);
-    json_response(StatusCode::OK, &json!({"accepted": true}))
+    if let Some(refusal) = refusal {
+        return answer(&mut st, req, refusal);
+    }
+    if let Some((status, retry)) = st.next.pop_front() {
+        return answer(&mut st, req, status_response(wire, status, retry, "scripted response"));
+    }
+    if st.max_body.is_some_and(|max| body.len() > max) {
+        return answer(&mut st, req, status_response(wire, 413, None, "payload too large"));
+    }
+    let plain = match plain(body, encoding.as_deref()) {
+        Ok(plain) => plain,
+        Err(msg) => return answer(&mut st, req, status_response(wire, 415, None, &msg)),
+    };
+    req.body = Some(Bytes::from(plain.clone()));
+    let records = match decode(wire, &plain, ctype.as_deref()) {
+        Ok(records) => records,
+        Err(msg) => {
+            let status = if wire == Wire::Akto { 422 } else { 400 };
+            return answer(&mut st, req, status_response(wire, status, None, &msg));
+        }
+    };
+    req.events = records.len();
+    req.ids = records
+        .iter()
+        .filter_map(|r| event_id(&r.event).map(str::to_owned))
+        .collect();
+    if let Some(response) = wire.empty_answer(records.len(), plain.len()) {
+        return answer(&mut st, req, response);
+    }
+    let (stored, response) = accept(wire, &mut st, channel.as_deref(), records);
+    rx.store(&mut st, wire, &req, channel, stored);
+    let response = if st.lose > 0 {
+        st.lose -= 1;
+        status_response(wire, 503, None, "scripted: stored, but the answer was lost")
+    } else {
+        response
+    };
+    answer(&mut st, req, response)
+}
+
+/// `POST /services/collector/ack`: `{"acks":[ids]}` → `{"acks":{"id":bool}}`; a true is
+/// reported once and then forgotten, as Splunk does.
+async fn splunk_ack(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = refused(&rx, Wire::SplunkHec, &headers) {
+        return refusal;
+    }
+    let Some(channel) = header_str(&headers, "x-splunk-request-channel") else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"text": "Data channel is missing", "code": 10}),
+        );
+    };
+    let ids: Vec<u64> = match plain(&body, header_str(&headers, header::CONTENT_ENCODING).as_deref())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| serde_json::from_value(v["acks"].clone()).ok())
+    {
+        Some(ids) => ids,
+        None => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"text": "Invalid data format", "code": 6}),
+            );
+        }
+    };
+    let mut st = rx.lock();
+    let mut acks = serde_json::Map::new();
+    for id in ids {
+        let key = (channel.clone(), id);
+        let done = st.hec_acks.get(&key).copied().unwrap_or(false);
+        if done {
+            st.hec_acks.remove(&key);
+        }
+        acks.insert(id.to_string(), json!(done));
+    }
+    json_response(StatusCode::OK, &json!({ "acks": acks }))
+}
+
+async fn splunk_health() -> Response {
+    json_response(StatusCode::OK, &json!({"text": "HEC is healthy", "code": 17}))
+}
+
+/// The service's refusal when the request does not carry the receiver's token in `wire`'s
+/// auth header form.
+fn refused(rx: &Receiver, wire: Wire, headers: &HeaderMap) -> Option<Response> {
+    let token = rx.token.as_deref()?;
+    (!wire.authorized(headers, token)).then(|| wire.unauthorized())
+}
+
+async fn es_authenticate(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refused(&rx, Wire::Elasticsearch, &headers) {
+        return refusal;
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"username": "sim-writer", "authentication_type": "api_key"}),
+    )
+}
+
+async fn es_privileges(State(rx): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refused(&rx, Wire::Elasticsearch, &headers) {
+        return refusal;
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"username": "sim-writer", "has_all_requested": true}),
+    )
 }
 
 /// Small synchronous appends: a demo-sized file, written before the batch is acknowledged.
-fn append(path: &PathBuf, events: &[Value]) -> std::io::Result<()> {
+fn append<'a>(path: &PathBuf, events: impl Iterator<Item = &'a Value>) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut buf = Vec::new();
     for e in events {

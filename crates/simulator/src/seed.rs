@@ -1,5 +1,5 @@
 //! The initial organization for a seed: people, projects, keys, groups, roles, certificates,
-//! with the awkward cases a security feed must notice built in.
+//! external storage, with the awkward cases a security feed must notice built in.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -56,6 +56,7 @@ pub(crate) fn build(cfg: &SimConfig, now_us: i64) -> OrgState {
     projects(&mut st, start);
     keys(&mut st, start, now);
     groups_roles_certs(&mut st, start);
+    external_storage(&mut st, start);
     invites(&mut st, start);
     activity::history(&mut st, start, now, cfg.history_events);
     st
@@ -180,7 +181,12 @@ fn keys(st: &mut OrgState, start: i64, now: i64) {
                 OwnerRef::User(owners[(i + k) % owners.len()].clone())
             };
             let created = start - st.rng.random_range(10..300) * DAY;
-            st.insert_project_key(project, &owner, created, last_used);
+            let service_account = matches!(owner, OwnerRef::ServiceAccount(_));
+            let key = st.insert_project_key(project, &owner, created, last_used);
+            // Service-account keys may be created with an expiry; user keys never have one.
+            if service_account && let Some(v) = st.project_keys.get_mut(project).and_then(|c| c.get_mut(&key)) {
+                v["expires_at"] = json!(now + 180 * DAY);
+            }
         }
     }
     for (name, expires) in [("ops-automation", Some(now + 10 * DAY)), ("siem-readonly", None)] {
@@ -197,6 +203,16 @@ fn keys(st: &mut OrgState, start: i64, now: i64) {
                 "owner": {"type": "user", "object": "organization.user", "id": p.id,
                           "name": p.name, "created_at": start - 400 * DAY, "role": "owner"}}),
         );
+    }
+}
+
+/// External storage for two projects: one validated, one still pending.
+fn external_storage(st: &mut OrgState, start: i64) {
+    let projects = st.projects.ids();
+    for (index, provider, status) in [(3, "aws", "validated"), (1, "gcp", "pending")] {
+        if let Some(project) = projects.get(index) {
+            st.insert_external_storage(project, provider, status, start - 30 * DAY);
+        }
     }
 }
 

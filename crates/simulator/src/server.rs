@@ -96,13 +96,28 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // Like the real Admin API, every answer names the key's organization.
+    let admin = Router::new()
         .route("/v1/organization/audit_logs", get(audit_logs::list))
         .merge(inventory::routes())
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            organization_header,
+        ));
+    Router::new()
+        .merge(admin)
         .merge(compliance::routes())
         .merge(receiver::routes(shared.receiver.clone()))
         .route("/_sim/faults", post(control_faults))
         .with_state(shared)
+}
+
+/// `openai-organization: <org id>`, as the real API sends on each answer.
+async fn organization_header(State(sh): State<Arc<Shared>>, mut response: Response) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&sh.org_id) {
+        response.headers_mut().insert("openai-organization", value);
+    }
+    response
 }
 
 async fn control_faults(State(sh): State<Arc<Shared>>, axum::Json(cmd): axum::Json<FaultCommand>) -> Response {
@@ -124,9 +139,18 @@ impl Simulator {
     pub fn compliance_base_url(&self) -> Url {
         self.url("/chatgpt/v1")
     }
-    /// What the daemon's `sink.url` points at.
+    /// What the daemon's `sink.url` points at (ndjson or json).
     pub fn receiver_url(&self) -> Url {
         self.url("/receiver/events")
+    }
+    /// Where the receiver takes `protocol` (the daemon's `sink.protocol` name) at its
+    /// standard path; `None` for a protocol it does not play.
+    pub fn receiver_url_for(&self, protocol: &str) -> Option<Url> {
+        super::receiver_wire::Wire::from_protocol(protocol).map(|w| self.url(w.path()))
+    }
+    /// The receiver's root: `sink.url` with no path, so the daemon appends the standard one.
+    pub fn receiver_root(&self) -> Url {
+        self.url("/")
     }
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -163,7 +187,7 @@ impl Simulator {
     /// to be pasted into a test config, so printing them is the point.
     pub fn banner(&self) -> String {
         format!(
-            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n",
+            "simulator listening on {addr}\n  admin api:      {admin}  (Authorization: Bearer {ak})\n  compliance api: {comp}  (Authorization: Bearer {ck})\n  principal:      workspace {ws} | organization {org}\n  receiver:       {recv}  ({rt})\n  other sink protocols at their standard paths under http://{addr}: akto /api/ingestData, splunk_hec /services/collector/event, elasticsearch /_bulk, otlp /v1/logs, loki /loki/api/v1/push (each with its own auth header form)\n",
             addr = self.addr,
             admin = self.admin_base_url(),
             ak = self.admin_key(),
@@ -195,11 +219,8 @@ impl Simulator {
     }
 }
 
-/// The `simulate` command: start, print the banner, serve until `shutdown` resolves.
+/// The `simulate` command for one organization: start, print the banner, serve until
+/// `shutdown` resolves.
 pub async fn serve_until(cfg: SimConfig, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let sim = start(cfg).await?;
-    sim.print_banner()?;
-    shutdown.await;
-    sim.shutdown().await;
-    Ok(())
+    super::many::serve_orgs_until(cfg, 1, shutdown).await
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::detect::Detectors;
 use super::matcher::{Field, Predicate};
+use super::reconcile::Check;
 use crate::normalize::Severity;
 
 /// The built-in pack, embedded.
@@ -42,17 +43,6 @@ pub struct Distinct {
     pub min: usize,
 }
 
-/// Which new values a first-seen rule reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Baseline {
-    /// The group's earliest value is learned, every later new value reported (a user's
-    /// usual country is not news, a second one is).
-    First,
-    /// Every value is reported the first time it is seen, the group's first included (a
-    /// plugin nobody installed before is news even when it is the first one).
-    None,
-}
-
 /// What a rule does beyond matching one event.
 #[derive(Debug, Clone)]
 pub enum RuleKind {
@@ -76,12 +66,15 @@ pub enum RuleKind {
         then: Predicate,
     },
     /// A value (or combination of values, one per field of `value`) not seen for the group
-    /// within `retain`; `baseline` says whether the group's first value is reported.
+    /// within `retain`. With `baseline`, the group's earliest value is learned and every
+    /// later new value reported (a user's usual country is not news, a second one is);
+    /// without, every value is reported the first time it is seen, the group's first
+    /// included (a plugin nobody installed before is news even when it is the first one).
     FirstSeen {
         group_by: Vec<Field>,
         value: Vec<Field>,
         retain: Duration,
-        baseline: Baseline,
+        baseline: bool,
         /// Values remembered per group (the least recently seen is forgotten beyond it).
         max_values: usize,
     },
@@ -94,6 +87,8 @@ pub enum RuleKind {
         min_kmh: f64,
         window: Duration,
     },
+    /// The inventory reconciled against the audit log (see `reconcile`).
+    Reconcile { check: Check, grace: Duration },
     /// Content detectors over message and tool-call text; `None` means all of them.
     Content { detectors: Option<HashSet<String>> },
 }

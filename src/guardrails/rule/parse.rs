@@ -10,8 +10,10 @@ use serde::Deserialize;
 
 use super::super::detect::Detectors;
 use super::super::matcher::{Cmp, Condition, Field, Literal, Predicate, Test};
-use super::{Baseline, Distinct, MAX_DISTINCT_FIELDS, Piece, Rule, RuleError, RuleKind, Sets};
+use super::super::reconcile::Check;
+use super::{Distinct, MAX_DISTINCT_FIELDS, Piece, Rule, RuleError, RuleKind, Sets};
 use crate::normalize::Severity;
+use strum::VariantNames;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +46,8 @@ struct RawRule {
     content: Option<RawContent>,
     #[serde(default)]
     attack: Vec<String>,
+    #[serde(default)]
+    reconcile: Option<RawReconcile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,7 +98,7 @@ struct RawFirstSeen {
     #[serde(default)]
     retain: Option<String>,
     #[serde(default)]
-    baseline: Option<String>,
+    baseline: Option<bool>,
     #[serde(default)]
     max_values: Option<usize>,
 }
@@ -106,6 +110,14 @@ struct RawVelocity {
     min_km: f64,
     min_kmh: f64,
     window: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    check: String,
+    #[serde(default)]
+    grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +134,8 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// How long a reconciliation waits for the other stream when a rule does not say.
+const DEFAULT_GRACE: Duration = Duration::from_secs(30 * 60);
 /// How long first-seen values are kept when a rule does not say.
 const DEFAULT_RETAIN: Duration = Duration::from_secs(90 * 86_400);
 /// Bounds that keep one rule's state small however the rule is written.
@@ -215,11 +229,12 @@ impl Ctx<'_> {
             raw.first_seen.is_some(),
             raw.velocity.is_some(),
             raw.content.is_some(),
+            raw.reconcile.is_some(),
         ];
         if forms.iter().filter(|f| **f).count() > 1 {
             return Err(self.fail(
                 "rule",
-                "a rule takes at most one of threshold, sequence, first_seen, velocity, content",
+                "a rule takes at most one of threshold, sequence, first_seen, velocity, content, reconcile",
             ));
         }
         let attack = self.attack(raw.attack)?;
@@ -265,16 +280,7 @@ impl Ctx<'_> {
             RuleKind::FirstSeen {
                 group_by: self.fields("first_seen.group_by", f.group_by)?,
                 value,
-                baseline: match f.baseline.as_deref() {
-                    None | Some("first") => Baseline::First,
-                    Some("none") => Baseline::None,
-                    Some(other) => {
-                        return Err(self.fail(
-                            "first_seen.baseline",
-                            format!("`{other}` is not a baseline; use first or none"),
-                        ));
-                    }
-                },
+                baseline: f.baseline.unwrap_or(true),
                 max_values: match f.max_values {
                     None => DEFAULT_MAX_VALUES,
                     Some(n) if (1..=MAX_MAX_VALUES).contains(&n) => n,
@@ -297,6 +303,19 @@ impl Ctx<'_> {
                     None => DEFAULT_RETAIN,
                 },
             }
+        } else if let Some(r) = raw.reconcile {
+            let check = r.check.parse::<Check>().map_err(|_| {
+                self.fail(
+                    "reconcile.check",
+                    format!("`{}` is not one of {}", r.check, Check::VARIANTS.join(", ")),
+                )
+            })?;
+            let grace = match r.grace {
+                Some(g) => humantime::parse_duration(&g)
+                    .map_err(|e| self.fail("reconcile.grace", format!("`{g}` is not a duration: {e}")))?,
+                None => DEFAULT_GRACE,
+            };
+            RuleKind::Reconcile { check, grace }
         } else if let Some(c) = raw.content {
             let detectors = match c.detectors {
                 None => None,

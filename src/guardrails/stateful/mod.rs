@@ -1,6 +1,6 @@
-//! State of the threshold, sequence, first-seen and velocity rules: bounded per-group memories
-//! that survive restarts (serialized as the `guardrails` checkpoint) and are pruned by time and
-//! capped in size.
+//! State of the threshold, sequence, first-seen, velocity and reconciliation rules: bounded
+//! per-group memories that survive restarts (serialized as the `guardrails` checkpoint) and are
+//! pruned by time and capped in size.
 //!
 //! Events do not arrive in time order: an audit-log backfill pages newest first. So every
 //! decision is made on event time (`occurred_at`), whatever the arrival order, and state is
@@ -10,6 +10,7 @@
 //! - `window`: threshold and sequence rules (entries within a sliding window).
 //! - `first_seen`: values per group.
 //! - `velocity`: places per group, and the distance and speed between consecutive ones.
+//! - reconciliation memories live in `super::reconcile`.
 
 mod first_seen;
 mod velocity;
@@ -18,6 +19,9 @@ mod window;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+use super::reconcile::{Check, Memory, Pending};
+use crate::normalize::Event;
 
 pub use first_seen::Keep;
 pub use velocity::{Limits, Point};
@@ -128,6 +132,7 @@ pub enum RuleState {
     Sequence { groups: Keyed<Steps> },
     FirstSeen { groups: Keyed<Values> },
     Velocity { groups: Keyed<Track> },
+    Reconcile { memory: Box<Memory> },
 }
 
 /// Everything the stateful rules remember; the `guardrails` checkpoint.
@@ -181,6 +186,19 @@ impl State {
     groups_of!(sequence_groups, Sequence, Steps);
     groups_of!(first_seen_groups, FirstSeen, Values);
     groups_of!(velocity_groups, Velocity, Track);
+
+    /// Takes `event` into a reconciliation rule's memory; the items now decided as
+    /// unexplained.
+    pub fn reconcile(&mut self, rule: &str, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
+        if !matches!(self.rules.get(rule), Some(RuleState::Reconcile { .. })) {
+            self.rules
+                .insert(rule.to_string(), RuleState::Reconcile { memory: Box::default() });
+        }
+        match self.rules.get_mut(rule) {
+            Some(RuleState::Reconcile { memory }) => memory.observe(check, grace_ms, event),
+            _ => unreachable!("inserted above"),
+        }
+    }
 
     /// The state as this version keeps it: a saved state of this version or version 1
     /// (whose values were read as fingerprints), or `None` for a version it cannot read.
@@ -247,6 +265,10 @@ impl State {
                         !g.points.is_empty()
                     });
                     !groups.is_empty()
+                }
+                RuleState::Reconcile { memory } => {
+                    memory.prune();
+                    true
                 }
             }
         });

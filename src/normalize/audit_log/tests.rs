@@ -279,7 +279,7 @@ fn an_unknown_type_passes_through_as_other_unknown_unknown() {
         ("other", "unknown", Outcome::Unknown)
     );
     assert_eq!(event.target, None);
-    assert_eq!(event.details, json!({"fuel": "full"}));
+    assert_eq!(event.details, json!({"fuel": "full", "unmapped_type": true}));
 }
 
 #[test]

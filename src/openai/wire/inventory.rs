@@ -133,6 +133,10 @@ pub struct ProjectApiKey {
     pub owner_project_access: Option<String>,
     #[serde(default)]
     pub owner: Option<ProjectApiKeyOwner>,
+    /// When the key stops working; `null` for a key created without an expiry (service-account
+    /// keys may be created with `expires_in_seconds` since late 2026).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 /// Owner of a project key: a user or a service account.
@@ -253,6 +257,26 @@ pub struct CertificateDetails {
     pub valid_at: Option<i64>,
     #[serde(default)]
     pub expires_at: Option<i64>,
+}
+
+/// `organization.external_storage`: where a project's data is stored and how long it is kept
+/// (listed by `GET /organization/external_storage`, classic envelope; newer than our spec
+/// copy, see the reference's "Changes since the spec copy").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ExternalStorage {
+    pub id: String,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    #[serde(default)]
+    pub geography: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// `{type: aws | azure | gcp, …bucket and role fields}`; compared field by field.
+    #[serde(default)]
+    pub provider: Option<Value>,
+    /// `pending`, `validated` or `unhealthy`.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// `ProjectRateLimit` (`project.rate_limit`).

@@ -1,23 +1,24 @@
 //! The audit-log streams, `audit_logs` and `audit_logs_tenant`: page one closed
 //! `effective_at` window newest-first with `after=<last_id>`, emit each page, checkpoint the
 //! in-window cursor as pages are acknowledged, and promote the watermark only when the
-//! window is complete. Repeats from the overlap are dropped by id.
+//! window is complete. Repeats from the overlap are dropped by id. The decisions live in
+//! `pass` (pure); this file drives them with the API and the emitter.
 
+pub(crate) mod pass;
 mod window;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
-use crate::dedup::{self, RecentIds};
+use self::pass::WindowPass;
+use super::{Checkpoint, CycleError, CycleReport, Stream};
+use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Source};
-use crate::openai::wire::AuditLog;
 use crate::openai::{AdminApi, AuditLogQuery};
-use crate::pipeline::Emitter;
+use crate::pipeline::{Emitter, Order};
 use crate::upstream::{ApiError, ApiErrorKind};
 pub use window::Window;
 
@@ -40,6 +41,10 @@ pub struct AuditState {
 impl Checkpoint for AuditState {
     fn complete_up_to(&self) -> Option<i64> {
         self.watermark
+    }
+
+    fn keeps_watermark() -> bool {
+        true
     }
 }
 
@@ -109,74 +114,62 @@ impl AuditLogStream {
         }
     }
 
-    fn overlap(&self) -> Duration {
-        self.settings.overlap
-    }
-
     async fn page_window(
         &mut self,
         out: &Emitter<AuditState>,
-        window: &mut Window,
+        pass: &mut WindowPass,
         totals: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        let keep_from = window.next_start(self.overlap());
-        let mut guard = CursorGuard::new(window.after.as_deref());
         let name = self.pass.name();
         loop {
             let query = AuditLogQuery {
-                gte: window.start,
-                lte: window.end,
-                after: window.after.clone(),
+                gte: pass.window.start,
+                lte: pass.window.end,
+                after: pass.window.after.clone(),
                 limit: self.settings.page_size,
                 tenant_only: self.pass == Pass::Tenant,
             };
             let page = self.client.audit_logs(&query).await.map_err(|e| self.refusal(e))?;
             self.metrics.page_fetched(name);
-            let next = guard
-                .next(page.has_more, page.last_id.clone(), page.data.is_empty())
+            let taken = pass
+                .take(&mut self.state, &page.body, page.request_id.as_deref())
                 .map_err(CycleError::Upstream)?;
-            let mut events = Vec::with_capacity(page.data.len());
-            for record in &page.data {
-                match self.accept(record, keep_from) {
-                    Some(event) => events.push(event),
-                    None => totals.duplicates += 1,
-                }
-            }
+            totals.duplicates += taken.duplicates;
+            let events: Vec<normalize::Event> = taken
+                .records
+                .iter()
+                .map(|record| {
+                    super::to_event(
+                        name,
+                        Source::AuditLog,
+                        record,
+                        &self.ctx,
+                        &self.metrics,
+                        normalize::audit_log,
+                    )
+                })
+                .collect();
             totals.events += events.len() as u64;
-            out.emit_all(events).await?;
-            window.pages += 1;
             totals.pages += 1;
-            let Some(next) = next else {
+            out.emit_all(events).await?;
+            // Newest-first: the oldest record of the page is how far down the window is read.
+            let oldest = page
+                .body
+                .data
+                .iter()
+                .filter_map(|r| r.get("effective_at").and_then(serde_json::Value::as_i64))
+                .min();
+            match (taken.more, oldest) {
+                (true, Some(at)) => out.progress().reached(at),
+                (false, _) => out.progress().reached(pass.window.start),
+                (true, None) => {}
+            }
+            if !taken.more {
                 return Ok(());
-            };
-            window.after = Some(next);
-            // A fast backfill can put more ids in the re-read horizon than the cap allows;
-            // dropping the oldest only risks a repeat, never a loss.
-            self.state.recent.truncate(dedup::DEFAULT_CAP);
+            }
             // Resume point: the next page, once this one is acknowledged.
-            self.state.window = Some(window.clone());
-            out.checkpoint(self.state.clone());
+            out.checkpoint(pass.mark(&mut self.state));
         }
-    }
-
-    /// The event for `record`, or `None` for a repeat from the overlap.
-    fn accept(&mut self, record: &Value, keep_from: i64) -> Option<normalize::Event> {
-        if let Ok(view) = AuditLog::deserialize(record) {
-            if self.state.recent.contains(&view.id) {
-                return None;
-            }
-            if view.effective_at >= keep_from {
-                self.state.recent.insert(&view.id, view.effective_at);
-            }
-        }
-        Some(super::to_event(
-            self.pass.name(),
-            Source::AuditLog,
-            record,
-            &self.ctx,
-            &self.metrics,
-            normalize::audit_log,
-        ))
     }
 
     /// A tenant pass the organization cannot use is refused, not failed.
@@ -208,31 +201,38 @@ impl Stream for AuditLogStream {
 
     async fn cycle(&mut self, out: &Emitter<AuditState>) -> Result<CycleReport, CycleError> {
         let now = Utc::now().timestamp();
-        let mut window = self.state.window.clone().unwrap_or_else(|| {
-            Window::next(
-                self.state.watermark,
-                now,
-                self.overlap(),
-                self.settings.initial_lookback,
-            )
-        });
-        let resumed = window.after.is_some();
+        let (mut pass, future) = WindowPass::begin(
+            &mut self.state,
+            now,
+            self.settings.overlap,
+            self.settings.initial_lookback,
+        );
+        if let Some(future) = future {
+            tracing::error!(
+                stream = self.pass.name(),
+                saved = future.saved,
+                now = future.now,
+                ahead_s = future.saved - future.now,
+                allowance_s = super::CLOCK_SKEW_ALLOWANCE.as_secs(),
+                reread_from = pass.window.start,
+                "the checkpoint's position is in the future (this host's clock was fast when it was saved): reading again from audit_logs.initial_lookback instead of skipping to it; events already delivered may arrive again (receivers drop them by id)"
+            );
+        }
+        let resumed = pass.resumed();
+        out.progress()
+            .begin(pass.window.start, pass.window.end, Order::NewestFirst);
         let mut report = CycleReport::default();
-        let result = self.page_window(out, &mut window, &mut report).await;
+        let result = self.page_window(out, &mut pass, &mut report).await;
         if let Err(err) = result {
             // Keep the cursor in memory so the next attempt continues inside the window.
-            self.state.window = Some(window);
+            self.state.window = Some(pass.window);
             return Err(err);
         }
-        self.state.watermark = Some(window.end);
-        self.state.window = None;
-        self.state.recent.prune_before(window.next_start(self.overlap()));
-        self.state.recent.truncate(dedup::DEFAULT_CAP);
-        out.checkpoint(self.state.clone());
+        let (start, end) = (pass.window.start, pass.window.end);
+        out.checkpoint(pass.finish(&mut self.state));
+        out.progress().finish();
         report.summary = format!(
-            "window {}..{}{}",
-            window.start,
-            window.end,
+            "window {start}..{end}{}",
             if resumed { " (resumed mid-window)" } else { "" }
         );
         Ok(report)

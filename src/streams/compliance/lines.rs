@@ -88,6 +88,7 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
     use tokio::io::{AsyncReadExt, BufReader};
 
     async fn all(input: &'static [u8], max: usize) -> Vec<(u64, Line)> {
@@ -161,5 +162,53 @@ mod tests {
             Some((2, text("{\"after\":true}")))
         );
         assert_eq!(lines.next_line().await.expect("read"), None);
+    }
+
+    async fn collect(input: Vec<u8>, max: usize, buffer: usize) -> Vec<(u64, Line)> {
+        let mut lines = BoundedLines::new(BufReader::with_capacity(buffer, input.as_slice()), max);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read") {
+            out.push(line);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::props::config())]
+
+        /// Whatever bytes a log file holds, the reader numbers every line, keeps none beyond
+        /// the limit, and — when none is too long — gives back exactly the file's content.
+        #[test]
+        fn any_bytes_read_back_as_numbered_bounded_lines(
+            input in proptest::collection::vec(proptest::prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'{'), proptest::arbitrary::any::<u8>()], 0..400),
+            max in 1usize..64,
+            buffer in 1usize..32,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let lines = runtime.block_on(collect(input.clone(), max, buffer));
+            let numbers: Vec<u64> = lines.iter().map(|(n, _)| *n).collect();
+            proptest::prop_assert_eq!(numbers, (1..=lines.len() as u64).collect::<Vec<_>>());
+            let mut rebuilt = Vec::new();
+            let mut whole = true;
+            for (_, line) in &lines {
+                match line {
+                    Line::Text(bytes) => {
+                        proptest::prop_assert!(bytes.len() <= max);
+                        rebuilt.extend_from_slice(bytes);
+                    }
+                    Line::TooLong { len, prefix } => {
+                        proptest::prop_assert!(*len > max && prefix.len() <= max.min(TOO_LONG_PREFIX));
+                        whole = false;
+                    }
+                }
+            }
+            if whole {
+                let expected: Vec<u8> = input
+                    .split(|&b| b == b'\n')
+                    .flat_map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+                    .collect();
+                proptest::prop_assert_eq!(rebuilt, expected);
+            }
+        }
     }
 }

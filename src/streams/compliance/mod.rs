@@ -2,36 +2,40 @@
 //! `end_time`, `has_more` / `last_end_time`), download and verify each one, read it line by
 //! line from disk, drop repeated `event_id`s (delivery is at-least-once) and files seen
 //! before, and checkpoint the position inside a file as its events are acknowledged, so a
-//! stop mid-file resumes at the next line.
+//! stop mid-file resumes at the next line. A file whose download answers 404 is retried
+//! (`missing`) until it has been missing for `compliance.missing_file_grace`; a saved cursor
+//! from the future is not trusted.
 
 pub mod files;
 mod lines;
+mod missing;
+mod records;
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tokio::io::BufReader;
-
 use self::files::{DownloadError, Downloaded, Spooled};
-use self::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use self::missing::{MissingFile, Verdict};
+use self::records::{Piece, Pieces};
+use super::paging::with_request_id;
 use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
-use crate::compliance::wire::LogFile;
+use crate::compliance::wire::{ListFormat, LogFile};
 use crate::compliance::{ComplianceApi, LocationError};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{self, Context, Event, Source};
-use crate::pipeline::Emitter;
+use crate::pipeline::{Emitter, Order};
 use crate::state::{DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// Stream names are this prefix plus the event type.
 pub const STREAM_PREFIX: &str = "compliance:";
 
 /// `limit` per list request (the platform's maximum).
-pub const PAGE_LIMIT: u8 = 100;
+pub const PAGE_LIMIT: u8 = crate::compliance::MAX_LIST_LIMIT;
 
 /// A position inside a file is checkpointed at most this often (in lines), and only once the
 /// previous position is acknowledged, so at most one mid-file state waits in memory.
@@ -40,6 +44,11 @@ pub const CHECKPOINT_EVERY_LINES: u64 = 500;
 /// Recent event ids kept to drop at-least-once repeats across files (they reappear in the
 /// next files, so the newest ids matter; the oldest go first).
 pub const RECENT_EVENT_IDS: usize = 20_000;
+
+/// Event ids are also forgotten once their event time is this far behind the list cursor:
+/// repeats come in the next files, hours apart at most (the slowest type, `COSTS`, lags
+/// 3–5 h), so a quiet stream does not carry a month of ids in every checkpoint.
+pub const RECENT_EVENT_HORIZON: Duration = Duration::from_secs(2 * 86_400);
 
 /// Recent file ids kept: more than a page, so re-listing the same `after` skips what is done.
 pub const RECENT_FILE_IDS: usize = 1_000;
@@ -55,9 +64,34 @@ pub struct ComplianceState {
     pub recent: RecentIds,
     /// Files fully handled (shipped or quarantined), keyed by `end_time` (Unix seconds).
     pub recent_files: RecentIds,
+    /// A listed file whose download answers 404, and since when: retried until
+    /// `compliance.missing_file_grace` has passed, across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingFile>,
 }
 
-impl Checkpoint for ComplianceState {}
+impl Checkpoint for ComplianceState {
+    /// Every file that ends at or before the list cursor is done.
+    fn complete_up_to(&self) -> Option<i64> {
+        self.after.as_deref().map(unix_seconds).filter(|&t| t > 0)
+    }
+
+    fn keeps_watermark() -> bool {
+        true
+    }
+}
+
+impl ComplianceState {
+    /// Bounds the remembered event ids by time (within [`RECENT_EVENT_HORIZON`] of the
+    /// cursor) and by count ([`RECENT_EVENT_IDS`], the oldest go first).
+    fn bound_recent(&mut self) {
+        if let Some(after) = self.after.as_deref() {
+            let horizon = i64::try_from(RECENT_EVENT_HORIZON.as_secs()).unwrap_or(i64::MAX);
+            self.recent.prune_before(unix_seconds(after).saturating_sub(horizon));
+        }
+        self.recent.truncate(RECENT_EVENT_IDS);
+    }
+}
 
 /// The compliance streams' own settings (the stream half of `[compliance]`).
 #[derive(Debug, Clone)]
@@ -68,6 +102,12 @@ pub struct ComplianceStreamSettings {
     pub initial_lookback: Duration,
     /// What a malformed line's text becomes in the dead-letter file.
     pub content: ContentMode,
+    /// The least time one file's download may take (`compliance.download_timeout`); a file
+    /// that announces its size gets more (see `files::budget`).
+    pub download_timeout: Duration,
+    /// How long a listed file may keep answering 404 before it is given up as lost
+    /// (`compliance.missing_file_grace`).
+    pub missing_file_grace: Duration,
 }
 
 /// A file interrupted part-way.
@@ -90,6 +130,14 @@ pub struct ComplianceStream {
     dead_letter: DeadLetter,
     state: ComplianceState,
     metrics: Metrics,
+    /// Whether the saved cursor has been checked against the clock (once, at the first
+    /// cycle: later cursors come from the platform, not from this host's clock).
+    cursor_checked: bool,
+    /// The list body layout last logged, so a change of layout is logged once.
+    list_format: Option<ListFormat>,
+    /// The client for the freshness figure: few tries, since it must never hold the
+    /// stream up; `None` once the platform has refused it (not offered).
+    freshness: Option<ComplianceApi>,
 }
 
 /// What one cycle did.
@@ -137,12 +185,40 @@ impl ComplianceStream {
             },
             name: Self::name_of(event_type),
             event_type: event_type.to_string(),
+            freshness: Some(client.clone().with_attempts(2)),
             client,
             settings,
             spool: places.spool,
             dead_letter: places.dead_letter,
             state,
             metrics,
+            cursor_checked: false,
+            list_format: None,
+        }
+    }
+
+    /// A saved cursor more than the skew allowance in the future (written while this host's
+    /// clock was fast, or restored from elsewhere) would skip every file up to it: it is
+    /// reported and the stream reads again from `initial_lookback` (files already shipped are
+    /// skipped by id).
+    fn distrust_a_future_cursor(&mut self) {
+        let allowance = super::CLOCK_SKEW_ALLOWANCE;
+        let now = Utc::now();
+        let Some(after) = self.state.after.clone() else { return };
+        let Ok(saved) = DateTime::parse_from_rfc3339(&after) else {
+            return;
+        };
+        let ahead = saved.with_timezone(&Utc) - now;
+        if ahead.to_std().is_ok_and(|a| a > allowance) {
+            self.state.after = None;
+            tracing::error!(
+                stream = %self.name,
+                saved = %after,
+                now = %now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                ahead_s = ahead.num_seconds(),
+                allowance_s = allowance.as_secs(),
+                "the checkpoint's cursor is in the future (this host's clock was fast when it was saved): listing again from compliance.initial_lookback instead of skipping to it; files already shipped are skipped by id"
+            );
         }
     }
 
@@ -167,10 +243,21 @@ impl ComplianceStream {
             self.handle_file(out, &progress.file, progress.lines_done, totals)
                 .await?;
         }
+        if !self.cursor_checked {
+            self.distrust_a_future_cursor();
+            self.cursor_checked = true;
+        }
         let mut guard = CursorGuard::new(Some(&self.cursor()));
+        out.progress()
+            .begin(unix_seconds(&self.cursor()), Utc::now().timestamp(), Order::OldestFirst);
         loop {
             let after = self.cursor();
-            let page = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
+            let fetched = self.client.list(&self.event_type, &after, PAGE_LIMIT).await?;
+            let (page, format) = fetched.body;
+            if self.list_format != Some(format) {
+                self.list_format = Some(format);
+                tracing::info!(stream = %self.name, format = <&str>::from(format), "the file list arrives in this format");
+            }
             self.metrics.page_fetched(&self.name);
             totals.pages += 1;
             for file in &page.data {
@@ -180,15 +267,17 @@ impl ComplianceStream {
                 }
                 self.handle_file(out, file, 0, totals).await?;
             }
+            let ids = page.data.iter().map(|f| f.id.as_str());
             let next = guard
-                .next(page.has_more, page.last_end_time.clone(), page.data.is_empty())
-                .map_err(CycleError::Upstream)?;
+                .next(page.has_more, page.last_end_time.clone(), page.data.len(), ids)
+                .map_err(|why| CycleError::Upstream(with_request_id(why, fetched.request_id.as_deref())))?;
             // An empty last page has no `last_end_time`: the old cursor stands.
             if let Some(last) = next.or(page.last_end_time) {
                 self.state.after = Some(last);
             }
             out.checkpoint(self.state.clone());
             if !page.has_more {
+                out.progress().finish();
                 return Ok(());
             }
         }
@@ -203,14 +292,10 @@ impl ComplianceStream {
         skip: u64,
         totals: &mut Totals,
     ) -> Result<(), CycleError> {
-        let downloaded = match files::download(&self.client, &self.spool, file).await {
+        let downloaded = match files::download(&self.client, &self.spool, file, self.settings.download_timeout).await {
             Ok(d) => d,
             Err(DownloadError::Location(LocationError::Api(err))) if err.kind == ApiErrorKind::NotFound => {
-                // Listed, then gone (retention ran out while we were behind): nothing left to
-                // fetch, and waiting would stop the stream for good.
-                tracing::error!(stream = %self.name, file_id = %file.id, end_time = %file.end_time, request_id = err.request_id.as_deref(), "a listed log file is no longer available upstream; its events cannot be fetched");
-                self.finish_file(out, file);
-                return Ok(());
+                return self.missing(out, file, &err);
             }
             Err(err) => return Err(cycle_error(err)),
         };
@@ -239,7 +324,7 @@ impl ComplianceStream {
                     stream = %self.name,
                     file_id = %file.id,
                     path = %path.display(),
-                    reason = %reason,
+                    error.message = %reason,
                     "a log file stays corrupt; its bytes are quarantined for an operator and the stream moves on"
                 );
                 self.metrics.upstream_reject(&self.name, "quarantined_file");
@@ -250,11 +335,83 @@ impl ComplianceStream {
         Ok(())
     }
 
+    /// Sets `oai_ingest_compliance_freshness_lag_seconds` for this type: the platform's newest
+    /// event time (`max_event_time`) minus the list cursor, 0 when caught up. A failure only
+    /// leaves the figure as it was; a refusal (the endpoint not offered) stops asking.
+    async fn measure_freshness(&mut self) {
+        let Some(client) = &self.freshness else { return };
+        match client.max_event_time(&self.event_type).await {
+            Ok(newest) => {
+                let newest = newest.as_deref().map_or(0, unix_seconds);
+                let cursor = self.state.after.as_deref().map_or(0, unix_seconds);
+                self.metrics
+                    .compliance_freshness_lag(&self.event_type, newest.saturating_sub(cursor).max(0));
+            }
+            Err(err) if !err.is_transient() => {
+                tracing::warn!(stream = %self.name, error.message = %err.summary(), "the platform's freshness endpoint (max_event_time) is not usable; no freshness figure for this type");
+                self.freshness = None;
+            }
+            Err(err) => {
+                tracing::debug!(stream = %self.name, error.message = %err.summary(), "freshness figure not updated")
+            }
+        }
+    }
+
+    /// A listed file whose download answers 404: a transient gap until it has been missing for
+    /// the grace period (the cycle fails and backs off; the stream waits for it), then a loss
+    /// reported as an ERROR naming the file and its events' time span, and the stream moves on.
+    fn missing(
+        &mut self,
+        out: &Emitter<ComplianceState>,
+        file: &LogFile,
+        err: &crate::upstream::ApiError,
+    ) -> Result<(), CycleError> {
+        let now = Utc::now().timestamp();
+        let grace = self.settings.missing_file_grace;
+        let verdict = missing::judge(&mut self.state.missing, &file.id, now, grace);
+        let events_after = self.state.after.clone().unwrap_or_default();
+        match verdict {
+            Verdict::Wait { first, missing_for } => {
+                if first {
+                    // Remember since when, so a restart does not start the grace again.
+                    out.checkpoint(self.state.clone());
+                }
+                Err(CycleError::Waiting(with_request_id(
+                    format!(
+                        "log file `{}` (events after {events_after} up to {}) answers 404 on download; retrying with backoff, and only after it has been missing for compliance.missing_file_grace ({}s; {missing_for}s so far) is it given up",
+                        file.id,
+                        file.end_time,
+                        grace.as_secs()
+                    ),
+                    err.request_id.as_deref(),
+                )))
+            }
+            Verdict::GiveUp { missing_for } => {
+                tracing::error!(
+                    stream = %self.name,
+                    file_id = %file.id,
+                    file_name = file.file_name.as_deref(),
+                    events_after = %events_after,
+                    events_until = %file.end_time,
+                    missing_for_s = missing_for,
+                    grace_s = grace.as_secs(),
+                    request_id = err.request_id.as_deref(),
+                    "a listed log file stayed missing upstream (HTTP 404) for longer than compliance.missing_file_grace: its events, from events_after to events_until, are lost; the stream moves on"
+                );
+                self.metrics.upstream_reject(&self.name, "missing_file");
+                self.finish_file(out, file);
+                Ok(())
+            }
+        }
+    }
+
     fn finish_file(&mut self, out: &Emitter<ComplianceState>, file: &LogFile) {
         self.state.file = None;
+        self.state.missing = None;
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
+        out.progress().reached(unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
-        self.state.recent.truncate(RECENT_EVENT_IDS);
+        self.state.bound_recent();
         out.checkpoint(self.state.clone());
     }
 
@@ -272,33 +429,29 @@ impl ComplianceStream {
                 spooled.path.display()
             ))
         };
-        let handle = tokio::fs::File::open(&spooled.path).await.map_err(io_error)?;
-        let mut lines = BoundedLines::new(BufReader::with_capacity(READ_BUFFER, handle), MAX_LINE_BYTES);
+        // Strict JSON Lines first; concatenated documents (on a line, or across lines) as
+        // the fallback. The same file always reads the same way, so a resumed position
+        // (lines, or documents) means the same place.
+        let format = records::sniff(&spooled.path).await.map_err(io_error)?;
+        tracing::info!(stream = %self.name, file_id = %file.id, format = <&str>::from(format), "reading a log file");
+        let mut pieces = Pieces::open(&spooled.path, format).await.map_err(io_error)?;
         let (mut lines_since_mark, mut emitted_since_mark) = (0u64, 0u64);
-        while let Some((number, line)) = lines.next_line().await.map_err(io_error)? {
+        while let Some((number, piece)) = pieces.next().await.map_err(io_error)? {
             if number <= skip {
                 continue;
             }
-            match line {
-                Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
-                Line::Text(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(record) => {
-                        if let Some(event) = self.accept(&record, totals) {
+            match piece {
+                Piece::Blank => {}
+                Piece::Records(records) => {
+                    for record in &records {
+                        if let Some(event) = self.accept(record, file, totals) {
                             out.emit(event).await?;
                             emitted_since_mark += 1;
                         }
                     }
-                    Err(e) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        self.reject_line(file, number, &text, &format!("not valid JSON: {e}"), totals)
-                            .await?;
-                    }
-                },
-                Line::TooLong { len, prefix } => {
-                    let text = String::from_utf8_lossy(&prefix);
-                    let reason = format!(
-                        "line of {len} bytes exceeds the {MAX_LINE_BYTES}-byte limit; its first bytes are kept"
-                    );
+                }
+                Piece::Malformed { text, reason } => {
+                    let text = String::from_utf8_lossy(&text);
                     self.reject_line(file, number, &text, &reason, totals).await?;
                 }
             }
@@ -306,7 +459,7 @@ impl ComplianceStream {
             // Everything before the previous mark is acknowledged when no more than what was
             // emitted since is outstanding: only then leave the next one.
             if lines_since_mark >= CHECKPOINT_EVERY_LINES && out.acks().outstanding() <= emitted_since_mark {
-                self.state.recent.truncate(RECENT_EVENT_IDS);
+                self.state.bound_recent();
                 self.state.file = Some(FileProgress {
                     file: file.clone(),
                     lines_done: number,
@@ -319,13 +472,20 @@ impl ComplianceStream {
     }
 
     /// A JSON record → the event to ship, or `None` for a repeat.
-    fn accept(&mut self, record: &Value, totals: &mut Totals) -> Option<Event> {
-        if let Some(event_id) = record.get("event_id").and_then(Value::as_str) {
-            let at = record.get("timestamp").and_then(Value::as_str).map_or(0, unix_seconds);
-            if !self.state.recent.insert(event_id, at) {
-                totals.duplicates += 1;
-                return None;
-            }
+    fn accept(&mut self, record: &Value, file: &LogFile, totals: &mut Totals) -> Option<Event> {
+        // A record without an `event_id` is remembered by the digest its `other` event is
+        // named by, so reading its file again does not ship it again.
+        let key = match record.get("event_id").and_then(Value::as_str) {
+            Some(event_id) => event_id.to_string(),
+            None => normalize::unparseable_key(record),
+        };
+        let at = record
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .map_or_else(|| unix_seconds(&file.end_time), unix_seconds);
+        if !self.state.recent.insert(&key, at) {
+            totals.duplicates += 1;
+            return None;
         }
         totals.events += 1;
         Some(super::to_event(
@@ -364,6 +524,8 @@ impl ComplianceStream {
             })?;
         tracing::warn!(stream = %self.name, file_id = %file.id, line = number, reason, "a malformed log line was written to the dead-letter file; the rest of the file still flows");
         self.metrics.upstream_reject(&self.name, "malformed_line");
+        self.metrics
+            .dead_lettered(crate::metrics::DeadLetterReason::MalformedLine);
         totals.malformed_lines += 1;
         Ok(())
     }
@@ -390,7 +552,12 @@ impl Stream for ComplianceStream {
     async fn cycle(&mut self, out: &Emitter<ComplianceState>) -> Result<CycleReport, CycleError> {
         let resumed_file = self.state.file.as_ref().map(|p| p.file.id.clone());
         let mut totals = Totals::default();
-        self.run(out, &mut totals).await?;
+        let result = self.run(out, &mut totals).await;
+        // A stream stuck behind a file still reports how far behind it is.
+        if !matches!(result, Err(CycleError::Stopped(_))) {
+            self.measure_freshness().await;
+        }
+        result?;
         Ok(CycleReport {
             pages: totals.pages,
             events: totals.events,
@@ -407,5 +574,31 @@ impl Stream for ComplianceStream {
                     .unwrap_or_default()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_event_ids_are_bounded_by_time_behind_the_cursor_as_well_as_by_count() {
+        let now = unix_seconds("2026-11-30T12:00:00Z");
+        let mut state = ComplianceState {
+            after: Some("2026-11-30T12:00:00Z".into()),
+            ..ComplianceState::default()
+        };
+        state.recent.insert("fresh", now - 3600);
+        state.recent.insert("a-day-ago", now - 86_400);
+        state.recent.insert("last-week", now - 7 * 86_400);
+        state.bound_recent();
+        assert!(state.recent.contains("fresh") && state.recent.contains("a-day-ago"));
+        assert!(!state.recent.contains("last-week"), "older than the horizon");
+
+        for i in 0..(RECENT_EVENT_IDS + 5) {
+            state.recent.insert(&format!("e{i}"), now - 60);
+        }
+        state.bound_recent();
+        assert_eq!(state.recent.len(), RECENT_EVENT_IDS);
     }
 }

@@ -13,7 +13,8 @@ use crate::metrics::Metrics;
 use crate::openai::AdminApi;
 use crate::openai::wire::inventory::{ClassicList, CursorList};
 use crate::streams::CursorGuard;
-use crate::upstream::ApiError;
+use crate::streams::paging::with_request_id;
+use crate::upstream::{ApiError, ApiErrorKind};
 
 /// Lists fetched at the same time; the shared rate limit still paces every request.
 pub const CONCURRENCY: usize = 4;
@@ -41,12 +42,28 @@ pub struct Listing {
     pub parents_unknown: bool,
     /// Pages read, failed lists included.
     pub pages: u64,
+    /// The organization-level endpoint answered 404: the API does not offer this kind to this
+    /// organization (yet). Not a failure of the run, but nothing can be derived from it.
+    pub unavailable: Option<ApiError>,
+}
+
+/// Each listed key that has an expiry date, by id, with that date (Unix seconds): the
+/// `oai_ingest_credential_expiry_timestamp_seconds` series.
+pub fn expiries(items: &[(Option<String>, Value)]) -> Vec<(String, i64)> {
+    items
+        .iter()
+        .filter_map(|(_, raw)| {
+            let id = raw.get("id")?.as_str()?;
+            let at = raw.get("expires_at")?.as_i64()?;
+            Some((id.to_string(), at))
+        })
+        .collect()
 }
 
 impl Listing {
     /// Listed to the end everywhere.
     pub fn complete(&self) -> bool {
-        self.failures.is_empty() && !self.parents_unknown
+        self.failures.is_empty() && !self.parents_unknown && self.unavailable.is_none()
     }
 }
 
@@ -118,6 +135,11 @@ async fn run_jobs(client: &AdminApi, metrics: &Metrics, stream: &str, jobs: Vec<
                     listing.scopes_done.insert(s);
                 }
             }
+            // A kind newer than the organization's API (external storage, say) is not a
+            // failure to retry every cycle; it is reported on the kind's snapshot instead.
+            Err(ListError::Api(err)) if scope.is_none() && err.kind == ApiErrorKind::NotFound => {
+                listing.unavailable = Some(err);
+            }
             Err(err) => listing.failures.push((scope, err)),
         }
     }
@@ -147,14 +169,14 @@ pub async fn walk(
         if let Some(a) = &after {
             query.push(("after", a.clone()));
         }
-        let (data, has_more, cursor) = match kind.paging() {
+        let (data, has_more, cursor, request_id) = match kind.paging() {
             Paging::Classic => {
-                let page: ClassicList = client.list(kind.route(), &path, &query).await?;
-                (page.data, page.has_more, page.last_id)
+                let page = client.list::<ClassicList>(kind.route(), &path, &query).await?;
+                (page.body.data, page.body.has_more, page.body.last_id, page.request_id)
             }
             Paging::NextCursor => {
-                let page: CursorList = client.list(kind.route(), &path, &query).await?;
-                (page.data, page.has_more, page.next)
+                let page = client.list::<CursorList>(kind.route(), &path, &query).await?;
+                (page.body.data, page.body.has_more, page.body.next, page.request_id)
             }
         };
         metrics.page_fetched(stream);
@@ -166,12 +188,18 @@ pub async fn walk(
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
-        let empty = data.is_empty();
+        let ids = data.iter().filter_map(|v| v.get("id").and_then(Value::as_str));
+        let next = guard.next(has_more, cursor, data.len(), ids);
         items.extend(data);
-        match guard.next(has_more, cursor, empty) {
+        match next {
             Ok(None) => return Ok(items),
             Ok(Some(cursor)) => after = Some(cursor),
-            Err(why) => return Err(ListError::Upstream(format!("{path}: {why}"))),
+            Err(why) => {
+                return Err(ListError::Upstream(with_request_id(
+                    format!("{path}: {why}"),
+                    request_id.as_deref(),
+                )));
+            }
         }
     }
 }
@@ -189,11 +217,16 @@ mod tests {
 
     fn client(sim: &Simulator) -> AdminApi {
         let settings = OpenAiSettings {
-            admin_key: Some(SecretString::from(sim.admin_key().to_string())),
+            admin_key: Some(crate::secrets::Rotating::fixed(
+                "openai.admin_key",
+                SecretString::from(sim.admin_key().to_string()),
+            )),
             base_url: crate::config::api_root_url(sim.admin_base_url()),
             organization_id: Some(sim.org_id().to_string()),
             requests_per_minute: NonZeroU32::new(100_000).expect("non-zero"),
             timeout: Duration::from_secs(10),
+            max_response_bytes: crate::upstream::api::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: Default::default(),
         };
         let retry = RetrySettings {
             initial_backoff: Duration::from_millis(5),
@@ -260,12 +293,14 @@ mod tests {
         let users: ClassicList = c
             .list("t", "organization/users", &[("limit", "1".into())])
             .await
-            .expect("page");
+            .expect("page")
+            .body;
         assert!(users.has_more && users.last_id.is_some());
         let roles: CursorList = c
             .list("t", "organization/roles", &[("limit", "1".into())])
             .await
-            .expect("page");
+            .expect("page")
+            .body;
         assert!(roles.has_more && roles.next.is_some());
         let all = walk(&c, &Metrics::new(), "inventory", Kind::Role, None, &mut 0)
             .await

@@ -23,6 +23,7 @@ pub enum Kind {
     GroupUser,
     Role,
     Certificate,
+    ExternalStorage,
 }
 
 /// How an endpoint pages (reference §B).
@@ -44,7 +45,7 @@ pub enum Parent {
 
 impl Kind {
     /// Every kind, in the order their events are emitted.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::User,
         Kind::Invite,
         Kind::Project,
@@ -57,6 +58,7 @@ impl Kind {
         Kind::GroupUser,
         Kind::Role,
         Kind::Certificate,
+        Kind::ExternalStorage,
     ];
 
     /// The kind's name: the prefix of its event types and its key in the state.
@@ -74,6 +76,7 @@ impl Kind {
             Kind::GroupUser => "group.user",
             Kind::Role => "role",
             Kind::Certificate => "certificate",
+            Kind::ExternalStorage => "external_storage",
         }
     }
 
@@ -92,6 +95,7 @@ impl Kind {
             Kind::GroupUser => "inventory.group_users",
             Kind::Role => "inventory.roles",
             Kind::Certificate => "inventory.certificates",
+            Kind::ExternalStorage => "inventory.external_storage",
         }
     }
 
@@ -136,6 +140,7 @@ impl Kind {
             Kind::GroupUser => format!("organization/groups/{s}/users"),
             Kind::Role => "organization/roles".into(),
             Kind::Certificate => "organization/certificates".into(),
+            Kind::ExternalStorage => "organization/external_storage".into(),
         }
     }
 
@@ -166,6 +171,7 @@ impl Kind {
             Kind::GroupUser => typed::<wire::GroupUser>(raw, |v| v.id.clone()),
             Kind::Role => typed::<wire::Role>(raw, |v| v.id.clone()),
             Kind::Certificate => typed::<wire::Certificate>(raw, |v| v.id.clone()),
+            Kind::ExternalStorage => typed::<wire::ExternalStorage>(raw, |v| v.id.clone()),
         }
     }
 }

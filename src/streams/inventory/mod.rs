@@ -162,7 +162,7 @@ fn build_run(
         let count = items.len();
         if complete {
             complete_items.insert(kind, items.clone());
-        } else {
+        } else if listing.unavailable.is_none() {
             incomplete.push(kind.name());
         }
         let (changes, snapshot) = diff::diff(&prev_kind, items, &coverage);
@@ -206,6 +206,8 @@ fn build_run(
         invites: complete_items.get(&Kind::Invite).map(Vec::as_slice),
         project_keys: complete_items.get(&Kind::ProjectApiKey).map(Vec::as_slice),
         admin_keys: complete_items.get(&Kind::AdminApiKey).map(Vec::as_slice),
+        external_storage: complete_items.get(&Kind::ExternalStorage).map(Vec::as_slice),
+        external_storage_before: prev.kinds.get(Kind::ExternalStorage.name()),
     };
     for (name, holding) in signals::evaluate(&inputs, at.timestamp(), settings.stale_key_days) {
         // Unevaluable: keep what was reported, so nothing is repeated once it is evaluable.
@@ -265,6 +267,9 @@ fn failures(kind: Kind, listing: &Listing, unreadable: usize) -> Vec<String> {
     if listing.parents_unknown {
         out.push("the parent list failed, so not every parent was listed".to_string());
     }
+    if let Some(err) = &listing.unavailable {
+        out.push(format!("not offered to this organization: {}", err.summary()));
+    }
     if unreadable > 0 {
         out.push(format!("{unreadable} item(s) without a string id"));
     }
@@ -302,6 +307,10 @@ impl Stream for InventoryStream {
             l = fetch::list_everything(&self.client, &self.metrics, NAME) => l,
         };
         let run = build_run(&self.state, &listings, &self.ctx, &self.settings, at);
+        if let Some(admin_keys) = listings.get(&Kind::AdminApiKey).filter(|l| l.failures.is_empty()) {
+            self.metrics
+                .set_credential_expiries(&fetch::expiries(&admin_keys.items));
+        }
         let emitted = run.events.len() as u64;
         out.emit_all(run.events).await?;
         // The new snapshot replaces the old one only once all of the run's events are
@@ -404,7 +413,8 @@ mod tests {
                 .iter()
                 .filter(|e| e.event_type == "inventory.snapshot")
                 .count(),
-            12
+            Kind::ALL.len(),
+            "one snapshot per kind"
         );
         let changed = [
             json!({"id": "u1", "role": "owner"}),

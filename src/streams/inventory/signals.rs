@@ -1,5 +1,7 @@
 //! Derived security signals over one inventory run (pure): stale keys, keys whose owner is
-//! gone, admin keys about to expire, invites left pending, and who the owners are.
+//! gone, keys about to expire and keys that never expire, invites left pending, who the owners
+//! are, and external storage that is unhealthy or was removed (a project back on the
+//! organization's default retention).
 //!
 //! A signal is a *condition* (stable facts, hashed) on a *subject*. The stream emits a signal
 //! when its condition appears or changes, not every run while it holds, so an hourly
@@ -10,22 +12,29 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::diff::Item;
+use super::diff::{Item, KindSnapshot};
 
 const DAY: i64 = 86_400;
-/// Admin keys expiring this close are reported.
+/// Keys expiring this close are reported.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
+/// Keys without an expiry listed by id in the `keys_without_expiry` details (the count and
+/// the condition cover all of them).
+const LISTED_KEYS: usize = 100;
 /// Invites pending longer than this are reported.
 pub const INVITE_PENDING_DAYS: i64 = 7;
 
 /// The signals, by name (`inventory.<name>` is the event type).
 #[cfg(test)]
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 9] = [
     "stale_key",
     "orphaned_key",
     "admin_key_expiring",
+    "key_expiring",
+    "keys_without_expiry",
     "invite_pending",
     "owners",
+    "external_storage_unhealthy",
+    "external_storage_removed",
 ];
 
 /// One condition that holds now.
@@ -58,6 +67,9 @@ pub struct Inputs<'a> {
     pub invites: Option<&'a [Item]>,
     pub project_keys: Option<&'a [Item]>,
     pub admin_keys: Option<&'a [Item]>,
+    pub external_storage: Option<&'a [Item]>,
+    /// The external storage of the previous snapshot, to tell which projects lost theirs.
+    pub external_storage_before: Option<&'a KindSnapshot>,
 }
 
 /// Every signal name with the conditions that hold now, or `None` when its inputs are
@@ -74,6 +86,26 @@ pub fn evaluate(inputs: &Inputs<'_>, now: i64, stale_key_days: u32) -> BTreeMap<
         keys.zip(inputs.users).map(|((p, a), u)| orphaned_keys(p, a, u)),
     );
     out.insert("admin_key_expiring", inputs.admin_keys.map(|a| expiring(a, now)));
+    out.insert(
+        "key_expiring",
+        inputs.project_keys.map(|p| project_keys_expiring(p, now)),
+    );
+    out.insert(
+        "keys_without_expiry",
+        keys.map(|(p, a)| keys_without_expiry(p, a).into_iter().collect()),
+    );
+    out.insert(
+        "external_storage_unhealthy",
+        inputs.external_storage.map(unhealthy_storage),
+    );
+    // No previous snapshot of the kind is the same as an empty one: nothing was removed.
+    let nothing_before = KindSnapshot::default();
+    out.insert(
+        "external_storage_removed",
+        inputs
+            .external_storage
+            .map(|now| removed_storage(now, inputs.external_storage_before.unwrap_or(&nothing_before))),
+    );
     out.insert("invite_pending", inputs.invites.map(|i| pending_invites(i, now)));
     out.insert("owners", inputs.users.map(|u| vec![owners(u)]));
     out
@@ -176,6 +208,111 @@ fn expiring(admin: &[Item], now: i64) -> Vec<Signal> {
                     json!({"expired": expires_at <= now, "warning_days": EXPIRY_WARNING_DAYS}),
                 )
             })
+        })
+        .collect()
+}
+
+/// Project and service-account keys that expire within [`EXPIRY_WARNING_DAYS`] (or already
+/// have), from the `expires_at` the API reports.
+fn project_keys_expiring(project: &[Item], now: i64) -> Vec<Signal> {
+    project
+        .iter()
+        .filter_map(|key| {
+            let expires_at = int(key, "expires_at")?;
+            (expires_at <= now + EXPIRY_WARNING_DAYS * DAY).then(|| {
+                key_signal(
+                    "key_expiring",
+                    "project.api_key",
+                    key,
+                    json!({"key_id": key.id, "expires_at": expires_at}),
+                    json!({"expired": expires_at <= now, "warning_days": EXPIRY_WARNING_DAYS,
+                           "owner_type": text(key, "owner.type")}),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every key created without an expiry, counted for an auditor: one organization-wide
+/// condition that changes when the set does (none while every key expires).
+fn keys_without_expiry(project: &[Item], admin: &[Item]) -> Option<Signal> {
+    let ids: BTreeSet<String> = all_keys(project, admin)
+        .filter(|(_, key)| int(key, "expires_at").is_none())
+        .map(|(kind, key)| format!("{kind}:{}", super::diff::key(key.scope.as_deref(), &key.id)))
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let digest = hex::encode(Sha256::digest(serde_json::to_string(&ids).unwrap_or_default()));
+    let count_of = |kind: &str| ids.iter().filter(|id| id.starts_with(kind)).count();
+    let condition = json!({"count": ids.len(), "keys_sha256": digest});
+    let mut details = condition.clone();
+    details["project_keys"] = json!(count_of("project.api_key:"));
+    details["admin_keys"] = json!(count_of("admin_api_key:"));
+    details["keys"] = json!(ids.iter().take(LISTED_KEYS).collect::<Vec<_>>());
+    details["keys_listed"] = json!(ids.len().min(LISTED_KEYS));
+    Some(Signal {
+        name: "keys_without_expiry",
+        subject: "org".into(),
+        target_type: "organization",
+        target_id: None,
+        target_name: None,
+        project_id: None,
+        condition,
+        details,
+    })
+}
+
+/// External storage whose status is `unhealthy`: the project's data may not be landing where
+/// the organization decided.
+fn unhealthy_storage(storage: &[Item]) -> Vec<Signal> {
+    storage
+        .iter()
+        .filter(|s| text(s, "status").as_deref() == Some("unhealthy"))
+        .map(|s| {
+            let condition = json!({"external_storage_id": s.id, "status": "unhealthy",
+                                   "project_id": text(s, "project_id")});
+            let mut details = condition.clone();
+            details["provider"] = json!(text(s, "provider.type"));
+            details["geography"] = json!(text(s, "geography"));
+            Signal {
+                name: "external_storage_unhealthy",
+                subject: format!("external_storage:{}", s.id),
+                target_type: "external_storage",
+                target_id: Some(s.id.clone()),
+                target_name: None,
+                project_id: text(s, "project_id"),
+                condition,
+                details,
+            }
+        })
+        .collect()
+}
+
+/// Projects that had external storage in the previous snapshot and have none now: their data
+/// falls back to the organization's default retention.
+fn removed_storage(now: &[Item], before: &KindSnapshot) -> Vec<Signal> {
+    let still: BTreeSet<String> = now.iter().filter_map(|s| text(s, "project_id")).collect();
+    let mut lost: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (id, stored) in &before.objects {
+        let project = stored.fields.get("project_id").and_then(Value::as_str);
+        if let Some(project) = project.filter(|p| !still.contains(*p)) {
+            lost.entry(project.to_string()).or_default().push(id);
+        }
+    }
+    lost.into_iter()
+        .map(|(project, ids)| {
+            let condition = json!({"project_id": project, "removed_external_storage_ids": ids});
+            Signal {
+                name: "external_storage_removed",
+                subject: format!("project:{project}"),
+                target_type: "project",
+                target_id: Some(project.clone()),
+                target_name: None,
+                project_id: Some(project),
+                details: condition.clone(),
+                condition,
+            }
         })
         .collect()
 }
@@ -357,12 +494,88 @@ mod tests {
                 invites: None,
                 project_keys: None,
                 admin_keys: Some(&[]),
+                external_storage: Some(&[]),
+                external_storage_before: None,
             },
             NOW,
             90,
         );
         assert!(out["stale_key"].is_none() && out["orphaned_key"].is_none() && out["invite_pending"].is_none());
+        assert!(out["key_expiring"].is_none() && out["keys_without_expiry"].is_none());
         assert!(out["admin_key_expiring"].is_some() && out["owners"].is_some());
+        assert!(out["external_storage_unhealthy"].is_some());
+        assert_eq!(
+            out["external_storage_removed"],
+            Some(Vec::new()),
+            "no previous snapshot: nothing was removed"
+        );
         assert_eq!(out.len(), NAMES.len());
+    }
+
+    #[test]
+    fn project_keys_expiring_within_two_weeks_are_reported_from_their_expires_at() {
+        let keys = [
+            item(
+                "in_5_days",
+                Some("proj_1"),
+                json!({"expires_at": NOW + 5 * DAY, "owner.type": "service_account"}),
+            ),
+            item("in_60_days", Some("proj_1"), json!({"expires_at": NOW + 60 * DAY})),
+            item("no_expiry", Some("proj_1"), json!({})),
+        ];
+        let found = project_keys_expiring(&keys, NOW);
+        assert_eq!(names(&found), vec!["in_5_days"]);
+        assert_eq!(found[0].details["owner_type"], "service_account");
+        assert_eq!(found[0].project_id.as_deref(), Some("proj_1"));
+    }
+
+    #[test]
+    fn keys_created_without_an_expiry_are_counted_in_one_signal_that_changes_with_the_set() {
+        let project = [
+            item("k1", Some("p"), json!({})),
+            item("k2", Some("p"), json!({"expires_at": NOW + DAY})),
+        ];
+        let admin = [item("a1", None, json!({}))];
+        let signal = keys_without_expiry(&project, &admin).expect("two keys never expire");
+        assert_eq!(signal.details["count"], 2);
+        assert_eq!(
+            (
+                signal.details["project_keys"].clone(),
+                signal.details["admin_keys"].clone()
+            ),
+            (json!(1), json!(1))
+        );
+        let fewer = keys_without_expiry(&project, &[]).expect("one key never expires");
+        assert_ne!(signal.condition_hash(), fewer.condition_hash());
+        let again = keys_without_expiry(&project, &admin).expect("the same keys");
+        assert_eq!(again.condition_hash(), signal.condition_hash());
+        assert!(keys_without_expiry(&project[1..], &[]).is_none(), "every key expires");
+    }
+
+    #[test]
+    fn unhealthy_external_storage_and_a_project_that_lost_its_storage_are_reported() {
+        let now = [
+            item(
+                "es1",
+                None,
+                json!({"status": "unhealthy", "project_id": "proj_a", "provider.type": "aws"}),
+            ),
+            item("es2", None, json!({"status": "validated", "project_id": "proj_b"})),
+        ];
+        assert_eq!(names(&unhealthy_storage(&now)), vec!["es1"]);
+        let mut before = KindSnapshot::default();
+        for (id, project) in [("es1", "proj_a"), ("es2", "proj_b"), ("es3", "proj_c")] {
+            before.objects.insert(
+                id.into(),
+                super::super::diff::Stored {
+                    hash: String::new(),
+                    scope: None,
+                    fields: [("project_id".to_string(), json!(project))].into_iter().collect(),
+                },
+            );
+        }
+        let removed = removed_storage(&now, &before);
+        assert_eq!(names(&removed), vec!["proj_c"]);
+        assert_eq!(removed[0].details["removed_external_storage_ids"], json!(["es3"]));
     }
 }

@@ -22,6 +22,9 @@ pub struct TestApp {
     /// The simulated OpenAI Admin API, Compliance Logs Platform and receiver. The test drives
     /// its activity and faults, and reads what the receiver got.
     pub(super) sim: Simulator,
+    /// The other simulated organizations (`.orgs(n)`), each its own simulator; they ship to
+    /// the first one's receiver.
+    pub(super) more: Vec<Simulator>,
     /// The daemon's `state.dir` (lock, checkpoints, dead letters, spool, quarantine). A fresh
     /// directory per test, removed when the test ends; a second run in the same test resumes
     /// from what the first left here.
@@ -30,6 +33,8 @@ pub struct TestApp {
     /// timings, then the test's own keys. [`TestApp::settings`] validates it as `config::load`
     /// does at start-up; the real binary gets it as its environment.
     pub(super) env: HashMap<String, String>,
+    /// Holds the `[[orgs]]` configuration file (`OAI_INGEST_CONFIG`) while the test runs.
+    pub(super) _config: Option<TempDir>,
 }
 
 impl TestApp {
@@ -42,6 +47,11 @@ impl TestApp {
     /// The simulator, for what the shortcuts below do not cover (ids, keys, URLs).
     pub fn sim(&self) -> &Simulator {
         &self.sim
+    }
+
+    /// Every simulated organization's simulator, the first being [`TestApp::sim`].
+    pub fn sims(&self) -> Vec<&Simulator> {
+        std::iter::once(&self.sim).chain(&self.more).collect()
     }
 
     /// The simulated organization: its history, and activity a test adds.
@@ -70,6 +80,11 @@ impl TestApp {
         self.env.insert(key.to_string(), value.to_string());
     }
 
+    /// One key of the daemon's environment, as set.
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
     /// Validated settings, as the daemon would load them from [`TestApp`]'s environment.
     pub fn settings(&self) -> Settings {
         self.settings_with(&[])
@@ -80,10 +95,11 @@ impl TestApp {
     pub fn settings_with(&self, extra: &[(&str, &str)]) -> Settings {
         let mut env = self.env.clone();
         env.extend(extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
-        config::load(None, &env, Requirements::Pipeline).expect("valid test settings")
+        let file = env.get("OAI_INGEST_CONFIG").map(Path::new);
+        config::load(file, &env, Requirements::Pipeline).expect("valid test settings")
     }
 
-    /// Runs one cycle of every enabled stream and drains; panics if it takes over a minute.
+    /// Runs one cycle of every enabled stream and drains; panics if it takes over two minutes.
     pub async fn run_once(&self) -> RunReport {
         self.run_once_with_metrics().await.0
     }
@@ -94,9 +110,11 @@ impl TestApp {
         let app = App::build(&self.settings(), Mode::Once, metrics.clone())
             .await
             .expect("app builds");
+        // Generous: the whole suite runs many daemons at once on a small machine, and the
+        // heaviest cycle (a 20 MB compliance file in a debug build) takes ~40 s alone.
         let report = tokio::time::timeout(
-            Duration::from_secs(60),
-            app.run_until_stopped(Some(Duration::from_secs(50))),
+            Duration::from_secs(120),
+            app.run_until_stopped(Some(Duration::from_secs(110))),
         )
         .await
         .expect("once finishes");
@@ -105,17 +123,21 @@ impl TestApp {
 
     /// Starts the daemon in the background, as `run` does; [`Running::stop`] ends it.
     pub async fn spawn(&self) -> Running {
-        let app = App::build(&self.settings(), Mode::Forever, Metrics::new())
+        let metrics = Metrics::new();
+        let app = App::build(&self.settings(), Mode::Forever, metrics.clone())
             .await
             .expect("app builds");
         let stop = app.stop_token();
         let handle = tokio::spawn(app.run_until_stopped(None));
-        Running { stop, handle }
+        Running { stop, handle, metrics }
     }
 
     /// Ends the test by stopping the simulator's servers and waiting for them.
     pub async fn shutdown(self) {
         self.sim.shutdown().await;
+        for sim in self.more {
+            sim.shutdown().await;
+        }
     }
 }
 
@@ -125,9 +147,16 @@ pub struct Running {
     stop: CancellationToken,
     /// The run itself; it ends with the report once the drain is done.
     handle: JoinHandle<RunReport>,
+    /// The running daemon's metrics, as `/metrics` and `/readyz` read them.
+    metrics: Metrics,
 }
 
 impl Running {
+    /// The daemon's metrics while it runs.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Asks for a graceful stop and waits (up to 30 s) for the drain to finish.
     pub async fn stop(self) -> RunReport {
         self.stop.cancel();

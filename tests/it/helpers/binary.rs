@@ -34,6 +34,24 @@ impl TestApp {
     pub fn start_binary(&self, args: &[&str], extra: &[(&str, &str)]) -> RunningBinary {
         RunningBinary::start(self.binary(args, extra))
     }
+
+    /// [`TestApp::start_binary`] with the keys `unset` left out of the environment (to get a
+    /// default, or because a secret comes from a file instead).
+    pub fn start_binary_without(&self, args: &[&str], extra: &[(&str, &str)], unset: &[&str]) -> RunningBinary {
+        let mut cmd = self.binary(args, extra);
+        for key in unset {
+            cmd.env_remove(key);
+        }
+        RunningBinary::start(cmd)
+    }
+
+    /// Writes `content` as the file `name` in the state directory (a key or token file, as a
+    /// container secret would be) and returns its path.
+    pub fn secret_file(&self, name: &str, content: &str) -> String {
+        let path = self.state_path().join(name);
+        std::fs::write(&path, content).expect("secret file written");
+        path.display().to_string()
+    }
 }
 
 /// The binary with nothing in its environment but `PATH`.
@@ -137,6 +155,11 @@ impl RunningBinary {
         text(&self.stdout.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// What the process printed on stderr so far (its log).
+    pub fn stderr_so_far(&self) -> String {
+        text(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Waits up to `limit` for the process to exit (checking every 20 ms) and returns what
     /// it said; kills it and fails the test if it does not.
     pub async fn finish(mut self, limit: Duration) -> Output {
@@ -175,5 +198,42 @@ impl Drop for RunningBinary {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A loopback address with a port nobody listens on now, for the daemon's `server.listen`.
+pub fn free_listen_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").to_string()
+}
+
+/// GETs `path` of the daemon's health/metrics server at `addr`: the status and the body, or
+/// `None` while nothing answers there yet.
+pub async fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
+}
+
+/// Polls `path` of the daemon's server at `addr` until it answers `status` (failing the test
+/// after `limit`), and returns that answer's body.
+pub async fn wait_for_status(addr: &str, path: &str, status: u16, limit: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some((got, body)) = get(addr, path).await
+            && got == status
+        {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} did not answer {status} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

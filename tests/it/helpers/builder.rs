@@ -19,8 +19,17 @@ pub struct TestAppBuilder {
     /// The compliance event types to stream, in place of the audit logs; `None` keeps
     /// compliance off.
     compliance: Option<Vec<String>>,
+    /// Compliance events of one type added and filed as soon as the simulator is up.
+    filed: Vec<(String, usize)>,
+    /// The sink protocol spoken to the receiver (`None`: the generic ndjson), with the
+    /// receiver's root as `sink.url` so the daemon appends the protocol's standard path
+    /// (the generic protocols, which have none, get the receiver's generic endpoint).
+    protocol: Option<String>,
     /// The test's own keys, in the order given; they win over everything above.
     env: Vec<(String, String)>,
+    /// How many simulated organizations; more than one makes a configuration file of
+    /// `[[orgs]]` blocks, one per simulator, all shipping to the first one's receiver.
+    orgs: usize,
 }
 
 impl Default for TestAppBuilder {
@@ -32,7 +41,10 @@ impl Default for TestAppBuilder {
             },
             cut_compliance_files: false,
             compliance: None,
+            filed: Vec::new(),
+            protocol: None,
             env: Vec::new(),
+            orgs: 1,
         }
     }
 }
@@ -70,6 +82,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Streams only the compliance logs of `event_type`, from a quiet simulator (no history,
+    /// no repeats) holding just `events` of that type, filed before the test begins.
+    pub fn only_filed_compliance(mut self, event_type: &str, events: usize) -> Self {
+        self.filed.push((event_type.to_string(), events));
+        self.history(0).compliance(&[event_type]).compliance_repeats(0.0)
+    }
+
     /// Streams only the inventory; the audit logs are off.
     pub fn inventory(self) -> Self {
         self.env("OAI_INGEST__INVENTORY__ENABLED", "true")
@@ -80,6 +99,21 @@ impl TestAppBuilder {
     /// simulator's.
     pub fn upstream(self, url: &str) -> Self {
         self.env("OAI_INGEST__OPENAI__BASE_URL", url)
+    }
+
+    /// Speaks `protocol` (a `sink.protocol` name) to the simulated receiver, at its
+    /// standard path, with the protocol's default auth scheme and compression.
+    pub fn protocol(mut self, protocol: &str) -> Self {
+        self.protocol = Some(protocol.to_string());
+        self
+    }
+
+    /// Serves `n` simulated organizations (distinct seeds: ids, keys and histories) from one
+    /// daemon configured with an `[[orgs]]` block each; [`TestApp::sims`] lists them, the
+    /// first being [`TestApp::sim`], whose receiver they share.
+    pub fn orgs(mut self, n: usize) -> Self {
+        self.orgs = n.max(1);
+        self
     }
 
     /// Sets one key of the daemon's environment, over the defaults.
@@ -95,18 +129,69 @@ impl TestAppBuilder {
 
     /// Starts the simulator, makes the state directory and writes the environment.
     pub async fn start(self) -> TestApp {
-        let sim = sim_with(self.sim).await;
-        if self.cut_compliance_files {
-            sim.org().cut_compliance_files();
+        let mut more = if self.orgs > 1 {
+            openai_audit_simulator::start_orgs(self.sim, self.orgs)
+                .await
+                .expect("simulators start")
+        } else {
+            vec![sim_with(self.sim).await]
+        };
+        let sim = more.remove(0);
+        for one in std::iter::once(&sim).chain(&more) {
+            for (event_type, events) in &self.filed {
+                one.org().add_compliance_events(event_type, *events);
+            }
+            if self.cut_compliance_files || !self.filed.is_empty() {
+                one.org().cut_compliance_files();
+            }
         }
         let state = tempfile::tempdir().expect("tempdir");
         let mut env = env_for(&sim, state.path());
+        let config = if more.is_empty() {
+            None
+        } else {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("orgs.toml");
+            std::fs::write(&path, orgs_file(&sim, &more, self.compliance.is_some())).expect("config written");
+            env.insert("OAI_INGEST_CONFIG".into(), path.display().to_string());
+            Some(dir)
+        };
         if let Some(types) = &self.compliance {
             env.extend(compliance_env(&sim, types));
         }
+        if let Some(protocol) = &self.protocol {
+            // The generic protocols have no standard path: the URL is taken as given.
+            let url = match protocol.as_str() {
+                "ndjson" | "json" => sim.receiver_url(),
+                _ => sim.receiver_root(),
+            };
+            env.insert("OAI_INGEST__SINK__PROTOCOL".into(), protocol.clone());
+            env.insert("OAI_INGEST__SINK__URL".into(), url.to_string());
+        }
         env.extend(self.env);
-        TestApp { sim, state, env }
+        TestApp {
+            sim,
+            more,
+            state,
+            env,
+            _config: config,
+        }
     }
+}
+
+/// `[[orgs]]` blocks for `first` and `more`, fast budgets, compliance on when `compliance`.
+fn orgs_file(first: &Simulator, more: &[Simulator], compliance: bool) -> String {
+    let blocks: String = std::iter::once(first)
+        .chain(more)
+        .map(|sim| {
+            let block = openai_audit_simulator::orgs_toml(std::slice::from_ref(sim));
+            format!(
+                "{}\nrequests_per_minute = 100000\ncompliance_requests_per_minute = 100000\ncompliance = {compliance}\n\n",
+                block.trim_end()
+            )
+        })
+        .collect();
+    blocks
 }
 
 /// Environment that points the daemon at `sim`, with fast timings for tests.

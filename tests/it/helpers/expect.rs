@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use openai_audit_simulator::is_tenant_scoped;
+use openai_audit_simulator::{Simulator, is_tenant_scoped};
 use serde_json::Value;
 
 use super::app::TestApp;
@@ -31,14 +31,13 @@ impl TestApp {
     }
 
     fn audit_ids(&self, keep: impl Fn(&str) -> bool) -> HashSet<String> {
-        self.sim
-            .org()
-            .audit_events()
-            .iter()
-            .filter(|e| keep(e.get("type").and_then(Value::as_str).unwrap_or_default()))
-            .filter_map(|e| e.get("id").and_then(Value::as_str))
-            .map(|id| self.audit_event_id(id))
-            .collect()
+        audit_ids_of(&self.sim, keep)
+    }
+
+    /// The event ids the daemon must produce for every audit event of the simulated
+    /// organization `sim` (one of [`TestApp::sims`]).
+    pub fn expected_audit_ids_of(&self, sim: &Simulator) -> HashSet<String> {
+        audit_ids_of(sim, |_| true)
     }
 
     /// The event ids the daemon must produce for every filed compliance event of `types`.
@@ -48,6 +47,11 @@ impl TestApp {
             .flat_map(|t| self.sim.org().compliance_event_ids(t))
             .map(|id| self.compliance_event_id(&id))
             .collect()
+    }
+
+    /// Every event the receiver got, as received.
+    pub fn received_events(&self) -> Vec<Value> {
+        self.sim.receiver().events()
     }
 
     /// Received ids of upstream events (guardrail finding events, which the simulated org
@@ -64,4 +68,14 @@ impl TestApp {
         let dups = ids.len() - unique.len();
         (unique, dups)
     }
+}
+
+fn audit_ids_of(sim: &Simulator, keep: impl Fn(&str) -> bool) -> HashSet<String> {
+    sim.org()
+        .audit_events()
+        .iter()
+        .filter(|e| keep(e.get("type").and_then(Value::as_str).unwrap_or_default()))
+        .filter_map(|e| e.get("id").and_then(Value::as_str))
+        .map(|id| format!("openai.audit_log:{}:{id}", sim.org_id()))
+        .collect()
 }

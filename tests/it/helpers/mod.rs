@@ -16,10 +16,13 @@ mod expect;
 mod state;
 mod wait;
 
-pub use app::TestApp;
+pub use app::{Running, TestApp};
 pub use wait::{poll_until, wait_until};
 
+use std::sync::LazyLock;
+
 use openai_audit_simulator::{SimConfig, Simulator};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// The sink token every test uses; tests assert it never reaches a log line.
 pub const SINK_TOKEN: &str = "it-sink-token-5f1c9a";
@@ -28,4 +31,14 @@ pub const SINK_TOKEN: &str = "it-sink-token-5f1c9a";
 /// own answers that runs no daemon.
 pub async fn sim_with(cfg: SimConfig) -> Simulator {
     openai_audit_simulator::start(cfg).await.expect("simulator starts")
+}
+
+/// Held by the tests that keep the machine's cores busy for tens of seconds.
+static HEAVY: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
+
+/// Waits for the other heavy tests (the crash loop, the SIGKILL rounds, the 20 MB file) to
+/// finish, so none of them misses its deadline because another is using the cores; hold the
+/// guard for the whole test.
+pub async fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }

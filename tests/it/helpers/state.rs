@@ -15,6 +15,32 @@ impl TestApp {
             .join(format!("{}.json", stream.replace(':', "-")))
     }
 
+    /// The saved checkpoint of organization `org_id`'s stream `stream` (`[[orgs]]`).
+    pub fn org_checkpoint(&self, org_id: &str, stream: &str) -> Option<Value> {
+        let path = self
+            .state
+            .path()
+            .join(org_id)
+            .join("checkpoints")
+            .join(format!("{stream}.json"));
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice::<Value>(&bytes).ok().map(|v| v["state"].clone())
+    }
+
+    /// Writes `state` as the saved checkpoint of `stream`, as the daemon would have saved it
+    /// (for a test that starts from a position of its choosing).
+    pub fn write_checkpoint(&self, stream: &str, state: Value) {
+        let path = self.checkpoint_path(stream);
+        std::fs::create_dir_all(path.parent().expect("checkpoint dir")).expect("checkpoint dir");
+        let file = serde_json::json!({
+            "version": 1,
+            "stream": stream,
+            "saved_at": chrono::Utc::now().to_rfc3339(),
+            "state": state,
+        });
+        std::fs::write(&path, file.to_string()).expect("checkpoint written");
+    }
+
     /// The saved checkpoint of `stream`, if any.
     pub fn checkpoint(&self, stream: &str) -> Option<Value> {
         let bytes = std::fs::read(self.checkpoint_path(stream)).ok()?;

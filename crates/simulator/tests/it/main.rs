@@ -8,5 +8,6 @@ mod audit_logs;
 mod compliance;
 mod inventory;
 mod receiver;
+mod receiver_protocols;
 mod seed;
 mod server;

@@ -1,0 +1,365 @@
+//! Reconciliation of the inventory against the audit log: the memory of the two stateful
+//! checks (`[rule.reconcile]`) and the kind → audit-type correspondence they share
+//! (`reconcile_types.tsv`, as data). Pure: the clock is the events' own `ingested_at`.
+//!
+//! - `inventory_changes`: an object the inventory saw appear, disappear or change a
+//!   reconciled field, with no audit-log event of a corresponding type naming it between the
+//!   previous inventory run and this one (each end widened by the grace). Decided once a
+//!   later inventory run has been seen and the grace has passed since the change, so late
+//!   audit events still count.
+//! - `audit_creations`: an audit-log event saying an object was created, with no such object
+//!   in the first complete inventory of its kind from a run that started after the event
+//!   arrived and at least the grace after it happened (unless an audit event says it was
+//!   removed again).
+//!
+//! Limits: decisions need the audit log to have caught up with the period within the grace
+//! (a first backfill longer than an inventory interval plus the grace can report changes
+//! whose audit events are still on their way); memory is bounded ([`MAX_FACTS`],
+//! [`MAX_PENDING`], seven days of facts), and an item dropped by those bounds is never
+//! reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::normalize::{Event, Source};
+
+const TSV: &str = include_str!("reconcile_types.tsv");
+
+/// Which way a reconciliation rule looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum Check {
+    /// Inventory changes without an audit-log event (`inventory_change_not_in_audit_log`).
+    InventoryChanges,
+    /// Audit-log creations the inventory never shows (`audit_event_not_reflected`).
+    AuditCreations,
+}
+
+/// Facts remembered per rule; beyond it the oldest go.
+pub const MAX_FACTS: usize = 50_000;
+/// Undecided items per rule; beyond it the oldest go (undecided, so never a false finding).
+pub const MAX_PENDING: usize = 10_000;
+/// Times kept per fact (the same object named by several events).
+const TIMES_PER_FACT: usize = 8;
+/// Facts older than this (behind the newest ingestion time) are forgotten.
+const RETAIN_MS: i64 = 7 * 86_400_000;
+/// Window start of a change when no earlier inventory run is known.
+const NO_PREVIOUS_RUN_MS: i64 = 86_400_000;
+
+/// One row of the correspondence table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub kind: String,
+    /// `added`, `removed` or `changed:<field>`.
+    pub change: String,
+    pub audit_types: Vec<String>,
+}
+
+/// The correspondence table, parsed once.
+pub static TABLE: LazyLock<Vec<Row>> = LazyLock::new(|| parse(TSV).unwrap_or_default());
+
+/// The table's rows, or the first malformed line.
+pub fn parse(text: &str) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [kind, change, types] = cols[..] else {
+            return Err(format!("line {}: expected 3 tab-separated columns", n + 1));
+        };
+        if !(change == "added" || change == "removed" || change.starts_with("changed:")) {
+            return Err(format!(
+                "line {}: change `{change}` is not added, removed or changed:<field>",
+                n + 1
+            ));
+        }
+        rows.push(Row {
+            kind: kind.to_string(),
+            change: change.to_string(),
+            audit_types: types.split(',').map(|t| t.trim().to_string()).collect(),
+        });
+    }
+    Ok(rows)
+}
+
+fn row(kind: &str, change: &str) -> Option<&'static Row> {
+    TABLE.iter().find(|r| r.kind == kind && r.change == change)
+}
+
+/// The kind whose `added` row lists `audit_type`: what an audit-log creation must show up as.
+fn created_kind(audit_type: &str) -> Option<&'static str> {
+    TABLE
+        .iter()
+        .find(|r| r.change == "added" && r.audit_types.iter().any(|t| t == audit_type))
+        .map(|r| r.kind.as_str())
+}
+
+/// The kinds whose `removed` row lists `audit_type`.
+fn removed_kinds(audit_type: &str) -> impl Iterator<Item = &'static str> + '_ {
+    TABLE
+        .iter()
+        .filter(move |r| r.change == "removed" && r.audit_types.iter().any(|t| t == audit_type))
+        .map(|r| r.kind.as_str())
+}
+
+fn is_reconciled_audit_type(audit_type: &str) -> bool {
+    TABLE.iter().any(|r| r.audit_types.iter().any(|t| t == audit_type))
+}
+
+/// Something waiting to be explained by the other stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub org: String,
+    pub kind: String,
+    pub object_id: String,
+    /// `added`, `removed`, `changed:<field>` (inventory) or the audit-log type (creation).
+    pub change: String,
+    /// Event time (ms) of the event behind it.
+    pub t: i64,
+    /// Inventory changes: the start (ms) of the window an explanation may fall in (the
+    /// previous inventory run). Audit creations: when the event happened.
+    pub since: i64,
+    /// Inventory changes: the run that saw the change. Audit creations: the latest run seen
+    /// when the event arrived, so only a listing that started after it decides (a backfill
+    /// that has not yet reached a later removal is waited for).
+    #[serde(default)]
+    pub generation: u64,
+    /// The event behind it: the finding's evidence.
+    pub event_id: String,
+}
+
+/// The inventory runs of one organization, as their snapshot events tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runs {
+    /// The latest run's generation and time (ms), and the time of the run before it.
+    pub generation: u64,
+    pub at: i64,
+    pub previous_at: Option<i64>,
+}
+
+/// One rule's memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Newest `ingested_at` seen (ms): the clock the grace is measured on.
+    pub now: i64,
+    /// Per org: the latest inventory runs.
+    pub runs: BTreeMap<String, Runs>,
+    /// Per `org␟kind`: the generation and time (ms) of the latest complete listing of it.
+    pub snapshots: BTreeMap<String, (u64, i64)>,
+    /// What the other stream said, by key, with event times (ms): audit events
+    /// (`org␟type␟target`) for `inventory_changes`; objects the inventory showed
+    /// (`org␟kind␟id`) and audit removals (`org␟-␟kind␟id`) for `audit_creations`.
+    pub facts: HashMap<String, Vec<i64>>,
+    pub pending: Vec<Pending>,
+}
+
+fn key(parts: &[&str]) -> String {
+    parts.join("\u{1f}")
+}
+
+impl Memory {
+    /// Takes in `event` and returns the items now decided as unexplained.
+    pub fn observe(&mut self, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
+        self.now = self.now.max(event.ingested_at.timestamp_millis());
+        let org = event.org_id.clone().unwrap_or_default();
+        let t = event.occurred_at.timestamp_millis();
+        let target = event.target.as_ref().and_then(|t| t.id.as_deref());
+        match (event.source, check) {
+            (Source::AuditLog, Check::InventoryChanges) => {
+                if let Some(id) = target.filter(|_| is_reconciled_audit_type(&event.event_type)) {
+                    self.fact(key(&[&org, &event.event_type, id]), t);
+                }
+            }
+            (Source::AuditLog, Check::AuditCreations) => {
+                if let Some(id) = target {
+                    if let Some(kind) = created_kind(&event.event_type) {
+                        self.wait(Pending {
+                            org: org.clone(),
+                            kind: kind.to_string(),
+                            object_id: id.to_string(),
+                            change: event.event_type.clone(),
+                            t,
+                            since: t,
+                            generation: self.runs.get(&org).map_or(0, |r| r.generation),
+                            event_id: event.id.clone(),
+                        });
+                    }
+                    for kind in removed_kinds(&event.event_type) {
+                        self.fact(key(&[&org, "-", kind, id]), t);
+                    }
+                }
+            }
+            (Source::Inventory, _) => self.inventory(check, &org, t, event),
+            _ => {}
+        }
+        self.decide(check, grace_ms)
+    }
+
+    fn inventory(&mut self, check: Check, org: &str, t: i64, event: &Event) {
+        let generation = event.details["generation"]
+            .as_u64()
+            .or_else(|| event.details["snapshot_id"].as_str().and_then(|g| g.parse().ok()))
+            .unwrap_or(0);
+        if event.event_type == "inventory.snapshot" {
+            let run = self.runs.entry(org.to_string()).or_default();
+            if generation > run.generation {
+                *run = Runs {
+                    generation,
+                    at: t,
+                    previous_at: (run.generation > 0).then_some(run.at),
+                };
+            }
+            let complete = event.details["complete"].as_bool().unwrap_or(false);
+            if let (Some(kind), true) = (event.details["kind"].as_str(), complete) {
+                let latest = self.snapshots.entry(key(&[org, kind])).or_insert((0, i64::MIN));
+                if generation >= latest.0 {
+                    *latest = (generation, t);
+                }
+            }
+            return;
+        }
+        let (Some(kind), Some(id)) = (event.details["kind"].as_str(), event.details["object_id"].as_str()) else {
+            return;
+        };
+        let verb = event.details["change"].as_str().unwrap_or_default();
+        match check {
+            Check::AuditCreations => {
+                if matches!(verb, "observed" | "added" | "changed") {
+                    self.fact(key(&[org, kind, id]), t);
+                }
+            }
+            Check::InventoryChanges => {
+                let changes: Vec<String> = match verb {
+                    "added" | "removed" => vec![verb.to_string()],
+                    "changed" => event.details["changed_fields"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| f.as_str().map(|f| format!("changed:{f}")))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                // The previous run: the latest before this one (a kind listed earlier in
+                // this run may already have made this run the latest).
+                let since = match self.runs.get(org) {
+                    Some(r) if r.generation > 0 && r.generation < generation => Some(r.at),
+                    Some(r) if r.generation == generation => r.previous_at,
+                    _ => None,
+                }
+                .unwrap_or_else(|| t.saturating_sub(NO_PREVIOUS_RUN_MS));
+                for change in changes.into_iter().filter(|c| row(kind, c).is_some()) {
+                    self.wait(Pending {
+                        org: org.to_string(),
+                        kind: kind.to_string(),
+                        object_id: id.to_string(),
+                        change,
+                        t,
+                        since,
+                        generation,
+                        event_id: event.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn fact(&mut self, key: String, t: i64) {
+        if self.facts.len() >= MAX_FACTS && !self.facts.contains_key(&key) {
+            let oldest = self
+                .facts
+                .iter()
+                .min_by_key(|(_, ts)| ts.iter().max().copied().unwrap_or(i64::MIN))
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.facts.remove(&oldest);
+            }
+        }
+        let times = self.facts.entry(key).or_default();
+        if !times.contains(&t) {
+            times.push(t);
+            times.sort_unstable();
+            if times.len() > TIMES_PER_FACT {
+                times.remove(0);
+            }
+        }
+    }
+
+    fn wait(&mut self, item: Pending) {
+        if self
+            .pending
+            .iter()
+            .any(|p| p.event_id == item.event_id && p.change == item.change)
+        {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push(item);
+    }
+
+    /// Removes every item that can now be decided; returns those nothing explained.
+    fn decide(&mut self, check: Check, grace_ms: i64) -> Vec<Pending> {
+        let now = self.now;
+        let mut out = Vec::new();
+        let mut keep = Vec::with_capacity(self.pending.len());
+        for p in std::mem::take(&mut self.pending) {
+            let due = now >= p.t.saturating_add(grace_ms);
+            let ready = due
+                && match check {
+                    // A later inventory run has been seen.
+                    Check::InventoryChanges => self.runs.get(&p.org).is_some_and(|r| r.generation > p.generation),
+                    // A complete listing of the kind from a run that started after the event
+                    // arrived, taken at least the grace after the event happened.
+                    Check::AuditCreations => self
+                        .snapshots
+                        .get(&key(&[&p.org, &p.kind]))
+                        .is_some_and(|(g, at)| *g > p.generation && *at >= p.t.saturating_add(grace_ms)),
+                };
+            if !ready {
+                keep.push(p);
+            } else if !self.explained(check, grace_ms, &p) {
+                out.push(p);
+            }
+        }
+        self.pending = keep;
+        out
+    }
+
+    fn explained(&self, check: Check, grace_ms: i64, p: &Pending) -> bool {
+        match check {
+            Check::InventoryChanges => {
+                let (from, to) = (p.since.saturating_sub(grace_ms), p.t.saturating_add(grace_ms));
+                row(&p.kind, &p.change).is_some_and(|r| {
+                    r.audit_types.iter().any(|ty| {
+                        self.facts
+                            .get(&key(&[&p.org, ty, &p.object_id]))
+                            .is_some_and(|ts| ts.iter().any(|t| (from..=to).contains(t)))
+                    })
+                })
+            }
+            Check::AuditCreations => {
+                self.facts.contains_key(&key(&[&p.org, &p.kind, &p.object_id]))
+                    || self.facts.contains_key(&key(&[&p.org, "-", &p.kind, &p.object_id]))
+            }
+        }
+    }
+
+    /// Forgets facts older than the retention behind the newest ingestion time.
+    pub fn prune(&mut self) {
+        let cutoff = self.now.saturating_sub(RETAIN_MS);
+        self.facts.retain(|_, ts| {
+            ts.retain(|t| *t >= cutoff);
+            !ts.is_empty()
+        });
+        self.pending.retain(|p| p.t >= cutoff);
+    }
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -1,0 +1,281 @@
+//! A spooled log file as records, whatever shape the platform sent: JSON Lines (each line
+//! strictly one document, else a run of concatenated documents `{..}{..}`, else malformed),
+//! or concatenated / pretty-printed JSON documents spanning lines (`{\n..\n}\n{..}`). The
+//! shape is decided once per file from its first line; a top-level array counts as its
+//! elements. Memory stays bounded: lines through [`BoundedLines`], documents streamed from a
+//! blocking reader through a small channel, one document at a time.
+
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+
+use serde_json::Value;
+use tokio::io::BufReader;
+use tokio::sync::mpsc;
+
+use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use crate::state::Spool;
+
+/// How a file's records are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Format {
+    /// One document per line (lines that hold several are split).
+    Jsonl,
+    /// Documents one after another, across lines.
+    Concatenated,
+}
+
+/// What one numbered piece of the file (a line, or a document) gave.
+#[derive(Debug)]
+pub enum Piece {
+    /// Nothing to ship (a blank line).
+    Blank,
+    /// Records to ship, in order.
+    Records(Vec<Value>),
+    /// Text that is not JSON, and why.
+    Malformed { text: Vec<u8>, reason: String },
+}
+
+/// Pieces of one file, numbered from 1 (lines in [`Format::Jsonl`], documents otherwise).
+pub enum Pieces {
+    Lines(BoundedLines<BufReader<tokio::fs::File>>),
+    Documents(mpsc::Receiver<(u64, Piece)>),
+}
+
+/// Documents the blocking reader may have parsed ahead of the stream.
+const DOCUMENTS_AHEAD: usize = 16;
+
+/// How much of what follows a parse error is kept for the dead-letter file.
+const AFTER_ERROR_KEPT: usize = 64 * 1024;
+
+/// The format of the spooled file at `path`: JSON Lines unless its first document is valid
+/// and runs past the end of its first non-blank line (so a malformed first line of a JSON
+/// Lines file is still only that line).
+pub async fn sniff(path: &Path) -> io::Result<Format> {
+    let file = Spool::open(path).await?.into_std().await;
+    tokio::task::spawn_blocking(move || {
+        let mut reader = io::BufReader::with_capacity(READ_BUFFER, file);
+        // Where the first non-blank line ends.
+        let mut first_line_end = 0usize;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line)?;
+            if n == 0 {
+                return Ok(Format::Jsonl);
+            }
+            first_line_end += n;
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
+        if split_line(&line).is_ok() {
+            return Ok(Format::Jsonl);
+        }
+        // The first document, read from the start again.
+        let mut file = reader.into_inner();
+        io::Seek::rewind(&mut file)?;
+        let mut stream = serde_json::Deserializer::from_reader(io::BufReader::new(file)).into_iter::<Value>();
+        Ok(match stream.next() {
+            Some(Ok(_)) if stream.byte_offset() > first_line_end => Format::Concatenated,
+            _ => Format::Jsonl,
+        })
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// The records of one line: strictly one document, else a run of concatenated ones.
+pub fn split_line(bytes: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Ok(flatten(value)),
+        Err(strict) => {
+            let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes)
+                .into_iter::<Value>()
+                .collect();
+            match values {
+                Ok(values) if !values.is_empty() => Ok(values.into_iter().flat_map(flatten).collect()),
+                _ => Err(strict),
+            }
+        }
+    }
+}
+
+/// A top-level array is its elements.
+fn flatten(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+impl Pieces {
+    /// Opens the spooled file at `path` to be read as `format`.
+    pub async fn open(path: &Path, format: Format) -> io::Result<Self> {
+        let handle = Spool::open(path).await?;
+        Ok(match format {
+            Format::Jsonl => Self::Lines(BoundedLines::new(
+                BufReader::with_capacity(READ_BUFFER, handle),
+                MAX_LINE_BYTES,
+            )),
+            Format::Concatenated => {
+                let file = handle.into_std().await;
+                // A second handle on the same open file, to read past a parse error.
+                let again = file.try_clone()?;
+                let (tx, rx) = mpsc::channel(DOCUMENTS_AHEAD);
+                tokio::task::spawn_blocking(move || {
+                    documents(io::BufReader::with_capacity(READ_BUFFER, file), again, &tx)
+                });
+                Self::Documents(rx)
+            }
+        })
+    }
+
+    /// The next piece and its number; `None` at the end.
+    pub async fn next(&mut self) -> io::Result<Option<(u64, Piece)>> {
+        match self {
+            Self::Lines(lines) => Ok(lines.next_line().await?.map(|(n, line)| (n, line_piece(line)))),
+            Self::Documents(rx) => Ok(rx.recv().await),
+        }
+    }
+}
+
+fn line_piece(line: Line) -> Piece {
+    match line {
+        Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Piece::Blank,
+        Line::Text(bytes) => match split_line(&bytes) {
+            Ok(records) => Piece::Records(records),
+            Err(e) => Piece::Malformed {
+                text: bytes,
+                reason: format!("not valid JSON: {e}"),
+            },
+        },
+        Line::TooLong { len, prefix } => Piece::Malformed {
+            text: prefix,
+            reason: format!("line of {len} bytes exceeds the {MAX_LINE_BYTES}-byte limit; its first bytes are kept"),
+        },
+    }
+}
+
+/// Streams the documents of `reader` (the file `again` also reads) into `tx` (blocking). A parse
+/// error ends the file: what follows cannot be re-synchronised, so its first bytes are
+/// handed over as malformed.
+fn documents<R: BufRead>(reader: R, again: std::fs::File, tx: &mpsc::Sender<(u64, Piece)>) {
+    let mut stream = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
+    let mut number = 0u64;
+    loop {
+        let piece = match stream.next() {
+            None => return,
+            Some(Ok(value)) => Piece::Records(flatten(value)),
+            Some(Err(e)) => {
+                let offset = stream.byte_offset();
+                let reason = format!("not valid JSON after byte {offset}: {e}; the rest of the file cannot be read");
+                let rest = rest_of(again, offset).unwrap_or_default();
+                number += 1;
+                let _ = tx.blocking_send((number, Piece::Malformed { text: rest, reason }));
+                return;
+            }
+        };
+        number += 1;
+        if tx.blocking_send((number, piece)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Up to [`AFTER_ERROR_KEPT`] bytes of `file` from `offset` on.
+fn rest_of(mut file: std::fs::File, offset: usize) -> io::Result<Vec<u8>> {
+    io::Seek::seek(&mut file, io::SeekFrom::Start(offset as u64))?;
+    let mut rest = Vec::new();
+    file.take(AFTER_ERROR_KEPT as u64).read_to_end(&mut rest)?;
+    Ok(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn read_all(body: &[u8]) -> (Format, Vec<(u64, Vec<Value>)>, usize) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.part");
+        std::fs::write(&path, body).expect("write");
+        let format = sniff(&path).await.expect("sniff");
+        let mut pieces = Pieces::open(&path, format).await.expect("open");
+        let (mut records, mut malformed) = (Vec::new(), 0);
+        while let Some((n, piece)) = pieces.next().await.expect("read") {
+            match piece {
+                Piece::Records(r) => records.push((n, r)),
+                Piece::Malformed { .. } => malformed += 1,
+                Piece::Blank => {}
+            }
+        }
+        (format, records, malformed)
+    }
+
+    fn ids(records: &[(u64, Vec<Value>)]) -> Vec<String> {
+        records
+            .iter()
+            .flat_map(|(_, r)| r.iter().map(|v| v["event_id"].as_str().unwrap_or("?").to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn json_lines_are_read_line_by_line() {
+        let (format, records, bad) = read_all(b"{\"event_id\":\"a\"}\n\n{\"event_id\":\"b\"}").await;
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(ids(&records), ["a", "b"]);
+        assert_eq!(records.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(bad, 0);
+    }
+
+    #[tokio::test]
+    async fn documents_side_by_side_on_one_line_are_each_a_record() {
+        let (format, records, bad) =
+            read_all(b"{\"event_id\":\"a\"}{\"event_id\":\"b\"} {\"event_id\":\"c\"}\n{\"event_id\":\"d\"}\n").await;
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(ids(&records), ["a", "b", "c", "d"]);
+        assert_eq!(bad, 0);
+    }
+
+    #[tokio::test]
+    async fn pretty_printed_concatenated_documents_are_read_one_by_one() {
+        let a = serde_json::to_string_pretty(&json!({"event_id": "a", "nested": {"x": [1, 2]}})).expect("json");
+        let b = serde_json::to_string_pretty(&json!({"event_id": "b"})).expect("json");
+        let body = format!("{a}\n{b}{a}");
+        let (format, records, bad) = read_all(body.as_bytes()).await;
+        assert_eq!(format, Format::Concatenated);
+        assert_eq!(ids(&records), ["a", "b", "a"]);
+        assert_eq!(records.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(bad, 0);
+    }
+
+    #[tokio::test]
+    async fn one_json_array_document_is_its_elements() {
+        let body = serde_json::to_string_pretty(&json!([{"event_id": "a"}, {"event_id": "b"}])).expect("json");
+        let (format, records, bad) = read_all(body.as_bytes()).await;
+        assert_eq!(format, Format::Concatenated);
+        assert_eq!(ids(&records), ["a", "b"]);
+        assert_eq!(bad, 0);
+        let (format, records, _) = read_all(b"[{\"event_id\":\"a\"},{\"event_id\":\"b\"}]").await;
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(ids(&records), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_line_is_reported_and_the_next_still_reads() {
+        let (format, records, bad) =
+            read_all(b"{\"event_id\":\"a\"}\n{\"event_id\": tru\n{\"event_id\":\"c\"}\n").await;
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(ids(&records), ["a", "c"]);
+        assert_eq!(bad, 1);
+    }
+
+    #[tokio::test]
+    async fn broken_concatenated_documents_keep_what_came_before_and_report_the_rest() {
+        let (format, records, bad) = read_all(b"{\n\"event_id\": \"a\"\n}\n{\n\"event_id\": \n").await;
+        assert_eq!(format, Format::Concatenated);
+        assert_eq!(ids(&records), ["a"]);
+        assert_eq!(bad, 1);
+    }
+}
