@@ -190,14 +190,14 @@ impl State {
     /// Takes `event` into a reconciliation rule's memory; the items now decided as
     /// unexplained.
     pub fn reconcile(&mut self, rule: &str, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
-        if !matches!(self.rules.get(rule), Some(RuleState::Reconcile { .. })) {
-            self.rules
-                .insert(rule.to_string(), RuleState::Reconcile { memory: Box::default() });
+        // It sees every event: one lookup when the memory exists.
+        if let Some(RuleState::Reconcile { memory }) = self.rules.get_mut(rule) {
+            return memory.observe(check, grace_ms, event);
         }
-        match self.rules.get_mut(rule) {
-            Some(RuleState::Reconcile { memory }) => memory.observe(check, grace_ms, event),
-            _ => unreachable!("inserted above"),
-        }
+        let mut memory = Box::<Memory>::default();
+        let decided = memory.observe(check, grace_ms, event);
+        self.rules.insert(rule.to_string(), RuleState::Reconcile { memory });
+        decided
     }
 
     /// The state as this version keeps it: a saved state of this version or version 1
