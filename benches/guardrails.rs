@@ -12,6 +12,13 @@ use serde_json::{Value, json};
 
 const EVENTS: usize = 20_000;
 const COUNTRIES: [&str; 4] = ["US", "GB", "DE", "BR"];
+/// A place in each country (latitude, longitude), as the upstream strings carry them.
+const PLACES: [(&str, &str); 4] = [
+    ("37.751", "-97.822"),
+    ("51.5085", "-0.1257"),
+    ("52.5244", "13.4105"),
+    ("-23.5475", "-46.6361"),
+];
 const RUNS: usize = 9;
 /// The target from the issue: under 2 µs per event.
 const TARGET_NS: f64 = 2_000.0;
@@ -42,11 +49,12 @@ const TEXTS: &[&str] = &[
 /// (travel, or an attacker), so stateful rules see both the ordinary and the odd.
 fn audit(ty: &str, i: usize) -> Event {
     let user = i % 97;
-    let (ip, country) = if i.is_multiple_of(400) {
-        (format!("203.0.113.{}", i % 251), COUNTRIES[(user + 1) % 4])
+    let (ip, place) = if i.is_multiple_of(400) {
+        (format!("203.0.113.{}", i % 251), (user + 1) % 4)
     } else {
-        (format!("198.51.{}.{}", user % 7, user), COUNTRIES[user % 4])
+        (format!("198.51.{}.{}", user % 7, user), user % 4)
     };
+    let (country, (latitude, longitude)) = (COUNTRIES[place], PLACES[place]);
     let record = json!({
         "id": format!("audit_log-{i}"),
         "type": ty,
@@ -55,7 +63,7 @@ fn audit(ty: &str, i: usize) -> Event {
             "user": {"id": format!("user-{}", i % 97), "email": format!("user{}@example.com", i % 97)},
             "ip_address": ip,
             "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
-            "ip_address_details": {"country": country, "city": "X"}}},
+            "ip_address_details": {"country": country, "city": "X", "latitude": latitude, "longitude": longitude}}},
         ty: {"id": format!("obj_{i}"), "data": {"scopes": ["api.model.request"], "role": "reader"}},
     });
     normalize::audit_log(
@@ -89,8 +97,98 @@ fn compliance(ty: &str, i: usize, raw: Value) -> Event {
     e
 }
 
-/// 60% audit log, 35% compliance (half of it message text), 5% inventory; 1 in 50 messages
-/// carries a key.
+/// A compliance record in the public shape (the samples' envelope, a person in Stockholm),
+/// with `fields` on top, normalized by the real normalizer.
+fn workspace(ty: &str, i: usize, fields: Value) -> Event {
+    let mut record = json!({
+        "event_id": format!("{ty}-{i}"), "type": ty,
+        "timestamp": chrono::DateTime::from_timestamp(1_770_000_000 + i as i64, 0).unwrap().to_rfc3339(),
+        "principal": {"id": "ws", "type": "CHATGPT_WORKSPACE"},
+        "actor": {"type": "ACCOUNT_USER", "user_id": format!("user-{}", i % 97), "user_email": format!("user{}@example.com", i % 97)},
+        "request_metadata": {"client_ip": format!("89.160.20.{}", i % 11),
+            "client_user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0 Safari/537.36",
+            "client_ip_details": {"country": "SE", "city": "Stockholm", "latitude": "59.3294", "longitude": "18.0687"}},
+    });
+    if let (Some(r), Value::Object(extra)) = (record.as_object_mut(), fields) {
+        r.extend(extra);
+    }
+    normalize::compliance(
+        &record,
+        &Context {
+            org_id: Some("ws".into()),
+        },
+    )
+    .unwrap()
+}
+
+/// The other compliance shapes, in turn: tool calls (MCP and connector, with client context),
+/// Codex prompts, tool and MCP calls, agent runs, sign-ins and workspace admin actions.
+fn other_compliance(i: usize, shape: usize) -> Event {
+    let meta = json!({"openai/userAgent": "ChatGPT/1.2026.320 (Mac OS X 26.1; arm64)",
+        "openai/userLocation": {"city": "Berlin", "country": "DE", "latitude": "52.52437", "longitude": "13.41053"}});
+    match shape % 10 {
+        0 => compliance(
+            "APP_LOG",
+            i,
+            json!({"app_name": "Slack", "log_type": "response", "output": [{"response": {"result":
+                {"content": [{"type": "text", "text": "Search Results for: in:general (20 results)"}]},
+                "action_name": "slack_search_public"}}]}),
+        ),
+        1 => workspace(
+            "APP_LOG",
+            i,
+            json!({"app_id": format!("asdk_app_{}", i % 13), "app_name": "Jira", "app_type": "MCP", "log_type": "request",
+                   "input": {"query": "find tickets about the incident review", "limit": 25, "_meta": meta}}),
+        ),
+        2 => workspace(
+            "CODEX_LOG",
+            i,
+            json!({"event_type": "PROMPT_RESPONSE_RECEIVED", "client_id": "CODEX_CLI", "event_details": {
+                "detail_type": "PROMPT_RESPONSE_RECEIVED", "session_id": "s", "model": "gpt-5.1-codex-max",
+                "prompt_text": TEXTS[i % 3], "response_text": TEXTS[(i + 1) % 3], "token_usage": {"input_tokens": 5120}}}),
+        ),
+        3 => workspace(
+            "CODEX_LOG",
+            i,
+            json!({"event_type": "APP_MCP_CALL", "client_id": "CODEX_CLI", "event_details": {
+                "detail_type": "APP_MCP_CALL", "name": format!("tool_{}", i % 7),
+                "arguments": {"title": "Rotate the staging token", "labels": ["security"]},
+                "tool_meta": {"connector_id": format!("conn-{}", i % 3)}}}),
+        ),
+        4 => workspace(
+            "CODEX_LOG",
+            i,
+            json!({"event_type": "TOOL_CALL_COMPLETED", "client_id": "CODEX_IDE_VSCODE", "event_details": {
+                "detail_type": "TOOL_CALL_COMPLETED", "tool_name": "shell", "tool_input": "make deploy-staging", "status": "success"}}),
+        ),
+        5 => workspace(
+            "CUSTOM_AGENTS_LOG",
+            i,
+            json!({"event_type": "AGENT_RUN_CREATED", "client_id": "CHATGPT_WEB", "event_details": {
+                "detail_type": "AGENT_RUN_CREATED", "agent_id": "agent-77", "run_id": "r",
+                "invoker": {"type": "chatgpt", "user_message_text": TEXTS[i % 3]}}}),
+        ),
+        6 | 7 => workspace(
+            "AUTH_LOG",
+            i,
+            json!({"action_data": {"action": "login_success", "role": "standard-user"}}),
+        ),
+        8 => workspace(
+            "AUDIT_LOG",
+            i,
+            json!({"action": "CONVERSATION_DELETE", "action_result": "SUCCESS", "action_data": {"conversation_id": format!("c-{i}")}}),
+        ),
+        _ => workspace(
+            "AUDIT_LOG",
+            i,
+            json!({"action": "LIST_WORKSPACE_LOG_FILES", "action_result": "SUCCESS",
+                   "actor": {"type": "API_KEY", "redacted_id": "sk-...RxIA"}, "action_data": {"limit": "100"}}),
+        ),
+    }
+}
+
+/// 60% audit log, 35% compliance (half of it message text, the rest every other shape in
+/// turn), 5% inventory; 1 in 50 messages carries a key.
 fn mixed() -> Vec<Event> {
     let total: u32 = AUDIT_TYPES.iter().map(|(_, w)| w).sum();
     (0..EVENTS)
@@ -121,18 +219,7 @@ fn mixed() -> Vec<Event> {
                            "conversation": {"id": "c", "title": "Quarterly numbers"}}),
                 )
             }
-            16 => compliance(
-                "APP_LOG",
-                i,
-                json!({"app_name": "Slack", "log_type": "response", "output": [{"response": {"result":
-                    {"content": [{"type": "text", "text": "Search Results for: in:general (20 results)"}]},
-                    "action_name": "slack_search_public"}}]}),
-            ),
-            17 => compliance(
-                "AUTH_LOG",
-                i,
-                json!({"action_data": {"action": "login_success", "role": "standard-user"}}),
-            ),
+            16 | 17 => other_compliance(i, i / 20 * 2 + i % 20 - 16),
             18 => compliance(
                 "AUDIT_LOG",
                 i,

@@ -29,6 +29,14 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("slack_token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
     ("stripe_secret_key", r"\b[rs]k_live_[A-Za-z0-9]{16,}"),
+    ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("vault_token", r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}"),
+    ("docker_pat", r"\bdckr_pat_[A-Za-z0-9_-]{20,}"),
+    ("sendgrid_api_key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
+    (
+        "azure_storage_key",
+        r"\b(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
+    ),
     (
         "jwt",
         r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
@@ -37,6 +45,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     // other long ids that happen to pass Luhn out.
     ("credit_card", r"\b[3-6](?:[ -]?\d){12,18}\b"),
 ];
+
+/// Keys published in vendors' documentation as examples (AWS's own docs, SDK READMEs): a
+/// match that is exactly one of these is nobody's secret.
+const EXAMPLES: &[&str] = &["AKIAIOSFODNN7EXAMPLE", "ASIAIOSFODNN7EXAMPLE"];
 
 /// Text per event scanned at most; a longer record is scanned up to here (bounded cost).
 const MAX_SCAN_BYTES: usize = 256 * 1024;
@@ -141,7 +153,7 @@ impl Detectors {
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for index in hits.iter() {
             for m in self.each[index].find_iter(text) {
-                if self.names[index] == "credit_card" && !luhn(m.as_str()) {
+                if (self.names[index] == "credit_card" && !luhn(m.as_str())) || EXAMPLES.contains(&m.as_str()) {
                     continue;
                 }
                 if spans.iter().any(|&(s, e)| m.start() < e && s < m.end()) {
@@ -268,7 +280,18 @@ mod tests {
     fn each_detector_finds_its_kind() {
         assert_eq!(found(&format!("my key is {OPENAI_KEY} ok")), ["openai_api_key"]);
         assert_eq!(found("sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv"), ["anthropic_api_key"]);
-        assert_eq!(found("AKIAIOSFODNN7EXAMPLE"), ["aws_access_key_id"]);
+        assert_eq!(found("AKIAZ7QW3ERT5YU2IOP4"), ["aws_access_key_id"]);
+        assert_eq!(found("npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"), ["npm_token"]);
+        assert_eq!(found("VAULT_TOKEN=hvs.CAESIAbCdEfGhIjKlMnOpQrStUvWx"), ["vault_token"]);
+        assert_eq!(found("docker login -p dckr_pat_AbCdEfGhIjKlMnOpQrStUv"), ["docker_pat"]);
+        assert_eq!(
+            found("SG.AbCdEfGhIjKlMnOpQr.StUvWxYz0123456789AbCdEf"),
+            ["sendgrid_api_key"]
+        );
+        assert_eq!(
+            found("DefaultEndpointsProtocol=https;AccountName=x;AccountKey=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/==;"),
+            ["azure_storage_key"]
+        );
         assert_eq!(
             found("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"),
             ["private_key"]
@@ -286,6 +309,11 @@ mod tests {
         assert!(found("sk-short and a task-list").is_empty());
         assert!(found("card 4111 1111 1111 1112").is_empty(), "fails the Luhn check");
         assert!(found("AKIA-not-a-key").is_empty());
+        assert!(
+            found("Use AKIAIOSFODNN7EXAMPLE in the docs").is_empty(),
+            "AWS's documented example key"
+        );
+        assert!(found("npm_install is a script name").is_empty());
         assert!(
             found("at 1770000000000006 us").is_empty(),
             "a timestamp that passes Luhn"
@@ -317,7 +345,7 @@ mod tests {
     fn tool_call_input_and_output_are_scanned_but_other_sources_are_not() {
         let mut e = chat("nothing");
         e.event_type = "APP_LOG".into();
-        e.raw = Some(json!({"input": {"query": "AKIAIOSFODNN7EXAMPLE"},
+        e.raw = Some(json!({"input": {"query": "AKIAZ7QW3ERT5YU2IOP4"},
                             "output": [{"response": {"result": {"content": [{"text": OPENAI_KEY}]}}}]}));
         let d = detectors().scan(&e);
         assert_eq!(d.len(), 2);

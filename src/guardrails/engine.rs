@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
 use super::reconcile::{Check, Pending};
-use super::rule::{Piece, Rule, RuleKind, RuleSet};
-use super::stateful::{Entry, State};
+use super::rule::{MAX_DISTINCT_FIELDS, Piece, Rule, RuleKind, RuleSet};
+use super::stateful::{Entry, Keep, Keyed, Limits, Need, Point, State, fingerprint};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
@@ -24,18 +24,20 @@ const PRUNE_EVERY: u64 = 4096;
 pub struct Engine {
     rules: Arc<RuleSet>,
     /// Rules that can only fire for these event types.
-    by_type: HashMap<String, Vec<usize>>,
+    by_type: Keyed<Vec<usize>>,
     /// Rules that may fire for any type.
     any_type: Vec<usize>,
     state: State,
     /// State changed since [`Engine::take_dirty`] last said so.
     dirty: bool,
+    /// Reused buffers for a group key and a first-seen value.
+    scratch: (String, String),
 }
 
 impl Engine {
     /// An engine over `rules`, resuming from `saved` state (a restart) when given.
     pub fn new(rules: Arc<RuleSet>, saved: Option<State>) -> Self {
-        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_type: Keyed<Vec<usize>> = Keyed::default();
         let mut any_type = Vec::new();
         for (i, rule) in rules.rules.iter().enumerate() {
             match rule.types() {
@@ -57,20 +59,26 @@ impl Engine {
             list.sort_unstable();
             list.dedup();
         }
-        let mut state = saved.unwrap_or_default();
-        if state.version != super::stateful::VERSION {
-            tracing::warn!(
-                version = state.version,
-                "guardrails state has an unknown version; starting with empty rule state"
-            );
-            state = State::default();
-        }
+        let state = match saved {
+            None => State::default(),
+            Some(saved) => {
+                let version = saved.version;
+                saved.migrate().unwrap_or_else(|| {
+                    tracing::warn!(
+                        version,
+                        "guardrails state has an unknown version; starting with empty rule state"
+                    );
+                    State::default()
+                })
+            }
+        };
         Self {
             rules,
             by_type,
             any_type,
             state,
             dirty: false,
+            scratch: (String::new(), String::new()),
         }
     }
 
@@ -102,6 +110,9 @@ impl Engine {
         let rules = Arc::clone(&self.rules);
         let indices = self.by_type.get(&event.event_type).unwrap_or(&self.any_type);
         let mut scanned: Option<Vec<Detection>> = None;
+        // Group keys and first-seen values are written into buffers the engine keeps, so a
+        // stateful rule allocates only for what it remembers.
+        let (mut key, mut seen_value) = std::mem::take(&mut self.scratch);
         for &i in indices {
             let rule = &rules.rules[i];
             if !rule.predicate.matches(event) {
@@ -129,28 +140,33 @@ impl Engine {
                     distinct,
                     window,
                 } => {
-                    let Some((key, group)) = group_key(group_by, event) else {
+                    // Counting distinct values of a field the event lacks says nothing.
+                    let mut values = [0; MAX_DISTINCT_FIELDS];
+                    let mut mins = [0; MAX_DISTINCT_FIELDS];
+                    let mut complete = true;
+                    for ((value, min), d) in values.iter_mut().zip(mins.iter_mut()).zip(distinct) {
+                        match d.field.get(event) {
+                            Some(v) => (*value, *min) = (fingerprint_of(&v), d.min),
+                            None => complete = false,
+                        }
+                    }
+                    if !complete || !group_key(group_by, event, &mut key) {
                         continue;
-                    };
-                    let v = match distinct {
-                        Some(field) => match field.get(event) {
-                            Some(v) => Some(v.text()),
-                            // Counting distinct values of a field the event lacks says nothing.
-                            None => continue,
-                        },
-                        None => None,
-                    };
-                    let entry = Entry {
-                        t,
-                        id: event.id.clone(),
-                        v,
+                    }
+                    let need = Need {
+                        count: *count,
+                        minimums: &mins[..distinct.len()],
+                        window_ms: millis(*window),
                     };
                     self.dirty = true;
-                    let window_ms = millis(*window);
-                    if let Some(evidence) = self.state.threshold(&rule.id, key, entry, *count, window_ms) {
+                    let at = (t, event.id.as_str());
+                    if let Some(evidence) = self
+                        .state
+                        .threshold(&rule.id, &key, at, &values[..distinct.len()], &need)
+                    {
                         let extra =
                             json!({"count": evidence.len(), "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));
                     }
                 }
                 RuleKind::Sequence {
@@ -164,22 +180,22 @@ impl Engine {
                     if !is_first && !is_then {
                         continue;
                     }
-                    let Some((key, group)) = group_key(group_by, event) else {
+                    if !group_key(group_by, event, &mut key) {
                         continue;
-                    };
+                    }
                     let entry = Entry {
                         t,
                         id: event.id.clone(),
-                        v: None,
+                        v: Vec::new(),
                     };
                     self.dirty = true;
                     let window_ms = millis(*window);
                     if let Some(evidence) =
                         self.state
-                            .sequence(&rule.id, key, entry, is_first, is_then, *first_count, window_ms)
+                            .sequence(&rule.id, &key, entry, is_first, is_then, *first_count, window_ms)
                     {
                         let extra = json!({"first_count": evidence.len() - 1, "window": humantime::format_duration(*window).to_string()});
-                        out.push(self.report(rule, event, &evidence, group, extra, None));
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));
                     }
                 }
                 RuleKind::Reconcile { check, grace } => {
@@ -189,7 +205,7 @@ impl Engine {
                         let evidence = [Entry {
                             t: p.t,
                             id: p.event_id.clone(),
-                            v: None,
+                            v: Vec::new(),
                         }];
                         let group = json!({"kind": p.kind, "object_id": p.object_id, "change": p.change});
                         let generic = reconcile_message(*check, &p);
@@ -200,28 +216,70 @@ impl Engine {
                     group_by,
                     value,
                     baseline,
+                    max_values,
                     ..
                 } => {
-                    let Some((key, group)) = group_key(group_by, event) else {
+                    if !group_key(group_by, event, &mut key) || !group_key(value, event, &mut seen_value) {
                         continue;
-                    };
-                    let Some(v) = value.get(event).map(|v| v.text()) else {
-                        continue;
-                    };
+                    }
                     self.dirty = true;
-                    for seen in self.state.first_seen(&rule.id, key, v, t, &event.id, *baseline) {
+                    let keep = Keep {
+                        baseline_first: *baseline,
+                        max_values: *max_values,
+                    };
+                    for seen in self.state.first_seen(&rule.id, &key, &seen_value, (t, &event.id), keep) {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
-                            v: None,
+                            v: Vec::new(),
                         }];
-                        let extra = json!({"value": {"field": value.to_string(), "value": seen.value}});
-                        let generic = format!("{}: {} `{}` first seen", rule.title, value, seen.value);
-                        out.push(self.report(rule, event, &evidence, group.clone(), extra, Some(generic)));
+                        let shown = seen.value.replace(SEPARATOR, ", ");
+                        let names: Vec<String> = value.iter().map(ToString::to_string).collect();
+                        let extra = json!({"value": {"field": names.join(", "), "value": shown}});
+                        let generic = format!("{}: {} `{}` first seen", rule.title, names.join(", "), shown);
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, Some(generic)));
+                    }
+                }
+                RuleKind::Velocity {
+                    group_by,
+                    min_km,
+                    min_kmh,
+                    window,
+                } => {
+                    let geo = event.actor.as_ref().and_then(|a| a.geo.as_ref());
+                    let Some((lat, lon)) = geo.and_then(|g| g.latitude.zip(g.longitude)) else {
+                        continue;
+                    };
+                    if !group_key(group_by, event, &mut key) {
+                        continue;
+                    }
+                    self.dirty = true;
+                    let limits = Limits {
+                        min_km: *min_km,
+                        min_kmh: *min_kmh,
+                        window_ms: millis(*window),
+                    };
+                    let point = Point::new(t, &event.id, lat, lon);
+                    for leg in self.state.velocity(&rule.id, &key, point, limits) {
+                        let minutes = (leg.to.t - leg.from.t) as f64 / 60_000.0;
+                        let kmh = if leg.kmh.is_finite() {
+                            json!(leg.kmh.round())
+                        } else {
+                            Value::Null
+                        };
+                        let extra =
+                            json!({"distance_km": leg.km.round(), "minutes": minutes.round(), "speed_kmh": kmh});
+                        let generic = format!(
+                            "{}: {:.0} km in {:.0} minutes between two events",
+                            rule.title, leg.km, minutes
+                        );
+                        let evidence = [leg.from, leg.to];
+                        out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, Some(generic)));
                     }
                 }
             }
         }
+        self.scratch = (key, seen_value);
         if let Some(detections) = scanned.filter(|d| !d.is_empty()) {
             Detectors::redact(event, &detections);
         }
@@ -239,9 +297,9 @@ impl Engine {
             .iter()
             .filter_map(|r| match &r.kind {
                 // Slack for events that arrive out of order within a page or an overlap.
-                RuleKind::Threshold { window, .. } | RuleKind::Sequence { window, .. } => {
-                    Some((r.id.as_str(), millis(*window) + 3_600_000))
-                }
+                RuleKind::Threshold { window, .. }
+                | RuleKind::Sequence { window, .. }
+                | RuleKind::Velocity { window, .. } => Some((r.id.as_str(), millis(*window) + 3_600_000)),
                 RuleKind::FirstSeen { retain, .. } => Some((r.id.as_str(), millis(*retain))),
                 // Its memory prunes itself by its own clock.
                 RuleKind::Reconcile { .. } => Some((r.id.as_str(), i64::MAX)),
@@ -310,6 +368,7 @@ impl Engine {
             "rule": rule.id,
             "title": rule.title,
             "severity": rule.severity,
+            "attack": rule.attack,
             "group": group,
             "evidence": evidence.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             "trigger": trigger.id,
@@ -360,23 +419,45 @@ fn finding(rule: &Rule, message: String) -> Finding {
         severity: rule.severity,
         title: rule.title.clone(),
         message,
+        attack: rule.attack.clone(),
     }
 }
 
-/// The group key (values joined by an unprintable separator) and the group as JSON for the
-/// finding event; `None` when the event lacks a group field.
-fn group_key(fields: &[Field], event: &Event) -> Option<(String, Value)> {
-    let mut key = String::new();
-    let mut group = serde_json::Map::new();
+/// The group a finding is about, by field name, as the trigger carries it.
+fn group_of(group_by: &[Field], trigger: &Event) -> Value {
+    group_by
+        .iter()
+        .filter_map(|f| f.get(trigger).map(|v| (f.to_string(), Value::String(v.text()))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
+}
+
+/// Joins the values of a group key: a character no field value carries.
+const SEPARATOR: char = '\u{1f}';
+
+/// Writes the values of `fields` in `event`, joined by [`SEPARATOR`], into `key` (a group
+/// key, or a first-seen combination); false when the event lacks one of them.
+fn group_key(fields: &[Field], event: &Event, key: &mut String) -> bool {
+    key.clear();
     for (i, field) in fields.iter().enumerate() {
-        let v = field.get(event)?.text();
         if i > 0 {
-            key.push('\u{1f}');
+            key.push(SEPARATOR);
         }
-        key.push_str(&v);
-        group.insert(field.to_string(), Value::String(v));
+        match field.get(event) {
+            Some(v) => v.push_to(key),
+            None => return false,
+        }
     }
-    Some((key, Value::Object(group)))
+    true
+}
+
+/// The fingerprint of a value's text form, without copying a string value.
+fn fingerprint_of(v: &Val<'_>) -> u64 {
+    match v {
+        Val::Str(s) => fingerprint(s),
+        Val::Json(Value::String(s)) => fingerprint(s),
+        other => fingerprint(&other.text()),
+    }
 }
 
 /// Fills a message template from `event`; an absent field reads `?`.

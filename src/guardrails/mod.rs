@@ -3,9 +3,10 @@
 //!
 //! - `rule`: the rule model and its TOML form (parsing, validation), built-in pack in
 //!   `builtin.toml`.
-//! - `matcher`: dotted field paths and the conditions rules test.
-//! - `stateful`: threshold, sequence, first-seen and reconciliation memories (bounded,
-//!   persisted).
+//! - `field`: dotted field paths over an event (`raw."api_key.created".data`).
+//! - `matcher`: the conditions rules test.
+//! - `stateful`: threshold, sequence, first-seen, velocity and reconciliation memories
+//!   (bounded, persisted).
 //! - `reconcile`: the inventory reconciled against the audit log, with its kind → audit-type
 //!   table (`reconcile_types.tsv`).
 //! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
@@ -17,6 +18,7 @@
 
 pub(crate) mod detect;
 pub(crate) mod engine;
+pub(crate) mod field;
 pub(crate) mod matcher;
 pub(crate) mod reconcile;
 pub(crate) mod rule;

@@ -90,25 +90,30 @@ fn row(kind: &str, change: &str) -> Option<&'static Row> {
     TABLE.iter().find(|r| r.kind == kind && r.change == change)
 }
 
-/// The kind whose `added` row lists `audit_type`: what an audit-log creation must show up as.
-fn created_kind(audit_type: &str) -> Option<&'static str> {
-    TABLE
-        .iter()
-        .find(|r| r.change == "added" && r.audit_types.iter().any(|t| t == audit_type))
-        .map(|r| r.kind.as_str())
+/// What the table says about one audit-log type.
+#[derive(Debug, Default)]
+struct AuditType {
+    /// The kind whose `added` row lists it: what an audit-log creation must show up as.
+    created: Option<&'static str>,
+    /// The kinds whose `removed` row lists it.
+    removed: Vec<&'static str>,
 }
 
-/// The kinds whose `removed` row lists `audit_type`.
-fn removed_kinds(audit_type: &str) -> impl Iterator<Item = &'static str> + '_ {
-    TABLE
-        .iter()
-        .filter(move |r| r.change == "removed" && r.audit_types.iter().any(|t| t == audit_type))
-        .map(|r| r.kind.as_str())
-}
-
-fn is_reconciled_audit_type(audit_type: &str) -> bool {
-    TABLE.iter().any(|r| r.audit_types.iter().any(|t| t == audit_type))
-}
+/// The table by audit-log type (every type it lists), so an audit event costs one lookup.
+static BY_AUDIT_TYPE: LazyLock<HashMap<&'static str, AuditType, foldhash::fast::RandomState>> = LazyLock::new(|| {
+    let mut index: HashMap<&'static str, AuditType, foldhash::fast::RandomState> = HashMap::default();
+    for r in TABLE.iter() {
+        for t in &r.audit_types {
+            let entry = index.entry(t.as_str()).or_default();
+            match r.change.as_str() {
+                "added" if entry.created.is_none() => entry.created = Some(r.kind.as_str()),
+                "removed" => entry.removed.push(r.kind.as_str()),
+                _ => {}
+            }
+        }
+    }
+    index
+});
 
 /// Something waiting to be explained by the other stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +160,27 @@ pub struct Memory {
     /// (`org␟kind␟id`) and audit removals (`org␟-␟kind␟id`) for `audit_creations`.
     pub facts: HashMap<String, Vec<i64>>,
     pub pending: Vec<Pending>,
+    /// When an undecided item not yet due at the last look comes due (ms).
+    #[serde(skip)]
+    pub next_due: NextDue,
 }
+
+/// When the undecided items need another look, if nothing else happens: the earliest time
+/// (ms, on [`Memory::now`]) at which an item that was not yet due becomes due; `None` when
+/// unknown (a fresh or restored memory), which means look now. An item that is due but not
+/// ready waits for an inventory run, so only a snapshot or this time can decide anything
+/// already pending. Not saved, and equal whatever it holds: it only caches what the saved
+/// fields say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NextDue(Option<i64>);
+
+impl PartialEq for NextDue {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for NextDue {}
 
 fn key(parts: &[&str]) -> String {
     parts.join("\u{1f}")
@@ -165,41 +190,64 @@ impl Memory {
     /// Takes in `event` and returns the items now decided as unexplained.
     pub fn observe(&mut self, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
         self.now = self.now.max(event.ingested_at.timestamp_millis());
-        let org = event.org_id.clone().unwrap_or_default();
-        let t = event.occurred_at.timestamp_millis();
-        let target = event.target.as_ref().and_then(|t| t.id.as_deref());
-        match (event.source, check) {
-            (Source::AuditLog, Check::InventoryChanges) => {
-                if let Some(id) = target.filter(|_| is_reconciled_audit_type(&event.event_type)) {
-                    self.fact(key(&[&org, &event.event_type, id]), t);
-                }
-            }
-            (Source::AuditLog, Check::AuditCreations) => {
-                if let Some(id) = target {
-                    if let Some(kind) = created_kind(&event.event_type) {
-                        self.wait(Pending {
-                            org: org.clone(),
-                            kind: kind.to_string(),
-                            object_id: id.to_string(),
-                            change: event.event_type.clone(),
-                            t,
-                            since: t,
-                            generation: self.runs.get(&org).map_or(0, |r| r.generation),
-                            event_id: event.id.clone(),
-                        });
-                    }
-                    for kind in removed_kinds(&event.event_type) {
-                        self.fact(key(&[&org, "-", kind, id]), t);
-                    }
-                }
-            }
-            (Source::Inventory, _) => self.inventory(check, &org, t, event),
-            _ => {}
+        let added = match event.source {
+            Source::AuditLog | Source::Inventory => self.take_in(check, event),
+            _ => 0,
+        };
+        // Only a new inventory run or the clock reaching an item's due time can decide an
+        // item that was already waiting; otherwise only the items this event added (at the
+        // end of the list) are looked at.
+        let snapshot = event.source == Source::Inventory && event.event_type == "inventory.snapshot";
+        let from = match self.next_due.0 {
+            Some(due) if !snapshot && self.now < due => self.pending.len().saturating_sub(added),
+            _ => 0,
+        };
+        if from == self.pending.len() && self.next_due.0.is_some() {
+            return Vec::new();
         }
-        self.decide(check, grace_ms)
+        self.decide(check, grace_ms, from)
     }
 
-    fn inventory(&mut self, check: Check, org: &str, t: i64, event: &Event) {
+    /// Takes in what `event` (audit log or inventory) says; how many items it added to the
+    /// end of `pending`.
+    fn take_in(&mut self, check: Check, event: &Event) -> usize {
+        let org = event.org_id.as_deref().unwrap_or_default();
+        let t = event.occurred_at.timestamp_millis();
+        let target = event.target.as_ref().and_then(|t| t.id.as_deref());
+        if event.source == Source::Inventory {
+            return self.inventory(check, org, t, event);
+        }
+        let (Some(id), Some(known)) = (target, BY_AUDIT_TYPE.get(event.event_type.as_str())) else {
+            return 0;
+        };
+        match check {
+            Check::InventoryChanges => {
+                self.fact(key(&[org, &event.event_type, id]), t);
+                0
+            }
+            Check::AuditCreations => {
+                for kind in &known.removed {
+                    self.fact(key(&[org, "-", kind, id]), t);
+                }
+                let Some(kind) = known.created else {
+                    return 0;
+                };
+                let generation = self.runs.get(org).map_or(0, |r| r.generation);
+                self.wait(Pending {
+                    org: org.to_string(),
+                    kind: kind.to_string(),
+                    object_id: id.to_string(),
+                    change: event.event_type.clone(),
+                    t,
+                    since: t,
+                    generation,
+                    event_id: event.id.clone(),
+                })
+            }
+        }
+    }
+
+    fn inventory(&mut self, check: Check, org: &str, t: i64, event: &Event) -> usize {
         let generation = event.details["generation"]
             .as_u64()
             .or_else(|| event.details["snapshot_id"].as_str().and_then(|g| g.parse().ok()))
@@ -220,10 +268,10 @@ impl Memory {
                     *latest = (generation, t);
                 }
             }
-            return;
+            return 0;
         }
         let (Some(kind), Some(id)) = (event.details["kind"].as_str(), event.details["object_id"].as_str()) else {
-            return;
+            return 0;
         };
         let verb = event.details["change"].as_str().unwrap_or_default();
         match check {
@@ -231,6 +279,7 @@ impl Memory {
                 if matches!(verb, "observed" | "added" | "changed") {
                     self.fact(key(&[org, kind, id]), t);
                 }
+                0
             }
             Check::InventoryChanges => {
                 let changes: Vec<String> = match verb {
@@ -251,8 +300,9 @@ impl Memory {
                     _ => None,
                 }
                 .unwrap_or_else(|| t.saturating_sub(NO_PREVIOUS_RUN_MS));
+                let mut added = 0;
                 for change in changes.into_iter().filter(|c| row(kind, c).is_some()) {
-                    self.wait(Pending {
+                    added += self.wait(Pending {
                         org: org.to_string(),
                         kind: kind.to_string(),
                         object_id: id.to_string(),
@@ -263,6 +313,7 @@ impl Memory {
                         event_id: event.id.clone(),
                     });
                 }
+                added
             }
         }
     }
@@ -288,28 +339,33 @@ impl Memory {
         }
     }
 
-    fn wait(&mut self, item: Pending) {
+    /// Adds `item` to the undecided ones unless it is there already; how many were added.
+    fn wait(&mut self, item: Pending) -> usize {
+        // The same event has the same time: only those are compared.
         if self
             .pending
             .iter()
-            .any(|p| p.event_id == item.event_id && p.change == item.change)
+            .any(|p| p.t == item.t && p.event_id == item.event_id && p.change == item.change)
         {
-            return;
+            return 0;
         }
         if self.pending.len() >= MAX_PENDING {
             self.pending.remove(0);
         }
         self.pending.push(item);
+        1
     }
 
-    /// Removes every item that can now be decided; returns those nothing explained.
-    fn decide(&mut self, check: Check, grace_ms: i64) -> Vec<Pending> {
+    /// Removes every item from `pending[from..]` that can now be decided; returns those
+    /// nothing explained. Keeps [`Memory::next_due`] for the items left.
+    fn decide(&mut self, check: Check, grace_ms: i64, from: usize) -> Vec<Pending> {
         let now = self.now;
         let mut out = Vec::new();
-        let mut keep = Vec::with_capacity(self.pending.len());
-        for p in std::mem::take(&mut self.pending) {
-            let due = now >= p.t.saturating_add(grace_ms);
-            let ready = due
+        let mut next_due = if from == 0 { None } else { self.next_due.0 };
+        let looked_at = self.pending.split_off(from.min(self.pending.len()));
+        for p in looked_at {
+            let due_at = p.t.saturating_add(grace_ms);
+            let ready = now >= due_at
                 && match check {
                     // A later inventory run has been seen.
                     Check::InventoryChanges => self.runs.get(&p.org).is_some_and(|r| r.generation > p.generation),
@@ -318,15 +374,19 @@ impl Memory {
                     Check::AuditCreations => self
                         .snapshots
                         .get(&key(&[&p.org, &p.kind]))
-                        .is_some_and(|(g, at)| *g > p.generation && *at >= p.t.saturating_add(grace_ms)),
+                        .is_some_and(|(g, at)| *g > p.generation && *at >= due_at),
                 };
             if !ready {
-                keep.push(p);
+                if now < due_at {
+                    next_due = Some(next_due.map_or(due_at, |d: i64| d.min(due_at)));
+                }
+                self.pending.push(p);
             } else if !self.explained(check, grace_ms, &p) {
                 out.push(p);
             }
         }
-        self.pending = keep;
+        // Nothing not yet due: only an inventory run can decide the rest.
+        self.next_due = NextDue(Some(next_due.unwrap_or(i64::MAX)));
         out
     }
 

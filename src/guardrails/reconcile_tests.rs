@@ -225,3 +225,45 @@ fn memory_is_bounded_and_forgets_old_facts() {
     m.prune();
     assert!(m.facts.is_empty());
 }
+
+#[test]
+fn an_item_whose_run_came_is_decided_when_the_clock_reaches_its_grace_whatever_event_brings_it() {
+    let grace = 120 * MIN;
+    let (r1, r2, r3) = (T0, T0 + 3600, T0 + 7200);
+    let chat = |arrived: i64| {
+        event(
+            Source::Compliance,
+            "CONVERSATION_MESSAGE",
+            &format!("chat-{arrived}"),
+            arrived,
+            arrived,
+            None,
+            json!({}),
+        )
+    };
+    let mut m = Memory::default();
+    // The next run is seen an hour after the change, inside the two-hour grace.
+    let events = [
+        snapshot("user", r1),
+        role_changed(r2),
+        snapshot("user", r3),
+        chat(r2 + 7100),
+    ];
+    assert!(run(&mut m, Check::InventoryChanges, grace, &events).is_empty());
+    // A restart forgets when to look again, and looks at once.
+    let mut restored: Memory = serde_json::from_value(serde_json::to_value(&m).expect("json")).expect("memory");
+    assert_eq!(restored, m);
+    // Any event whose arrival passes the grace decides it, even one about something else.
+    assert_eq!(
+        run(&mut m, Check::InventoryChanges, grace, &[chat(r2 + 7200)]),
+        ["inv-change-1"]
+    );
+    assert_eq!(
+        run(&mut restored, Check::InventoryChanges, grace, &[chat(r2 + 7300)]),
+        ["inv-change-1"]
+    );
+    assert!(
+        run(&mut m, Check::InventoryChanges, grace, &[chat(r2 + 9000)]).is_empty(),
+        "once"
+    );
+}

@@ -25,7 +25,7 @@ pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError
         occurred_at,
     );
     let sub_type = sub_type(record, record_type);
-    if let Some(mapping) = compliance_mapping(record_type, sub_type) {
+    if let Some(mapping) = compliance_mapping(record_type, sub_type.map(table_key)) {
         event.category = mapping.category.to_string();
         event.action = match (mapping.action, sub_type) {
             ("unknown", Some(sub)) => snake(sub),
@@ -103,6 +103,16 @@ fn sub_type<'a>(record: &'a Value, record_type: &str) -> Option<&'a str> {
     }
 }
 
+/// The row a sub-type is listed under: the per-surface IP allowlist actions
+/// (`WORKSPACE_SET_<surface>_IP_ALLOWLIST`, names unpublished) share one row.
+fn table_key(sub: &str) -> &str {
+    if sub.starts_with("WORKSPACE_SET_") && sub.ends_with("_IP_ALLOWLIST") {
+        "WORKSPACE_SET_IP_ALLOWLIST"
+    } else {
+        sub
+    }
+}
+
 /// `USER_ROLE_UPDATED` → `user_role_updated`, for sub-types the table does not list yet.
 fn snake(sub: &str) -> String {
     let s: String = sub
@@ -151,21 +161,45 @@ fn tool_results(record: &Value) -> impl Iterator<Item = &Value> {
         .filter_map(|o| o.pointer("/response/result"))
 }
 
+/// Where the target's id and name are, by record type and target type (the type comes from
+/// `compliance_types.tsv`): the first pointer that holds a non-empty string wins. A Codex tool's
+/// id is the connector that serves it (none for a local tool) and its name the tool's name.
+// A table kept as data, one row per line: rustfmt would spread each row over five.
+#[rustfmt::skip]
+const TARGETS: &[(&str, &str, &[&str], &[&str])] = &[
+    ("AUDIT_LOG", "user", &["/action_data/user_id"], &[]),
+    ("AUDIT_LOG", "conversation", &["/action_data/conversation_id"], &[]),
+    ("AUDIT_LOG", "file", &["/action_data/file_id"], &["/action_data/file_name"]),
+    ("AUDIT_LOG", "gpt", &["/action_data/gpt_id", "/action_data/agent_id", "/action_data/third_party_gizmo_id", "/action_data/id"], &[]),
+    ("AUDIT_LOG", "skill", &["/action_data/skill_id"], &["/action_data/skill_name"]),
+    ("AUDIT_LOG", "project", &["/action_data/project_id"], &[]),
+    // A log file is known by the kind of log it holds.
+    ("AUDIT_LOG", "log_file", &["/action_data/log_file_id"], &["/action_data/event_type"]),
+    ("AUDIT_LOG", "memory", &["/action_data/memory_id"], &[]),
+    ("AUDIT_LOG", "domain", &["/action_data/domain_id"], &["/action_data/hostname"]),
+    ("AUDIT_LOG", "app", &["/action_data/app_id"], &["/action_data/app_name"]),
+    ("AUDIT_LOG", "invite", &[], &["/action_data/email_address", "/action_data/email_addresses/0"]),
+    ("AUDIT_LOG", "session", &["/action_data/session_id"], &[]),
+    ("AUDIT_LOG", "*", &["/action_data/id"], &["/action_data/name"]),
+    ("CODEX_LOG", "tool", &["/event_details/tool_meta/connector_id"], &["/event_details/name", "/event_details/tool_name"]),
+    ("CODEX_LOG", "access_token", &["/event_details/access_token_id"], &["/event_details/access_token_name"]),
+    ("CODEX_LOG", "plugin", &["/event_details/plugin_id"], &["/event_details/plugin_display_name", "/event_details/plugin_name"]),
+    ("CONVERSATION_MESSAGE", "*", &["/conversation/id"], &["/conversation/title"]),
+    ("APP_LOG", "*", &["/app_id"], &["/app_name"]),
+    ("APP_AUTH_LOG", "*", &["/app_id"], &["/app_name"]),
+    ("CUSTOM_AGENTS_LOG", "*", &["/event_details/agent_id", "/actor/product_id"], &["/actor/name"]),
+];
+
 fn fill_target(target: &mut Target, record: &Value, record_type: &str) {
-    let (id, name) = match (record_type, target.target_type.as_str()) {
-        ("CONVERSATION_MESSAGE", _) => (owned(record, "/conversation/id"), owned(record, "/conversation/title")),
-        ("APP_LOG" | "APP_AUTH_LOG", _) => (owned(record, "/app_id"), owned(record, "/app_name")),
-        ("CUSTOM_AGENTS_LOG", _) => (
-            owned(record, "/event_details/agent_id").or_else(|| owned(record, "/actor/product_id")),
-            owned(record, "/actor/name"),
-        ),
-        ("AUDIT_LOG", "user") => (owned(record, "/action_data/user_id"), None),
-        ("AUDIT_LOG", "conversation") => (owned(record, "/action_data/conversation_id"), None),
-        ("AUDIT_LOG", _) => (owned(record, "/action_data/id"), owned(record, "/action_data/name")),
-        _ => (None, None),
-    };
-    target.id = id;
-    target.name = name;
+    let first = |pointers: &[&str]| pointers.iter().find_map(|p| owned(record, p));
+    let row = TARGETS
+        .iter()
+        .find(|(r, t, _, _)| *r == record_type && *t == target.target_type)
+        .or_else(|| TARGETS.iter().find(|(r, t, _, _)| *r == record_type && *t == "*"));
+    if let Some((_, _, id, name)) = row {
+        target.id = first(id);
+        target.name = first(name);
+    }
 }
 
 /// Who acted, and from where (`request_metadata`).
@@ -209,22 +243,43 @@ fn actor(record: &Value) -> Option<Actor> {
             },
         }
     });
+    let unknown = || Actor {
+        actor_type: "unknown".into(),
+        ..Actor::default()
+    };
     if let Some(meta) = record.get("request_metadata").filter(|m| m.is_object()) {
-        let actor = actor.get_or_insert_with(|| Actor {
-            actor_type: "unknown".into(),
-            ..Actor::default()
-        });
+        let actor = actor.get_or_insert_with(unknown);
         actor.ip = owned(meta, "/client_ip");
         actor.user_agent = owned(meta, "/client_user_agent");
-        let geo = Geo {
-            country: owned(meta, "/client_ip_details/country"),
-            city: owned(meta, "/client_ip_details/city"),
-            region: owned(meta, "/client_ip_details/region"),
-            asn: owned(meta, "/client_ip_details/asn"),
-        };
-        actor.geo = (geo != Geo::default()).then_some(geo);
+        actor.geo = geo(meta.get("client_ip_details"));
+    }
+    // APP_LOG has no `request_metadata`: the client reports itself in the tool call's
+    // `input._meta` (the key holds a `/`, escaped as `~1` in a JSON pointer).
+    if let Some(meta) = record.pointer("/input/_meta").filter(|m| m.is_object()) {
+        let user_agent = owned(meta, "/openai~1userAgent");
+        let location = geo(meta.get("openai/userLocation"));
+        if user_agent.is_some() || location.is_some() {
+            let actor = actor.get_or_insert_with(unknown);
+            actor.user_agent = actor.user_agent.take().or(user_agent);
+            actor.geo = actor.geo.take().or(location);
+        }
     }
     actor
+}
+
+/// Geo from an object of strings (`client_ip_details`, `openai/userLocation`): country, city,
+/// region, ASN, and coordinates when both are numbers.
+fn geo(details: Option<&Value>) -> Option<Geo> {
+    let d = details.filter(|d| d.is_object())?;
+    Geo {
+        country: owned(d, "/country"),
+        city: owned(d, "/city"),
+        region: owned(d, "/region"),
+        asn: owned(d, "/asn"),
+        ..Geo::default()
+    }
+    .with_coordinates(text(d, "/latitude"), text(d, "/longitude"))
+    .non_empty()
 }
 
 /// Inserts `value` under `key` unless it is null or absent.
@@ -351,243 +406,4 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::normalize::content::{self, ContentMode};
-
-    const AUTH: &str = include_str!("../../tests/fixtures/compliance/compliance_auth_log_record.json");
-    const AUDIT: &str = include_str!("../../tests/fixtures/compliance/compliance_audit_log_record.json");
-    const CONVERSATION: &str =
-        include_str!("../../tests/fixtures/compliance/compliance_conversation_message_record.json");
-    const APP: &str = include_str!("../../tests/fixtures/compliance/compliance_app_log_record.json");
-    const APP_AUTH: &str = include_str!("../../tests/fixtures/compliance/compliance_app_auth_log_record.json");
-    const AGENTS: &str = include_str!("../../tests/fixtures/compliance/compliance_custom_agents_log_record.json");
-    const CODEX: &str = include_str!("../../tests/fixtures/compliance/compliance_codex_log_record.json");
-    const CODEX_SECURITY: &str =
-        include_str!("../../tests/fixtures/compliance/compliance_codex_security_log_record.json");
-
-    fn ctx() -> Context {
-        Context {
-            org_id: Some("11111111-2222-3333-4444-555555555555".into()),
-        }
-    }
-
-    fn fixture(text: &str) -> Value {
-        serde_json::from_str(text).expect("fixture is valid JSON")
-    }
-
-    fn normalize(text: &str) -> Event {
-        compliance(&fixture(text), &ctx()).expect("record normalizes")
-    }
-
-    #[test]
-    fn a_failed_sign_in_is_an_authentication_failure_with_address_agent_and_geo() {
-        let event = normalize(AUTH);
-        assert_eq!(
-            event.id,
-            "chatgpt.compliance:11111111-2222-3333-4444-555555555555:9532e1b4-e44a-42c7-a52a-083c345e0001"
-        );
-        assert_eq!(event.source, Source::Compliance);
-        assert_eq!(event.event_type, "AUTH_LOG");
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str(), event.outcome),
-            ("authentication", "login", Outcome::Failure)
-        );
-        assert_eq!(event.occurred_at.to_rfc3339(), "2026-07-15T10:53:18+00:00");
-        let actor = event.actor.expect("actor");
-        assert_eq!(actor.actor_type, "user");
-        assert_eq!(actor.email.as_deref(), Some("alice.martin@example.org"));
-        assert_eq!(actor.ip.as_deref(), Some("89.160.20.112"));
-        assert!(actor.user_agent.as_deref().is_some_and(|ua| ua.contains("Chrome/144")));
-        let geo = actor.geo.expect("geo");
-        assert_eq!(
-            (geo.country.as_deref(), geo.city.as_deref()),
-            (Some("SE"), Some("Stockholm"))
-        );
-        assert_eq!(event.details["sub_type"], "login_failed");
-        assert_eq!(event.details["role"], "standard-user");
-        assert_eq!(event.details["session"]["ja3"], "0b85eb0d4981e69064e40753e4f0ac5f");
-        assert_eq!(event.target, None);
-    }
-
-    #[test]
-    fn an_admin_role_change_targets_the_user_with_its_result() {
-        let event = normalize(AUDIT);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str(), event.outcome),
-            ("access_control", "role_updated", Outcome::Success)
-        );
-        assert_eq!(
-            event.target,
-            Some(Target {
-                target_type: "user".into(),
-                id: Some("user-Bb22AsDfGhJkLp".into()),
-                name: None
-            })
-        );
-        assert_eq!(event.details["sub_type"], "USER_ROLE_UPDATED");
-        assert_eq!(event.details["action_privilege"], "ADMIN");
-        assert_eq!(event.details["action_data"]["new_role"], "manager");
-        assert!(
-            event.details.get("session").is_none(),
-            "empty fingerprints are no value"
-        );
-        let mut blocked = fixture(AUDIT);
-        blocked["action_result"] = json!("BLOCKED");
-        blocked["action"] = json!("WORKSPACE_SET_API_IP_ALLOWLIST");
-        let event = compliance(&blocked, &ctx()).expect("normalizes");
-        assert_eq!(event.outcome, Outcome::Failure);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str()),
-            ("organization", "workspace_set_api_ip_allowlist"),
-            "an unlisted admin action keeps its name as the action"
-        );
-    }
-
-    #[test]
-    fn a_conversation_message_names_the_model_tools_skills_and_conversation() {
-        let event = normalize(CONVERSATION);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str(), event.outcome),
-            ("conversation", "message", Outcome::Success)
-        );
-        assert_eq!(
-            event.target,
-            Some(Target {
-                target_type: "conversation".into(),
-                id: Some("6a57a893-07c8-8328-af5e-cf89c45e37d8".into()),
-                name: Some("CI failure".into())
-            })
-        );
-        let d = &event.details;
-        assert_eq!(d["conversation"]["title"], "CI failure");
-        assert_eq!(d["conversation"]["is_temporary_chat"], true);
-        assert_eq!(d["message"]["author_type"], "assistant");
-        assert_eq!(d["message"]["model"], "gpt-5-6-thinking");
-        assert_eq!(d["message"]["tools_used"], json!(["browser"]));
-        assert_eq!(d["message"]["skills_used"], json!(["skill-778"]));
-        assert!(
-            d["message"]["content"]["value"]
-                .as_str()
-                .is_some_and(|t| t.contains("lockfile"))
-        );
-        assert_eq!(
-            event.actor.and_then(|a| a.email).as_deref(),
-            Some("bob.turner@example.com")
-        );
-    }
-
-    #[test]
-    fn an_mcp_tool_call_names_the_app_connector_action_and_error_state() {
-        let event = normalize(APP);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str(), event.outcome),
-            ("app", "tool_call", Outcome::Success)
-        );
-        assert_eq!(event.target.as_ref().and_then(|t| t.name.as_deref()), Some("Slack"));
-        let d = &event.details;
-        assert_eq!(d["app"]["type"], "MCP");
-        assert_eq!(d["calls"][0]["connector_name"], "Slack");
-        assert_eq!(d["calls"][0]["action"], "slack_search_public");
-        assert_eq!(d["calls"][0]["is_error"], false);
-        assert_eq!(d["output_text"][0], "Search Results for: in:general (20 results)");
-        let mut failed = fixture(APP);
-        failed["output"][0]["response"]["result"]["isError"] = json!(true);
-        assert_eq!(
-            compliance(&failed, &ctx()).expect("normalizes").outcome,
-            Outcome::Failure
-        );
-    }
-
-    #[test]
-    fn an_app_unlink_is_an_app_event_on_the_app() {
-        let event = normalize(APP_AUTH);
-        assert_eq!((event.category.as_str(), event.action.as_str()), ("app", "unlinked"));
-        assert_eq!(
-            event.target.and_then(|t| t.id).as_deref(),
-            Some("asdk_app_2222222222222222bbbb")
-        );
-        assert_eq!(event.details["link_id"], "link-7Hq2Lm9X");
-    }
-
-    #[test]
-    fn an_agent_actor_carries_its_delegator() {
-        let event = normalize(AGENTS);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str()),
-            ("agent", "connector_call_requested")
-        );
-        let actor = event.actor.expect("actor");
-        assert_eq!(
-            (actor.actor_type.as_str(), actor.id.as_deref()),
-            ("agent", Some("agent-harness-123"))
-        );
-        let agent = &event.details["agent"];
-        assert_eq!(agent["name"], "Sales Ops Agent");
-        assert_eq!(agent["delegator"]["email"], "alice.martin@example.com");
-        assert_eq!(event.details["event_details"]["connector_name"], "Salesforce");
-        assert_eq!(event.target.and_then(|t| t.id).as_deref(), Some("agent-123"));
-    }
-
-    #[test]
-    fn codex_events_are_codex_with_their_event_type_as_action() {
-        let event = normalize(CODEX);
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str()),
-            ("codex", "app_mcp_call")
-        );
-        let actor = event.actor.expect("actor");
-        assert_eq!(actor.actor_type, "api_key");
-        assert_eq!(actor.api_key_id.as_deref(), Some("cred_9Xk2Lm"));
-        assert_eq!(actor.geo.and_then(|g| g.country).as_deref(), Some("US"));
-        assert_eq!(event.details["client_id"], "CODEX_CLI");
-        let security = normalize(CODEX_SECURITY);
-        assert_eq!(
-            (security.category.as_str(), security.action.as_str()),
-            ("codex", "scan_finding_updated")
-        );
-        assert_eq!(security.details["event_details"]["finding_id"], "finding-42");
-    }
-
-    #[test]
-    fn an_unknown_record_type_passes_through_as_other() {
-        let record = json!({"event_id": "e1", "type": "COSTS", "timestamp": "2026-07-01T00:00:00Z", "amount": 3});
-        let event = compliance(&record, &ctx()).expect("normalizes");
-        assert_eq!(
-            (event.category.as_str(), event.action.as_str(), event.outcome),
-            ("other", "unknown", Outcome::Unknown)
-        );
-        assert_eq!(event.event_type, "COSTS");
-        assert_eq!(event.details["unmapped_type"], true);
-        assert_eq!(event.raw, Some(record));
-    }
-
-    #[test]
-    fn a_record_without_event_id_or_with_a_bad_timestamp_is_an_error_naming_the_field() {
-        let no_id = compliance(
-            &json!({"type": "AUTH_LOG", "timestamp": "2026-07-01T00:00:00Z"}),
-            &ctx(),
-        );
-        assert_eq!(no_id.map_err(|e| e.field()), Err(Some("event_id")));
-        let bad_time = compliance(
-            &json!({"event_id": "e", "type": "AUTH_LOG", "timestamp": "yesterday"}),
-            &ctx(),
-        );
-        assert_eq!(bad_time.map_err(|e| e.field()), Err(Some("timestamp")));
-    }
-
-    #[test]
-    fn with_hash_no_message_or_tool_text_survives_in_any_fixture() {
-        for (fixture_text, secret) in [
-            (CONVERSATION, "required dependency"),
-            (APP, "Search Results"),
-            (CODEX, "failing payments job"),
-        ] {
-            let mut event = normalize(fixture_text);
-            content::apply(ContentMode::Hash, &mut event);
-            let shipped = serde_json::to_string(&event).expect("json");
-            assert!(!shipped.contains(secret), "{shipped}");
-            assert!(shipped.contains("sha256"), "{shipped}");
-        }
-    }
-}
+mod tests;

@@ -98,6 +98,34 @@ pub struct Geo {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<String>,
+    /// Degrees north, parsed from the upstream string; absent when the source gives none (or
+    /// an empty string, or no longitude to go with it). Rules measure travel with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// Degrees east; present exactly when `latitude` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+impl Geo {
+    /// Sets the coordinates from upstream strings (`"52.52437"`, `"13.41053"`): both must be
+    /// numbers within range, else neither is kept.
+    pub fn with_coordinates(mut self, latitude: Option<&str>, longitude: Option<&str>) -> Self {
+        let parse = |s: Option<&str>, limit: f64| {
+            s.and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && v.abs() <= limit)
+        };
+        if let (Some(lat), Some(lon)) = (parse(latitude, 90.0), parse(longitude, 180.0)) {
+            self.latitude = Some(lat);
+            self.longitude = Some(lon);
+        }
+        self
+    }
+
+    /// The geo when it says anything at all.
+    pub fn non_empty(self) -> Option<Self> {
+        (self != Geo::default()).then_some(self)
+    }
 }
 
 /// What it was done to.
@@ -134,6 +162,10 @@ pub struct Finding {
     pub severity: Severity,
     pub title: String,
     pub message: String,
+    /// MITRE ATT&CK technique ids of what the rule detects (`T1078.004`); left out when the
+    /// rule names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack: Vec<String>,
 }
 
 impl Event {

@@ -11,6 +11,7 @@ mod conformance;
 mod content_policy;
 mod crash_loop;
 mod delivery;
+mod detections;
 mod drift;
 mod guardrails;
 mod hostile_upstream;

@@ -260,6 +260,9 @@ fn finding(event: &Event, out: &mut Map<String, Value>, endpoint: Option<Value>)
     if let Some(f) = first.filter(|f| !f.message.is_empty()) {
         info.insert("desc".into(), json!(f.message));
     }
+    if let Some(f) = first.filter(|f| !f.attack.is_empty()) {
+        info.insert("attacks".into(), f.attack.iter().map(|id| attack(id)).collect());
+    }
     out.insert("finding_info".into(), Value::Object(info));
     let mut evidence = Map::new();
     evidence.insert("data".into(), strip_nulls(event.details.clone()));
@@ -270,6 +273,15 @@ fn finding(event: &Event, out: &mut Map<String, Value>, endpoint: Option<Value>)
         evidence.insert("src_endpoint".into(), endpoint);
     }
     out.insert("evidences".into(), json!([Value::Object(evidence)]));
+}
+
+/// An ATT&CK technique id as OCSF's `attack`: a sub-technique (`T1110.001`) names its
+/// technique too.
+fn attack(id: &str) -> Value {
+    match id.split_once('.') {
+        Some((technique, _)) => json!({ "technique": { "uid": technique }, "sub_technique": { "uid": id } }),
+        None => json!({ "technique": { "uid": id } }),
+    }
 }
 
 fn message(event: &Event) -> String {
@@ -445,6 +457,10 @@ fn src_endpoint(actor: &Actor) -> Option<Value> {
             }
         }
         if !location.is_empty() {
+            if let (Some(lat), Some(long)) = (geo.latitude, geo.longitude) {
+                location.insert("lat".into(), json!(lat));
+                location.insert("long".into(), json!(long));
+            }
             endpoint.insert("location".into(), Value::Object(location));
         }
     }

@@ -140,6 +140,7 @@ fn sample(source: Source, event_type: &str, sub: Option<&str>, target: Option<&s
             severity: Severity::High,
             title: "Credential stuffing".into(),
             message: "20 failed logins from 203.0.113.7".into(),
+            attack: vec!["T1110.004".into(), "T1078".into()],
         });
     }
     if full {
@@ -160,6 +161,8 @@ fn sample(source: Source, event_type: &str, sub: Option<&str>, target: Option<&s
                 city: Some("London".into()),
                 region: None,
                 asn: Some("20712".into()),
+                latitude: Some(51.50853),
+                longitude: Some(-0.12574),
             }),
         });
         event.target = target.map(|t| Target {
@@ -179,6 +182,7 @@ fn sample(source: Source, event_type: &str, sub: Option<&str>, target: Option<&s
                 severity: Severity::Medium,
                 title: "Risky key".into(),
                 message: "an unrestricted key".into(),
+                attack: vec!["T1098.001".into()],
             });
         }
     } else {
@@ -393,7 +397,7 @@ fn every_known_type_has_its_own_row_in_the_class_table() {
         }
     }
     assert!(missing.is_empty(), "types without a row: {missing:#?}");
-    assert_eq!(every_type().len(), 147 + 53 + 62 + 1, "every table was read");
+    assert_eq!(every_type().len(), 147 + 73 + 62 + 1, "every table was read");
 }
 
 #[test]
@@ -463,6 +467,30 @@ fn a_failed_login_keeps_its_actor_address_and_failure() {
     assert_eq!(doc["severity_id"], 3, "the attached medium finding sets the severity");
     assert_eq!(doc["unmapped"]["openai"]["project"]["id"], "proj_Ab12");
     assert_eq!(doc["raw_data"], r#"{"id":"raw-1","type":"login.failed"}"#);
+}
+
+#[test]
+fn a_finding_names_its_attack_techniques_and_a_place_its_coordinates() {
+    let finding = map(&sample(Source::Guardrails, "credential_stuffing", None, None, true));
+    assert_eq!(
+        finding["finding_info"]["attacks"],
+        json!([
+            {"technique": {"uid": "T1110"}, "sub_technique": {"uid": "T1110.004"}},
+            {"technique": {"uid": "T1078"}},
+        ])
+    );
+    let login = map(&sample(Source::AuditLog, "login.succeeded", None, None, true));
+    let location = &login["src_endpoint"]["location"];
+    assert_eq!(
+        (location["lat"].as_f64(), location["long"].as_f64()),
+        (Some(51.50853), Some(-0.12574))
+    );
+    let sparse = map(&sample(Source::Guardrails, "credential_stuffing", None, None, false));
+    assert_eq!(
+        sparse["finding_info"]["attacks"].as_array().map(Vec::len),
+        Some(2),
+        "the finding's own ids"
+    );
 }
 
 /// Writes one OCSF event per mapped type (filled and sparse) as NDJSON to the file named by

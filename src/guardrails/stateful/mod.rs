@@ -1,0 +1,393 @@
+//! State of the threshold, sequence, first-seen, velocity and reconciliation rules: bounded
+//! per-group memories that survive restarts (serialized as the `guardrails` checkpoint) and are
+//! pruned by time and capped in size.
+//!
+//! Events do not arrive in time order: an audit-log backfill pages newest first. So every
+//! decision is made on event time (`occurred_at`), whatever the arrival order, and state is
+//! only forgotten once a group has been idle for a while (counted in processed events) and its
+//! entries are older than the newest event time minus the window.
+//!
+//! - `window`: threshold and sequence rules (entries within a sliding window).
+//! - `first_seen`: values per group.
+//! - `velocity`: places per group, and the distance and speed between consecutive ones.
+//! - reconciliation memories live in `super::reconcile`.
+
+mod first_seen;
+mod velocity;
+mod window;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::reconcile::{Check, Memory, Pending};
+use crate::normalize::Event;
+
+pub use first_seen::Keep;
+pub use velocity::{Limits, Point};
+pub use window::Need;
+
+/// Format version of the saved state. Version 1 kept a threshold entry's distinct value as
+/// text; version 2 keeps a fingerprint per distinct field and adds velocity groups. A version
+/// 1 state is read as version 2 (each text becomes its fingerprint), anything else is reset.
+pub const VERSION: u32 = 2;
+
+/// Groups per rule; beyond it the least recently touched group is forgotten.
+pub const MAX_GROUPS: usize = 10_000;
+/// A group untouched for this many processed events may be pruned by time.
+pub const IDLE_EVENTS: u64 = 10_000;
+/// Evidence ids named by one finding event.
+pub const MAX_EVIDENCE: usize = 50;
+
+/// One remembered event of a threshold or sequence group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Event time, Unix milliseconds.
+    pub t: i64,
+    pub id: String,
+    /// Fingerprints of the `distinct` fields' values, one per field, for threshold rules that
+    /// count distinct values: the state holds no user text, and stays small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "fingerprints")]
+    pub v: Vec<u64>,
+}
+
+/// A value's fingerprint: 64-bit FNV-1a, stable across builds and platforms (the state is
+/// saved), so equal values match after a restart.
+pub fn fingerprint(value: &str) -> u64 {
+    value.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Reads `v` as saved by version 2 (a list of fingerprints) or version 1 (the value itself).
+fn fingerprints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Fingerprints(Vec<u64>),
+        Text(String),
+    }
+    Ok(match Option::<Saved>::deserialize(d)? {
+        Some(Saved::Fingerprints(v)) => v,
+        Some(Saved::Text(text)) => vec![fingerprint(&text)],
+        None => Vec::new(),
+    })
+}
+
+/// A threshold rule's group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    /// Sorted by `t`.
+    pub entries: Vec<Entry>,
+    pub touched: u64,
+}
+
+/// A sequence rule's group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Steps {
+    /// Sorted by `t`.
+    pub first: Vec<Entry>,
+    pub then: Vec<Entry>,
+    pub touched: u64,
+}
+
+/// One value a first-seen group has shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub value: String,
+    /// Earliest event time with this value, and that event's id (the evidence).
+    pub first_t: i64,
+    pub first_id: String,
+    pub last_t: i64,
+    /// Already reported as new.
+    pub reported: bool,
+}
+
+/// A first-seen rule's group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Values {
+    pub values: Vec<Seen>,
+    pub touched: u64,
+}
+
+/// A velocity rule's group: where its events happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Track {
+    /// Sorted by `t`.
+    pub points: Vec<Point>,
+    pub touched: u64,
+}
+
+/// A map keyed by rule id or group key. Every stateful rule looks up its rule and its group
+/// for every event it sees, so the hash is foldhash (randomly seeded per process, which keeps
+/// keys an outsider can choose, such as e-mail addresses, from being made to collide) rather
+/// than the slower SipHash.
+pub type Keyed<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
+/// One rule's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleState {
+    Threshold { groups: Keyed<Counted> },
+    Sequence { groups: Keyed<Steps> },
+    FirstSeen { groups: Keyed<Values> },
+    Velocity { groups: Keyed<Track> },
+    Reconcile { memory: Box<Memory> },
+}
+
+/// Everything the stateful rules remember; the `guardrails` checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Events processed so far (the clock idleness is measured on).
+    pub processed: u64,
+    /// Newest event time seen, Unix milliseconds.
+    pub watermark: i64,
+    pub rules: Keyed<RuleState>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            version: VERSION,
+            processed: 0,
+            watermark: i64::MIN,
+            rules: Keyed::default(),
+        }
+    }
+}
+
+/// What the threshold and sequence checks decided.
+pub type Evidence = Vec<Entry>;
+
+/// A rule's groups of one kind, created on first use.
+macro_rules! groups_of {
+    ($name:ident, $variant:ident, $group:ty) => {
+        fn $name(&mut self, rule: &str) -> &mut Keyed<$group> {
+            // Looked up before inserting, so the rule id is not copied for every event.
+            if !matches!(self.rules.get(rule), Some(RuleState::$variant { .. })) {
+                self.rules.insert(
+                    rule.to_string(),
+                    RuleState::$variant {
+                        groups: Keyed::default(),
+                    },
+                );
+            }
+            match self.rules.get_mut(rule) {
+                Some(RuleState::$variant { groups }) => groups,
+                _ => unreachable!("inserted above"),
+            }
+        }
+    };
+}
+
+impl State {
+    groups_of!(threshold_groups, Threshold, Counted);
+    groups_of!(sequence_groups, Sequence, Steps);
+    groups_of!(first_seen_groups, FirstSeen, Values);
+    groups_of!(velocity_groups, Velocity, Track);
+
+    /// Takes `event` into a reconciliation rule's memory; the items now decided as
+    /// unexplained.
+    pub fn reconcile(&mut self, rule: &str, check: Check, grace_ms: i64, event: &Event) -> Vec<Pending> {
+        // It sees every event: one lookup when the memory exists.
+        if let Some(RuleState::Reconcile { memory }) = self.rules.get_mut(rule) {
+            return memory.observe(check, grace_ms, event);
+        }
+        let mut memory = Box::<Memory>::default();
+        let decided = memory.observe(check, grace_ms, event);
+        self.rules.insert(rule.to_string(), RuleState::Reconcile { memory });
+        decided
+    }
+
+    /// The state as this version keeps it: a saved state of this version or version 1
+    /// (whose values were read as fingerprints), or `None` for a version it cannot read.
+    pub fn migrate(mut self) -> Option<Self> {
+        match self.version {
+            VERSION => Some(self),
+            1 => {
+                self.version = VERSION;
+                Some(self)
+            }
+            _ => None,
+        }
+    }
+
+    /// Counts one processed event at event time `t` (ms).
+    pub fn tick(&mut self, t: i64) {
+        self.processed += 1;
+        self.watermark = self.watermark.max(t);
+    }
+
+    /// Forgets what can no longer matter: entries of idle groups older than the newest event
+    /// time minus `horizon(rule)`, first-seen values not seen within their retention, empty
+    /// groups, and state of rules that no longer exist.
+    pub fn prune(&mut self, horizon: impl Fn(&str) -> Option<i64>) {
+        let (now, watermark) = (self.processed, self.watermark);
+        let idle = |touched: u64| now.saturating_sub(touched) >= IDLE_EVENTS;
+        self.rules.retain(|rule, state| {
+            let Some(keep_ms) = horizon(rule) else {
+                return false;
+            };
+            let cutoff = watermark.saturating_sub(keep_ms);
+            match state {
+                RuleState::Threshold { groups } => {
+                    groups.retain(|_, g| {
+                        if idle(g.touched) {
+                            g.entries.retain(|e| e.t >= cutoff);
+                        }
+                        !g.entries.is_empty()
+                    });
+                    !groups.is_empty()
+                }
+                RuleState::Sequence { groups } => {
+                    groups.retain(|_, g| {
+                        if idle(g.touched) {
+                            g.first.retain(|e| e.t >= cutoff);
+                            g.then.retain(|e| e.t >= cutoff);
+                        }
+                        !(g.first.is_empty() && g.then.is_empty())
+                    });
+                    !groups.is_empty()
+                }
+                RuleState::FirstSeen { groups } => {
+                    groups.retain(|_, g| {
+                        g.values.retain(|s| s.last_t >= cutoff);
+                        !g.values.is_empty()
+                    });
+                    !groups.is_empty()
+                }
+                RuleState::Velocity { groups } => {
+                    groups.retain(|_, g| {
+                        if idle(g.touched) {
+                            g.points.retain(|p| p.t >= cutoff);
+                        }
+                        !g.points.is_empty()
+                    });
+                    !groups.is_empty()
+                }
+                RuleState::Reconcile { memory } => {
+                    memory.prune();
+                    true
+                }
+            }
+        });
+    }
+}
+
+/// The group of `key`, created empty on first use (the key is copied only then), after
+/// making room under [`MAX_GROUPS`] by forgetting the least recently touched group.
+fn group<'a, G: Default>(groups: &'a mut Keyed<G>, key: &str, touched: impl Fn(&G) -> u64) -> &'a mut G {
+    if !groups.contains_key(key) {
+        if groups.len() >= MAX_GROUPS
+            && let Some(oldest) = groups.iter().min_by_key(|(_, g)| touched(g)).map(|(k, _)| k.clone())
+        {
+            groups.remove(&oldest);
+        }
+        groups.insert(key.to_string(), G::default());
+    }
+    groups.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// Whether `entries` (sorted by time) hold the event `(t, id)`: only entries of that time
+/// are compared.
+fn holds(entries: &[Entry], t: i64, id: &str) -> bool {
+    let from = entries.partition_point(|e| e.t < t);
+    entries[from..].iter().take_while(|e| e.t == t).any(|e| e.id == id)
+}
+
+/// Keeps `entries` sorted by time and at most `cap` long (the oldest go).
+fn insert_sorted(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
+    let at = entries.partition_point(|e| e.t <= entry.t);
+    entries.insert(at, entry);
+    if entries.len() > cap {
+        let excess = entries.len() - cap;
+        entries.drain(..excess);
+    }
+}
+
+/// Removes `indices` (ascending) from `entries` and returns them, at most
+/// [`MAX_EVIDENCE`] of them (the newest).
+fn take(entries: &mut Vec<Entry>, indices: &[usize]) -> Vec<Entry> {
+    let mut taken = Vec::with_capacity(indices.len());
+    for &i in indices.iter().rev() {
+        taken.push(entries.remove(i));
+    }
+    taken.reverse();
+    if taken.len() > MAX_EVIDENCE {
+        taken.drain(..taken.len() - MAX_EVIDENCE);
+    }
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn idle_groups_are_pruned_by_time_and_groups_are_capped() {
+        let mut s = State::default();
+        let need = Need {
+            count: 5,
+            minimums: &[],
+            window_ms: MIN,
+        };
+        s.threshold("r", "old", (0, "x"), &[], &need);
+        s.tick(100 * MIN);
+        s.prune(|_| Some(MIN));
+        assert!(!s.rules.is_empty(), "not idle yet");
+        for _ in 0..IDLE_EVENTS {
+            s.tick(100 * MIN);
+        }
+        s.prune(|_| Some(MIN));
+        assert!(s.rules.is_empty());
+        for i in 0..(MAX_GROUPS + 10) {
+            s.first_seen("f", &format!("u{i}"), "US", (1, "a"), Keep::default());
+        }
+        match &s.rules["f"] {
+            RuleState::FirstSeen { groups } => assert!(groups.len() <= MAX_GROUPS),
+            other => panic!("{other:?}"),
+        }
+        s.prune(|rule| (rule != "f").then_some(MIN));
+        assert!(!s.rules.contains_key("f"), "state of a removed rule is dropped");
+    }
+
+    #[test]
+    fn a_version_1_state_is_read_with_its_values_as_fingerprints_and_others_are_refused() {
+        let saved = serde_json::json!({
+            "version": 1, "processed": 7, "watermark": 1000,
+            "rules": {"credential_stuffing": {"kind": "threshold", "groups": {"u": {
+                "entries": [{"t": 1, "id": "e1", "v": "203.0.113.1"}, {"t": 2, "id": "e2"}],
+                "touched": 3}}}}
+        });
+        let state: State = serde_json::from_value(saved).expect("version 1 reads");
+        let state = state.migrate().expect("migrates");
+        assert_eq!(state.version, VERSION);
+        match &state.rules["credential_stuffing"] {
+            RuleState::Threshold { groups } => {
+                let entries = &groups["u"].entries;
+                assert_eq!(entries[0].v, [fingerprint("203.0.113.1")]);
+                assert!(entries[1].v.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        let round_trip: State =
+            serde_json::from_str(&serde_json::to_string(&state).expect("json")).expect("reads back");
+        assert_eq!(round_trip, state);
+        let future = State {
+            version: 99,
+            ..State::default()
+        };
+        assert_eq!(future.migrate(), None);
+    }
+
+    #[test]
+    fn fingerprints_are_stable() {
+        // Saved state depends on these exact numbers (FNV-1a 64).
+        assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(fingerprint("US"), fingerprint("GB"));
+    }
+}

@@ -1,0 +1,308 @@
+//! Threshold and sequence rules: the events of a group that fall within one sliding window.
+
+use super::{Entry, Evidence, MAX_EVIDENCE, State, group, holds, insert_sorted, take};
+
+/// What a threshold rule needs within one window.
+#[derive(Debug, Clone, Copy)]
+pub struct Need<'a> {
+    /// Events, when `minimums` is empty.
+    pub count: usize,
+    /// Distinct values per `distinct` field (the entries' `v`, in the same order).
+    pub minimums: &'a [usize],
+    pub window_ms: i64,
+}
+
+/// Whether `entries` hold at least `min` distinct values of distinct field `field`.
+fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
+    let value = |e: &Entry| e.v.get(field).copied();
+    // A window holds a few entries (one per combination of values): comparing each with the
+    // ones before it costs less than collecting and sorting.
+    if entries.len() <= 64 {
+        let mut seen = 0;
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(v) = value(e)
+                && !entries[..i].iter().any(|p| value(p) == Some(v))
+            {
+                seen += 1;
+                if seen >= min {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    let mut values: Vec<u64> = entries.iter().filter_map(value).collect();
+    values.sort_unstable();
+    values.dedup();
+    values.len() >= min
+}
+
+impl State {
+    /// Records the event `(t, id)`, with the fingerprints `values` of its `distinct` fields,
+    /// for a threshold rule; the evidence when `need` is now met within one window. The group
+    /// forgets what it reported.
+    ///
+    /// When counting distinct values, an entry whose values equal an older entry's replaces
+    /// it: every window that ends at or after the newer one and held the older one holds the
+    /// newer one too, so the counts those windows reach are unchanged, and a group keeps one
+    /// entry per combination of values instead of one per event. When it replaces the newest
+    /// entry nothing can have changed (its window, a superset, was judged already), so the
+    /// common case — a person's next event from the same place and client — costs a lookup.
+    pub fn threshold(
+        &mut self,
+        rule: &str,
+        key: &str,
+        (t, id): (i64, &str),
+        values: &[u64],
+        need: &Need<'_>,
+    ) -> Option<Evidence> {
+        let now = self.processed;
+        let groups = self.threshold_groups(rule);
+        let group = group(groups, key, |g| g.touched);
+        group.touched = now;
+        if holds(&group.entries, t, id) {
+            return None;
+        }
+        let distinct = !need.minimums.is_empty();
+        if distinct {
+            if let Some(last) = group.entries.last_mut()
+                && last.v == values
+                && last.t <= t
+            {
+                last.t = t;
+                last.id.clear();
+                last.id.push_str(id);
+                return None;
+            }
+            if let Some(same) = group.entries.iter().position(|e| e.v == values && e.t <= t) {
+                group.entries.remove(same);
+            }
+        }
+        let entry = Entry {
+            t,
+            id: id.to_string(),
+            v: values.to_vec(),
+        };
+        let t_new = entry.t;
+        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
+        insert_sorted(&mut group.entries, entry, most.saturating_mul(4).clamp(64, 4096));
+        let window_ms = need.window_ms;
+        let entries = &group.entries;
+        // Entries are sorted by time, so the windows that contain the new entry end at a run
+        // of entries, and each window is a run too: no index lists to build.
+        let ends = entries.partition_point(|e| e.t < t_new)..entries.partition_point(|e| e.t - t_new <= window_ms);
+        for end in ends {
+            let end_t = entries[end].t;
+            let inside =
+                entries.partition_point(|e| end_t - e.t > window_ms)..entries.partition_point(|e| e.t <= end_t);
+            let reached = if distinct {
+                let window = &entries[inside.clone()];
+                need.minimums
+                    .iter()
+                    .enumerate()
+                    .all(|(field, &min)| at_least_distinct(window, field, min))
+            } else {
+                inside.len() >= need.count
+            };
+            if reached {
+                let mut evidence: Vec<Entry> = group.entries.drain(inside).collect();
+                if evidence.len() > MAX_EVIDENCE {
+                    evidence.drain(..evidence.len() - MAX_EVIDENCE);
+                }
+                return Some(evidence);
+            }
+        }
+        None
+    }
+
+    /// Records an event for a sequence rule (as a `first` step, a `then` step or both); the
+    /// evidence when a `then` event follows at least `first_count` `first` events within
+    /// `window`. The group forgets what it reported.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sequence(
+        &mut self,
+        rule: &str,
+        key: &str,
+        entry: Entry,
+        is_first: bool,
+        is_then: bool,
+        first_count: usize,
+        window_ms: i64,
+    ) -> Option<Evidence> {
+        let now = self.processed;
+        let groups = self.sequence_groups(rule);
+        let group = group(groups, key, |g| g.touched);
+        group.touched = now;
+        let t_new = entry.t;
+        let known_then = is_then && holds(&group.then, t_new, &entry.id);
+        let cap = first_count.saturating_mul(4).clamp(64, 4096);
+        // The entry is copied only when it is both steps.
+        let end = if is_first && !holds(&group.first, t_new, &entry.id) {
+            if is_then {
+                insert_sorted(&mut group.first, entry.clone(), cap);
+                Some(entry)
+            } else {
+                insert_sorted(&mut group.first, entry, cap);
+                None
+            }
+        } else {
+            is_then.then_some(entry)
+        };
+        // A `then` closes a sequence ending at it; it is kept only when it does not.
+        if let Some(end) = end {
+            if let Some(firsts) = closed(&group.first, (end.t, &end.id), first_count, window_ms) {
+                let mut evidence = take(&mut group.first, &firsts);
+                if known_then {
+                    group.then.retain(|e| !(e.t == end.t && e.id == end.id));
+                }
+                evidence.push(end);
+                return Some(evidence);
+            }
+            if !known_then {
+                insert_sorted(&mut group.then, end, 16);
+            }
+        }
+        // A new (possibly older) `first` may complete one for a `then` already seen.
+        if is_first {
+            let candidates =
+                group.then.partition_point(|s| s.t < t_new)..group.then.partition_point(|s| s.t - t_new <= window_ms);
+            for i in candidates {
+                let end = &group.then[i];
+                if let Some(firsts) = closed(&group.first, (end.t, &end.id), first_count, window_ms) {
+                    let mut evidence = take(&mut group.first, &firsts);
+                    evidence.push(group.then.remove(i));
+                    return Some(evidence);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The indices of the `first` events (sorted by time) in the window that ends at the `then`
+/// event `(t, id)`, other than that event itself, when there are at least `count`.
+fn closed(first: &[Entry], (t, id): (i64, &str), count: usize, window_ms: i64) -> Option<Vec<usize>> {
+    let inside = first.partition_point(|f| t - f.t > window_ms)..first.partition_point(|f| f.t <= t);
+    let itself = |f: &Entry| f.t == t && f.id == id;
+    let n = inside.len() - first[inside.clone()].iter().filter(|f| itself(f)).count();
+    (n >= count).then(|| inside.filter(|&j| !itself(&first[j])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fingerprint;
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn e(t: i64, id: &str, values: &[&str]) -> Entry {
+        Entry {
+            t,
+            id: id.into(),
+            v: values.iter().map(|v| fingerprint(v)).collect(),
+        }
+    }
+
+    /// Records `entry` for threshold rule `r`, group `u`.
+    fn count(s: &mut State, entry: Entry, need: &Need<'_>) -> Option<Evidence> {
+        s.threshold("r", "u", (entry.t, &entry.id), &entry.v, need)
+    }
+
+    fn five_distinct() -> Need<'static> {
+        Need {
+            count: 5,
+            minimums: &[5],
+            window_ms: 30 * MIN,
+        }
+    }
+
+    #[test]
+    fn a_threshold_counts_distinct_values_within_the_window_in_any_arrival_order() {
+        let mut s = State::default();
+        let need = five_distinct();
+        // Newest first, as a backfill arrives.
+        for i in (0..4).rev() {
+            let ip = format!("10.0.0.{i}");
+            assert!(count(&mut s, e(i * MIN, &format!("e{i}"), &[&ip]), &need).is_none());
+        }
+        // A repeat of an address does not count twice; a repeat of an id not at all.
+        assert!(count(&mut s, e(MIN, "e1", &["10.0.0.1"]), &need).is_none());
+        assert!(count(&mut s, e(5 * MIN, "e5", &["10.0.0.1"]), &need).is_none());
+        let fired = count(&mut s, e(6 * MIN, "e6", &["10.0.0.9"]), &need).expect("fires");
+        // e5 replaced e1 (same address, later): one entry per address.
+        let ids: Vec<&str> = fired.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["e0", "e2", "e3", "e5", "e6"]);
+        assert!(count(&mut s, e(7 * MIN, "e7", &["10.0.0.8"]), &need).is_none());
+    }
+
+    #[test]
+    fn a_threshold_spread_wider_than_the_window_does_not_fire() {
+        let mut s = State::default();
+        for i in 0..10 {
+            let ip = format!("10.0.0.{i}");
+            let entry = e(i * 10 * MIN, &format!("e{i}"), &[&ip]);
+            assert!(count(&mut s, entry, &five_distinct()).is_none());
+        }
+    }
+
+    #[test]
+    fn two_distinct_counts_must_both_be_reached() {
+        let need = Need {
+            count: 3,
+            minimums: &[3, 2],
+            window_ms: 240 * MIN,
+        };
+        // Three countries with one user agent: not enough.
+        let mut s = State::default();
+        for (i, country) in ["DE", "US", "BR"].iter().enumerate() {
+            let entry = e(i as i64 * MIN, &format!("a{i}"), &[country, "Firefox"]);
+            assert!(count(&mut s, entry, &need).is_none());
+        }
+        // A second agent in one of them completes it.
+        let fired = count(&mut s, e(4 * MIN, "a4", &["DE", "curl/8.0"]), &need).expect("fires");
+        assert_eq!(fired.len(), 4);
+        // Two countries and two agents: not enough either.
+        let mut s = State::default();
+        for (i, (country, agent)) in [("DE", "Firefox"), ("US", "curl"), ("DE", "curl")].iter().enumerate() {
+            let entry = e(i as i64 * MIN, &format!("b{i}"), &[country, agent]);
+            assert!(count(&mut s, entry, &need).is_none());
+        }
+    }
+
+    #[test]
+    fn counting_events_fires_at_the_count_and_forgets_what_it_reported() {
+        let need = Need {
+            count: 3,
+            minimums: &[],
+            window_ms: 60 * MIN,
+        };
+        let mut s = State::default();
+        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
+        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        assert_eq!(count(&mut s, e(2 * MIN, "c", &[]), &need).map(|v| v.len()), Some(3));
+        assert!(count(&mut s, e(3 * MIN, "d", &[]), &need).is_none());
+    }
+
+    #[test]
+    fn a_sequence_fires_when_the_success_arrives_before_its_failures() {
+        let mut s = State::default();
+        let window = 30 * MIN;
+        assert!(
+            s.sequence("r", "u", e(10 * MIN, "ok", &[]), false, true, 3, window)
+                .is_none()
+        );
+        assert!(
+            s.sequence("r", "u", e(9 * MIN, "f1", &[]), true, false, 3, window)
+                .is_none()
+        );
+        assert!(
+            s.sequence("r", "u", e(9 * MIN, "f2", &[]), true, false, 3, window)
+                .is_none()
+        );
+        let fired = s
+            .sequence("r", "u", e(8 * MIN, "f3", &[]), true, false, 3, window)
+            .expect("fires");
+        assert_eq!(fired.last().map(|e| e.id.as_str()), Some("ok"));
+        assert_eq!(fired.len(), 4);
+    }
+}
