@@ -45,14 +45,19 @@ const TEXTS: &[&str] = &[
     "Can you review this config? OPENAI_API_KEY=sk-proj-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp and region us-east-1",
 ];
 
+/// Where user `i % 97` lives: an index into [`COUNTRIES`] and [`PLACES`].
+fn home(i: usize) -> usize {
+    (i % 97) % 4
+}
+
 /// Users sign in from their own address and country; one event in 400 comes from elsewhere
 /// (travel, or an attacker), so stateful rules see both the ordinary and the odd.
 fn audit(ty: &str, i: usize) -> Event {
     let user = i % 97;
     let (ip, place) = if i.is_multiple_of(400) {
-        (format!("203.0.113.{}", i % 251), (user + 1) % 4)
+        (format!("203.0.113.{}", i % 251), (home(i) + 1) % 4)
     } else {
-        (format!("198.51.{}.{}", user % 7, user), user % 4)
+        (format!("198.51.{}.{}", user % 7, user), home(i))
     };
     let (country, (latitude, longitude)) = (COUNTRIES[place], PLACES[place]);
     let record = json!({
@@ -86,9 +91,9 @@ fn compliance(ty: &str, i: usize, raw: Value) -> Event {
     e.actor = Some(Actor {
         actor_type: "user".into(),
         email: Some(format!("user{}@example.com", i % 97)),
-        ip: Some(format!("89.160.20.{}", i % 11)),
+        ip: Some(format!("198.51.{}.{}", i % 97 % 7, i % 97)),
         geo: Some(Geo {
-            country: Some("SE".into()),
+            country: Some(COUNTRIES[home(i)].into()),
             ..Geo::default()
         }),
         ..Actor::default()
@@ -97,17 +102,19 @@ fn compliance(ty: &str, i: usize, raw: Value) -> Event {
     e
 }
 
-/// A compliance record in the public shape (the samples' envelope, a person in Stockholm),
-/// with `fields` on top, normalized by the real normalizer.
+/// A compliance record in the public shape (the samples' envelope, the person at home, on
+/// another client than in the audit log), with `fields` on top, normalized by the real
+/// normalizer.
 fn workspace(ty: &str, i: usize, fields: Value) -> Event {
+    let (country, (latitude, longitude)) = (COUNTRIES[home(i)], PLACES[home(i)]);
     let mut record = json!({
         "event_id": format!("{ty}-{i}"), "type": ty,
         "timestamp": chrono::DateTime::from_timestamp(1_770_000_000 + i as i64, 0).unwrap().to_rfc3339(),
         "principal": {"id": "ws", "type": "CHATGPT_WORKSPACE"},
         "actor": {"type": "ACCOUNT_USER", "user_id": format!("user-{}", i % 97), "user_email": format!("user{}@example.com", i % 97)},
-        "request_metadata": {"client_ip": format!("89.160.20.{}", i % 11),
+        "request_metadata": {"client_ip": format!("198.51.{}.{}", i % 97 % 7, i % 97),
             "client_user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0 Safari/537.36",
-            "client_ip_details": {"country": "SE", "city": "Stockholm", "latitude": "59.3294", "longitude": "18.0687"}},
+            "client_ip_details": {"country": country, "city": "X", "latitude": latitude, "longitude": longitude}},
     });
     if let (Some(r), Value::Object(extra)) = (record.as_object_mut(), fields) {
         r.extend(extra);
@@ -124,8 +131,9 @@ fn workspace(ty: &str, i: usize, fields: Value) -> Event {
 /// The other compliance shapes, in turn: tool calls (MCP and connector, with client context),
 /// Codex prompts, tool and MCP calls, agent runs, sign-ins and workspace admin actions.
 fn other_compliance(i: usize, shape: usize) -> Event {
+    let (country, (latitude, longitude)) = (COUNTRIES[home(i)], PLACES[home(i)]);
     let meta = json!({"openai/userAgent": "ChatGPT/1.2026.320 (Mac OS X 26.1; arm64)",
-        "openai/userLocation": {"city": "Berlin", "country": "DE", "latitude": "52.52437", "longitude": "13.41053"}});
+        "openai/userLocation": {"city": "X", "country": country, "latitude": latitude, "longitude": longitude}});
     match shape % 10 {
         0 => compliance(
             "APP_LOG",
