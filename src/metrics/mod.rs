@@ -418,8 +418,16 @@ impl Metrics {
             .get_or_create(&vec![
                 ("service", self.0.services.bounded(service)),
                 ("status", self.0.statuses.bounded(status)),
+                // Empty (the same as absent to PromQL) for the single organization of `[openai]`.
+                ("org_id", self.org_label()),
             ])
             .inc();
+    }
+
+    /// The organization this handle counts for: its `[[orgs]]` id (from the configuration,
+    /// so bounded by it), or empty.
+    fn org_label(&self) -> String {
+        self.1.as_deref().unwrap_or_default().to_string()
     }
 
     pub fn retry(&self, component: &str) {

@@ -115,6 +115,18 @@ async fn a_revoked_key_pauses_only_its_organization_and_it_resumes_with_nothing_
             "{stream} is not paused"
         );
     }
+    let refused_for = |org: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("oai_ingest_api_requests_total{")
+                && l.contains("status=\"401\"")
+                && l.contains(&format!("org_id=\"{org}\""))
+        })
+    };
+    assert!(
+        refused_for(b.org_id()),
+        "b's 401s are counted under its org_id:\n{metrics}"
+    );
+    assert!(!refused_for(a.org_id()) && !refused_for(c.org_id()), "{metrics}");
     let missing = app.expected_audit_ids_of(b).len() - ids_of(&app, b.org_id()).len();
     assert_eq!(missing, 5, "b's new events wait upstream");
 
