@@ -221,6 +221,8 @@ fn memory_is_bounded_and_forgets_old_facts() {
         m.fact(format!("k{i}"), i64::try_from(i).unwrap_or(0));
     }
     assert!(m.facts.len() <= MAX_FACTS);
+    assert!(!m.facts.contains_key("k0"), "the oldest go");
+    assert!(m.facts.contains_key(&format!("k{}", MAX_FACTS + 9)), "the newest stay");
     m.now = 30 * 86_400_000;
     m.prune();
     assert!(m.facts.is_empty());

@@ -252,16 +252,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn events_at_one_place_within_the_fold_span_keep_one_point_and_lose_no_leg() {
+    /// Events `a`..`d` every 20 minutes in London for an hour: within 1000/800 h = 75 min,
+    /// so one point.
+    fn london_for_an_hour() -> State {
         let mut s = State::default();
-        // Every 20 minutes in London for an hour: within 1000/800 h = 75 min, one point.
         for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
             assert!(
                 s.velocity("r", "ann", at(i as i64 * 20 * MIN, id, LONDON), limits())
                     .is_empty()
             );
         }
+        s
+    }
+
+    #[test]
+    fn events_at_one_place_within_the_fold_span_keep_one_point_and_lose_no_leg() {
+        let mut s = london_for_an_hour();
         let folded = points(&s);
         assert_eq!(folded.len(), 1);
         let since = folded[0].since.as_ref().map(|s| (s.t, s.id.as_str()));
@@ -284,13 +290,7 @@ mod tests {
 
     #[test]
     fn an_event_arriving_late_before_a_run_is_judged_against_the_runs_first_event() {
-        let mut s = State::default();
-        for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
-            assert!(
-                s.velocity("r", "ann", at(i as i64 * 20 * MIN, id, LONDON), limits())
-                    .is_empty()
-            );
-        }
+        let mut s = london_for_an_hour();
         // Rome (1430 km) an hour before the first London event: 1430 km/h to it, though only
         // 715 km/h to the latest.
         let legs = s.velocity("r", "ann", at(-HOUR, "rome", ROME), limits());
