@@ -195,38 +195,44 @@ fn orphaned_keys(project: &[Item], admin: &[Item], users: &[Item]) -> Vec<Signal
 
 /// Admin keys that expire within [`EXPIRY_WARNING_DAYS`] (or already have).
 fn expiring(admin: &[Item], now: i64) -> Vec<Signal> {
-    admin
-        .iter()
-        .filter_map(|key| {
-            let expires_at = int(key, "expires_at")?;
-            (expires_at <= now + EXPIRY_WARNING_DAYS * DAY).then(|| {
-                key_signal(
-                    "admin_key_expiring",
-                    "admin_api_key",
-                    key,
-                    json!({"key_id": key.id, "expires_at": expires_at}),
-                    json!({"expired": expires_at <= now, "warning_days": EXPIRY_WARNING_DAYS}),
-                )
-            })
-        })
-        .collect()
+    keys_expiring(admin, now, "admin_key_expiring", "admin_api_key", |_| json!({}))
 }
 
 /// Project and service-account keys that expire within [`EXPIRY_WARNING_DAYS`] (or already
 /// have), from the `expires_at` the API reports.
 fn project_keys_expiring(project: &[Item], now: i64) -> Vec<Signal> {
-    project
-        .iter()
+    keys_expiring(
+        project,
+        now,
+        "key_expiring",
+        "project.api_key",
+        |key| json!({"owner_type": text(key, "owner.type")}),
+    )
+}
+
+/// One `signal` per key of `kind` whose `expires_at` is within the warning, with the
+/// kind's own `extra` details.
+fn keys_expiring(
+    keys: &[Item],
+    now: i64,
+    signal: &'static str,
+    kind: &'static str,
+    extra: impl Fn(&Item) -> Value,
+) -> Vec<Signal> {
+    keys.iter()
         .filter_map(|key| {
             let expires_at = int(key, "expires_at")?;
             (expires_at <= now + EXPIRY_WARNING_DAYS * DAY).then(|| {
+                let mut details = json!({"expired": expires_at <= now, "warning_days": EXPIRY_WARNING_DAYS});
+                if let (Some(d), Value::Object(e)) = (details.as_object_mut(), extra(key)) {
+                    d.extend(e);
+                }
                 key_signal(
-                    "key_expiring",
-                    "project.api_key",
+                    signal,
+                    kind,
                     key,
                     json!({"key_id": key.id, "expires_at": expires_at}),
-                    json!({"expired": expires_at <= now, "warning_days": EXPIRY_WARNING_DAYS,
-                           "owner_type": text(key, "owner.type")}),
+                    details,
                 )
             })
         })
