@@ -98,7 +98,7 @@ fn compliance(ty: &str, i: usize, raw: Value) -> Event {
         }),
         ..Actor::default()
     });
-    e.raw = Some(raw);
+    e.raw = Some(raw.into());
     e
 }
 

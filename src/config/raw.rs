@@ -59,6 +59,7 @@ pub(super) struct RawAuditLogs {
     #[serde(deserialize_with = "de::boolean")]
     pub(super) tenant_events: bool,
     pub(super) page_size: u32,
+    pub(super) backfill_concurrency: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +119,7 @@ pub(super) struct RawSink {
     pub(super) headers: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) compression: Option<String>,
+    pub(super) compression_level: u32,
     pub(super) index: String,
     pub(super) sourcetype: String,
     #[serde(deserialize_with = "de::string_list")]

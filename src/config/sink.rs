@@ -39,6 +39,15 @@ pub(super) fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, Co
             "Akto's data-ingestion service does not decompress requests; use \"none\" (the akto default)",
         ));
     }
+    if !(1..=9).contains(&raw.compression_level) {
+        return Err(ConfigError::new(
+            "sink.compression_level",
+            format!(
+                "must be a gzip level from 1 (fastest) to 9 (smallest), got {}",
+                raw.compression_level
+            ),
+        ));
+    }
     let options = options(&raw, protocol)?;
     let max_batch_bytes = usize::try_from(raw.max_batch_bytes).unwrap_or(usize::MAX);
     if max_batch_bytes < 1024 {
@@ -70,6 +79,7 @@ pub(super) fn sink(raw: RawSink, needs: Requirements) -> Result<SinkSettings, Co
         credentials,
         headers: headers(raw.headers)?,
         compression,
+        compression_level: raw.compression_level,
         options,
         max_batch_events: usize::try_from(raw.max_batch_events)
             .ok()

@@ -156,11 +156,23 @@ fn openai(raw: RawOpenAi, env: &HashMap<String, String>, needs_key: bool) -> Res
     })
 }
 
+/// The most slices of a backfill paged at once: each holds a page in memory.
+const MAX_BACKFILL_CONCURRENCY: u32 = 64;
+
 fn audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigError> {
     if !(1..=100).contains(&raw.page_size) {
         return Err(ConfigError::new(
             "audit_logs.page_size",
             format!("must be between 1 and 100 (the API's limit), got {}", raw.page_size),
+        ));
+    }
+    if !(1..=MAX_BACKFILL_CONCURRENCY).contains(&raw.backfill_concurrency) {
+        return Err(ConfigError::new(
+            "audit_logs.backfill_concurrency",
+            format!(
+                "must be between 1 (page a backfill as one window) and {MAX_BACKFILL_CONCURRENCY}, got {}",
+                raw.backfill_concurrency
+            ),
         ));
     }
     Ok(AuditLogSettings {
@@ -170,6 +182,7 @@ fn audit_logs(raw: RawAuditLogs) -> Result<AuditLogSettings, ConfigError> {
         overlap: raw.overlap,
         tenant_events: raw.tenant_events,
         page_size: u8::try_from(raw.page_size).unwrap_or(100),
+        backfill_concurrency: usize::try_from(raw.backfill_concurrency).unwrap_or(1),
     })
 }
 

@@ -127,7 +127,7 @@ impl Detectors {
             return out;
         }
         let (part, doc) = match event.raw.as_ref() {
-            Some(raw) => ("raw", raw),
+            Some(raw) => ("raw", raw.tree()),
             None => ("details", &event.details),
         };
         let mut budget = MAX_SCAN_BYTES;
@@ -181,7 +181,7 @@ impl Detectors {
         by_pointer.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(b.start.cmp(&a.start)));
         for d in by_pointer {
             let root = match (d.part, event.raw.as_mut()) {
-                ("raw", Some(raw)) => raw,
+                ("raw", Some(raw)) => raw.tree_mut(),
                 ("details", _) => &mut event.details,
                 _ => continue,
             };
@@ -199,7 +199,7 @@ impl Detectors {
         let mut seen = HashSet::new();
         secrets.retain(|(s, _)| seen.insert(s.clone()));
         if let Some(raw) = event.raw.as_mut() {
-            replace_everywhere(raw, &secrets);
+            replace_everywhere(raw.tree_mut(), &secrets);
         }
         replace_everywhere(&mut event.details, &secrets);
         // The target's name may be a copy of text (a conversation title).
@@ -264,7 +264,7 @@ mod tests {
             "CONVERSATION_MESSAGE".into(),
             Utc::now(),
         );
-        e.raw = Some(json!({"message": {"content": {"type": "text", "value": text}}}));
+        e.raw = Some(json!({"message": {"content": {"type": "text", "value": text}}}).into());
         e
     }
 
@@ -345,8 +345,11 @@ mod tests {
     fn tool_call_input_and_output_are_scanned_but_other_sources_are_not() {
         let mut e = chat("nothing");
         e.event_type = "APP_LOG".into();
-        e.raw = Some(json!({"input": {"query": "AKIAZ7QW3ERT5YU2IOP4"},
-                            "output": [{"response": {"result": {"content": [{"text": OPENAI_KEY}]}}}]}));
+        e.raw = Some(
+            json!({"input": {"query": "AKIAZ7QW3ERT5YU2IOP4"},
+                            "output": [{"response": {"result": {"content": [{"text": OPENAI_KEY}]}}}]})
+            .into(),
+        );
         let d = detectors().scan(&e);
         assert_eq!(d.len(), 2);
         assert_eq!(d[1].pointer, "/output/0/response/result/content/0/text");

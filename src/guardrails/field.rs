@@ -203,7 +203,7 @@ impl Field {
             Field::ProjectId => s(e.project.as_ref().and_then(|p| p.id.as_ref())),
             Field::ProjectName => s(e.project.as_ref().and_then(|p| p.name.as_ref())),
             Field::Details(path) => walk(&e.details, path),
-            Field::Raw(path) => e.raw.as_ref().and_then(|raw| walk(raw, path)),
+            Field::Raw(path) => e.raw.as_ref().and_then(|raw| walk(raw.tree(), path)),
         }
     }
 }
@@ -258,8 +258,10 @@ mod tests {
             "role.assignment.created".into(),
             Utc::now(),
         );
-        e.raw =
-            Some(json!({"role.assignment.created": {"id": "ra_1"}, "role": {"assignment": {"created": {"id": "no"}}}}));
+        e.raw = Some(
+            json!({"role.assignment.created": {"id": "ra_1"}, "role": {"assignment": {"created": {"id": "no"}}}})
+                .into(),
+        );
         assert_eq!(field.get(&e).map(|v| v.text()).as_deref(), Some("ra_1"));
         let plain = Field::parse("raw.role.assignment.created.id").expect("field");
         assert_eq!(plain.get(&e).map(|v| v.text()).as_deref(), Some("no"));

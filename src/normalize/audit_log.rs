@@ -12,6 +12,7 @@ use crate::openai::wire::{AuditLogActor, AuditLogActorApiKey, AuditLogActorSessi
 ///
 /// A record without `id`, `type` or an integer `effective_at` is an error; an event type the
 /// mapping table does not know still becomes an event (`other` / `unknown` / `unknown`).
+/// `raw` is left to the caller, which holds the record's text as received.
 pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
     let (record_id, event_type, effective_at) = required(record)?;
     let occurred_at = DateTime::<Utc>::from_timestamp(effective_at, 0).ok_or_else(|| NormalizeError::OutOfRange {
@@ -75,7 +76,6 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
             target.name.get_or_insert(role);
         }
     }
-    event.raw = Some(record.clone());
     if mapping.is_none() {
         event.mark_unmapped();
     }

@@ -45,7 +45,7 @@ pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError
     }
     event.actor = actor(record);
     event.details = details(record, record_type, sub_type);
-    event.raw = Some(record.clone());
+    event.raw = Some(record.clone().into());
     if event.category == "other" {
         event.mark_unmapped();
     }

@@ -338,7 +338,7 @@ pub fn apply(mode: ContentMode, event: &mut Event) {
     let shape = shape(&event.event_type);
     shape.rewrite(mode, &mut event.details);
     if let Some(raw) = event.raw.as_mut() {
-        shape.rewrite(mode, raw);
+        shape.rewrite(mode, raw.tree_mut());
     }
     if shape.target_name
         && let Some(target) = event.target.as_mut()
@@ -376,7 +376,7 @@ mod tests {
             record_type.into(),
             chrono::Utc::now(),
         );
-        e.raw = Some(raw);
+        e.raw = Some(raw.into());
         e.details = details;
         e
     }
@@ -416,7 +416,10 @@ mod tests {
         apply(ContentMode::Hash, &mut e);
         let expected = json!({"sha256": hex::encode(Sha256::digest(b"secret plan")), "length": 11});
         assert_eq!(e.details["message"]["content"]["value"], expected);
-        assert_eq!(e.raw.as_ref().expect("raw")["message"]["content"]["value"], expected);
+        assert_eq!(
+            e.raw.as_ref().expect("raw").tree()["message"]["content"]["value"],
+            expected
+        );
         assert_eq!(e.details["message"]["content"]["type"], "text", "only the text changes");
         assert_eq!(e.details["message"]["id"], "m1");
         let text = serde_json::to_string(&e).expect("json");
@@ -452,7 +455,7 @@ mod tests {
         );
         let mut e = event("APP_LOG", raw.clone(), json!({"input": raw["input"]}));
         apply(ContentMode::Hash, &mut e);
-        let raw = e.raw.as_ref().expect("raw");
+        let raw = e.raw.as_ref().expect("raw").tree();
         assert_eq!(raw["input"]["limit"], 20);
         assert_eq!(raw["input"]["_meta"]["openai/userAgent"], "ChatGPT/1.2026");
         assert_eq!(raw["input"]["query"]["length"], 19);

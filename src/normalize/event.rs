@@ -6,6 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Raw;
+
 /// Schema version carried by every event.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -71,7 +73,7 @@ pub struct Event {
     pub findings: Vec<Finding>,
     /// The upstream record, unchanged (unless the operator turned it off).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw: Option<Value>,
+    pub raw: Option<Raw>,
 }
 
 /// Who did it.

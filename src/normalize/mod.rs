@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod id;
 mod mapping;
+mod raw;
 mod unparseable;
 
 pub use audit_log::audit_log;
@@ -17,4 +18,5 @@ pub use error::NormalizeError;
 pub use event::*;
 pub use id::event_id;
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
+pub use raw::Raw;
 pub use unparseable::{unparseable, unparseable_key};

@@ -29,7 +29,7 @@ pub fn unparseable(source: Source, record: &Value, ctx: &Context, reason: &str) 
         Utc::now(),
     );
     event.details = json!({ "normalize_error": reason });
-    event.raw = Some(record.clone());
+    event.raw = Some(record.clone().into());
     event
 }
 
@@ -48,7 +48,7 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert!(a.id.starts_with("openai.audit_log:org-1:sha256-"));
         assert_eq!(a.category, "other");
-        assert_eq!(a.raw, Some(record));
+        assert_eq!(a.raw, Some(record.into()));
         assert_eq!(a.details["normalize_error"], "id is not a string");
     }
 }

@@ -56,6 +56,12 @@ fn audit_sample() -> Vec<u8> {
                 after: Some("audit_log-9".into()),
                 pages: 3,
             }),
+            slices: vec![Window {
+                start: 1_699_999_000,
+                end: 1_699_999_599,
+                after: Some("audit_log-4".into()),
+                pages: 1,
+            }],
             recent,
         },
     )
@@ -108,7 +114,8 @@ proptest! {
         }
         let state = AuditState {
             watermark,
-            window: window.map(|(start, end, after, pages)| Window { start, end, after, pages }),
+            window: window.clone().map(|(start, end, after, pages)| Window { start, end, after, pages }),
+            slices: window.into_iter().map(|(start, end, after, pages)| Window { start, end, after, pages }).collect(),
             recent,
         };
         let dir = tempfile::tempdir().expect("tempdir");

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::config;
 use crate::openai::wire::ListAuditLogsResponse;
 use crate::streams::audit_logs::AuditState;
-use crate::streams::audit_logs::pass::WindowPass;
+use crate::streams::audit_logs::pass::{Slicing, WindowPass};
 
 /// Where the first events lie, in Unix seconds.
 const T0: i64 = 1_000_000;
@@ -47,7 +47,10 @@ fn list(events: &[Upstream], gte: i64, lte: i64, after: Option<&str>, limit: usi
         object: "list".into(),
         data: page
             .iter()
-            .map(|e| json!({"object": "organization.audit_log", "id": e.id, "type": "login.succeeded", "effective_at": e.at}))
+            .map(|e| {
+                json!({"object": "organization.audit_log", "id": e.id, "type": "login.succeeded", "effective_at": e.at})
+                    .into()
+            })
             .collect(),
         first_id: page.first().map(|e| e.id.clone()),
         last_id: page.last().map(|e| e.id.clone()),
@@ -64,44 +67,89 @@ struct Crash {
     delivered: usize,
 }
 
+/// How a run pages: the stream's settings, and — for a split window — in which order its
+/// slices take turns.
+#[derive(Debug, Clone)]
+struct Plan {
+    overlap: Duration,
+    limit: usize,
+    lookback: Duration,
+    slicing: Option<Slicing>,
+    /// At each step the part `schedule[step % len] % parts` moves: it fetches and takes its
+    /// next page, or — holding one — delivers it and checkpoints.
+    schedule: Vec<usize>,
+}
+
+impl Plan {
+    fn whole(overlap: Duration, limit: usize) -> Self {
+        Self {
+            overlap,
+            limit,
+            lookback: LOOKBACK,
+            slicing: None,
+            schedule: vec![0],
+        }
+    }
+}
+
+/// A part of the window being paged, and the page it has taken but not yet delivered.
+struct Part {
+    pass: WindowPass,
+    held: Option<(Vec<String>, bool)>,
+}
+
 /// A run: cycles at the given times, crashing where told; returns every delivery in order.
-fn run(events: &[Upstream], times: &[i64], crashes: &[Crash], overlap: Duration, limit: usize) -> Vec<String> {
+/// A crash at step `page` of a cycle delivers `delivered` records of the page the moving part
+/// holds; every other page taken but not delivered is lost with it, and the restart reads the
+/// last checkpoint.
+fn run(events: &[Upstream], times: &[i64], crashes: &[Crash], plan: &Plan) -> Vec<String> {
     let mut saved = AuditState::default();
     let mut delivered = Vec::new();
     for (cycle, &now) in times.iter().enumerate() {
         // A restart reads the checkpoint back from its JSON, as the daemon does.
         let mut state: AuditState =
             serde_json::from_value(serde_json::to_value(&saved).expect("encodes")).expect("decodes");
-        let (mut pass, future) = WindowPass::begin(&mut state, now, overlap, LOOKBACK);
+        let (pass, future) = WindowPass::begin(&mut state, now, plan.overlap, plan.lookback);
         assert!(future.is_none(), "the clock only moves forward here");
-        let mut page_no = 0;
-        loop {
-            let page = list(
-                events,
-                pass.window.start,
-                pass.window.end,
-                pass.window.after.as_deref(),
-                limit,
-                now,
-            );
-            let taken = pass.take(&mut state, &page, None).expect("a well-behaved listing");
-            let ids: Vec<String> = taken
-                .records
-                .iter()
-                .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
-                .collect();
-            let crash = crashes.iter().find(|c| c.cycle == cycle && c.page == page_no);
+        let passes = match plan.slicing {
+            Some(slicing) => pass.split(&mut state, slicing).unwrap_or_else(|| vec![pass]),
+            None => vec![pass],
+        };
+        let mut parts: Vec<Part> = passes.into_iter().map(|pass| Part { pass, held: None }).collect();
+        let mut step = 0;
+        while !parts.is_empty() {
+            let i = plan.schedule[step % plan.schedule.len()] % parts.len();
+            let crash = crashes.iter().find(|c| c.cycle == cycle && c.page == step);
+            step += 1;
+            let part = &mut parts[i];
+            let Some((ids, more)) = part.held.take() else {
+                let w = &part.pass.window;
+                let page = list(events, w.start, w.end, w.after.as_deref(), plan.limit, now);
+                let taken = part.pass.take(&mut state, &page, None).expect("a well-behaved listing");
+                let ids = taken
+                    .records
+                    .iter()
+                    .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                part.held = Some((ids, taken.more));
+                if crash.is_some() {
+                    break;
+                }
+                continue;
+            };
             if let Some(crash) = crash {
                 delivered.extend(ids.into_iter().take(crash.delivered));
                 break;
             }
             delivered.extend(ids);
-            if !taken.more {
-                saved = pass.finish(&mut state);
-                break;
+            if more {
+                saved = part.pass.mark(&mut state);
+            } else {
+                let done = parts.swap_remove(i);
+                let (state_now, complete) = done.pass.finish(&mut state);
+                assert_eq!(complete, parts.is_empty(), "the window completes with its last part");
+                saved = state_now;
             }
-            saved = pass.mark(&mut state);
-            page_no += 1;
         }
     }
     delivered
@@ -152,7 +200,7 @@ proptest! {
 
     #[test]
     fn without_a_crash_every_event_arrives_exactly_once((events, times, overlap, limit) in scenario()) {
-        let delivered = run(&events, &times, &[], overlap, limit);
+        let delivered = run(&events, &times, &[], &Plan::whole(overlap, limit));
         let counts = counts(&delivered);
         for e in &events {
             prop_assert_eq!(counts.get(e.id.as_str()).copied(), Some(1), "{} at {} listed from {}", e.id, e.at, e.visible);
@@ -163,7 +211,7 @@ proptest! {
     #[test]
     fn with_crashes_at_any_page_every_event_arrives_at_least_once(
         (events, times, overlap, limit) in scenario(),
-        crashes in prop::collection::vec((0usize..10, 0usize..12, 0usize..6), 0..6),
+        crashes in prop::collection::vec((0usize..10, 0usize..24, 0usize..6), 0..6),
     ) {
         // Never crash in the last two cycles: they are the restart that catches up.
         let last = times.len() - 2;
@@ -172,10 +220,60 @@ proptest! {
             .filter(|(cycle, _, _)| *cycle < last)
             .map(|(cycle, page, delivered)| Crash { cycle, page, delivered })
             .collect();
-        let delivered = run(&events, &times, &crashes, overlap, limit);
+        let delivered = run(&events, &times, &crashes, &Plan::whole(overlap, limit));
         let counts = counts(&delivered);
         for e in &events {
             prop_assert!(counts.contains_key(e.id.as_str()), "{} at {} listed from {} was lost", e.id, e.at, e.visible);
         }
+    }
+
+    #[test]
+    fn slices_paged_in_any_interleaving_deliver_every_event_exactly_once(
+        (events, times, overlap, limit) in scenario(),
+        parts in 2usize..6,
+        schedule in prop::collection::vec(0usize..8, 1..12),
+    ) {
+        let delivered = run(&events, &times, &[], &sliced(overlap, limit, parts, schedule));
+        let counts = counts(&delivered);
+        for e in &events {
+            prop_assert_eq!(counts.get(e.id.as_str()).copied(), Some(1), "{} at {} listed from {}", e.id, e.at, e.visible);
+        }
+        prop_assert_eq!(delivered.len(), events.len());
+    }
+
+    #[test]
+    fn slices_crashing_at_any_step_lose_nothing(
+        (events, times, overlap, limit) in scenario(),
+        parts in 2usize..6,
+        schedule in prop::collection::vec(0usize..8, 1..12),
+        crashes in prop::collection::vec((0usize..10, 0usize..40, 0usize..6), 0..6),
+    ) {
+        let last = times.len() - 2;
+        let crashes: Vec<Crash> = crashes
+            .into_iter()
+            .filter(|(cycle, _, _)| *cycle < last)
+            .map(|(cycle, page, delivered)| Crash { cycle, page, delivered })
+            .collect();
+        let delivered = run(&events, &times, &crashes, &sliced(overlap, limit, parts, schedule));
+        let counts = counts(&delivered);
+        for e in &events {
+            prop_assert!(counts.contains_key(e.id.as_str()), "{} at {} listed from {} was lost", e.id, e.at, e.visible);
+        }
+    }
+}
+
+/// Every window split (however short) into up to `parts` slices of at least a second, the
+/// first one reaching 80 s back so the events spread over several slices.
+fn sliced(overlap: Duration, limit: usize, parts: usize, schedule: Vec<usize>) -> Plan {
+    Plan {
+        overlap,
+        limit,
+        lookback: Duration::from_secs(80),
+        slicing: Some(Slicing {
+            min_window: Duration::ZERO,
+            parts,
+            min_slice: Duration::from_secs(1),
+        }),
+        schedule,
     }
 }

@@ -210,6 +210,7 @@ impl Sink {
             self.wire.as_ref(),
             self.protocol.content_type(),
             self.compression,
+            self.compression_level,
             &pieces,
         );
         let mut bounds = self.schedule.builder(None).build();

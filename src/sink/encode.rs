@@ -24,9 +24,9 @@ pub struct Payload {
     pub events: usize,
 }
 
-/// Gzips `bytes`.
-pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Level::default());
+/// Gzips `bytes` at `level` (1–9).
+pub fn gzip(bytes: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Level::new(level));
     encoder.write_all(bytes)?;
     encoder.finish()
 }
@@ -50,13 +50,14 @@ pub fn payload(
     wire: &dyn Wire,
     content_type: &'static str,
     compression: Compression,
+    level: u32,
     events: &[(&str, &Piece)],
 ) -> Payload {
     let pieces: Vec<&Piece> = events.iter().map(|(_, piece)| *piece).collect();
     let plain = assemble(wire, &pieces);
     let (body, content_encoding) = match compression {
         Compression::None => (plain, None),
-        Compression::Gzip => match gzip(&plain) {
+        Compression::Gzip => match gzip(&plain, level) {
             Ok(zipped) => (zipped, Some("gzip")),
             // Writing into memory does not fail in practice; if it ever does, sending the
             // batch uncompressed is correct, only larger.
@@ -105,7 +106,7 @@ mod tests {
             })
             .collect();
         let refs: Vec<(&str, &Piece)> = pieces.iter().map(|(id, p)| (*id, p)).collect();
-        payload(wire.as_ref(), protocol.content_type(), compression, &refs)
+        payload(wire.as_ref(), protocol.content_type(), compression, 6, &refs)
     }
 
     #[test]

@@ -81,8 +81,9 @@ pub struct Sink {
     schema: Schema,
     /// When a batch is full (events and encoded bytes).
     limits: Limits,
-    /// Whether the body is gzipped.
+    /// Whether the body is gzipped, and at which level.
     compression: Compression,
+    compression_level: u32,
     /// How long the first event of a batch may wait for company.
     flush_interval: Duration,
     /// Backoff between attempts.
@@ -127,6 +128,7 @@ impl Sink {
             protocol: settings.protocol,
             schema: settings.schema,
             compression: settings.compression,
+            compression_level: settings.compression_level,
             flush_interval: settings.flush_interval,
             pauses: Pauses::new(metrics.clone(), schedule.max_backoff()),
             schedule,

@@ -114,6 +114,7 @@ impl Probe<'_> {
             wire.as_ref(),
             self.settings.protocol.content_type(),
             self.settings.compression,
+            self.settings.compression_level,
             &[],
         );
         let answer = self.transport.send(&payload).await.map_err(unreachable)?;

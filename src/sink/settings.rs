@@ -86,6 +86,8 @@ pub struct SinkSettings {
     /// Extra headers sent with every batch (values marked sensitive).
     pub headers: HeaderMap,
     pub compression: Compression,
+    /// gzip level, 1 (fastest) to 9 (smallest).
+    pub compression_level: u32,
     pub options: ProtocolOptions,
     pub max_batch_events: NonZeroUsize,
     /// Encoded size bound, before compression.

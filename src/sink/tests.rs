@@ -151,6 +151,7 @@ impl Service {
             credentials: Credentials::none(AuthScheme::Bearer),
             headers: HeaderMap::new(),
             compression: Compression::None,
+            compression_level: 6,
             options: ProtocolOptions::default(),
             max_batch_events: NonZeroUsize::new(100).expect("non-zero"),
             max_batch_bytes: 1 << 20,

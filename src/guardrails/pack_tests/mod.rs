@@ -91,7 +91,7 @@ fn compliance(ty: &str, n: u32, raw: Value) -> Event {
         email: Some("bob@example.com".into()),
         ..Actor::default()
     });
-    e.raw = Some(raw);
+    e.raw = Some(raw.into());
     e
 }
 
@@ -108,7 +108,7 @@ fn inventory(ty: &str, n: u32, raw: Value, details: Value) -> Event {
         id: Some("user-x".into()),
         name: None,
     });
-    e.raw = Some(raw);
+    e.raw = Some(raw.into());
     e.details = details;
     e
 }

@@ -424,7 +424,7 @@ fn an_unknown_record_type_passes_through_as_other() {
     );
     assert_eq!(event.event_type, "COSTS");
     assert_eq!(event.details["unmapped_type"], true);
-    assert_eq!(event.raw, Some(record));
+    assert_eq!(event.raw, Some(record.into()));
 }
 
 #[test]

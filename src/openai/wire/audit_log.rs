@@ -2,18 +2,68 @@
 //! spec does not mark required is optional, and unknown fields are ignored: the untouched
 //! record travels on as `raw`.
 
-use serde::{Deserialize, Serialize};
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `ListAuditLogsResponse`: one page, newest first. Items stay JSON so `raw` is the record
 /// exactly as received; [`AuditLog`] is a typed view of one item.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ListAuditLogsResponse {
     pub object: String,
-    pub data: Vec<Value>,
+    pub data: Vec<Record>,
     pub first_id: Option<String>,
     pub last_id: Option<String>,
     pub has_more: bool,
+}
+
+/// One item of a page: its JSON text as received (what the event's `raw` carries, written out
+/// unchanged) and that text parsed (what the normalizer reads). Reads as a [`Value`].
+/// Deserializes from JSON text only (`serde_json::from_slice`/`from_str`, as the client
+/// reads pages): the text is what `RawValue` keeps.
+#[derive(Debug, Clone)]
+pub struct Record {
+    text: Box<RawValue>,
+    tree: Value,
+}
+
+impl Record {
+    /// The item's JSON text as received.
+    pub fn text(&self) -> &RawValue {
+        &self.text
+    }
+}
+
+impl Deref for Record {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.tree
+    }
+}
+
+impl From<Value> for Record {
+    fn from(tree: Value) -> Self {
+        let text = serde_json::value::to_raw_value(&tree).unwrap_or_else(|_| {
+            RawValue::from_string("null".to_string()).unwrap_or_else(|_| unreachable!("null is JSON"))
+        });
+        Self { text, tree }
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Box::<RawValue>::deserialize(deserializer)?;
+        let tree = serde_json::from_str(text.get()).map_err(serde::de::Error::custom)?;
+        Ok(Self { text, tree })
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.text.serialize(serializer)
+    }
 }
 
 /// The fields of an `AuditLog` the daemon reads. The payload sits under a key equal to the

@@ -171,10 +171,8 @@ pub fn map(event: &Event) -> Value {
         class_specific(class.uid, event, &mut out);
     }
     out.insert("unmapped".into(), unmapped(event));
-    if let Some(raw) = &event.raw
-        && let Ok(text) = serde_json::to_string(raw)
-    {
-        out.insert("raw_data".into(), json!(text));
+    if let Some(raw) = &event.raw {
+        out.insert("raw_data".into(), json!(raw.json()));
     }
     Value::Object(out)
 }

@@ -175,7 +175,7 @@ fn sample(source: Source, event_type: &str, sub: Option<&str>, target: Option<&s
             name: None,
         });
         details["data"] = json!({"scopes": ["api.model.request"], "note": null});
-        event.raw = Some(json!({"id": "raw-1", "type": event_type}));
+        event.raw = Some(json!({"id": "raw-1", "type": event_type}).into());
         if source != Source::Guardrails {
             event.findings.push(Finding {
                 rule: "risky_key_created".into(),

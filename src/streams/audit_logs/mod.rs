@@ -7,20 +7,30 @@
 pub(crate) mod pass;
 mod window;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio_util::task::AbortOnDropHandle;
 
-use self::pass::WindowPass;
+use self::pass::{Slicing, WindowPass};
 use super::{Checkpoint, CycleError, CycleReport, Stream};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
-use crate::normalize::{self, Context, Source};
+use crate::normalize::{self, Context, Raw, Source};
+use crate::openai::wire::ListAuditLogsResponse;
 use crate::openai::{AdminApi, AuditLogQuery};
+use crate::pipeline::progress::BACKFILL_MIN_SPAN;
 use crate::pipeline::{Emitter, Order};
-use crate::upstream::{ApiError, ApiErrorKind};
+use crate::upstream::{ApiError, ApiErrorKind, Fetched};
 pub use window::Window;
+
+/// No backfill slice is shorter than this.
+const MIN_SLICE: Duration = Duration::from_secs(60 * 60);
 
 /// Stream names.
 pub const NORMAL: &str = "audit_logs";
@@ -34,6 +44,10 @@ pub struct AuditState {
     pub watermark: Option<i64>,
     /// The window being paged, if a cycle stopped inside one.
     pub window: Option<Window>,
+    /// A backfill window split for parallel paging: its slices not yet read to their end,
+    /// each with its own cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<Window>,
     /// Ids at or after the next window's start, to drop repeats.
     pub recent: RecentIds,
 }
@@ -61,6 +75,63 @@ pub struct AuditLogSettings {
     pub tenant_events: bool,
     /// `limit` per page, 1..=100.
     pub page_size: u8,
+    /// How many slices of a backfill are paged at once (1: a backfill is paged as one
+    /// window).
+    pub backfill_concurrency: usize,
+}
+
+/// What the parts of one cycle's window share while they are paged concurrently.
+#[derive(Debug)]
+struct Shared {
+    /// The stream's state: the parts' cursors, the ids to drop repeats by.
+    state: Mutex<AuditState>,
+    report: Mutex<CycleReport>,
+    /// Event time still to read in each part (by its start), for the progress line.
+    remaining: Mutex<BTreeMap<i64, i64>>,
+    /// The window's start.
+    from: i64,
+    /// A part failed: start no more.
+    failed: AtomicBool,
+}
+
+impl Shared {
+    fn new(state: AuditState, parts: &[WindowPass], from: i64) -> Self {
+        let remaining = parts
+            .iter()
+            .map(|p| (p.window.start, p.window.end - p.window.start))
+            .collect();
+        Self {
+            state: Mutex::new(state),
+            report: Mutex::new(CycleReport::default()),
+            remaining: Mutex::new(remaining),
+            from,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, AuditState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn report(&self) -> MutexGuard<'_, CycleReport> {
+        self.report.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The part starting at `part` has `left` seconds of event time still to read; returns
+    /// the time the whole window is read down to, as if it were read as one.
+    fn reached(&self, part: i64, left: i64) -> i64 {
+        let mut remaining = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        remaining.insert(part, left.max(0));
+        self.from + remaining.values().sum::<i64>()
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Which of the two passes a stream is.
@@ -114,61 +185,155 @@ impl AuditLogStream {
         }
     }
 
-    async fn page_window(
-        &mut self,
+    /// Starts fetching the page of `window` after its cursor, on its own task: the request
+    /// and the parse of the answer overlap the normalizing and emitting of the page before.
+    /// Dropping the handle cancels the request.
+    fn fetch(&self, window: &Window) -> AbortOnDropHandle<Result<Fetched<ListAuditLogsResponse>, ApiError>> {
+        let client = self.client.clone();
+        let query = AuditLogQuery {
+            gte: window.start,
+            lte: window.end,
+            after: window.after.clone(),
+            limit: self.settings.page_size,
+            tenant_only: self.pass == Pass::Tenant,
+        };
+        AbortOnDropHandle::new(tokio::spawn(async move { client.audit_logs(&query).await }))
+    }
+
+    /// Pages one part of the window — the whole window, or one slice — to its end: emit each
+    /// page, checkpoint the cursor behind it, and fetch the next page while this one is
+    /// emitted. Returns whether the whole window is now complete. On an error the part's
+    /// cursor stays in `shared.state` (in memory) so the next attempt continues after the
+    /// last page emitted.
+    async fn page_part(
+        &self,
         out: &Emitter<AuditState>,
-        pass: &mut WindowPass,
-        totals: &mut CycleReport,
-    ) -> Result<(), CycleError> {
+        mut pass: WindowPass,
+        shared: &Shared,
+    ) -> Result<bool, CycleError> {
         let name = self.pass.name();
-        loop {
-            let query = AuditLogQuery {
-                gte: pass.window.start,
-                lte: pass.window.end,
-                after: pass.window.after.clone(),
-                limit: self.settings.page_size,
-                tenant_only: self.pass == Pass::Tenant,
+        let mut next = Some(self.fetch(&pass.window));
+        while let Some(fetching) = next.take() {
+            let fetched = fetching
+                .await
+                .map_err(|join| CycleError::Upstream(format!("the page request's task failed: {join}")))?;
+            let page = match fetched {
+                Ok(page) => page,
+                Err(err) => {
+                    pass.mark(&mut shared.state());
+                    return Err(self.refusal(err));
+                }
             };
-            let page = self.client.audit_logs(&query).await.map_err(|e| self.refusal(e))?;
             self.metrics.page_fetched(name);
-            let taken = pass
-                .take(&mut self.state, &page.body, page.request_id.as_deref())
-                .map_err(CycleError::Upstream)?;
-            totals.duplicates += taken.duplicates;
-            let events: Vec<normalize::Event> = taken
-                .records
-                .iter()
-                .map(|record| {
-                    super::to_event(
-                        name,
-                        Source::AuditLog,
-                        record,
-                        &self.ctx,
-                        &self.metrics,
-                        normalize::audit_log,
-                    )
-                })
-                .collect();
-            totals.events += events.len() as u64;
-            totals.pages += 1;
+            let (events, more) = {
+                let mut state = shared.state();
+                let taken = match pass.take(&mut state, &page.body, page.request_id.as_deref()) {
+                    Ok(taken) => taken,
+                    Err(why) => {
+                        pass.mark(&mut state);
+                        return Err(CycleError::Upstream(why));
+                    }
+                };
+                drop(state);
+                let events: Vec<normalize::Event> = taken
+                    .records
+                    .iter()
+                    .map(|record| {
+                        let mut event = super::to_event(
+                            name,
+                            Source::AuditLog,
+                            record,
+                            &self.ctx,
+                            &self.metrics,
+                            normalize::audit_log,
+                        );
+                        // The record as received: written out unchanged, never re-serialized.
+                        event.raw = Some(Raw::text(record.text().to_owned()));
+                        event
+                    })
+                    .collect();
+                let mut report = shared.report();
+                report.duplicates += taken.duplicates;
+                report.events += events.len() as u64;
+                report.pages += 1;
+                (events, taken.more)
+            };
+            next = more.then(|| self.fetch(&pass.window));
             out.emit_all(events).await?;
-            // Newest-first: the oldest record of the page is how far down the window is read.
+            // Newest-first: the oldest record of the page is how far down the part is read.
             let oldest = page
                 .body
                 .data
                 .iter()
                 .filter_map(|r| r.get("effective_at").and_then(serde_json::Value::as_i64))
                 .min();
-            match (taken.more, oldest) {
-                (true, Some(at)) => out.progress().reached(at),
-                (false, _) => out.progress().reached(pass.window.start),
-                (true, None) => {}
+            let reached = if more { oldest } else { Some(pass.window.start) };
+            if let Some(at) = reached {
+                out.progress()
+                    .reached(shared.reached(pass.window.start, at - pass.window.start));
             }
-            if !taken.more {
-                return Ok(());
+            // The checkpoint is marked under the state's lock, so marks follow the state's
+            // versions in order whichever part makes them.
+            let mut state = shared.state();
+            if !more {
+                let (saved, complete) = pass.finish(&mut state);
+                out.checkpoint(saved);
+                return Ok(complete);
             }
             // Resume point: the next page, once this one is acknowledged.
-            out.checkpoint(pass.mark(&mut self.state));
+            out.checkpoint(pass.mark(&mut state));
+        }
+        unreachable!("the loop returns after the last page")
+    }
+
+    /// Pages `parts` of the window, up to `backfill_concurrency` at once, all under the one
+    /// request budget. After the first error no further part starts; those running finish
+    /// (or fail) on their own, so no page is left half emitted. Returns whether the window is
+    /// complete, or the first error.
+    async fn page_parts(
+        &mut self,
+        out: &Emitter<AuditState>,
+        parts: Vec<WindowPass>,
+        window: &Window,
+    ) -> Result<CycleReport, CycleError> {
+        let shared = Shared::new(std::mem::take(&mut self.state), &parts, window.start);
+        let concurrency = self.settings.backfill_concurrency.max(1);
+        let this = &*self;
+        let results: Vec<Result<bool, CycleError>> = futures_util::stream::iter(parts)
+            .map(|part| {
+                let shared = &shared;
+                async move {
+                    if shared.failed() {
+                        return Ok(false);
+                    }
+                    let result = this.page_part(out, part, shared).await;
+                    if result.is_err() {
+                        shared.fail();
+                    }
+                    result
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let Shared { state, report, .. } = shared;
+        self.state = state.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut complete = false;
+        for result in results {
+            complete |= result?;
+        }
+        debug_assert!(complete, "every part ended without error, so the window is complete");
+        Ok(report.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How a backfill window is cut: windows longer than a backfill
+    /// ([`BACKFILL_MIN_SPAN`]) into up to four slices per concurrent pager, each at least an
+    /// hour — enough slices that the last ones to finish leave little of the budget unused.
+    fn slicing(&self) -> Slicing {
+        Slicing {
+            min_window: BACKFILL_MIN_SPAN,
+            parts: self.settings.backfill_concurrency.saturating_mul(4),
+            min_slice: MIN_SLICE,
         }
     }
 
@@ -201,7 +366,7 @@ impl Stream for AuditLogStream {
 
     async fn cycle(&mut self, out: &Emitter<AuditState>) -> Result<CycleReport, CycleError> {
         let now = Utc::now().timestamp();
-        let (mut pass, future) = WindowPass::begin(
+        let (pass, future) = WindowPass::begin(
             &mut self.state,
             now,
             self.settings.overlap,
@@ -218,21 +383,18 @@ impl Stream for AuditLogStream {
                 "the checkpoint's position is in the future (this host's clock was fast when it was saved): reading again from audit_logs.initial_lookback instead of skipping to it; events already delivered may arrive again (receivers drop them by id)"
             );
         }
-        let resumed = pass.resumed();
-        out.progress()
-            .begin(pass.window.start, pass.window.end, Order::NewestFirst);
-        let mut report = CycleReport::default();
-        let result = self.page_window(out, &mut pass, &mut report).await;
-        if let Err(err) = result {
-            // Keep the cursor in memory so the next attempt continues inside the window.
-            self.state.window = Some(pass.window);
-            return Err(err);
-        }
-        let (start, end) = (pass.window.start, pass.window.end);
-        out.checkpoint(pass.finish(&mut self.state));
+        let resumed = pass.resumed() || !self.state.slices.is_empty();
+        let window = pass.window.clone();
+        out.progress().begin(window.start, window.end, Order::NewestFirst);
+        let slicing = self.slicing();
+        let parts = pass.split(&mut self.state, slicing).unwrap_or_else(|| vec![pass]);
+        let sliced = parts.len() > 1;
+        let mut report = self.page_parts(out, parts, &window).await?;
+        let (start, end) = (window.start, window.end);
         out.progress().finish();
         report.summary = format!(
-            "window {start}..{end}{}",
+            "window {start}..{end}{}{}",
+            if sliced { " (in parallel slices)" } else { "" },
             if resumed { " (resumed mid-window)" } else { "" }
         );
         Ok(report)

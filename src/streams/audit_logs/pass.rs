@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{AuditState, Window};
 use crate::dedup;
 use crate::normalize;
-use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
+use crate::openai::wire::{ListAuditLogsResponse, Record};
 use crate::streams::paging::with_request_id;
 use crate::streams::{CLOCK_SKEW_ALLOWANCE, CursorGuard};
 
@@ -33,31 +32,54 @@ pub struct FutureCheckpoint {
 #[derive(Debug)]
 pub struct Taken<'p> {
     /// The records to ship, in page order.
-    pub records: Vec<&'p Value>,
+    pub records: Vec<&'p Record>,
     /// Records dropped as repeats already delivered.
     pub duplicates: u64,
     /// Whether the window has more pages.
     pub more: bool,
 }
 
-/// One window pass.
+/// One pass through a window, or through one slice of a window split for a parallel backfill.
 #[derive(Debug)]
 pub struct WindowPass {
-    /// The window read, with the cursor of the last page taken.
+    /// The window (or slice) read, with the cursor of the last page taken.
     pub window: Window,
     /// Ids of events at or after this time are remembered: the next window re-reads them.
     keep_from: i64,
     guard: CursorGuard,
     overlap: Duration,
+    /// A slice of `state.window`, saved in `state.slices`.
+    slice: bool,
+    /// Ids taken but not yet remembered: they join `state.recent` with the checkpoint that
+    /// follows their delivery, never before — a slice paging beside this one must not save
+    /// them while their page could still be lost.
+    taken: Vec<(String, i64)>,
+}
+
+/// How a backfill window is cut for parallel paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slicing {
+    /// A window spanning more than this is split; shorter ones are paged as one.
+    pub min_window: Duration,
+    /// At most this many slices.
+    pub parts: usize,
+    /// No slice shorter than this.
+    pub min_slice: Duration,
 }
 
 /// The id a record is remembered by, and its time: its own id and `effective_at`, or — for a
 /// record that cannot be read — the digest its `other` event is named by (see
 /// `normalize::unparseable`) and `fallback_at`.
 pub fn dedup_key(record: &Value, fallback_at: i64) -> (String, i64) {
-    match AuditLog::deserialize(record) {
-        Ok(view) => (view.id, view.effective_at),
-        Err(_) => (
+    let text = |field| record.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let readable = (
+        text("id"),
+        text("type"),
+        record.get("effective_at").and_then(Value::as_i64),
+    );
+    match readable {
+        (Some(id), Some(_), Some(at)) => (id.to_string(), at),
+        _ => (
             normalize::unparseable_key(record),
             record
                 .get("effective_at")
@@ -101,8 +123,42 @@ impl WindowPass {
             guard: CursorGuard::new(window.after.as_deref()),
             window,
             overlap,
+            slice: false,
+            taken: Vec::new(),
         };
         (pass, future)
+    }
+
+    /// The slices to page in parallel instead of this whole-window pass: the saved ones when
+    /// a split window is resumed, or — for a fresh window longer than `slicing.min_window` —
+    /// a new split, saved in `state.slices`. `None`: page the window as one.
+    pub fn split(&self, state: &mut AuditState, slicing: Slicing) -> Option<Vec<WindowPass>> {
+        let fresh = self.window.after.is_none() && self.window.pages == 0;
+        let long = self.window.end - self.window.start > secs(slicing.min_window);
+        if state.slices.is_empty() {
+            if !(fresh && long && slicing.parts > 1) {
+                return None;
+            }
+            let slices = self.window.split(slicing.parts, slicing.min_slice, self.overlap);
+            if slices.len() < 2 {
+                return None;
+            }
+            state.window = Some(self.window.clone());
+            state.slices = slices;
+        }
+        let passes = state
+            .slices
+            .iter()
+            .map(|slice| Self {
+                keep_from: self.keep_from,
+                guard: CursorGuard::new(slice.after.as_deref()),
+                window: slice.clone(),
+                overlap: self.overlap,
+                slice: true,
+                taken: Vec::new(),
+            })
+            .collect();
+        Some(passes)
     }
 
     /// Whether the pass continues a window a previous cycle began.
@@ -131,12 +187,12 @@ impl WindowPass {
         };
         for record in &page.data {
             let (key, at) = dedup_key(record, self.window.end);
-            if state.recent.contains(&key) {
+            if state.recent.contains(&key) || self.taken.iter().any(|(k, _)| *k == key) {
                 taken.duplicates += 1;
                 continue;
             }
             if at >= self.keep_from {
-                state.recent.insert(&key, at);
+                self.taken.push((key, at));
             }
             taken.records.push(record);
         }
@@ -147,24 +203,54 @@ impl WindowPass {
         Ok(taken)
     }
 
-    /// The state to checkpoint once the page just taken is delivered, while the window goes on:
-    /// it resumes at the next page.
-    pub fn mark(&self, state: &mut AuditState) -> AuditState {
+    /// Moves the ids of the pages taken into `state.recent`: call once they are emitted.
+    fn remember(&mut self, state: &mut AuditState) {
+        for (key, at) in self.taken.drain(..) {
+            state.recent.insert(&key, at);
+        }
+    }
+
+    /// The state to checkpoint once the page just taken is delivered, while the window (or
+    /// slice) goes on: it resumes at the next page.
+    pub fn mark(&mut self, state: &mut AuditState) -> AuditState {
+        self.remember(state);
         // A fast backfill can put more ids in the re-read horizon than the cap allows;
         // dropping the oldest only risks a repeat, never a loss.
         state.recent.truncate(dedup::DEFAULT_CAP);
-        state.window = Some(self.window.clone());
+        if self.slice {
+            if let Some(saved) = state.slices.iter_mut().find(|s| s.start == self.window.start) {
+                *saved = self.window.clone();
+            }
+        } else {
+            state.window = Some(self.window.clone());
+        }
         state.clone()
     }
 
-    /// The window is read to its end: the watermark moves to it, and only the ids the next
-    /// window re-reads are kept. Returns the state to checkpoint.
-    pub fn finish(self, state: &mut AuditState) -> AuditState {
-        state.watermark = Some(self.window.end);
+    /// The window (or slice) is read to its end, its last page delivered. A slice leaves
+    /// `state.slices`; once none is left — or for a whole-window pass — the watermark moves to
+    /// the window's end and only the ids the next window re-reads are kept. Returns the state
+    /// to checkpoint and whether the whole window is now complete.
+    pub fn finish(mut self, state: &mut AuditState) -> (AuditState, bool) {
+        self.remember(state);
+        let end = if self.slice {
+            state.slices.retain(|s| s.start != self.window.start);
+            match (&state.window, state.slices.is_empty()) {
+                (Some(whole), true) => Some(whole.clone()),
+                _ => None,
+            }
+        } else {
+            Some(self.window.clone())
+        };
+        let Some(whole) = end else {
+            state.recent.truncate(dedup::DEFAULT_CAP);
+            return (state.clone(), false);
+        };
+        state.watermark = Some(whole.end);
         state.window = None;
-        state.recent.prune_before(self.window.next_start(self.overlap));
+        state.recent.prune_before(whole.next_start(self.overlap));
         state.recent.truncate(dedup::DEFAULT_CAP);
-        state.clone()
+        (state.clone(), true)
     }
 }
 
@@ -230,7 +316,7 @@ mod tests {
         let broken = json!({"id": 7, "type": "login.succeeded", "effective_at": now - 10});
         let page = ListAuditLogsResponse {
             object: "list".into(),
-            data: vec![broken],
+            data: vec![broken.into()],
             first_id: None,
             last_id: None,
             has_more: false,

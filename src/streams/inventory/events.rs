@@ -132,7 +132,7 @@ pub fn inventory_change(
         details["after_hash"] = json!(a);
     }
     e.details = details;
-    e.raw = change.raw.clone();
+    e.raw = change.raw.clone().map(Into::into);
     e
 }
 

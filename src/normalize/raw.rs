@@ -1,0 +1,137 @@
+//! An event's `raw`: the upstream record, carried as the JSON text it arrived as and written
+//! out unchanged — parsed into a tree only when something reads or edits inside it (a rule's
+//! `raw.…` field, the content policy, the detectors' redaction).
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// The upstream record of an event.
+#[derive(Debug, Clone)]
+pub enum Raw {
+    /// The record's JSON text exactly as received, with its tree once something asked for it.
+    Text { text: Box<RawValue>, tree: OnceLock<Value> },
+    /// A tree: a record built here, or one a stage has edited.
+    Tree(Value),
+}
+
+impl Raw {
+    /// The record as received.
+    pub fn text(text: Box<RawValue>) -> Self {
+        Raw::Text {
+            text,
+            tree: OnceLock::new(),
+        }
+    }
+
+    /// The record as a tree, parsed the first time it is asked for.
+    pub fn tree(&self) -> &Value {
+        match self {
+            Raw::Text { text, tree } => tree.get_or_init(|| parse(text)),
+            Raw::Tree(value) => value,
+        }
+    }
+
+    /// The record as a tree to edit: from here on it is written out from the tree.
+    pub fn tree_mut(&mut self) -> &mut Value {
+        if let Raw::Text { text, tree } = self {
+            let value = tree.take().unwrap_or_else(|| parse(text));
+            *self = Raw::Tree(value);
+        }
+        match self {
+            Raw::Tree(value) => value,
+            Raw::Text { .. } => unreachable!("converted to a tree above"),
+        }
+    }
+
+    /// The record's JSON text: as received, or the tree's serialization.
+    pub fn json(&self) -> Cow<'_, str> {
+        match self {
+            Raw::Text { text, .. } => Cow::Borrowed(text.get()),
+            Raw::Tree(value) => Cow::Owned(value.to_string()),
+        }
+    }
+}
+
+/// Text that `RawValue` accepted is JSON, so this parse only fails past `serde_json`'s nesting
+/// limit (128 levels), which the page the record came in would already have hit.
+fn parse(text: &RawValue) -> Value {
+    serde_json::from_str(text.get()).unwrap_or(Value::Null)
+}
+
+impl From<Value> for Raw {
+    fn from(value: Value) -> Self {
+        Raw::Tree(value)
+    }
+}
+
+impl PartialEq for Raw {
+    fn eq(&self, other: &Self) -> bool {
+        self.tree() == other.tree()
+    }
+}
+
+impl PartialEq<Value> for Raw {
+    fn eq(&self, other: &Value) -> bool {
+        self.tree() == other
+    }
+}
+
+impl Serialize for Raw {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Raw::Text { text, .. } => text.serialize(serializer),
+            Raw::Tree(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Raw::Tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn received(text: &str) -> Raw {
+        Raw::text(RawValue::from_string(text.to_string()).expect("json"))
+    }
+
+    #[test]
+    fn a_received_record_is_written_out_byte_for_byte() {
+        // Spacing, key order and number spelling as the upstream sent them.
+        let text = r#"{"z": 1.50, "a" : "\u00e9", "n": [1,2]}"#;
+        let raw = received(text);
+        assert_eq!(serde_json::to_string(&raw).expect("encodes"), text);
+        assert_eq!(raw.tree()["a"], "é", "still readable as a tree");
+        assert_eq!(
+            serde_json::to_string(&raw).expect("encodes"),
+            text,
+            "reading does not change it"
+        );
+    }
+
+    #[test]
+    fn an_edited_record_is_written_out_from_its_tree() {
+        let mut raw = received(r#"{"text": "secret", "id": "x"}"#);
+        raw.tree_mut()["text"] = json!("[REDACTED]");
+        assert_eq!(
+            serde_json::to_value(&raw).expect("encodes"),
+            json!({"text": "[REDACTED]", "id": "x"})
+        );
+        assert_eq!(raw, json!({"text": "[REDACTED]", "id": "x"}));
+    }
+
+    #[test]
+    fn text_and_tree_of_the_same_record_are_equal() {
+        assert_eq!(received(r#"{"a":1}"#), Raw::from(json!({"a": 1})));
+        assert_ne!(received(r#"{"a":1}"#), Raw::from(json!({"a": 2})));
+    }
+}
