@@ -4,7 +4,9 @@
 //! events/s and peak RSS of the daemon process.
 //! Run: `cargo bench --bench pipeline` (`BENCH_EVENTS` activities in the history, `BENCH_RUNS`
 //! runs, `BENCH_KEEP=1` keeps each run's state directory and daemon log, `BENCH_PERF_RECORD=FILE`
-//! profiles the daemon with `perf record -g`; see benches/README.md).
+//! profiles the daemon with `perf record -g`; `BENCH_LATENCY_MS` makes every audit-log page a
+//! slow round trip and `BENCH_RPM` sets the request budget, for the backfill time against the
+//! budget's ceiling, pages ÷ allowed rate; see benches/README.md).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use openai_audit_simulator::{SimConfig, Simulator};
+use openai_audit_simulator::{Family, Fault, SimConfig, Simulator};
 
 /// The daemon under test, built by cargo for this bench in the same profile.
 const BINARY: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
@@ -28,6 +30,8 @@ struct Run {
     peak_rss_kib: u64,
     /// Uncompressed ÷ compressed bytes over the batches the receiver kept whole.
     gzip_ratio: f64,
+    /// Audit-log pages requested.
+    pages: u64,
 }
 
 impl Run {
@@ -47,6 +51,8 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not meaningful here.
     let activities = env_number("BENCH_EVENTS", 50_000);
     let runs = env_number("BENCH_RUNS", 5);
+    let latency_ms = env_number("BENCH_LATENCY_MS", 0);
+    let rpm = env_number("BENCH_RPM", 1_000_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -61,7 +67,11 @@ fn main() {
             ..SimConfig::default()
         }));
         let sim = sim.unwrap();
-        let run = run_once(&sim);
+        if latency_ms > 0 {
+            let ms = u64::try_from(latency_ms).unwrap();
+            sim.faults().set_always(Family::AuditLogs, Some(Fault::LatencyMs { ms }));
+        }
+        let run = run_once(&sim, rpm);
         println!(
             "run {}: {} events in {:.2} s wall, {:.2} s CPU → {:.1} µs CPU/event, {:.0} events/s, peak RSS {:.1} MiB, gzip ratio {:.2}",
             i + 1,
@@ -73,6 +83,16 @@ fn main() {
             run.peak_rss_kib as f64 / 1024.0,
             run.gzip_ratio
         );
+        if latency_ms > 0 {
+            // Pages ÷ allowed rate; the budget's burst (a minute's worth) makes the real floor lower.
+            let ceiling_s = run.pages as f64 / (rpm as f64 / 60.0);
+            println!(
+                "      {} pages at {latency_ms} ms each, budget {rpm}/min: ceiling {ceiling_s:.1} s, took {:.1} s = {:.2}× the ceiling",
+                run.pages,
+                run.wall_s,
+                run.wall_s / ceiling_s
+            );
+        }
         results.push(run);
         runtime.block_on(sim.shutdown());
     }
@@ -88,7 +108,7 @@ fn main() {
 
 /// Runs the daemon's `once` against `sim` from a fresh state directory, under
 /// `/usr/bin/time` for its CPU time and peak RSS.
-fn run_once(sim: &Simulator) -> Run {
+fn run_once(sim: &Simulator, rpm: usize) -> Run {
     let state = tempfile::tempdir().unwrap();
     let times = state.path().join("time.txt");
     let keep = std::env::var_os("BENCH_KEEP").is_some();
@@ -103,7 +123,7 @@ fn run_once(sim: &Simulator) -> Run {
         .args(["once", "--deadline", "30m"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(daemon_env(sim, &state.path().join("state")))
+        .envs(daemon_env(sim, &state.path().join("state"), rpm))
         // `BENCH_DAEMON_ENV="KEY=VALUE KEY=VALUE"`: extra settings, e.g. to switch a rule off.
         .envs(
             std::env::var("BENCH_DAEMON_ENV")
@@ -127,12 +147,12 @@ fn run_once(sim: &Simulator) -> Run {
 /// The defaults, except what a local benchmark needs: the simulator's URLs and keys, no
 /// inventory (the audit-log backfill is what is measured), a request budget the fake never
 /// limits, a 30-day lookback that covers the whole history, no metrics listener.
-fn daemon_env(sim: &Simulator, state_dir: &Path) -> Vec<(String, String)> {
+fn daemon_env(sim: &Simulator, state_dir: &Path, rpm: usize) -> Vec<(String, String)> {
     [
         ("OPENAI_ADMIN_KEY", sim.admin_key().to_string()),
         ("OAI_INGEST__OPENAI__BASE_URL", sim.admin_base_url().to_string()),
         ("OAI_INGEST__OPENAI__ORGANIZATION_ID", sim.org_id().to_string()),
-        ("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", "1000000".to_string()),
+        ("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", rpm.to_string()),
         ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
         ("OAI_INGEST__SINK__URL", sim.receiver_url().to_string()),
         ("OAI_INGEST__STATE__DIR", state_dir.display().to_string()),
@@ -169,6 +189,7 @@ fn read_run(times: &Path, sim: &Simulator) -> Run {
         cpu_s: figures[1] + figures[2],
         peak_rss_kib: figures[3] as u64,
         gzip_ratio: plain as f64 / wire.max(1) as f64,
+        pages: sim.faults().requests(Family::AuditLogs),
     }
 }
 

@@ -68,6 +68,8 @@ async fn repeated_sigkills_while_history_grows_and_the_sink_flaps_lose_nothing()
         ("OAI_INGEST__AUDIT_LOGS__PAGE_SIZE", "20"),
         ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "25"),
         ("OAI_INGEST__LOG__LEVEL", "error"),
+        // The first window (3 h) is read in parallel slices, so kills land in them too.
+        ("OAI_INGEST__AUDIT_LOGS__BACKFILL_CONCURRENCY", "4"),
     ];
 
     // Slow pages, so a kill lands mid-window with batches in flight, not only between cycles.

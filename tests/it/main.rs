@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit_logs;
+mod backfill;
 mod binary;
 mod clock;
 mod compliance;

@@ -56,6 +56,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How far back the history's activities are spread (2 h unless set).
+    pub fn history_span(mut self, span: std::time::Duration) -> Self {
+        self.sim.history = span;
+        self
+    }
+
     /// The chance that an event of one compliance file appears again in the next.
     pub fn compliance_repeats(mut self, probability: f64) -> Self {
         self.sim.compliance_duplicate_probability = probability;
@@ -202,6 +208,9 @@ fn env_for(sim: &Simulator, state_dir: &Path) -> HashMap<String, String> {
         ("OAI_INGEST__OPENAI__ORGANIZATION_ID", sim.org_id().to_string()),
         ("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", "100000".to_string()),
         ("OAI_INGEST__AUDIT_LOGS__INITIAL_LOOKBACK", "3h".to_string()),
+        // One window per pass, so a test reads the checkpoint's one cursor; the tests of
+        // parallel slices ask for them (tests/it/backfill.rs).
+        ("OAI_INGEST__AUDIT_LOGS__BACKFILL_CONCURRENCY", "1".to_string()),
         ("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "200ms".to_string()),
         ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
         ("OAI_INGEST__SINK__URL", sim.receiver_url().to_string()),
