@@ -7,41 +7,12 @@
 //! profiles the daemon with `perf record -g`; see benches/README.md).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::collections::HashSet;
-use std::path::Path;
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
+use common::{Run, env_number, pairs, print_medians, run_once, sink_env};
 use openai_audit_simulator::{SimConfig, Simulator};
-
-/// The daemon under test, built by cargo for this bench in the same profile.
-const BINARY: &str = env!("CARGO_BIN_EXE_openai-audit-ingest");
-/// The target: at most 10 µs of CPU per event.
-const TARGET_US: f64 = 10.0;
-
-/// One run's figures, from `/usr/bin/time` (the daemon's own rusage) and the receiver.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    events: usize,
-    wall_s: f64,
-    cpu_s: f64,
-    peak_rss_kib: u64,
-    /// Uncompressed ÷ compressed bytes over the batches the receiver kept whole.
-    gzip_ratio: f64,
-}
-
-impl Run {
-    fn cpu_us_per_event(&self) -> f64 {
-        self.cpu_s * 1e6 / self.events as f64
-    }
-    fn events_per_s(&self) -> f64 {
-        self.events as f64 / self.wall_s
-    }
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not meaningful here.
@@ -52,8 +23,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("pipeline: `once` over {activities} simulated activities, {runs} runs, binary {BINARY}");
-    let mut results = Vec::new();
+    println!(
+        "pipeline: `once` over {activities} simulated activities, {runs} runs, binary {}",
+        common::BINARY
+    );
+    let mut results: Vec<Run> = Vec::new();
     for i in 0..runs {
         let sim = runtime.block_on(openai_audit_simulator::start(SimConfig {
             history: Duration::from_secs(7 * 24 * 3600),
@@ -61,119 +35,25 @@ fn main() {
             ..SimConfig::default()
         }));
         let sim = sim.unwrap();
-        let run = run_once(&sim);
-        println!(
-            "run {}: {} events in {:.2} s wall, {:.2} s CPU → {:.1} µs CPU/event, {:.0} events/s, peak RSS {:.1} MiB, gzip ratio {:.2}",
-            i + 1,
-            run.events,
-            run.wall_s,
-            run.cpu_s,
-            run.cpu_us_per_event(),
-            run.events_per_s(),
-            run.peak_rss_kib as f64 / 1024.0,
-            run.gzip_ratio
-        );
+        let run = run_once(&sim, &daemon_env(&sim));
+        run.print(i + 1);
         results.push(run);
         runtime.block_on(sim.shutdown());
     }
-    let cpu = median(results.iter().map(Run::cpu_us_per_event));
-    let rate = median(results.iter().map(Run::events_per_s));
-    let rss = median(results.iter().map(|r| r.peak_rss_kib as f64 / 1024.0));
-    let ratio = median(results.iter().map(|r| r.gzip_ratio));
-    println!(
-        "median: {cpu:.1} µs CPU/event ({:.2}× the {TARGET_US} µs target), {rate:.0} events/s, peak RSS {rss:.1} MiB, gzip ratio {ratio:.2}",
-        cpu / TARGET_US
-    );
-}
-
-/// Runs the daemon's `once` against `sim` from a fresh state directory, under
-/// `/usr/bin/time` for its CPU time and peak RSS.
-fn run_once(sim: &Simulator) -> Run {
-    let state = tempfile::tempdir().unwrap();
-    let times = state.path().join("time.txt");
-    let keep = std::env::var_os("BENCH_KEEP").is_some();
-    let mut command = Command::new("/usr/bin/time");
-    command.args(["-f", "%e %U %S %M", "-o"]).arg(&times);
-    // `BENCH_PERF_RECORD=FILE`: profile the daemon with `perf record -g` into FILE.
-    if let Some(profile) = std::env::var_os("BENCH_PERF_RECORD") {
-        command.args(["perf", "record", "-g", "-o"]).arg(profile).arg("--");
-    }
-    command
-        .arg(BINARY)
-        .args(["once", "--deadline", "30m"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(daemon_env(sim, &state.path().join("state")))
-        // `BENCH_DAEMON_ENV="KEY=VALUE KEY=VALUE"`: extra settings, e.g. to switch a rule off.
-        .envs(
-            std::env::var("BENCH_DAEMON_ENV")
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|kv| kv.split_once('=')),
-        );
-    let log = std::fs::File::create(state.path().join("daemon.log")).unwrap();
-    command.stdout(log.try_clone().unwrap()).stderr(log);
-    let status = command
-        .status()
-        .expect("failed to start /usr/bin/time (is it installed?)");
-    assert!(status.success(), "the daemon's `once` failed: {status}");
-    let run = read_run(&times, sim);
-    if keep {
-        println!("kept state in {}", state.keep().display());
-    }
-    run
+    print_medians(&results);
 }
 
 /// The defaults, except what a local benchmark needs: the simulator's URLs and keys, no
 /// inventory (the audit-log backfill is what is measured), a request budget the fake never
-/// limits, a 30-day lookback that covers the whole history, no metrics listener.
-fn daemon_env(sim: &Simulator, state_dir: &Path) -> Vec<(String, String)> {
-    [
+/// limits, a 30-day lookback that covers the whole history.
+fn daemon_env(sim: &Simulator) -> Vec<(String, String)> {
+    let mut env = sink_env(sim);
+    env.extend(pairs(&[
         ("OPENAI_ADMIN_KEY", sim.admin_key().to_string()),
         ("OAI_INGEST__OPENAI__BASE_URL", sim.admin_base_url().to_string()),
         ("OAI_INGEST__OPENAI__ORGANIZATION_ID", sim.org_id().to_string()),
         ("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", "1000000".to_string()),
         ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
-        ("OAI_INGEST__SINK__URL", sim.receiver_url().to_string()),
-        ("OAI_INGEST__STATE__DIR", state_dir.display().to_string()),
-        ("OAI_INGEST__SERVER__LISTEN", String::new()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-fn read_run(times: &Path, sim: &Simulator) -> Run {
-    let text = std::fs::read_to_string(times).unwrap();
-    // `/usr/bin/time` may print a "Command exited …" line first; the figures are the last line.
-    let figures: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
-    let ids = sim.receiver().ids();
-    let unique: HashSet<&String> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "no event is delivered twice");
-    let (mut plain, mut wire) = (0usize, 0usize);
-    for request in sim.receiver().requests() {
-        if let Some(body) = &request.body {
-            plain += body.len();
-            wire += request.wire_bytes;
-        }
-    }
-    Run {
-        events: ids.len(),
-        wall_s: figures[0],
-        cpu_s: figures[1] + figures[2],
-        peak_rss_kib: figures[3] as u64,
-        gzip_ratio: plain as f64 / wire.max(1) as f64,
-    }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    ]));
+    env
 }
