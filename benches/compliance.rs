@@ -11,7 +11,8 @@
 //!   file and nothing else.
 //!
 //! Run: `cargo bench --bench compliance` (`BENCH_RUNS` runs, `BENCH_CONTENT=hash`,
-//! `BENCH_KEEP=1`, `BENCH_PERF_RECORD=FILE`, `BENCH_DAEMON_ENV` as in the pipeline bench).
+//! `BENCH_KEEP=1`, `BENCH_PERF_RECORD=FILE`, `BENCH_DAEMON_ENV`, `BENCH_BINARY=PATH` to measure
+//! another build of the daemon).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 mod common;
@@ -75,7 +76,10 @@ fn daemon_env(sim: &Simulator, types: &[&str], content: &str) -> Vec<(String, St
         ("OAI_INGEST__INVENTORY__ENABLED", "false".to_string()),
         ("OAI_INGEST__COMPLIANCE__ENABLED", "true".to_string()),
         ("OAI_INGEST__COMPLIANCE__API_KEY", sim.compliance_key().to_string()),
-        ("OAI_INGEST__COMPLIANCE__BASE_URL", sim.compliance_base_url().to_string()),
+        (
+            "OAI_INGEST__COMPLIANCE__BASE_URL",
+            sim.compliance_base_url().to_string(),
+        ),
         ("OAI_INGEST__COMPLIANCE__PRINCIPAL_ID", sim.workspace_id().to_string()),
         ("OAI_INGEST__COMPLIANCE__EVENT_TYPES", types.join(",")),
         ("OAI_INGEST__COMPLIANCE__REQUESTS_PER_MINUTE", "1000000".to_string()),

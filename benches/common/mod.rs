@@ -79,8 +79,9 @@ pub fn run_once(sim: &Simulator, settings: &[(String, String)]) -> Run {
     if let Some(profile) = std::env::var_os("BENCH_PERF_RECORD") {
         command.args(["perf", "record", "-g", "-o"]).arg(profile).arg("--");
     }
+    // `BENCH_BINARY=PATH`: another build of the daemon (a copy of the one before a change).
     command
-        .arg(BINARY)
+        .arg(std::env::var_os("BENCH_BINARY").unwrap_or_else(|| BINARY.into()))
         .args(["once", "--deadline", "60m"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -326,14 +326,22 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         "CONVERSATION_MESSAGE" => {
             let mut conversation = Map::new();
             for key in ["id", "title", "created_at", "is_temporary_chat", "gpt_id", "project_id"] {
-                put(&mut conversation, key, record.get("conversation").and_then(|c| c.get(key)));
+                put(
+                    &mut conversation,
+                    key,
+                    record.get("conversation").and_then(|c| c.get(key)),
+                );
             }
             d.insert("conversation".into(), Value::Object(conversation));
             let mut message = Map::new();
             put(&mut message, "id", field("/message/id"));
             for key in ["type", "client_type", "model", "tools_used", "skills_used"] {
                 let target = if key == "type" { "author_type" } else { key };
-                put(&mut message, target, at(record, "/message/author").and_then(|a| a.get(key)));
+                put(
+                    &mut message,
+                    target,
+                    at(record, "/message/author").and_then(|a| a.get(key)),
+                );
             }
             // The text stays at the record's path (`message.content.value`) so the content
             // policy finds it here as it does in `raw`.

@@ -143,7 +143,9 @@ fn parse_table(text: &'static str) -> (Shapes, Vec<ShapeTableError>) {
         };
         match kept {
             Some(kept) if kept.len() > MAX_PATHS || shape.containers.len() == MAX_PATHS => {
-                errors.push(bad(&format!("more than {MAX_PATHS} containers of a type, or kept paths of a container")));
+                errors.push(bad(&format!(
+                    "more than {MAX_PATHS} containers of a type, or kept paths of a container"
+                )));
             }
             Some(kept) if kept.iter().all(|k| !k.is_empty()) => shape.containers.push(Container { path, kept }),
             _ => errors.push(bad("a kept path is empty or not a dotted path")),
@@ -168,10 +170,18 @@ pub fn shape(record_type: &str) -> &'static Shape {
 #[derive(Debug, Clone, Copy)]
 enum Scope<'a> {
     /// Not inside a container; the containers whose first `depth` steps match the walk.
-    Outside { shape: &'a Shape, depth: usize, candidates: Bits },
+    Outside {
+        shape: &'a Shape,
+        depth: usize,
+        candidates: Bits,
+    },
     /// Inside `container`: text, unless one of the kept paths whose first `depth` steps match
     /// the walk below the container is completed.
-    Inside { container: &'a Container, depth: usize, kept: Bits },
+    Inside {
+        container: &'a Container,
+        depth: usize,
+        kept: Bits,
+    },
     /// Nothing below is text.
     Kept,
 }

@@ -193,7 +193,9 @@ impl ComplianceStore {
 
     /// Size in bytes of every file of `ty`.
     pub(crate) fn total_bytes(&self, ty: &str) -> usize {
-        self.files.get(ty).map_or(0, |files| files.iter().map(|f| f.body.len()).sum())
+        self.files
+            .get(ty)
+            .map_or(0, |files| files.iter().map(|f| f.body.len()).sum())
     }
 
     pub(crate) fn file(&self, id: &str) -> Option<&LogFile> {

@@ -22,13 +22,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 type Index = HashSet<Arc<str>, foldhash::fast::RandomState>;
 
+/// An id and its event time.
+type Entry = (Arc<str>, i64);
+
 /// Ids with their event time (Unix seconds), oldest first.
 #[derive(Debug, Default)]
 pub struct RecentEvents {
     /// Sealed groups, oldest first; clones share them.
-    sealed: VecDeque<Arc<[(Arc<str>, i64)]>>,
+    sealed: VecDeque<Arc<[Entry]>>,
     /// Ids added since the last seal.
-    open: Vec<(Arc<str>, i64)>,
+    open: Vec<Entry>,
     /// Every id held, built on first use.
     index: OnceLock<Index>,
     len: usize,
@@ -64,13 +67,21 @@ impl RecentEvents {
     }
 
     fn index(&self) -> &Index {
-        self.index
-            .get_or_init(|| self.sealed.iter().flat_map(|g| g.iter()).chain(&self.open).map(|(id, _)| Arc::clone(id)).collect())
+        self.index.get_or_init(|| {
+            self.sealed
+                .iter()
+                .flat_map(|g| g.iter())
+                .chain(&self.open)
+                .map(|(id, _)| Arc::clone(id))
+                .collect()
+        })
     }
 
     fn index_mut(&mut self) -> &mut Index {
         self.index();
-        self.index.get_mut().unwrap_or_else(|| unreachable!("initialized just above"))
+        self.index
+            .get_mut()
+            .unwrap_or_else(|| unreachable!("initialized just above"))
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -136,7 +147,7 @@ impl RecentEvents {
         self.forget(&dropped);
     }
 
-    fn forget(&mut self, dropped: &[(Arc<str>, i64)]) {
+    fn forget(&mut self, dropped: &[Entry]) {
         self.len -= dropped.len();
         if let Some(index) = self.index.get_mut() {
             for (id, _) in dropped {
