@@ -411,11 +411,14 @@ impl App {
         if let Some(server) = server {
             server.abort();
         }
+        // The most memory the run needed, for whoever sizes the container.
+        let peak_rss_bytes = crate::metrics::process::read().peak_resident_bytes.map(|b| b as u64);
         tracing::info!(
             delivered = report.delivered,
             dead_lettered = report.dead_lettered,
             all_delivered,
             aborted,
+            peak_rss_bytes,
             "stopped"
         );
         RunReport {

@@ -9,7 +9,7 @@
 //! - `process`: the process collector (CPU, memory, file descriptors, start time).
 //! - `text`: the classic Prometheus text format `/metrics` serves.
 
-mod process;
+pub(crate) mod process;
 mod streams;
 mod text;
 

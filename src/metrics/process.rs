@@ -17,6 +17,8 @@ const USER_HZ: f64 = 100.0;
 pub struct Reading {
     pub cpu_seconds: Option<f64>,
     pub resident_bytes: Option<f64>,
+    /// The most resident memory the process has had (`VmHWM`).
+    pub peak_resident_bytes: Option<f64>,
     pub virtual_bytes: Option<f64>,
     pub start_time_seconds: Option<f64>,
     pub open_fds: Option<f64>,
@@ -35,6 +37,7 @@ pub fn read() -> Reading {
     Reading {
         cpu_seconds,
         resident_bytes: kib("VmRSS:"),
+        peak_resident_bytes: kib("VmHWM:"),
         virtual_bytes: kib("VmSize:"),
         start_time_seconds: boot_time.zip(start_ticks).map(|(boot, ticks)| boot + ticks / USER_HZ),
         open_fds: std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64),
@@ -150,6 +153,7 @@ mod tests {
         }
         let r = read();
         assert!(r.resident_bytes.is_some_and(|b| b > 0.0), "{r:?}");
+        assert!(r.peak_resident_bytes >= r.resident_bytes, "{r:?}");
         assert!(r.open_fds.is_some_and(|n| n >= 1.0), "{r:?}");
         assert!(r.max_fds.is_some_and(|n| n >= 1.0), "{r:?}");
         let now = chrono::Utc::now().timestamp() as f64;

@@ -15,6 +15,14 @@ use super::{Actor, Context, Event, Geo, NormalizeError, Outcome, Source, Target}
 /// `timestamp` is an error; a record type the table does not know still becomes an event
 /// (`other` / `unknown` / `unknown`).
 pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
+    let mut event = compliance_without_raw(record, ctx)?;
+    event.raw = Some(record.clone().into());
+    Ok(event)
+}
+
+/// [`compliance`] without `raw`, for a caller that owns the record and moves it there
+/// instead of copying it.
+pub fn compliance_without_raw(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
     let (event_id, record_type, occurred_at) = required(record)?;
     let id = super::event_id(Source::Compliance, ctx.org_id.as_deref(), event_id);
     let mut event = Event::new(
@@ -45,7 +53,6 @@ pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError
     }
     event.actor = actor(record);
     event.details = details(record, record_type, sub_type);
-    event.raw = Some(record.clone().into());
     if event.category == "other" {
         event.mark_unmapped();
     }
@@ -82,9 +89,23 @@ fn required(record: &Value) -> Result<(&str, &str, DateTime<Utc>), NormalizeErro
     Ok((event_id, record_type, occurred_at))
 }
 
+/// [`Value::pointer`] without its allocations (it copies every step to unescape it): the
+/// pointers here are literals, and only a step holding `~` is unescaped.
+fn at<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    let mut value = value;
+    for step in pointer.split('/').skip(1) {
+        value = match value {
+            Value::Object(map) if step.contains('~') => map.get(&step.replace("~1", "/").replace("~0", "~"))?,
+            Value::Object(map) => map.get(step)?,
+            Value::Array(items) => items.get(step.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
 fn text<'a>(record: &'a Value, pointer: &str) -> Option<&'a str> {
-    record
-        .pointer(pointer)
+    at(record, pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
 }
@@ -158,7 +179,7 @@ fn tool_results(record: &Value) -> impl Iterator<Item = &Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|o| o.pointer("/response/result"))
+        .filter_map(|o| at(o, "/response/result"))
 }
 
 /// Where the target's id and name are, by record type and target type (the type comes from
@@ -255,7 +276,7 @@ fn actor(record: &Value) -> Option<Actor> {
     }
     // APP_LOG has no `request_metadata`: the client reports itself in the tool call's
     // `input._meta` (the key holds a `/`, escaped as `~1` in a JSON pointer).
-    if let Some(meta) = record.pointer("/input/_meta").filter(|m| m.is_object()) {
+    if let Some(meta) = at(record, "/input/_meta").filter(|m| m.is_object()) {
         let user_agent = owned(meta, "/openai~1userAgent");
         let location = geo(meta.get("openai/userLocation"));
         if user_agent.is_some() || location.is_some() {
@@ -294,7 +315,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
     if let Some(sub) = sub_type {
         d.insert("sub_type".into(), json!(sub));
     }
-    let field = |pointer: &str| record.pointer(pointer);
+    let field = |pointer: &str| at(record, pointer);
     match record_type {
         "AUTH_LOG" => put(&mut d, "role", field("/action_data/role")),
         "AUDIT_LOG" => {
@@ -305,14 +326,22 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         "CONVERSATION_MESSAGE" => {
             let mut conversation = Map::new();
             for key in ["id", "title", "created_at", "is_temporary_chat", "gpt_id", "project_id"] {
-                put(&mut conversation, key, record.pointer(&format!("/conversation/{key}")));
+                put(
+                    &mut conversation,
+                    key,
+                    record.get("conversation").and_then(|c| c.get(key)),
+                );
             }
             d.insert("conversation".into(), Value::Object(conversation));
             let mut message = Map::new();
             put(&mut message, "id", field("/message/id"));
             for key in ["type", "client_type", "model", "tools_used", "skills_used"] {
                 let target = if key == "type" { "author_type" } else { key };
-                put(&mut message, target, record.pointer(&format!("/message/author/{key}")));
+                put(
+                    &mut message,
+                    target,
+                    at(record, "/message/author").and_then(|a| a.get(key)),
+                );
             }
             // The text stays at the record's path (`message.content.value`) so the content
             // policy finds it here as it does in `raw`.
@@ -338,9 +367,9 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
                         "connector_id": r.get("connector_id"),
                         "connector_name": r.get("connector_name"),
                         "action": r.get("action_name"),
-                        "is_error": r.pointer("/result/isError"),
+                        "is_error": at(r, "/result/isError"),
                         "is_sync": r.get("is_sync"),
-                        "external_call_time_ms": r.pointer("/internal/external_call_time_ms"),
+                        "external_call_time_ms": at(r, "/internal/external_call_time_ms"),
                     })
                 })
                 .collect();
@@ -376,7 +405,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
     if field("/actor/type").and_then(Value::as_str) == Some("AGENT") {
         let mut agent = Map::new();
         for key in ["name", "product_id", "product_type"] {
-            put(&mut agent, key, record.pointer(&format!("/actor/{key}")));
+            put(&mut agent, key, record.get("actor").and_then(|a| a.get(key)));
         }
         put(&mut agent, "runtime_id", field("/actor/agent_runtime/id"));
         put(&mut agent, "task_id", field("/actor/agent_task/id"));

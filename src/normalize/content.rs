@@ -14,6 +14,7 @@
 //! see the text.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
@@ -141,6 +142,11 @@ fn parse_table(text: &'static str) -> (Shapes, Vec<ShapeTableError>) {
             list => list.split(',').map(parse_path).collect(),
         };
         match kept {
+            Some(kept) if kept.len() > MAX_PATHS || shape.containers.len() == MAX_PATHS => {
+                errors.push(bad(&format!(
+                    "more than {MAX_PATHS} containers of a type, or kept paths of a container"
+                )));
+            }
             Some(kept) if kept.iter().all(|k| !k.is_empty()) => shape.containers.push(Container { path, kept }),
             _ => errors.push(bad("a kept path is empty or not a dotted path")),
         }
@@ -157,70 +163,144 @@ pub fn shape(record_type: &str) -> &'static Shape {
     SHAPES.by_type.get(record_type).unwrap_or(&SHAPES.other)
 }
 
-/// Where a walk stands relative to the containers.
-#[derive(Debug, Clone)]
+/// Where a walk stands relative to the containers. A set of paths is a bit set (bit `i` is
+/// the `i`-th container, or the `i`-th kept path of the container), and all paths of a set
+/// have matched the same number of steps, so a scope is a few words and moving to a child
+/// never allocates.
+#[derive(Debug, Clone, Copy)]
 enum Scope<'a> {
-    /// Not inside a container; each candidate container with how much of its path matched.
-    Outside(Vec<(&'a Container, usize)>),
-    /// Inside a container: text, unless one of these (remaining) kept paths is completed.
-    Inside(Vec<&'a [Seg]>),
+    /// Not inside a container; the containers whose first `depth` steps match the walk.
+    Outside {
+        shape: &'a Shape,
+        depth: usize,
+        candidates: Bits,
+    },
+    /// Inside `container`: text, unless one of the kept paths whose first `depth` steps match
+    /// the walk below the container is completed.
+    Inside {
+        container: &'a Container,
+        depth: usize,
+        kept: Bits,
+    },
     /// Nothing below is text.
     Kept,
 }
 
+/// A set of indices below [`MAX_PATHS`].
+type Bits = u128;
+
+/// The most containers per record type, and kept paths per container, the table may list.
+const MAX_PATHS: usize = Bits::BITS as usize;
+
+/// The first `n` indices.
+fn all(n: usize) -> Bits {
+    if n >= MAX_PATHS { Bits::MAX } else { (1 << n) - 1 }
+}
+
+/// The indices in `bits`, ascending.
+fn indices(mut bits: Bits) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            i
+        })
+    })
+}
+
 impl<'a> Scope<'a> {
     fn root(shape: &'a Shape) -> Self {
-        let mut outside = Vec::new();
         for c in &shape.containers {
             if c.path.is_empty() {
-                return Scope::Inside(c.kept.iter().map(Vec::as_slice).collect());
+                return Scope::inside(c);
             }
-            outside.push((c, 0));
         }
-        if outside.is_empty() {
+        if shape.containers.is_empty() {
             Scope::Kept
         } else {
-            Scope::Outside(outside)
+            Scope::Outside {
+                shape,
+                depth: 0,
+                candidates: all(shape.containers.len()),
+            }
         }
     }
 
-    fn child(&self, step: Step<'_>) -> Scope<'a> {
+    fn inside(container: &'a Container) -> Self {
+        Scope::Inside {
+            container,
+            depth: 0,
+            kept: all(container.kept.len()),
+        }
+    }
+
+    fn child(self, step: Step<'_>) -> Scope<'a> {
         match self {
             Scope::Kept => Scope::Kept,
-            Scope::Outside(candidates) => {
-                let mut next = Vec::new();
-                for &(c, depth) in candidates {
+            Scope::Outside {
+                shape,
+                depth,
+                candidates,
+            } => {
+                let mut next = 0;
+                for i in indices(candidates) {
+                    let c = &shape.containers[i];
                     if !c.path[depth].matches(step) {
                         continue;
                     }
                     if depth + 1 == c.path.len() {
-                        return Scope::Inside(c.kept.iter().map(Vec::as_slice).collect());
+                        return Scope::inside(c);
                     }
-                    next.push((c, depth + 1));
+                    next |= 1 << i;
                 }
-                if next.is_empty() {
+                if next == 0 {
                     Scope::Kept
                 } else {
-                    Scope::Outside(next)
-                }
-            }
-            Scope::Inside(kept) => {
-                let mut next = Vec::new();
-                for k in kept {
-                    if k[0].matches(step) {
-                        if k.len() == 1 {
-                            return Scope::Kept;
-                        }
-                        next.push(&k[1..]);
+                    Scope::Outside {
+                        shape,
+                        depth: depth + 1,
+                        candidates: next,
                     }
                 }
-                Scope::Inside(next)
+            }
+            Scope::Inside { container, depth, kept } => {
+                let mut next = 0;
+                for i in indices(kept) {
+                    let k = &container.kept[i];
+                    if k[depth].matches(step) {
+                        if k.len() == depth + 1 {
+                            return Scope::Kept;
+                        }
+                        next |= 1 << i;
+                    }
+                }
+                Scope::Inside {
+                    container,
+                    depth: depth + 1,
+                    kept: next,
+                }
             }
         }
     }
 
-    fn is_text(&self) -> bool {
-        matches!(self, Scope::Inside(_))
+    fn is_text(self) -> bool {
+        matches!(self, Scope::Inside { .. })
+    }
+}
+
+/// Appends `key` to a JSON pointer, escaped (`~` → `~0`, `/` → `~1`).
+fn push_key(pointer: &mut String, key: &str) {
+    pointer.push('/');
+    if !key.contains(['~', '/']) {
+        pointer.push_str(key);
+        return;
+    }
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 
@@ -239,18 +319,18 @@ impl Shape {
     /// `details` built from one), in document order.
     pub fn for_each_text(&self, doc: &Value, f: &mut impl FnMut(&str, &str)) {
         let mut pointer = String::new();
-        visit(doc, &Scope::root(self), &mut pointer, f);
+        visit(doc, Scope::root(self), &mut pointer, f);
     }
 
     /// Applies `mode` to every free-text string in `doc`.
     pub fn rewrite(&self, mode: ContentMode, doc: &mut Value) {
         if mode != ContentMode::Keep {
-            rewrite(doc, &Scope::root(self), mode);
+            rewrite(doc, Scope::root(self), mode);
         }
     }
 }
 
-fn visit(v: &Value, scope: &Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&str, &str)) {
+fn visit(v: &Value, scope: Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&str, &str)) {
     match v {
         Value::String(s) if scope.is_text() => f(pointer, s),
         Value::Object(map) => {
@@ -260,10 +340,9 @@ fn visit(v: &Value, scope: &Scope<'_>, pointer: &mut String, f: &mut impl FnMut(
                     continue;
                 }
                 let len = pointer.len();
-                pointer.push('/');
                 // JSON pointer escaping, so a caller can find the same string again.
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                visit(child, &scope, pointer, f);
+                push_key(pointer, k);
+                visit(child, scope, pointer, f);
                 pointer.truncate(len);
             }
         }
@@ -274,9 +353,9 @@ fn visit(v: &Value, scope: &Scope<'_>, pointer: &mut String, f: &mut impl FnMut(
             }
             for (i, item) in items.iter().enumerate() {
                 let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                visit(item, &scope, pointer, f);
+                // Writing to a String cannot fail.
+                let _ = write!(pointer, "/{i}");
+                visit(item, scope, pointer, f);
                 pointer.truncate(len);
             }
         }
@@ -284,7 +363,7 @@ fn visit(v: &Value, scope: &Scope<'_>, pointer: &mut String, f: &mut impl FnMut(
     }
 }
 
-fn rewrite(v: &mut Value, scope: &Scope<'_>, mode: ContentMode) {
+fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode) {
     match v {
         Value::Object(map) => {
             // Already rewritten (the policy may run twice on one event).
@@ -296,11 +375,11 @@ fn rewrite(v: &mut Value, scope: &Scope<'_>, mode: ContentMode) {
                 let scope = scope.child(Step::Key(k));
                 match (&*child, &scope) {
                     (_, Scope::Kept) => {}
-                    (Value::String(s), Scope::Inside(_)) => match mode {
+                    (Value::String(s), Scope::Inside { .. }) => match mode {
                         ContentMode::Hash => *child = digest(s),
                         _ => dropped.push(k.clone()),
                     },
-                    _ => rewrite(child, &scope, mode),
+                    _ => rewrite(child, scope, mode),
                 }
             }
             for k in dropped {
@@ -311,15 +390,15 @@ fn rewrite(v: &mut Value, scope: &Scope<'_>, mode: ContentMode) {
             let scope = scope.child(Step::Index);
             match scope {
                 Scope::Kept => {}
-                Scope::Inside(_) if mode == ContentMode::Drop => {
+                Scope::Inside { .. } if mode == ContentMode::Drop => {
                     items.retain(|item| !item.is_string());
-                    items.iter_mut().for_each(|item| rewrite(item, &scope, mode));
+                    items.iter_mut().for_each(|item| rewrite(item, scope, mode));
                 }
                 _ => {
                     for item in items {
                         match item {
                             Value::String(s) if scope.is_text() => *item = digest(s),
-                            _ => rewrite(item, &scope, mode),
+                            _ => rewrite(item, scope, mode),
                         }
                     }
                 }

@@ -12,7 +12,7 @@ mod raw;
 mod unparseable;
 
 pub use audit_log::audit_log;
-pub use compliance::compliance;
+pub use compliance::{compliance, compliance_without_raw};
 pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;

@@ -50,16 +50,24 @@ async fn a_kill_mid_parallel_backfill_resumes_every_slice_and_loses_nothing() {
     let saved = app.checkpoint("audit_logs").expect("a checkpoint");
     let slices = saved["slices"].as_array().expect("the window's slices are saved");
     assert!(slices.len() >= 2, "{saved}");
-    assert!(saved["window"].is_object(), "the whole window is saved beside its slices: {saved}");
-    assert!(saved["watermark"].is_null(), "no watermark before every slice is read: {saved}");
+    assert!(
+        saved["window"].is_object(),
+        "the whole window is saved beside its slices: {saved}"
+    );
+    assert!(
+        saved["watermark"].is_null(),
+        "no watermark before every slice is read: {saved}"
+    );
     let (before, _) = app.received();
     assert!(before.len() < expected.len(), "killed before the end");
 
     app.faults().clear();
     let run = app.start_binary(&["run"], &extra);
-    wait_until(Duration::from_secs(120), "every event arrives after the restart", || {
-        app.received().0.is_superset(&expected)
-    })
+    wait_until(
+        Duration::from_secs(120),
+        "every event arrives after the restart",
+        || app.received().0.is_superset(&expected),
+    )
     .await;
     send_signal(run.pid(), "-TERM");
     let out = run.finish(Duration::from_secs(30)).await;

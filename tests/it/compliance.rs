@@ -220,6 +220,62 @@ async fn a_twenty_megabyte_file_is_streamed_from_disk_and_delivered_in_full() {
     );
 }
 
+/// The daemon's memory does not grow with a file: a file larger than the whole daemon's peak
+/// resident memory (which it reports in its `stopped` line) is read from the spool and
+/// shipped, every line once. Each line carries 16 KiB of attachment metadata outside the
+/// message (so the file is large, but nothing extra is scanned or hashed, which a debug
+/// build does slowly) and the batches go uncompressed, so the test stays within a minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_larger_than_the_daemons_peak_memory_is_shipped_every_line_once() {
+    let _turn = crate::helpers::heavy().await;
+    const LINES: usize = 6_000;
+    let app = TestApp::builder()
+        .compliance(&["CONVERSATION_MESSAGE"])
+        .history(0)
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(100_000)
+        .start()
+        .await;
+    let padding: String = "0123456789abcdef".repeat(1024);
+    let mut expected = HashSet::new();
+    for i in 0..LINES {
+        let event_id = format!("9d6bb4e9-3882-4dbe-9d4c-{i:012}");
+        let record = serde_json::json!({
+            "event_id": event_id,
+            "type": "CONVERSATION_MESSAGE",
+            "timestamp": chrono::Utc::now().to_rfc3339(),
+            "actor": {"type": "ACCOUNT_USER", "user_id": "user-1", "user_email": "bob@example.com"},
+            "message": {"id": format!("m-{i}"), "author": {"type": "user"}, "content": {"type": "text", "value": format!("line {i}")}},
+            "conversation": {"id": "c-1", "title": "a long chat"},
+            "attachment_metadata": padding,
+        });
+        app.org()
+            .add_compliance_raw_line("CONVERSATION_MESSAGE", &record.to_string());
+        expected.insert(app.compliance_event_id(&event_id));
+    }
+    app.org().cut_compliance_files();
+    let file_bytes = app.org().compliance_largest_file_bytes("CONVERSATION_MESSAGE");
+    let out = app
+        .run_binary(&["once"], &[("OAI_INGEST__SINK__COMPRESSION", "none")])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let peak_rss = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "stopped")
+        .and_then(|l| l["peak_rss_bytes"].as_u64())
+        .unwrap_or_else(|| panic!("the `stopped` line reports the peak RSS:\n{stderr}"));
+    eprintln!("a {file_bytes}-byte file shipped with a peak RSS of {peak_rss} bytes");
+    assert!(
+        file_bytes as u64 > peak_rss,
+        "the file ({file_bytes} bytes) is larger than the daemon's peak memory ({peak_rss} bytes)"
+    );
+    let (got, dups) = app.received();
+    assert_eq!(got, expected, "every line arrived");
+    assert_eq!(dups, 0, "and only once");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
     let app = TestApp::builder()

@@ -191,6 +191,13 @@ impl ComplianceStore {
             .unwrap_or(0)
     }
 
+    /// Size in bytes of every file of `ty`.
+    pub(crate) fn total_bytes(&self, ty: &str) -> usize {
+        self.files
+            .get(ty)
+            .map_or(0, |files| files.iter().map(|f| f.body.len()).sum())
+    }
+
     pub(crate) fn file(&self, id: &str) -> Option<&LogFile> {
         let (ty, i) = self.by_id.get(id)?;
         self.files.get(ty)?.get(*i)

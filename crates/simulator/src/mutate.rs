@@ -468,6 +468,11 @@ impl Org {
         self.lock().compliance.largest_file(event_type)
     }
 
+    /// Size in bytes of every compliance file of `event_type` cut so far.
+    pub fn compliance_total_bytes(&self, event_type: &str) -> usize {
+        self.lock().compliance.total_bytes(event_type)
+    }
+
     /// Serve compliance list bodies, and lay out files cut from now on, as concatenated
     /// pretty-printed JSON documents (`on`) or as documented (one JSON document, JSON Lines).
     pub fn set_compliance_concatenated_json(&self, on: bool) {

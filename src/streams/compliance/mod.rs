@@ -9,12 +9,14 @@
 pub mod files;
 mod lines;
 mod missing;
+mod recent;
 mod records;
 
 use std::time::Duration;
 
 use self::files::{DownloadError, Downloaded, Spooled};
 use self::missing::{MissingFile, Verdict};
+use self::recent::RecentEvents;
 use self::records::{Piece, Pieces};
 use super::paging::with_request_id;
 use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
@@ -60,8 +62,8 @@ pub struct ComplianceState {
     pub after: Option<String>,
     /// The file being read when this state was taken, and how many of its lines are done.
     pub file: Option<FileProgress>,
-    /// Event ids recently shipped, keyed by event time (Unix seconds).
-    pub recent: RecentIds,
+    /// Event ids recently shipped, with their event time (Unix seconds).
+    pub recent: RecentEvents,
     /// Files fully handled (shipped or quarantined), keyed by `end_time` (Unix seconds).
     pub recent_files: RecentIds,
     /// A listed file whose download answers 404, and since when: retried until
@@ -82,6 +84,13 @@ impl Checkpoint for ComplianceState {
 }
 
 impl ComplianceState {
+    /// This state for a checkpoint: the remembered event ids bounded and sealed, so the
+    /// copy shares them (see `recent`).
+    fn snapshot(&mut self) -> Self {
+        self.bound_recent();
+        self.clone()
+    }
+
     /// Bounds the remembered event ids by time (within [`RECENT_EVENT_HORIZON`] of the
     /// cursor) and by count ([`RECENT_EVENT_IDS`], the oldest go first).
     fn bound_recent(&mut self) {
@@ -275,7 +284,7 @@ impl ComplianceStream {
             if let Some(last) = next.or(page.last_end_time) {
                 self.state.after = Some(last);
             }
-            out.checkpoint(self.state.clone());
+            out.checkpoint(self.state.snapshot());
             if !page.has_more {
                 out.progress().finish();
                 return Ok(());
@@ -374,7 +383,7 @@ impl ComplianceStream {
             Verdict::Wait { first, missing_for } => {
                 if first {
                     // Remember since when, so a restart does not start the grace again.
-                    out.checkpoint(self.state.clone());
+                    out.checkpoint(self.state.snapshot());
                 }
                 Err(CycleError::Waiting(with_request_id(
                     format!(
@@ -411,8 +420,7 @@ impl ComplianceStream {
         self.state.recent_files.insert(&file.id, unix_seconds(&file.end_time));
         out.progress().reached(unix_seconds(&file.end_time));
         self.state.recent_files.truncate(RECENT_FILE_IDS);
-        self.state.bound_recent();
-        out.checkpoint(self.state.clone());
+        out.checkpoint(self.state.snapshot());
     }
 
     async fn read_file(
@@ -443,7 +451,7 @@ impl ComplianceStream {
             match piece {
                 Piece::Blank => {}
                 Piece::Records(records) => {
-                    for record in &records {
+                    for record in records {
                         if let Some(event) = self.accept(record, file, totals) {
                             out.emit(event).await?;
                             emitted_since_mark += 1;
@@ -459,25 +467,25 @@ impl ComplianceStream {
             // Everything before the previous mark is acknowledged when no more than what was
             // emitted since is outstanding: only then leave the next one.
             if lines_since_mark >= CHECKPOINT_EVERY_LINES && out.acks().outstanding() <= emitted_since_mark {
-                self.state.bound_recent();
                 self.state.file = Some(FileProgress {
                     file: file.clone(),
                     lines_done: number,
                 });
-                out.checkpoint(self.state.clone());
+                out.checkpoint(self.state.snapshot());
                 (lines_since_mark, emitted_since_mark) = (0, 0);
             }
         }
         Ok(())
     }
 
-    /// A JSON record → the event to ship, or `None` for a repeat.
-    fn accept(&mut self, record: &Value, file: &LogFile, totals: &mut Totals) -> Option<Event> {
+    /// A JSON record → the event to ship (the record becomes its `raw`), or `None` for a
+    /// repeat.
+    fn accept(&mut self, record: Value, file: &LogFile, totals: &mut Totals) -> Option<Event> {
         // A record without an `event_id` is remembered by the digest its `other` event is
         // named by, so reading its file again does not ship it again.
         let key = match record.get("event_id").and_then(Value::as_str) {
             Some(event_id) => event_id.to_string(),
-            None => normalize::unparseable_key(record),
+            None => normalize::unparseable_key(&record),
         };
         let at = record
             .get("timestamp")
@@ -488,14 +496,19 @@ impl ComplianceStream {
             return None;
         }
         totals.events += 1;
-        Some(super::to_event(
+        let mut event = super::to_event(
             &self.name,
             Source::Compliance,
-            record,
+            &record,
             &self.ctx,
             &self.metrics,
-            normalize::compliance,
-        ))
+            normalize::compliance_without_raw,
+        );
+        // An incomplete record's `other` event already carries it.
+        if event.raw.is_none() {
+            event.raw = Some(record.into());
+        }
+        Some(event)
     }
 
     async fn reject_line(
