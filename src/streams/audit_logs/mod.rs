@@ -332,7 +332,11 @@ impl AuditLogStream {
     fn slicing(&self) -> Slicing {
         Slicing {
             min_window: BACKFILL_MIN_SPAN,
-            parts: self.settings.backfill_concurrency.saturating_mul(4),
+            // One pager: the window is read as one, as before slices existed.
+            parts: match self.settings.backfill_concurrency {
+                0 | 1 => 1,
+                n => n.saturating_mul(4),
+            },
             min_slice: MIN_SLICE,
         }
     }
