@@ -58,6 +58,7 @@ pub(crate) fn build(cfg: &SimConfig, now_us: i64) -> OrgState {
     groups_roles_certs(&mut st, start);
     external_storage(&mut st, start);
     invites(&mut st, start);
+    super::size::grow(&mut st, cfg.size, start, now);
     activity::history(&mut st, start, now, cfg.history_events);
     st
 }
