@@ -110,7 +110,11 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
         );
         service_accounts.push(sa);
     }
-    for (model, rpm, tpm) in [("gpt-4o", 5_000, 800_000), ("gpt-4o-mini", 10_000, 4_000_000), ("text-embedding-3-small", 3_000, 1_000_000)] {
+    for (model, rpm, tpm) in [
+        ("gpt-4o", 5_000, 800_000),
+        ("gpt-4o-mini", 10_000, 4_000_000),
+        ("text-embedding-3-small", 3_000, 1_000_000),
+    ] {
         let seq = st.next_seq();
         let rl = format!("rl-{model}");
         st.project_rate_limits.entry(id.clone()).or_default().insert(
@@ -123,7 +127,11 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
     }
     st.project_keys.entry(id.clone()).or_default();
     for k in 0..KEYS_PER_PROJECT {
-        let owner = match (k % 3, service_accounts.get(k % SERVICE_ACCOUNTS_PER_PROJECT), owners.get(k)) {
+        let owner = match (
+            k % 3,
+            service_accounts.get(k % SERVICE_ACCOUNTS_PER_PROJECT),
+            owners.get(k),
+        ) {
             (0, Some(sa), _) => OwnerRef::ServiceAccount(sa.clone()),
             (_, _, Some(user)) => OwnerRef::User(user.clone()),
             (_, Some(sa), None) => OwnerRef::ServiceAccount(sa.clone()),

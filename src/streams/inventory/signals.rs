@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::diff::{Item, KindSnapshot};
+use super::kind::Kind;
 
 const DAY: i64 = 86_400;
 /// Keys expiring this close are reported.
@@ -36,6 +37,28 @@ pub const NAMES: [&str; 9] = [
     "external_storage_unhealthy",
     "external_storage_removed",
 ];
+
+/// Whether the signals read field `field` of `kind`: the run keeps only those of the objects
+/// it evaluates, so the whole user list costs a role and an email each.
+pub fn reads(kind: Kind, field: &str) -> bool {
+    match kind {
+        Kind::User => matches!(field, "role" | "email"),
+        Kind::Invite => matches!(field, "created_at" | "email" | "role" | "status"),
+        Kind::ProjectApiKey | Kind::AdminApiKey => matches!(
+            field,
+            "created_at"
+                | "expires_at"
+                | "last_used_at"
+                | "name"
+                | "owner.id"
+                | "owner.type"
+                | "owner.user.email"
+                | "owner.user.id"
+        ),
+        Kind::ExternalStorage => matches!(field, "geography" | "project_id" | "provider.type" | "status"),
+        _ => false,
+    }
+}
 
 /// One condition that holds now.
 #[derive(Debug, Clone, PartialEq)]
