@@ -14,6 +14,7 @@ REPEAT=${REPEAT:-1}
 RUNS=${RUNS:-1}
 PORT=${PORT:-18787}
 EXTRA=${EXTRA:-}
+DAEMON_ENV=${DAEMON_ENV:-}
 work=$(mktemp -d)
 trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -50,7 +51,7 @@ dir = "$state"
 format = "json"
 TOML
   for run in $(seq 1 "$RUNS"); do
-    /usr/bin/time -v "$BIN" --config "$work/config.toml" once --deadline 30m \
+    env $DAEMON_ENV /usr/bin/time -v "$BIN" --config "$work/config.toml" once --deadline 30m \
       >"$work/once.out" 2>"$work/once.err" || { echo "once failed"; tail -5 "$work/once.err"; exit 1; }
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/once.err")
     user=$(sed -n 's/.*User time (seconds): //p' "$work/once.err")

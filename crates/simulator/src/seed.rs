@@ -144,18 +144,23 @@ fn projects(st: &mut OrgState, start: i64) {
                     "role": "member", "created_at": created + 2 * DAY}),
             );
         }
-        for (model, rpm, tpm) in MODELS {
-            let seq = st.next_seq();
-            let rl = format!("rl-{model}");
-            st.project_rate_limits.entry(id.clone()).or_default().insert(
-                seq,
-                &rl,
-                json!({"object": "project.rate_limit", "id": rl, "model": model,
-                    "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
-                    "max_requests_per_1_day": rpm * 1000}),
-            );
-        }
+        rate_limits(st, &id);
         st.project_keys.entry(id.clone()).or_default();
+    }
+}
+
+/// One rate limit per model for `project`.
+pub(crate) fn rate_limits(st: &mut OrgState, project: &str) {
+    for (model, rpm, tpm) in MODELS {
+        let seq = st.next_seq();
+        let rl = format!("rl-{model}");
+        st.project_rate_limits.entry(project.to_string()).or_default().insert(
+            seq,
+            &rl,
+            json!({"object": "project.rate_limit", "id": rl, "model": model,
+                "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
+                "max_requests_per_1_day": rpm * 1000}),
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! Growing the seeded organization to a requested size (`--users N --projects M`): the extra
 //! people and projects have the shape of a large enterprise organization — 40 members,
-//! 3 service accounts, 10 keys and 3 rate limits per project — so the inventory can be
+//! 3 service accounts, 10 keys and a rate limit per model per project — so the inventory can be
 //! measured at the scale it must survive.
 
 use rand::Rng;
@@ -110,21 +110,7 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
         );
         service_accounts.push(sa);
     }
-    for (model, rpm, tpm) in [
-        ("gpt-4o", 5_000, 800_000),
-        ("gpt-4o-mini", 10_000, 4_000_000),
-        ("text-embedding-3-small", 3_000, 1_000_000),
-    ] {
-        let seq = st.next_seq();
-        let rl = format!("rl-{model}");
-        st.project_rate_limits.entry(id.clone()).or_default().insert(
-            seq,
-            &rl,
-            json!({"object": "project.rate_limit", "id": rl, "model": model,
-                "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
-                "max_requests_per_1_day": rpm * 1000}),
-        );
-    }
+    super::seed::rate_limits(st, &id);
     st.project_keys.entry(id.clone()).or_default();
     for k in 0..KEYS_PER_PROJECT {
         let owner = match (

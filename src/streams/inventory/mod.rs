@@ -4,7 +4,7 @@
 //! once every event of the run is acknowledged.
 //!
 //! Memory does not grow with the organization: the previous snapshot is an [`index::Index`]
-//! of 40 bytes an object, the objects' fields live in snapshot files under the state
+//! of 32 bytes an object, the objects' fields live in snapshot files under the state
 //! directory ([`store`]), lists are read and compared a page at a time ([`run`]).
 //!
 //! Layout: [`kind`] (what is listed and compared), [`fetch`] (one list, page by page),
@@ -230,16 +230,15 @@ impl Stream for InventoryStream {
             ctx: &self.ctx,
             settings: &self.settings,
             files: &self.files,
-            prev: &prev,
             baselined: &self.state.baselined,
             signals: &self.state.signals,
         };
-        let result = run.run(progress, out).await;
+        let result = run.run(prev, progress, out).await;
         let finished = match result {
             Ok(finished) => finished,
             Err(err) => {
-                // The run resumes from its last mark when the stream runs again.
-                self.index = Some(prev);
+                // The run resumes from its last mark when the stream runs again (and reads
+                // the previous snapshot's index from its file again).
                 self.state.run = out.acks().committed(|s| s.run.clone()).flatten();
                 return Err(err);
             }

@@ -47,10 +47,15 @@ pub struct RunProgress {
 /// What one kind's lists showed so far in a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
+    /// Pages read (requests that answered), for the per-run request metric.
+    #[serde(default)]
+    pub pages: u64,
     pub count: usize,
     pub observed: usize,
     pub added: usize,
     pub changed: usize,
+    #[serde(default)]
+    pub removed: usize,
     pub unreadable: usize,
     /// `<scope or kind>: <error>` for every list that failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -127,20 +132,21 @@ fn state_error(what: &str, err: std::io::Error) -> CycleError {
     CycleError::State(format!("failed to {what} the inventory snapshot: {err}"))
 }
 
-/// One run against the previous snapshot (`prev`, generation `progress.generation - 1`).
+/// One run against the previous snapshot (generation `progress.generation - 1`).
 pub struct Run<'a> {
     pub client: &'a AdminApi,
     pub metrics: &'a Metrics,
     pub ctx: &'a Context,
     pub settings: &'a InventorySettings,
     pub files: &'a SnapshotFiles,
-    pub prev: &'a Index,
     pub baselined: &'a BTreeSet<String>,
     pub signals: &'a Arc<Signals>,
 }
 
 /// The mutable part of a run in progress.
 struct Open {
+    /// The previous snapshot's index; dropped before the signals are evaluated.
+    prev: Index,
     progress: RunProgress,
     writer: Writer,
     next: Index,
@@ -162,7 +168,7 @@ impl Run<'_> {
     /// Opens the run's snapshot file where `progress` left it (from the start when the
     /// file lost what the checkpoint vouched for) and rebuilds what the lists done so far
     /// learnt.
-    fn open(&self, mut progress: RunProgress) -> Result<Open, CycleError> {
+    fn open(&self, prev: Index, mut progress: RunProgress) -> Result<Open, CycleError> {
         let writer = match self.files.writer(progress.generation, progress.written) {
             Ok(Some(w)) => w,
             Ok(None) => {
@@ -181,10 +187,12 @@ impl Run<'_> {
         };
         let prev_gen = Self::prev_generation(&progress);
         let prev_reader = self.files.reader(prev_gen).map_err(|e| state_error("read", e))?;
+        let next = Index::with_capacity(prev.len());
         let mut open = Open {
+            prev,
             progress,
             writer,
-            next: Index::default(),
+            next,
             prev_reader,
             project_names: HashMap::new(),
             parents: BTreeMap::new(),
@@ -227,9 +235,15 @@ impl Run<'_> {
         Ok(open)
     }
 
-    /// Reads every list not read yet, then derives removals, snapshot summaries and signals.
-    pub async fn run(&self, progress: RunProgress, out: &Emitter<InventoryState>) -> Result<Finished, CycleError> {
-        let mut open = self.open(progress)?;
+    /// Reads every list not read yet, comparing with `prev` (the index of the previous
+    /// snapshot), then derives removals, snapshot summaries and signals.
+    pub async fn run(
+        &self,
+        prev: Index,
+        progress: RunProgress,
+        out: &Emitter<InventoryState>,
+    ) -> Result<Finished, CycleError> {
+        let mut open = self.open(prev, progress)?;
         let mut lists = top_lists();
         let top = lists.len();
         let mut index = open.progress.lists_done.min(top);
@@ -306,6 +320,7 @@ impl Run<'_> {
             match page {
                 Ok(Some(items)) => {
                     open.progress.pages += 1;
+                    open.progress.tally(kind).pages += 1;
                     for raw in items {
                         self.take(open, kind, scope, raw, out).await?;
                     }
@@ -370,7 +385,7 @@ impl Run<'_> {
         }
         let hash = diff::content_hash(&item.fields);
         let digest = index::hash_digest(&hash);
-        let before = self.prev.get(object);
+        let before = open.prev.get(object);
         if before.map(|b| b.hash) != Some(digest) {
             let stored = match (before, open.prev_reader.as_mut()) {
                 (Some(slot), Some(reader)) => Some(
@@ -381,25 +396,8 @@ impl Run<'_> {
                 _ => None,
             };
             let baselined = self.baselined.contains(kind.name());
-            let project = item.scope.as_ref().and_then(|s| open.project_names.get(s)).cloned();
             for change in diff::compare(stored.as_ref(), &item, &hash, baselined) {
-                let tally = open.progress.tally(kind);
-                match change.change {
-                    diff::ChangeKind::Observed => tally.observed += 1,
-                    diff::ChangeKind::Added => tally.added += 1,
-                    diff::ChangeKind::Changed => tally.changed += 1,
-                    diff::ChangeKind::Removed => {}
-                }
-                let event = events::inventory_change(
-                    kind,
-                    &change,
-                    open.progress.generation,
-                    project.as_deref(),
-                    self.ctx,
-                    open.progress.at,
-                );
-                open.events += 1;
-                out.emit(event).await?;
+                self.emit_change(open, kind, &change, out).await?;
             }
         }
         let record = Record {
@@ -416,11 +414,38 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// One change's event, counted on its kind.
+    async fn emit_change(
+        &self,
+        open: &mut Open,
+        kind: Kind,
+        change: &diff::Change,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        let tally = open.progress.tally(kind);
+        match change.change {
+            diff::ChangeKind::Observed => tally.observed += 1,
+            diff::ChangeKind::Added => tally.added += 1,
+            diff::ChangeKind::Changed => tally.changed += 1,
+            diff::ChangeKind::Removed => tally.removed += 1,
+        }
+        let project = change.scope.as_ref().and_then(|s| open.project_names.get(s));
+        let event = events::inventory_change(
+            kind,
+            change,
+            open.progress.generation,
+            project.map(String::as_str),
+            self.ctx,
+            open.progress.at,
+        );
+        open.events += 1;
+        Ok(out.emit(event).await?)
+    }
+
     /// Removals (and what stays because its scope was not listed completely), the snapshot
     /// summaries, the signals; then the state that makes this run's snapshot current.
     async fn finish(&self, mut open: Open, out: &Emitter<InventoryState>) -> Result<Finished, CycleError> {
         let prev_gen = Self::prev_generation(&open.progress);
-        let mut removed: BTreeMap<Kind, usize> = BTreeMap::new();
         if let Some(mut r) = self.files.reader(prev_gen).map_err(|e| state_error("read", e))? {
             while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
                 let Some(kind) = Kind::from_name(&rec.kind) else {
@@ -432,19 +457,8 @@ impl Run<'_> {
                 }
                 if open.progress.tally(kind).covers(rec.scope.as_deref()) {
                     if self.baselined.contains(kind.name()) {
-                        *removed.entry(kind).or_default() += 1;
                         let change = diff::removal(rec.id.clone(), rec.stored());
-                        let project = change.scope.as_ref().and_then(|s| open.project_names.get(s)).cloned();
-                        let event = events::inventory_change(
-                            kind,
-                            &change,
-                            open.progress.generation,
-                            project.as_deref(),
-                            self.ctx,
-                            open.progress.at,
-                        );
-                        open.events += 1;
-                        out.emit(event).await?;
+                        self.emit_change(&mut open, kind, &change, out).await?;
                     }
                 } else {
                     // Not listed, and its scope was not listed completely: it stays.
@@ -466,8 +480,11 @@ impl Run<'_> {
             project_names,
             mut events,
             error,
-            ..
+            prev,
+            prev_reader,
+            parents,
         } = open;
+        drop((prev, prev_reader, parents));
         writer.finish().map_err(|e| state_error("write", e))?;
 
         let generation = progress.generation;
@@ -477,6 +494,8 @@ impl Run<'_> {
         let mut removed_total = 0;
         for kind in Kind::ALL {
             let tally = progress.kinds.get(kind.name()).cloned().unwrap_or_default();
+            self.metrics
+                .set_inventory_run_requests("full", kind.name(), tally.pages);
             let complete = tally.complete();
             if complete {
                 baselined.insert(kind.name().to_string());
@@ -501,7 +520,7 @@ impl Run<'_> {
                 count: tally.count,
                 observed: tally.observed,
                 added: tally.added,
-                removed: removed.get(&kind).copied().unwrap_or_default(),
+                removed: tally.removed,
                 changed: tally.changed,
                 failures,
             };
@@ -551,48 +570,95 @@ impl Run<'_> {
         })
     }
 
-    /// Evaluates the signals over this run's snapshot file (the kinds they need, read back
-    /// with only the fields they look at) and emits the conditions that appeared or changed.
+    /// Evaluates the signals over this run's snapshot file — the kinds they need, read back
+    /// with only the fields they look at, the project keys a slice at a time — and emits the
+    /// conditions that appeared or changed.
     async fn signals(
         &self,
         progress: &RunProgress,
         project_names: &HashMap<String, String>,
         out: &Emitter<InventoryState>,
     ) -> Result<(Signals, u64), CycleError> {
-        let needed = [
-            Kind::User,
-            Kind::Invite,
-            Kind::ProjectApiKey,
-            Kind::AdminApiKey,
-            Kind::ExternalStorage,
-        ];
         let complete = |k: Kind| progress.kinds.get(k.name()).is_some_and(Tally::complete);
-        let mut items: BTreeMap<Kind, Vec<Item>> = needed
+        let mut lists: BTreeMap<Kind, Vec<Item>> = [Kind::User, Kind::Invite, Kind::AdminApiKey, Kind::ExternalStorage]
             .into_iter()
             .filter(|k| complete(*k))
             .map(|k| (k, Vec::new()))
             .collect();
+        let keys_complete = complete(Kind::ProjectApiKey);
+        // The organization-wide signals need of the project keys only those without expiry.
+        let mut unexpiring = Vec::new();
+        let mut chunk = Vec::new();
+        let mut report = Report::default();
+        let mut first = true;
         if let Some(mut r) = self
             .files
             .reader(progress.generation)
             .map_err(|e| state_error("read", e))?
         {
+            // The users and admin keys precede the project keys in the file: the lists are
+            // written in the run's order, organization-level lists first.
             while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
                 let Some(kind) = Kind::from_name(&rec.kind) else {
                     continue;
                 };
-                if let Some(list) = items.get_mut(&kind) {
-                    let mut fields = rec.fields;
-                    fields.retain(|name, _| signals::reads(kind, name));
-                    list.push(Item {
-                        id: rec.id,
-                        scope: rec.scope,
-                        fields,
-                        raw: Value::Null,
+                let keep = kind == Kind::ProjectApiKey && keys_complete || lists.contains_key(&kind);
+                if !keep {
+                    continue;
+                }
+                let fields = rec
+                    .fields
+                    .iter()
+                    .filter(|(name, _)| signals::reads(kind, name, &rec.fields))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let item = Item {
+                    id: rec.id,
+                    scope: rec.scope,
+                    fields,
+                    raw: Value::Null,
+                };
+                if kind != Kind::ProjectApiKey {
+                    lists.entry(kind).or_default().push(item);
+                    continue;
+                }
+                if !item.fields.contains_key("expires_at") {
+                    unexpiring.push(Item {
+                        fields: diff::Fields::new(),
+                        ..item.clone()
                     });
+                }
+                chunk.push(item);
+                if chunk.len() == KEY_SLICE {
+                    self.key_signals(
+                        &lists,
+                        keys_complete,
+                        &chunk,
+                        first,
+                        progress,
+                        project_names,
+                        &mut report,
+                        out,
+                    )
+                    .await?;
+                    first = false;
+                    chunk.clear();
                 }
             }
         }
+        self.key_signals(
+            &lists,
+            keys_complete,
+            &chunk,
+            first,
+            progress,
+            project_names,
+            &mut report,
+            out,
+        )
+        .await?;
+        drop(chunk);
+
         let mut storage_before = KindSnapshot::default();
         if let Some(mut r) = self
             .files
@@ -605,7 +671,7 @@ impl Run<'_> {
                 }
             }
         }
-        if let Some(keys) = items.get(&Kind::AdminApiKey) {
+        if let Some(keys) = lists.get(&Kind::AdminApiKey) {
             let expiries: Vec<(String, i64)> = keys
                 .iter()
                 .filter_map(|k| Some((k.id.clone(), k.fields.get("expires_at")?.as_i64()?)))
@@ -613,20 +679,66 @@ impl Run<'_> {
             self.metrics.set_credential_expiries(&expiries);
         }
         let inputs = signals::Inputs {
-            users: items.get(&Kind::User).map(Vec::as_slice),
-            invites: items.get(&Kind::Invite).map(Vec::as_slice),
-            project_keys: items.get(&Kind::ProjectApiKey).map(Vec::as_slice),
-            admin_keys: items.get(&Kind::AdminApiKey).map(Vec::as_slice),
-            external_storage: items.get(&Kind::ExternalStorage).map(Vec::as_slice),
+            users: lists.get(&Kind::User).map(Vec::as_slice),
+            invites: lists.get(&Kind::Invite).map(Vec::as_slice),
+            project_keys: keys_complete.then_some(unexpiring.as_slice()),
+            admin_keys: lists.get(&Kind::AdminApiKey).map(Vec::as_slice),
+            external_storage: lists.get(&Kind::ExternalStorage).map(Vec::as_slice),
             external_storage_before: Some(&storage_before),
         };
-        let mut next: Signals = (**self.signals).clone();
-        let mut emitted = 0;
-        for (name, holding) in signals::evaluate(&inputs, progress.at.timestamp(), self.settings.stale_key_days) {
-            // Unevaluable: keep what was reported, so nothing is repeated once it is evaluable.
+        let holding = signals::evaluate_org(&inputs, progress.at.timestamp());
+        self.report(holding, progress, project_names, &mut report, out).await?;
+        // Unevaluable signals keep what was reported, so nothing is repeated once they are
+        // evaluable again.
+        let mut next = report.next;
+        for (name, reported) in self.signals.iter() {
+            if !next.contains_key(name) {
+                next.insert(name.clone(), reported.clone());
+            }
+        }
+        Ok((next, report.emitted))
+    }
+
+    /// The key signals of one slice of the project keys (the admin keys go with the first).
+    #[allow(clippy::too_many_arguments)]
+    async fn key_signals(
+        &self,
+        lists: &BTreeMap<Kind, Vec<Item>>,
+        keys_complete: bool,
+        slice: &[Item],
+        first: bool,
+        progress: &RunProgress,
+        project_names: &HashMap<String, String>,
+        report: &mut Report,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        let admin = lists
+            .get(&Kind::AdminApiKey)
+            .map(|a| if first { a.as_slice() } else { &[] });
+        let inputs = signals::Inputs {
+            users: lists.get(&Kind::User).map(Vec::as_slice),
+            project_keys: keys_complete.then_some(slice),
+            admin_keys: admin,
+            ..signals::Inputs::default()
+        };
+        let holding = signals::evaluate_keys(&inputs, progress.at.timestamp(), self.settings.stale_key_days);
+        self.report(holding, progress, project_names, report, out).await
+    }
+
+    /// Emits the conditions of `holding` that were not reported as they are, and records what
+    /// is reported now. A name whose inputs are incomplete (`None`) is left as it was.
+    async fn report(
+        &self,
+        holding: BTreeMap<&'static str, Option<Vec<signals::Signal>>>,
+        progress: &RunProgress,
+        project_names: &HashMap<String, String>,
+        report: &mut Report,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        for (name, holding) in holding {
             let Some(holding) = holding else { continue };
             let reported = self.signals.get(name);
-            let mut now_reported = BTreeMap::new();
+            let now_reported = report.next.entry(name.to_string()).or_default();
             for signal in holding {
                 let hash = signal.condition_hash();
                 if reported.and_then(|r| r.get(&signal.subject)) != Some(&hash) {
@@ -634,15 +746,24 @@ impl Run<'_> {
                     if let Some(project) = event.project.as_mut() {
                         project.name = project.id.as_ref().and_then(|id| project_names.get(id)).cloned();
                     }
-                    emitted += 1;
+                    report.emitted += 1;
                     out.emit(event).await?;
                 }
-                now_reported.insert(signal.subject.clone(), hash);
+                now_reported.insert(signal.subject, hash);
             }
-            next.insert(name.to_string(), now_reported);
         }
-        Ok((next, emitted))
+        Ok(())
     }
+}
+
+/// How many project keys the key signals look at a time: bounds the signals held at once.
+const KEY_SLICE: usize = 1000;
+
+/// The signals reported by this run so far.
+#[derive(Default)]
+struct Report {
+    next: Signals,
+    emitted: u64,
 }
 
 impl Open {
