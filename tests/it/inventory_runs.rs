@@ -131,3 +131,52 @@ async fn audit_events_keep_arriving_while_an_inventory_run_waits_for_its_share_o
     running.stop().await;
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_that_still_holds_every_object_is_converted_without_reporting_anything_new() {
+    let app = TestApp::builder().history(0).inventory().start().await;
+    assert!(app.run_once().await.all_delivered);
+
+    // Rewrite the saved state as the older format held it: every object in the checkpoint,
+    // no snapshot file.
+    let inventory_dir = std::path::Path::new(app.env_value("OAI_INGEST__STATE__DIR").expect("dir")).join("inventory");
+    let file = inventory_dir.join("snapshot-1.ndjson");
+    let mut kinds = serde_json::Map::new();
+    for line in std::fs::read_to_string(&file).expect("snapshot").lines() {
+        let rec: Value = serde_json::from_str(line).expect("line");
+        let kind = rec["kind"].as_str().expect("kind").to_string();
+        let key = match rec["scope"].as_str() {
+            Some(s) => format!("{s}/{}", rec["id"].as_str().expect("id")),
+            None => rec["id"].as_str().expect("id").to_string(),
+        };
+        let mut stored = serde_json::json!({"hash": rec["hash"], "fields": rec["fields"]});
+        if let Some(scope) = rec["scope"].as_str() {
+            stored["scope"] = scope.into();
+        }
+        let entry = kinds
+            .entry(kind)
+            .or_insert_with(|| serde_json::json!({"baselined": true, "objects": {}}));
+        entry["objects"][key] = stored;
+    }
+    std::fs::remove_dir_all(&inventory_dir).expect("remove the snapshot files");
+    let path = app.checkpoint_path("inventory");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).expect("checkpoint")).expect("json");
+    let state = saved["state"].as_object_mut().expect("state");
+    state.remove("baselined");
+    state.insert("kinds".into(), Value::Object(kinds));
+    std::fs::write(&path, serde_json::to_vec(&saved).expect("json")).expect("write");
+
+    let user = app.org().add_user("Yusuf Demir", "reader");
+    let before = app.receiver().events().len();
+    assert!(app.run_once().await.all_delivered);
+    let events: Vec<Value> = app.receiver().events().into_iter().skip(before).collect();
+    let reported: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] != "inventory.snapshot")
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(reported, vec!["user.added", "user.observed"], "{reported:?}");
+    assert!(events.iter().any(|e| e["target"]["id"] == user.as_str()));
+    assert!(inventory_dir.join("snapshot-2.ndjson").exists());
+    app.shutdown().await;
+}
