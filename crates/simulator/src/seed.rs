@@ -123,14 +123,7 @@ fn projects(st: &mut OrgState, start: i64) {
             .map(|(_, p)| p.clone())
             .collect();
         for (j, p) in members.iter().enumerate() {
-            let seq = st.next_seq();
-            st.project_users.entry(id.clone()).or_default().insert(
-                seq,
-                &p.id,
-                json!({"object": "organization.project.user", "id": p.id, "name": p.name,
-                    "email": p.email, "role": if j < 2 { "owner" } else { "member" },
-                    "added_at": created + DAY}),
-            );
+            add_member(st, &id, p, j < 2, created + DAY);
         }
         st.project_service_accounts.entry(id.clone()).or_default();
         if i > 0 {
@@ -147,6 +140,18 @@ fn projects(st: &mut OrgState, start: i64) {
         rate_limits(st, &id);
         st.project_keys.entry(id.clone()).or_default();
     }
+}
+
+/// `p` as a member (an owner when `owner`) of `project`.
+pub(crate) fn add_member(st: &mut OrgState, project: &str, p: &Person, owner: bool, added_at: i64) {
+    let seq = st.next_seq();
+    st.project_users.entry(project.to_string()).or_default().insert(
+        seq,
+        &p.id,
+        json!({"object": "organization.project.user", "id": p.id, "name": p.name,
+            "email": p.email, "role": if owner { "owner" } else { "member" },
+            "added_at": added_at}),
+    );
 }
 
 /// One rate limit per model for `project`.

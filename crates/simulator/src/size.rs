@@ -86,14 +86,7 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
     for j in 0..MEMBERS_PER_PROJECT.min(members.len()) {
         let p = &members[*next_member % members.len()];
         *next_member += 1;
-        let seq = st.next_seq();
-        st.project_users.entry(id.clone()).or_default().insert(
-            seq,
-            &p.id,
-            json!({"object": "organization.project.user", "id": p.id, "name": p.name,
-                "email": p.email, "role": if j < 2 { "owner" } else { "member" },
-                "added_at": created + DAY}),
-        );
+        super::seed::add_member(st, &id, p, j < 2, created + DAY);
         owners.push(p.id.clone());
     }
     let mut service_accounts = Vec::new();

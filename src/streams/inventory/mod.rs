@@ -233,13 +233,20 @@ impl Stream for InventoryStream {
             baselined: &self.state.baselined,
             signals: &self.state.signals,
         };
+        let started = progress.clone();
         let result = run.run(prev, progress, out).await;
         let finished = match result {
             Ok(finished) => finished,
             Err(err) => {
-                // The run resumes from its last mark when the stream runs again (and reads
-                // the previous snapshot's index from its file again).
-                self.state.run = out.acks().committed(|s| s.run.clone()).flatten();
+                // The run resumes when the stream runs again (reading the previous
+                // snapshot's index from its file again): from its last delivered mark, or
+                // from where it started when none is delivered yet.
+                let delivered = out
+                    .acks()
+                    .committed(|s| s.run.clone())
+                    .flatten()
+                    .filter(|p| p.generation == generation && p.lists_done >= started.lists_done);
+                self.state.run = Some(delivered.unwrap_or(started));
                 return Err(err);
             }
         };

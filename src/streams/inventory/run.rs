@@ -589,7 +589,12 @@ impl Run<'_> {
         // The organization-wide signals need of the project keys only those without expiry.
         let mut unexpiring = Vec::new();
         let mut chunk = Vec::new();
-        let mut report = Report::default();
+        let mut reporting = Reporting {
+            progress,
+            project_names,
+            out,
+            report: Report::default(),
+        };
         let mut first = true;
         if let Some(mut r) = self
             .files
@@ -630,33 +635,15 @@ impl Run<'_> {
                 }
                 chunk.push(item);
                 if chunk.len() == KEY_SLICE {
-                    self.key_signals(
-                        &lists,
-                        keys_complete,
-                        &chunk,
-                        first,
-                        progress,
-                        project_names,
-                        &mut report,
-                        out,
-                    )
-                    .await?;
+                    let slice = keys_complete.then_some(chunk.as_slice());
+                    self.key_signals(&lists, slice, first, &mut reporting).await?;
                     first = false;
                     chunk.clear();
                 }
             }
         }
-        self.key_signals(
-            &lists,
-            keys_complete,
-            &chunk,
-            first,
-            progress,
-            project_names,
-            &mut report,
-            out,
-        )
-        .await?;
+        let slice = keys_complete.then_some(chunk.as_slice());
+        self.key_signals(&lists, slice, first, &mut reporting).await?;
         drop(chunk);
 
         let mut storage_before = KindSnapshot::default();
@@ -687,42 +674,39 @@ impl Run<'_> {
             external_storage_before: Some(&storage_before),
         };
         let holding = signals::evaluate_org(&inputs, progress.at.timestamp());
-        self.report(holding, progress, project_names, &mut report, out).await?;
+        self.report(holding, &mut reporting).await?;
         // Unevaluable signals keep what was reported, so nothing is repeated once they are
         // evaluable again.
-        let mut next = report.next;
+        let Report { mut next, emitted } = reporting.report;
         for (name, reported) in self.signals.iter() {
             if !next.contains_key(name) {
                 next.insert(name.clone(), reported.clone());
             }
         }
-        Ok((next, report.emitted))
+        Ok((next, emitted))
     }
 
-    /// The key signals of one slice of the project keys (the admin keys go with the first).
-    #[allow(clippy::too_many_arguments)]
+    /// The key signals of one slice of the project keys (`None`: they were not listed
+    /// completely); the admin keys go with the first slice.
     async fn key_signals(
         &self,
         lists: &BTreeMap<Kind, Vec<Item>>,
-        keys_complete: bool,
-        slice: &[Item],
+        slice: Option<&[Item]>,
         first: bool,
-        progress: &RunProgress,
-        project_names: &HashMap<String, String>,
-        report: &mut Report,
-        out: &Emitter<InventoryState>,
+        reporting: &mut Reporting<'_>,
     ) -> Result<(), CycleError> {
         let admin = lists
             .get(&Kind::AdminApiKey)
             .map(|a| if first { a.as_slice() } else { &[] });
         let inputs = signals::Inputs {
             users: lists.get(&Kind::User).map(Vec::as_slice),
-            project_keys: keys_complete.then_some(slice),
+            project_keys: slice,
             admin_keys: admin,
             ..signals::Inputs::default()
         };
-        let holding = signals::evaluate_keys(&inputs, progress.at.timestamp(), self.settings.stale_key_days);
-        self.report(holding, progress, project_names, report, out).await
+        let now = reporting.progress.at.timestamp();
+        let holding = signals::evaluate_keys(&inputs, now, self.settings.stale_key_days);
+        self.report(holding, reporting).await
     }
 
     /// Emits the conditions of `holding` that were not reported as they are, and records what
@@ -730,11 +714,14 @@ impl Run<'_> {
     async fn report(
         &self,
         holding: BTreeMap<&'static str, Option<Vec<signals::Signal>>>,
-        progress: &RunProgress,
-        project_names: &HashMap<String, String>,
-        report: &mut Report,
-        out: &Emitter<InventoryState>,
+        reporting: &mut Reporting<'_>,
     ) -> Result<(), CycleError> {
+        let Reporting {
+            progress,
+            project_names,
+            out,
+            report,
+        } = reporting;
         for (name, holding) in holding {
             let Some(holding) = holding else { continue };
             let reported = self.signals.get(name);
@@ -764,6 +751,14 @@ const KEY_SLICE: usize = 1000;
 struct Report {
     next: Signals,
     emitted: u64,
+}
+
+/// What reporting signals needs: the run, where events go, what was reported so far.
+struct Reporting<'a> {
+    progress: &'a RunProgress,
+    project_names: &'a HashMap<String, String>,
+    out: &'a Emitter<InventoryState>,
+    report: Report,
 }
 
 impl Open {
