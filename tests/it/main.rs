@@ -16,6 +16,7 @@ mod drift;
 mod guardrails;
 mod hostile_upstream;
 mod inventory;
+mod inventory_runs;
 mod operations;
 mod orgs;
 mod partial_failures;
