@@ -450,7 +450,12 @@ fn spawn_org(
     }
     // One Admin API client for every stream that reads it: one shared request budget.
     let admin = if org.audit_logs.enabled || org.inventory.enabled {
-        Some(AdminApi::new(&org.openai, settings.retry, metrics.clone())?)
+        Some(AdminApi::with_background_share(
+            &org.openai,
+            settings.retry,
+            metrics.clone(),
+            org.inventory.budget_share,
+        )?)
     } else {
         None
     };
@@ -473,13 +478,15 @@ fn spawn_org(
         }
     }
     if let (true, Some(client)) = (org.inventory.enabled, &admin) {
+        let snapshots = state.org(org.scope.as_deref())?.inventory_snapshots();
         wiring.spawn(place, inventory::NAME, |saved| {
             InventoryStream::new(
-                client.clone(),
+                client.background(),
                 org.inventory.clone(),
                 ctx.clone(),
                 saved,
                 metrics.clone(),
+                snapshots.clone(),
             )
         })?;
     }

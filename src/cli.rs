@@ -67,6 +67,13 @@ pub enum Command {
         /// How many simulated organizations, each with its own ids, keys and history.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
         orgs: u16,
+        /// Grow each simulated organization to this many users (benchmarks at scale).
+        #[arg(long)]
+        users: Option<usize>,
+        /// Grow each simulated organization to this many projects (40 members, 3 service
+        /// accounts and 10 keys each).
+        #[arg(long)]
+        projects: Option<usize>,
     },
     /// Re-send dead-lettered events through the current sink; remove only what was acknowledged.
     Replay {
@@ -91,5 +98,12 @@ pub enum Command {
         /// with its own ids, keys and history; prints the `[[orgs]]` blocks to use them.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
         orgs: u16,
+        /// Grow each simulated organization to this many users (benchmarks at scale).
+        #[arg(long)]
+        users: Option<usize>,
+        /// Grow each simulated organization to this many projects (40 members, 3 service
+        /// accounts and 10 keys each).
+        #[arg(long)]
+        projects: Option<usize>,
     },
 }

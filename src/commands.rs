@@ -58,6 +58,8 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             protocol,
             schema,
             orgs,
+            users,
+            projects,
         } => {
             let options = crate::demo::DemoOptions {
                 duration,
@@ -66,6 +68,7 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
                 protocol,
                 schema,
                 orgs: usize::from(orgs),
+                size: openai_audit_simulator::OrgSize { users, projects },
             };
             crate::demo::run(settings, options).await
         }
@@ -74,12 +77,15 @@ pub async fn execute(command: Command, settings: Settings) -> ExitCode {
             seed,
             events_per_second,
             orgs,
+            users,
+            projects,
         } => {
             telemetry::init(&settings.log);
             let cfg = openai_audit_simulator::SimConfig {
                 listen,
                 seed,
                 events_per_second,
+                size: openai_audit_simulator::OrgSize { users, projects },
                 ..openai_audit_simulator::SimConfig::default()
             };
             match openai_audit_simulator::serve_orgs_until(cfg, usize::from(orgs), async {

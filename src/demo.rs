@@ -44,6 +44,8 @@ pub struct DemoOptions {
     pub schema: Schema,
     /// How many simulated organizations (`[[orgs]]` blocks when more than one).
     pub orgs: usize,
+    /// How big each simulated organization is grown.
+    pub size: openai_audit_simulator::OrgSize,
 }
 
 /// Runs the demo; `base` supplies everything the demo does not override.
@@ -55,6 +57,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
         protocol,
         schema,
         orgs,
+        size,
     } = options;
     let mut log = base.log.clone();
     log.format = LogFormat::Pretty;
@@ -80,6 +83,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> ExitCode {
             events_per_second,
             receiver_token: Some(RECEIVER_TOKEN.to_string()),
             receiver_file: Some(received_file.clone()),
+            size,
             ..SimConfig::default()
         },
         orgs,

@@ -92,6 +92,7 @@ impl ComplianceApi {
             requests_per_minute: settings.requests_per_minute,
             max_response_bytes: settings.max_response_bytes,
             tls: settings.tls.clone(),
+            background_share: 1.0,
         };
         let api = ApiClient::build("compliance", LimitScope::PerRoute, endpoint, retry, metrics)?;
         Ok(Self {

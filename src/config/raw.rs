@@ -70,6 +70,7 @@ pub(super) struct RawInventory {
     #[serde(deserialize_with = "de::duration")]
     pub(super) interval: Duration,
     pub(super) stale_key_days: u32,
+    pub(super) budget_share: f64,
 }
 
 #[derive(Debug, Deserialize)]

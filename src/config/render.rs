@@ -55,6 +55,7 @@ pub fn render_redacted(s: &Settings) -> String {
         format!("enabled = {}", s.inventory.enabled),
         format!("interval = {}", dur(s.inventory.interval)),
         format!("stale_key_days = {}", s.inventory.stale_key_days),
+        format!("budget_share = {}", s.inventory.budget_share),
         String::new(),
         "[compliance]".to_string(),
         format!("enabled = {}", s.compliance.enabled),

@@ -32,6 +32,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
         enabled: raw.inventory.enabled,
         interval: positive("inventory.interval", raw.inventory.interval)?,
         stale_key_days: raw.inventory.stale_key_days,
+        budget_share: share("inventory.budget_share", raw.inventory.budget_share)?,
     };
     // With `[[orgs]]`, the blocks hold the credentials; the sections only their defaults.
     let multi = !raw.orgs.is_empty();
@@ -363,6 +364,18 @@ pub(super) fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> 
         Err(ConfigError::new(key, "must be longer than zero"))
     } else {
         Ok(d)
+    }
+}
+
+/// A fraction of a budget: more than 0, at most 1.
+fn share(key: &str, f: f64) -> Result<f64, ConfigError> {
+    if f > 0.0 && f <= 1.0 {
+        Ok(f)
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("`{f}` is not a share of the request budget: give a fraction above 0 and at most 1 (0.5 is half)"),
+        ))
     }
 }
 

@@ -139,6 +139,8 @@ struct Inner {
     stream_paused: Family<Labels, Gauge>,
     sink_request_duration: Histogram,
     credential_expiry: Family<Labels, Gauge>,
+    /// Requests the last inventory run of each type made, by kind.
+    inventory_run_requests: Family<Labels, Gauge>,
     /// The streams registered, in order, whose per-stream series exist from the start.
     stream_names: Mutex<Vec<String>>,
     credentials: LabelValues,
@@ -194,6 +196,7 @@ impl Metrics {
             // 5 ms to ~41 s: a fast local receiver up to the default 30 s sink timeout.
             sink_request_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             credential_expiry: Family::default(),
+            inventory_run_requests: Family::default(),
             stream_names: Mutex::default(),
             credentials: LabelValues::default(),
             streams: LabelValues::default(),
@@ -243,6 +246,11 @@ impl Metrics {
             "oai_ingest_credential_expiry_timestamp_seconds",
             "Unix time at which each admin key with an expiry date expires, from the inventory",
             inner.credential_expiry.clone(),
+        );
+        r.register(
+            "oai_ingest_inventory_run_requests",
+            "Admin API pages the last inventory run read, by run type (full, incremental) and kind",
+            inner.inventory_run_requests.clone(),
         );
         r.register_collector(Box::new(process::ProcessCollector));
         r.register(
@@ -515,6 +523,15 @@ impl Metrics {
                 .get_or_create(&vec![("credential", self.0.credentials.bounded(credential))])
                 .set(*at);
         }
+    }
+
+    /// The pages the inventory run of type `run` (`full`, `incremental`) that just ended read
+    /// of `kind`.
+    pub fn set_inventory_run_requests(&self, run: &'static str, kind: &'static str, pages: u64) {
+        self.0
+            .inventory_run_requests
+            .get_or_create(&vec![("run", run.to_string()), ("kind", kind.to_string())])
+            .set(i64::try_from(pages).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition (classic format, [`CONTENT_TYPE`]).

@@ -12,6 +12,7 @@ use crate::retry::RetrySettings;
 use crate::secrets::Rotating;
 use crate::upstream::api::{ApiClient, ApiError, ClientBuildError, Endpoint, Fetched, LimitScope};
 use crate::upstream::http::TlsSettings;
+use crate::upstream::rate_limit::Lane;
 
 /// How to reach the OpenAI Admin API (`[openai]`).
 #[derive(Debug, Clone)]
@@ -58,6 +59,17 @@ pub struct AdminApi {
 impl AdminApi {
     /// A client for `settings`; every clone shares one request budget.
     pub fn new(settings: &OpenAiSettings, retry: RetrySettings, metrics: Metrics) -> Result<Self, ClientBuildError> {
+        Self::with_background_share(settings, retry, metrics, 1.0)
+    }
+
+    /// As [`AdminApi::new`], the inventory's clones ([`AdminApi::background`]) capped at
+    /// `share` of the budget (`inventory.budget_share`).
+    pub fn with_background_share(
+        settings: &OpenAiSettings,
+        retry: RetrySettings,
+        metrics: Metrics,
+        share: f64,
+    ) -> Result<Self, ClientBuildError> {
         let endpoint = Endpoint {
             key_name: "openai.admin_key",
             key: settings.admin_key.clone(),
@@ -66,10 +78,19 @@ impl AdminApi {
             requests_per_minute: settings.requests_per_minute,
             max_response_bytes: settings.max_response_bytes,
             tls: settings.tls.clone(),
+            background_share: share,
         };
         // The Admin API has no documented per-route limits: one budget for all of it.
         let api = ApiClient::build("openai", LimitScope::Shared, endpoint, retry, metrics)?;
         Ok(Self { api })
+    }
+
+    /// The same client (same budget) in the background lane: served within its share and
+    /// after every waiting audit-log request, so the audit logs are never starved.
+    pub fn background(&self) -> Self {
+        Self {
+            api: self.api.clone().with_lane(Lane::Background),
+        }
     }
 
     /// The same client with at most `attempts` tries per request.

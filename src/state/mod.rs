@@ -13,6 +13,8 @@
 //!   spool/<file>.part            a compliance log file while it is downloaded and read (any
 //!                                left by a crash is removed when the directory is opened)
 //!   quarantine/<file>.jsonl      a compliance log file that stays corrupt, beside <file>.reason.json
+//!   inventory/snapshot-<n>.ndjson  the inventory's snapshot of run <n>: one object per line,
+//!                                the current one and the one being written (`snapshots`)
 //!   <org_id>/                    with `[[orgs]]`: one organization's checkpoints/, spool/ and
 //!                                quarantine/, laid out as above (`orgs`)
 //! ```
@@ -25,6 +27,7 @@ mod atomic_file;
 mod checkpoint;
 mod dead_letter;
 mod orgs;
+pub mod snapshots;
 mod spool;
 
 use std::fs::File;
@@ -33,6 +36,7 @@ use std::path::{Path, PathBuf};
 pub use checkpoint::{CheckpointError, CheckpointStore};
 pub use dead_letter::{DeadLetter, DeadLetterError, Entry as DeadLetterEntry};
 pub use orgs::org_dir_problem;
+pub use snapshots::SnapshotFiles;
 pub use spool::Spool;
 
 /// File and directory names under `state.dir`; part of the operator-facing contract.
@@ -42,6 +46,7 @@ const DEAD_LETTER: &str = "dead-letter.ndjson";
 const REPLAY_SCRATCH: &str = "dead-letter.replay.ndjson";
 const SPOOL: &str = "spool";
 const QUARANTINE: &str = "quarantine";
+const INVENTORY: &str = "inventory";
 
 /// Where checkpoints, snapshots and the dead-letter file live.
 #[derive(Debug, Clone)]

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use super::{
-    CHECKPOINTS, CheckpointError, CheckpointStore, QUARANTINE, SPOOL, Spool, StateDir, StateError, atomic_file,
+    CHECKPOINTS, CheckpointError, CheckpointStore, INVENTORY, QUARANTINE, SPOOL, SnapshotFiles, Spool, StateDir,
+    StateError, atomic_file,
 };
 
 /// Names at the root of the state directory that are not organizations.
@@ -18,6 +19,7 @@ const RESERVED: &[&str] = &[
     super::REPLAY_SCRATCH,
     SPOOL,
     QUARANTINE,
+    INVENTORY,
 ];
 
 /// Why `org_id` cannot name an organization's directory, if it cannot: only ASCII letters,
@@ -69,6 +71,11 @@ impl OrgState {
     /// This organization's checkpoint store (`checkpoints/`, created on first use).
     pub fn checkpoints(&self) -> Result<CheckpointStore, CheckpointError> {
         CheckpointStore::open(&self.dir.join(CHECKPOINTS))
+    }
+
+    /// This organization's inventory snapshot files (`inventory/`, created on first write).
+    pub fn inventory_snapshots(&self) -> SnapshotFiles {
+        SnapshotFiles::new(self.dir.join(INVENTORY))
     }
 
     /// This organization's compliance spool and quarantine.

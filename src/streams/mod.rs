@@ -51,6 +51,9 @@ pub enum CycleError {
     /// 404): retried with backoff, and worth a warning rather than an error until then.
     #[error("{0}")]
     Waiting(String),
+    /// The stream's own files under the state directory could not be read or written.
+    #[error("{0}")]
+    State(String),
 }
 
 impl CycleError {
@@ -62,6 +65,7 @@ impl CycleError {
             Self::Upstream(_) => "upstream",
             Self::Refused(_) => "refused",
             Self::Waiting(_) => "waiting",
+            Self::State(_) => "state",
         }
     }
 }

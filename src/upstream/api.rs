@@ -17,7 +17,7 @@ use url::Url;
 
 pub use super::error::{ApiError, ApiErrorDetail, ApiErrorKind, ErrorBody, ErrorResponse, redact_keys};
 use super::http::TlsSettings;
-use super::rate_limit::RateLimit;
+use super::rate_limit::{Lane, RateLimit};
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::retry::{self, Class, Schedule};
@@ -76,6 +76,8 @@ pub struct ApiClient {
     key: Rotating,
     /// The request budget, shared by every clone of this client.
     limiter: Arc<RateLimit>,
+    /// Which of the budget's lanes this clone's requests travel in.
+    lane: Lane,
     /// Backoff between attempts of one request.
     schedule: Schedule,
     /// Tries per request before the caller sees the failure.
@@ -100,6 +102,8 @@ pub struct Endpoint {
     pub max_response_bytes: u64,
     /// Extra trusted roots (`<section>.ca_file`).
     pub tls: TlsSettings,
+    /// The share of the budget background requests may use (1.0: all of it).
+    pub background_share: f64,
 }
 
 /// Why an API client could not be built.
@@ -128,12 +132,22 @@ impl ApiClient {
             http: super::http::streaming_client(endpoint.timeout, &endpoint.tls)?,
             base: endpoint.base,
             key,
-            limiter: Arc::new(RateLimit::per_minute(endpoint.requests_per_minute)),
+            limiter: Arc::new(RateLimit::with_background_share(
+                endpoint.requests_per_minute,
+                endpoint.background_share,
+            )),
+            lane: Lane::Priority,
             schedule: Schedule::new(retry),
             attempts: DEFAULT_ATTEMPTS,
             max_response_bytes: endpoint.max_response_bytes,
             metrics,
         })
+    }
+
+    /// The same client (same budget) sending its requests in `lane`.
+    pub fn with_lane(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
     }
 
     /// The same client trying each request at most `attempts` times (for `check`).
@@ -317,10 +331,13 @@ impl ApiClient {
     /// One request within the budget, with the key in use now.
     async fn request(&self, route: &'static str, url: &Url, query: &[(&str, String)]) -> Result<Response, ApiError> {
         self.limiter
-            .wait(match self.scope {
-                LimitScope::Shared => self.service,
-                LimitScope::PerRoute => route,
-            })
+            .wait(
+                match self.scope {
+                    LimitScope::Shared => self.service,
+                    LimitScope::PerRoute => route,
+                },
+                self.lane,
+            )
             .await;
         self.http
             .get(url.clone())

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::size::OrgSize;
+
 /// How to run a simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -34,6 +36,8 @@ pub struct SimConfig {
     pub receiver_token: Option<String>,
     /// When set, every received event is appended to this NDJSON file.
     pub receiver_file: Option<PathBuf>,
+    /// Grow the organization to this many users and projects (benchmarks at enterprise scale).
+    pub size: OrgSize,
 }
 
 impl Default for SimConfig {
@@ -52,6 +56,7 @@ impl Default for SimConfig {
             compliance_key: None,
             receiver_token: None,
             receiver_file: None,
+            size: OrgSize::default(),
         }
     }
 }

@@ -110,6 +110,7 @@ mod records;
 mod seed;
 mod server;
 mod shared;
+mod size;
 
 pub use audit_store::is_tenant_scoped;
 pub use compliance::COMPLIANCE_EVENT_TYPES;
@@ -120,3 +121,4 @@ pub use org::Org;
 pub use receiver::{Receiver, ReceiverScript};
 pub use receiver_state::{ReceivedBatch, ReceivedRequest};
 pub use server::{Simulator, serve_until, start};
+pub use size::OrgSize;

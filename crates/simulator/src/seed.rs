@@ -58,6 +58,7 @@ pub(crate) fn build(cfg: &SimConfig, now_us: i64) -> OrgState {
     groups_roles_certs(&mut st, start);
     external_storage(&mut st, start);
     invites(&mut st, start);
+    super::size::grow(&mut st, cfg.size, start, now);
     activity::history(&mut st, start, now, cfg.history_events);
     st
 }
@@ -122,14 +123,7 @@ fn projects(st: &mut OrgState, start: i64) {
             .map(|(_, p)| p.clone())
             .collect();
         for (j, p) in members.iter().enumerate() {
-            let seq = st.next_seq();
-            st.project_users.entry(id.clone()).or_default().insert(
-                seq,
-                &p.id,
-                json!({"object": "organization.project.user", "id": p.id, "name": p.name,
-                    "email": p.email, "role": if j < 2 { "owner" } else { "member" },
-                    "added_at": created + DAY}),
-            );
+            add_member(st, &id, p, j < 2, created + DAY);
         }
         st.project_service_accounts.entry(id.clone()).or_default();
         if i > 0 {
@@ -143,18 +137,35 @@ fn projects(st: &mut OrgState, start: i64) {
                     "role": "member", "created_at": created + 2 * DAY}),
             );
         }
-        for (model, rpm, tpm) in MODELS {
-            let seq = st.next_seq();
-            let rl = format!("rl-{model}");
-            st.project_rate_limits.entry(id.clone()).or_default().insert(
-                seq,
-                &rl,
-                json!({"object": "project.rate_limit", "id": rl, "model": model,
-                    "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
-                    "max_requests_per_1_day": rpm * 1000}),
-            );
-        }
+        rate_limits(st, &id);
         st.project_keys.entry(id.clone()).or_default();
+    }
+}
+
+/// `p` as a member (an owner when `owner`) of `project`.
+pub(crate) fn add_member(st: &mut OrgState, project: &str, p: &Person, owner: bool, added_at: i64) {
+    let seq = st.next_seq();
+    st.project_users.entry(project.to_string()).or_default().insert(
+        seq,
+        &p.id,
+        json!({"object": "organization.project.user", "id": p.id, "name": p.name,
+            "email": p.email, "role": if owner { "owner" } else { "member" },
+            "added_at": added_at}),
+    );
+}
+
+/// One rate limit per model for `project`.
+pub(crate) fn rate_limits(st: &mut OrgState, project: &str) {
+    for (model, rpm, tpm) in MODELS {
+        let seq = st.next_seq();
+        let rl = format!("rl-{model}");
+        st.project_rate_limits.entry(project.to_string()).or_default().insert(
+            seq,
+            &rl,
+            json!({"object": "project.rate_limit", "id": rl, "model": model,
+                "max_requests_per_1_minute": rpm, "max_tokens_per_1_minute": tpm,
+                "max_requests_per_1_day": rpm * 1000}),
+        );
     }
 }
 

@@ -1,6 +1,5 @@
-//! The pure comparison of one kind's listing with its previous snapshot: what was observed,
-//! added, removed or changed (with a field-level diff), and the snapshot to keep next.
-//! A scope that was not listed completely never loses objects.
+//! The pure comparison of one listed object with what the previous snapshot held of it: what
+//! was observed, added, removed or changed (with a field-level diff).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,30 +64,6 @@ pub fn content_hash(fields: &Fields) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// How far a listing got.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Coverage {
-    /// Every page of every scope was listed.
-    pub complete: bool,
-    /// Scopes listed completely even when others failed.
-    pub scopes: BTreeSet<String>,
-}
-
-impl Coverage {
-    #[cfg(test)]
-    pub fn complete() -> Self {
-        Self {
-            complete: true,
-            scopes: BTreeSet::new(),
-        }
-    }
-
-    /// Whether an object under `scope` that was not listed is really gone.
-    fn covers(&self, scope: Option<&str>) -> bool {
-        self.complete || scope.is_some_and(|s| self.scopes.contains(s))
-    }
-}
-
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,85 +117,56 @@ impl Change {
     }
 }
 
-/// Compares `items` (this run's listing of one kind) with `prev`; returns the changes, in a
-/// stable order, and the snapshot to keep. Objects of scopes `coverage` does not cover stay.
-pub fn diff(prev: &KindSnapshot, items: Vec<Item>, coverage: &Coverage) -> (Vec<Change>, KindSnapshot) {
-    let mut next = KindSnapshot {
-        baselined: prev.baselined || coverage.complete,
-        objects: prev.objects.clone(),
-    };
-    // A repeated item (a page served twice) counts once; the later copy wins.
-    let mut listed: BTreeMap<String, Item> = BTreeMap::new();
-    for item in items {
-        listed.insert(item.key(), item);
+/// What this run's listing of `item` (its content hash `hash`) says against what the previous
+/// snapshot held of it (`before`): nothing when unchanged; otherwise, once the kind has a
+/// complete baseline, an `added` or `changed` (with its field diff), and always an `observed`.
+pub fn compare(before: Option<&Stored>, item: &Item, hash: &str, baselined: bool) -> Vec<Change> {
+    if before.is_some_and(|b| b.hash == hash) {
+        return Vec::new();
     }
-    let mut changes = Vec::new();
-    let mut observed = Vec::new();
-    for (key, item) in &listed {
-        let hash = content_hash(&item.fields);
-        let before = prev.objects.get(key);
-        if before.is_some_and(|b| b.hash == hash) {
-            continue;
-        }
-        if prev.baselined {
-            changes.push(Change {
-                change: if before.is_some() {
-                    ChangeKind::Changed
-                } else {
-                    ChangeKind::Added
-                },
-                id: item.id.clone(),
-                scope: item.scope.clone(),
-                before_hash: before.map(|b| b.hash.clone()),
-                after_hash: Some(hash.clone()),
-                diff: before.map(|b| field_diff(&b.fields, &item.fields)).unwrap_or_default(),
-                fields: item.fields.clone(),
-                raw: Some(item.raw.clone()),
-            });
-        }
-        observed.push(Change {
-            change: ChangeKind::Observed,
+    let mut changes = Vec::with_capacity(2);
+    if baselined {
+        changes.push(Change {
+            change: if before.is_some() {
+                ChangeKind::Changed
+            } else {
+                ChangeKind::Added
+            },
             id: item.id.clone(),
             scope: item.scope.clone(),
-            before_hash: None,
-            after_hash: Some(hash.clone()),
-            diff: Vec::new(),
+            before_hash: before.map(|b| b.hash.clone()),
+            after_hash: Some(hash.to_string()),
+            diff: before.map(|b| field_diff(&b.fields, &item.fields)).unwrap_or_default(),
             fields: item.fields.clone(),
             raw: Some(item.raw.clone()),
         });
-        next.objects.insert(
-            key.clone(),
-            Stored {
-                hash,
-                scope: item.scope.clone(),
-                fields: item.fields.clone(),
-            },
-        );
     }
-    for (key, stored) in &prev.objects {
-        if listed.contains_key(key) || !coverage.covers(stored.scope.as_deref()) {
-            continue;
-        }
-        next.objects.remove(key);
-        if prev.baselined {
-            let id = match &stored.scope {
-                Some(s) => key.strip_prefix(&format!("{s}/")).unwrap_or(key).to_string(),
-                None => key.clone(),
-            };
-            changes.push(Change {
-                change: ChangeKind::Removed,
-                id,
-                scope: stored.scope.clone(),
-                before_hash: Some(stored.hash.clone()),
-                after_hash: None,
-                diff: Vec::new(),
-                fields: stored.fields.clone(),
-                raw: None,
-            });
-        }
+    changes.push(Change {
+        change: ChangeKind::Observed,
+        id: item.id.clone(),
+        scope: item.scope.clone(),
+        before_hash: None,
+        after_hash: Some(hash.to_string()),
+        diff: Vec::new(),
+        fields: item.fields.clone(),
+        raw: Some(item.raw.clone()),
+    });
+    changes
+}
+
+/// The `removed` of object `id`, which the previous snapshot held as `stored` and a listing
+/// that covered its scope no longer shows.
+pub fn removal(id: String, stored: Stored) -> Change {
+    Change {
+        change: ChangeKind::Removed,
+        id,
+        scope: stored.scope,
+        before_hash: Some(stored.hash),
+        after_hash: None,
+        diff: Vec::new(),
+        fields: stored.fields,
+        raw: None,
     }
-    changes.extend(observed);
-    (changes, next)
 }
 
 /// Every field whose value differs, absent counting as `null`.
@@ -245,75 +191,53 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn item(id: &str, scope: Option<&str>, fields: Value) -> Item {
+    fn item(id: &str, fields: Value) -> Item {
         let fields: Fields = serde_json::from_value(fields).expect("fields");
         Item {
             id: id.into(),
-            scope: scope.map(str::to_string),
+            scope: None,
             fields,
             raw: json!({"id": id}),
         }
     }
 
-    fn kinds(changes: &[Change]) -> Vec<(ChangeKind, String)> {
-        changes.iter().map(|c| (c.change, c.key())).collect()
+    fn stored(i: &Item) -> Stored {
+        Stored {
+            hash: content_hash(&i.fields),
+            scope: i.scope.clone(),
+            fields: i.fields.clone(),
+        }
     }
 
-    fn baseline(items: Vec<Item>) -> KindSnapshot {
-        diff(&KindSnapshot::default(), items, &Coverage::complete()).1
+    fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
+        changes.iter().map(|c| c.change).collect()
     }
 
     #[test]
-    fn the_first_complete_listing_observes_everything_and_adds_nothing() {
-        let (changes, next) = diff(
-            &KindSnapshot::default(),
-            vec![item("u1", None, json!({"role": "owner"})), item("u2", None, json!({}))],
-            &Coverage::complete(),
-        );
+    fn a_new_object_is_observed_before_a_baseline_and_added_after_it() {
+        let u = item("u1", json!({"role": "owner"}));
+        let h = content_hash(&u.fields);
+        assert_eq!(kinds(&compare(None, &u, &h, false)), vec![ChangeKind::Observed]);
         assert_eq!(
-            kinds(&changes),
-            vec![(ChangeKind::Observed, "u1".into()), (ChangeKind::Observed, "u2".into())]
+            kinds(&compare(None, &u, &h, true)),
+            vec![ChangeKind::Added, ChangeKind::Observed]
         );
-        assert!(next.baselined);
-        assert_eq!(next.objects.len(), 2);
     }
 
     #[test]
-    fn an_unchanged_listing_has_no_changes() {
-        let prev = baseline(vec![item("u1", None, json!({"role": "owner"}))]);
-        let (changes, next) = diff(
-            &prev,
-            vec![item("u1", None, json!({"role": "owner"}))],
-            &Coverage::complete(),
-        );
-        assert!(changes.is_empty());
-        assert_eq!(next, prev);
+    fn an_unchanged_object_has_no_changes() {
+        let u = item("u1", json!({"role": "owner"}));
+        let h = content_hash(&u.fields);
+        assert!(compare(Some(&stored(&u)), &u, &h, true).is_empty());
     }
 
     #[test]
-    fn additions_removals_and_changes_carry_a_field_diff_and_an_observation() {
-        let prev = baseline(vec![
-            item("u1", None, json!({"role": "reader", "name": "A"})),
-            item("u2", None, json!({})),
-        ]);
-        let (changes, next) = diff(
-            &prev,
-            vec![
-                item("u1", None, json!({"role": "owner", "name": "A"})),
-                item("u3", None, json!({})),
-            ],
-            &Coverage::complete(),
-        );
-        assert_eq!(
-            kinds(&changes),
-            vec![
-                (ChangeKind::Changed, "u1".into()),
-                (ChangeKind::Added, "u3".into()),
-                (ChangeKind::Removed, "u2".into()),
-                (ChangeKind::Observed, "u1".into()),
-                (ChangeKind::Observed, "u3".into()),
-            ]
-        );
+    fn a_change_carries_a_field_diff_and_both_hashes() {
+        let before = item("u1", json!({"role": "reader", "name": "A"}));
+        let after = item("u1", json!({"role": "owner", "name": "A"}));
+        let h = content_hash(&after.fields);
+        let changes = compare(Some(&stored(&before)), &after, &h, true);
+        assert_eq!(kinds(&changes), vec![ChangeKind::Changed, ChangeKind::Observed]);
         assert_eq!(
             changes[0].diff,
             vec![FieldDiff {
@@ -323,7 +247,17 @@ mod tests {
             }]
         );
         assert!(changes[0].before_hash.is_some() && changes[0].before_hash != changes[0].after_hash);
-        assert_eq!(next.objects.keys().collect::<Vec<_>>(), vec!["u1", "u3"]);
+    }
+
+    #[test]
+    fn a_removal_says_what_the_object_was() {
+        let mut k = item("k1", json!({"name": "key"}));
+        k.scope = Some("p1".into());
+        let r = removal("k1".into(), stored(&k));
+        assert_eq!(r.change, ChangeKind::Removed);
+        assert_eq!(r.key(), "p1/k1");
+        assert_eq!(r.fields["name"], json!("key"));
+        assert!(r.raw.is_none() && r.after_hash.is_none());
     }
 
     #[test]
@@ -333,58 +267,6 @@ mod tests {
             &Fields::new(),
         );
         assert_eq!(d[0].after, Value::Null);
-    }
-
-    #[test]
-    fn an_incomplete_listing_removes_nothing_but_still_reports_what_it_saw() {
-        let prev = baseline(vec![
-            item("u1", None, json!({})),
-            item("u2", None, json!({"role": "reader"})),
-        ]);
-        let (changes, next) = diff(
-            &prev,
-            vec![item("u2", None, json!({"role": "owner"}))],
-            &Coverage::default(),
-        );
-        assert_eq!(
-            kinds(&changes),
-            vec![(ChangeKind::Changed, "u2".into()), (ChangeKind::Observed, "u2".into())]
-        );
-        assert!(next.objects.contains_key("u1"), "what was not listed is kept");
-    }
-
-    #[test]
-    fn only_scopes_listed_completely_lose_objects() {
-        let prev = baseline(vec![
-            item("k1", Some("p1"), json!({})),
-            item("k2", Some("p2"), json!({})),
-        ]);
-        let coverage = Coverage {
-            complete: false,
-            scopes: ["p1".to_string()].into(),
-        };
-        let (changes, next) = diff(&prev, Vec::new(), &coverage);
-        assert_eq!(kinds(&changes), vec![(ChangeKind::Removed, "p1/k1".into())]);
-        assert_eq!(changes[0].id, "k1");
-        assert!(next.objects.contains_key("p2/k2"));
-    }
-
-    #[test]
-    fn before_a_complete_baseline_new_objects_are_observed_not_added() {
-        let partial = diff(
-            &KindSnapshot::default(),
-            vec![item("u1", None, json!({}))],
-            &Coverage::default(),
-        )
-        .1;
-        assert!(!partial.baselined);
-        let (changes, next) = diff(
-            &partial,
-            vec![item("u1", None, json!({})), item("u2", None, json!({}))],
-            &Coverage::complete(),
-        );
-        assert_eq!(kinds(&changes), vec![(ChangeKind::Observed, "u2".into())]);
-        assert!(next.baselined);
     }
 
     #[test]

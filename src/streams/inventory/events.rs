@@ -172,7 +172,7 @@ pub fn inventory_signal(signal: &Signal, generation: u64, ctx: &Context, at: Dat
 
 #[cfg(test)]
 mod tests {
-    use super::super::diff::{Coverage, Fields, Item, KindSnapshot, diff};
+    use super::super::diff::{Fields, Item, Stored, compare, content_hash};
     use super::super::signals;
     use super::*;
     use crate::normalize::CATEGORIES;
@@ -190,8 +190,14 @@ mod tests {
             fields: serde_json::from_value::<Fields>(json!({"role": role, "email": "a@b.c"})).expect("f"),
             raw: json!({"id": "user-1", "role": role}),
         };
-        let prev = diff(&KindSnapshot::default(), vec![item("reader")], &Coverage::complete()).1;
-        diff(&prev, vec![item("owner")], &Coverage::complete()).0
+        let before = item("reader");
+        let stored = Stored {
+            hash: content_hash(&before.fields),
+            scope: None,
+            fields: before.fields,
+        };
+        let after = item("owner");
+        compare(Some(&stored), &after, &content_hash(&after.fields), true)
     }
 
     #[test]

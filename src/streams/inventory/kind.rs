@@ -80,6 +80,11 @@ impl Kind {
         }
     }
 
+    /// The kind named `name` ([`Kind::name`]).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Route label for the rate limiter, metrics and logs.
     pub fn route(self) -> &'static str {
         match self {

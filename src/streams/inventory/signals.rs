@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::diff::{Item, KindSnapshot};
+use super::diff::{Fields, Item, KindSnapshot};
+use super::kind::Kind;
 
 const DAY: i64 = 86_400;
 /// Keys expiring this close are reported.
@@ -36,6 +37,32 @@ pub const NAMES: [&str; 9] = [
     "external_storage_unhealthy",
     "external_storage_removed",
 ];
+
+/// Whether the signals read field `field` of `kind`, whose fields are `fields`: the run keeps
+/// only those of the objects it evaluates, so the whole user list costs little more than its
+/// ids (of a user, only an owner's role and email are read).
+pub fn reads(kind: Kind, field: &str, fields: &Fields) -> bool {
+    if kind == Kind::User && fields.get("role").and_then(Value::as_str) != Some("owner") {
+        return false;
+    }
+    match kind {
+        Kind::User => matches!(field, "role" | "email"),
+        Kind::Invite => matches!(field, "created_at" | "email" | "role" | "status"),
+        Kind::ProjectApiKey | Kind::AdminApiKey => matches!(
+            field,
+            "created_at"
+                | "expires_at"
+                | "last_used_at"
+                | "name"
+                | "owner.id"
+                | "owner.type"
+                | "owner.user.email"
+                | "owner.user.id"
+        ),
+        Kind::ExternalStorage => matches!(field, "geography" | "project_id" | "provider.type" | "status"),
+        _ => false,
+    }
+}
 
 /// One condition that holds now.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +101,21 @@ pub struct Inputs<'a> {
 
 /// Every signal name with the conditions that hold now, or `None` when its inputs are
 /// incomplete.
+#[cfg(test)]
 pub fn evaluate(inputs: &Inputs<'_>, now: i64, stale_key_days: u32) -> BTreeMap<&'static str, Option<Vec<Signal>>> {
+    let mut out = evaluate_keys(inputs, now, stale_key_days);
+    out.extend(evaluate_org(inputs, now));
+    out
+}
+
+/// The signals about single keys (stale, orphaned, expiring). Each key's conditions depend on
+/// the key and the member list only, so `inputs` may hold any slice of the keys: a large
+/// organization's are evaluated a slice at a time.
+pub fn evaluate_keys(
+    inputs: &Inputs<'_>,
+    now: i64,
+    stale_key_days: u32,
+) -> BTreeMap<&'static str, Option<Vec<Signal>>> {
     let mut out = BTreeMap::new();
     let keys = inputs.project_keys.zip(inputs.admin_keys);
     out.insert(
@@ -90,6 +131,13 @@ pub fn evaluate(inputs: &Inputs<'_>, now: i64, stale_key_days: u32) -> BTreeMap<
         "key_expiring",
         inputs.project_keys.map(|p| project_keys_expiring(p, now)),
     );
+    out
+}
+
+/// The organization-wide signals. Of the keys they need only those without an expiry.
+pub fn evaluate_org(inputs: &Inputs<'_>, now: i64) -> BTreeMap<&'static str, Option<Vec<Signal>>> {
+    let mut out = BTreeMap::new();
+    let keys = inputs.project_keys.zip(inputs.admin_keys);
     out.insert(
         "keys_without_expiry",
         keys.map(|(p, a)| keys_without_expiry(p, a).into_iter().collect()),

@@ -1,0 +1,778 @@
+//! One inventory run in constant memory: every list read a page at a time, each object
+//! compared with the previous snapshot's [`Index`] as it arrives, its events emitted through
+//! the bounded queue at once and its line appended to this run's snapshot file. After every
+//! list a checkpoint mark records how far the run got, so a run interrupted by a crash or a
+//! stop resumes at the next list instead of starting over. Removals are derived only at the
+//! end, from the previous snapshot file, and only for scopes listed completely.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::diff::{self, Item, KindSnapshot};
+use super::events::{self, SnapshotSummary};
+use super::fetch::{ListError, Pager};
+use super::index::{self, Index, Slot};
+use super::kind::{Kind, Parent};
+use super::store::{self, Record};
+use super::{InventorySettings, InventoryState, NAME, Signals, signals};
+use crate::metrics::Metrics;
+use crate::normalize::{self, Context};
+use crate::openai::AdminApi;
+use crate::pipeline::Emitter;
+use crate::state::SnapshotFiles;
+use crate::state::snapshots::{Reader, Writer};
+use crate::streams::CycleError;
+
+/// What a run has done so far, saved in the checkpoint after every list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// The run's generation (the previous one + 1).
+    pub generation: u64,
+    /// The run's time: a resumed run stamps its events as the interrupted one would have.
+    pub at: DateTime<Utc>,
+    /// Lists read (to their end or to a failure), in the run's fixed order.
+    pub lists_done: usize,
+    /// Bytes of this run's snapshot file that those lists wrote.
+    pub written: u64,
+    /// Pages read.
+    pub pages: u64,
+    /// Kind name → what its lists showed.
+    pub kinds: BTreeMap<String, Tally>,
+}
+
+/// What one kind's lists showed so far in a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Pages read (requests that answered), for the per-run request metric.
+    #[serde(default)]
+    pub pages: u64,
+    pub count: usize,
+    pub observed: usize,
+    pub added: usize,
+    pub changed: usize,
+    #[serde(default)]
+    pub removed: usize,
+    pub unreadable: usize,
+    /// `<scope or kind>: <error>` for every list that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Scopes whose list failed: their objects are never taken for removed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub failed_scopes: BTreeSet<String>,
+    /// The parent list failed, so the children of unknown parents were never asked for.
+    #[serde(default)]
+    pub parents_unknown: bool,
+    /// The organization-level endpoint answered 404: not offered to this organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl Tally {
+    /// Listed to the end everywhere, every item readable.
+    pub fn complete(&self) -> bool {
+        self.failures.is_empty() && !self.parents_unknown && self.unavailable.is_none() && self.unreadable == 0
+    }
+
+    /// Whether an object under `scope` that this run did not list is really gone: the kind
+    /// was listed completely, or its parents were and this scope's list did not fail (a
+    /// parent that is gone has no children left).
+    fn covers(&self, scope: Option<&str>) -> bool {
+        self.complete()
+            || (!self.parents_unknown
+                && self.unavailable.is_none()
+                && scope.is_some_and(|s| !self.failed_scopes.contains(s)))
+    }
+}
+
+impl RunProgress {
+    pub fn new(generation: u64, at: DateTime<Utc>) -> Self {
+        Self {
+            generation,
+            at,
+            lists_done: 0,
+            written: 0,
+            pages: 0,
+            kinds: Kind::ALL
+                .iter()
+                .map(|k| (k.name().to_string(), Tally::default()))
+                .collect(),
+        }
+    }
+
+    fn tally(&mut self, kind: Kind) -> &mut Tally {
+        self.kinds.entry(kind.name().to_string()).or_default()
+    }
+}
+
+/// The organization-level lists, in the order a run reads them (the parents first).
+fn top_lists() -> Vec<(Kind, Option<String>)> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.parent() == Parent::Org)
+        .map(|k| (k, None))
+        .collect()
+}
+
+/// What a finished run leaves behind.
+pub struct Finished {
+    pub state: InventoryState,
+    pub index: Index,
+    pub summary: String,
+    pub pages: u64,
+    pub events: u64,
+    /// The first failure, for the cycle's error.
+    pub error: Option<CycleError>,
+}
+
+fn state_error(what: &str, err: std::io::Error) -> CycleError {
+    CycleError::State(format!("failed to {what} the inventory snapshot: {err}"))
+}
+
+/// One run against the previous snapshot (generation `progress.generation - 1`).
+pub struct Run<'a> {
+    pub client: &'a AdminApi,
+    pub metrics: &'a Metrics,
+    pub ctx: &'a Context,
+    pub settings: &'a InventorySettings,
+    pub files: &'a SnapshotFiles,
+    pub baselined: &'a BTreeSet<String>,
+    pub signals: &'a Arc<Signals>,
+}
+
+/// The mutable part of a run in progress.
+struct Open {
+    /// The previous snapshot's index; dropped before the signals are evaluated.
+    prev: Index,
+    progress: RunProgress,
+    writer: Writer,
+    next: Index,
+    /// For random reads of what changed (`None`: no previous snapshot).
+    prev_reader: Option<Reader>,
+    /// Project id → name, from the previous snapshot and this run.
+    project_names: HashMap<String, String>,
+    /// Ids of projects and groups listed this run, in order: the parents of scoped lists.
+    parents: BTreeMap<Kind, Vec<String>>,
+    events: u64,
+    error: Option<CycleError>,
+}
+
+impl Run<'_> {
+    fn prev_generation(progress: &RunProgress) -> u64 {
+        progress.generation - 1
+    }
+
+    /// Opens the run's snapshot file where `progress` left it (from the start when the
+    /// file lost what the checkpoint vouched for) and rebuilds what the lists done so far
+    /// learnt.
+    fn open(&self, prev: Index, mut progress: RunProgress) -> Result<Open, CycleError> {
+        let writer = match self.files.writer(progress.generation, progress.written) {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                tracing::warn!(
+                    stream = NAME,
+                    generation = progress.generation,
+                    "the interrupted inventory run's snapshot file is shorter than its checkpoint says; starting the run over"
+                );
+                progress = RunProgress::new(progress.generation, progress.at);
+                self.files
+                    .writer(progress.generation, 0)
+                    .map_err(|e| state_error("create", e))?
+                    .ok_or_else(|| CycleError::State("failed to create the inventory snapshot".into()))?
+            }
+            Err(e) => return Err(state_error("open", e)),
+        };
+        let prev_gen = Self::prev_generation(&progress);
+        let prev_reader = self.files.reader(prev_gen).map_err(|e| state_error("read", e))?;
+        let next = Index::with_capacity(prev.len());
+        let mut open = Open {
+            prev,
+            progress,
+            writer,
+            next,
+            prev_reader,
+            project_names: HashMap::new(),
+            parents: BTreeMap::new(),
+            events: 0,
+            error: None,
+        };
+        // Project names of the previous snapshot, for projects this run has not listed yet.
+        if let Some(mut r) = self.files.reader(prev_gen).map_err(|e| state_error("read", e))? {
+            while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
+                if rec.kind == Kind::Project.name()
+                    && let Some(name) = rec.fields.get("name").and_then(Value::as_str)
+                {
+                    open.project_names.insert(rec.id.clone(), name.to_string());
+                }
+            }
+        }
+        // What the lists done before an interruption wrote.
+        if open.progress.written > 0 {
+            let mut r = self
+                .files
+                .reader(open.progress.generation)
+                .map_err(|e| state_error("read", e))?
+                .ok_or_else(|| CycleError::State("the interrupted inventory run's snapshot is gone".into()))?;
+            let limit = open.progress.written;
+            while let Some((at, rec)) = store::next(&mut r, limit).map_err(|e| state_error("read", e))? {
+                let Some(kind) = Kind::from_name(&rec.kind) else {
+                    continue;
+                };
+                open.learn(kind, &rec);
+                let object = index::object_digest(kind, &rec.key());
+                open.next.insert(
+                    object,
+                    Slot {
+                        hash: index::hash_digest(&rec.hash),
+                        offset: at,
+                    },
+                );
+            }
+        }
+        Ok(open)
+    }
+
+    /// Reads every list not read yet, comparing with `prev` (the index of the previous
+    /// snapshot), then derives removals, snapshot summaries and signals.
+    pub async fn run(
+        &self,
+        prev: Index,
+        progress: RunProgress,
+        out: &Emitter<InventoryState>,
+    ) -> Result<Finished, CycleError> {
+        let mut open = self.open(prev, progress)?;
+        let mut lists = top_lists();
+        let top = lists.len();
+        let mut index = open.progress.lists_done.min(top);
+        // The organization-level lists first; their projects and groups name the rest.
+        while index < top {
+            let (kind, scope) = lists[index].clone();
+            self.read_list(&mut open, kind, scope.as_deref(), out).await?;
+            index += 1;
+            self.mark(&mut open, index, out)?;
+        }
+        lists.extend(self.scoped_lists(&mut open));
+        while index < lists.len() {
+            if index >= open.progress.lists_done {
+                let (kind, scope) = lists[index].clone();
+                self.read_list(&mut open, kind, scope.as_deref(), out).await?;
+                self.mark(&mut open, index + 1, out)?;
+            }
+            index += 1;
+        }
+        self.finish(open, out).await
+    }
+
+    /// Every project's and group's children, or — when the parent list failed — the kind
+    /// marked as not knowing its parents.
+    fn scoped_lists(&self, open: &mut Open) -> Vec<(Kind, Option<String>)> {
+        let mut lists = Vec::new();
+        for kind in Kind::ALL {
+            let parent = match kind.parent() {
+                Parent::Org => continue,
+                Parent::Project => Kind::Project,
+                Parent::Group => Kind::Group,
+            };
+            if open.progress.tally(parent).complete() {
+                let ids = open.parents.get(&parent).cloned().unwrap_or_default();
+                lists.extend(ids.into_iter().map(|id| (kind, Some(id))));
+            } else {
+                open.progress.tally(kind).parents_unknown = true;
+            }
+        }
+        lists
+    }
+
+    /// A checkpoint mark: once this run's events so far are delivered, a restart resumes
+    /// after list `lists_done`.
+    fn mark(&self, open: &mut Open, lists_done: usize, out: &Emitter<InventoryState>) -> Result<(), CycleError> {
+        open.progress.lists_done = lists_done;
+        open.progress.written = open.writer.flush().map_err(|e| state_error("write", e))?;
+        out.checkpoint(InventoryState {
+            generation: Self::prev_generation(&open.progress),
+            baselined: self.baselined.clone(),
+            signals: Arc::clone(self.signals),
+            run: Some(open.progress.clone()),
+            ..InventoryState::default()
+        });
+        Ok(())
+    }
+
+    /// One list, page by page: each object compared, emitted and written as it arrives. A
+    /// failure is recorded on the kind, not fatal.
+    async fn read_list(
+        &self,
+        open: &mut Open,
+        kind: Kind,
+        scope: Option<&str>,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        let mut pager = Pager::new(kind, scope);
+        loop {
+            let page = tokio::select! {
+                biased;
+                () = out.stopping() => return Err(CycleError::Stopped(crate::pipeline::Stopped)),
+                page = pager.next_page(self.client, self.metrics, NAME) => page,
+            };
+            match page {
+                Ok(Some(items)) => {
+                    open.progress.pages += 1;
+                    open.progress.tally(kind).pages += 1;
+                    for raw in items {
+                        self.take(open, kind, scope, raw, out).await?;
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(err) if scope.is_none() && err.is_unavailable() => {
+                    if let ListError::Api(e) = &err {
+                        open.progress.tally(kind).unavailable = Some(e.summary());
+                    }
+                    return Ok(());
+                }
+                Err(err) => {
+                    let tally = open.progress.tally(kind);
+                    tally.failures.push(format!("{}: {err}", scope.unwrap_or(kind.name())));
+                    if let Some(s) = scope {
+                        tally.failed_scopes.insert(s.to_string());
+                    }
+                    if open.error.is_none() {
+                        open.error = Some(match err {
+                            ListError::Api(e) => CycleError::Api(e),
+                            ListError::Upstream(m) => CycleError::Upstream(m),
+                        });
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// One listed object.
+    async fn take(
+        &self,
+        open: &mut Open,
+        kind: Kind,
+        scope: Option<&str>,
+        raw: Value,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        let Some((id, fields)) = kind.view(&raw) else {
+            // It still travels; without an id it cannot be tracked, so the kind cannot claim
+            // to know everything that exists and derives no removals.
+            open.progress.tally(kind).unreadable += 1;
+            let event = normalize::unparseable(
+                normalize::Source::Inventory,
+                &raw,
+                self.ctx,
+                &format!("an inventory {} item without a string id", kind.name()),
+            );
+            open.events += 1;
+            return Ok(out.emit(event).await?);
+        };
+        let item = Item {
+            id,
+            scope: scope.map(str::to_string),
+            fields,
+            raw,
+        };
+        let object = index::object_digest(kind, &item.key());
+        // A repeated item (a page served twice) counts once.
+        if open.next.contains(object) {
+            return Ok(());
+        }
+        let hash = diff::content_hash(&item.fields);
+        let digest = index::hash_digest(&hash);
+        let before = open.prev.get(object);
+        if before.map(|b| b.hash) != Some(digest) {
+            let stored = match (before, open.prev_reader.as_mut()) {
+                (Some(slot), Some(reader)) => Some(
+                    store::read_at(reader, slot.offset)
+                        .map_err(|e| state_error("read", e))?
+                        .stored(),
+                ),
+                _ => None,
+            };
+            let baselined = self.baselined.contains(kind.name());
+            for change in diff::compare(stored.as_ref(), &item, &hash, baselined) {
+                self.emit_change(open, kind, &change, out).await?;
+            }
+        }
+        let record = Record {
+            kind: kind.name().to_string(),
+            id: item.id,
+            scope: item.scope,
+            hash,
+            fields: item.fields,
+        };
+        let offset = store::append(&mut open.writer, &record).map_err(|e| state_error("write", e))?;
+        open.next.insert(object, Slot { hash: digest, offset });
+        open.progress.tally(kind).count += 1;
+        open.learn(kind, &record);
+        Ok(())
+    }
+
+    /// One change's event, counted on its kind.
+    async fn emit_change(
+        &self,
+        open: &mut Open,
+        kind: Kind,
+        change: &diff::Change,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(), CycleError> {
+        let tally = open.progress.tally(kind);
+        match change.change {
+            diff::ChangeKind::Observed => tally.observed += 1,
+            diff::ChangeKind::Added => tally.added += 1,
+            diff::ChangeKind::Changed => tally.changed += 1,
+            diff::ChangeKind::Removed => tally.removed += 1,
+        }
+        let project = change.scope.as_ref().and_then(|s| open.project_names.get(s));
+        let event = events::inventory_change(
+            kind,
+            change,
+            open.progress.generation,
+            project.map(String::as_str),
+            self.ctx,
+            open.progress.at,
+        );
+        open.events += 1;
+        Ok(out.emit(event).await?)
+    }
+
+    /// Removals (and what stays because its scope was not listed completely), the snapshot
+    /// summaries, the signals; then the state that makes this run's snapshot current.
+    async fn finish(&self, mut open: Open, out: &Emitter<InventoryState>) -> Result<Finished, CycleError> {
+        let prev_gen = Self::prev_generation(&open.progress);
+        if let Some(mut r) = self.files.reader(prev_gen).map_err(|e| state_error("read", e))? {
+            while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
+                let Some(kind) = Kind::from_name(&rec.kind) else {
+                    continue;
+                };
+                let object = index::object_digest(kind, &rec.key());
+                if open.next.contains(object) {
+                    continue;
+                }
+                if open.progress.tally(kind).covers(rec.scope.as_deref()) {
+                    if self.baselined.contains(kind.name()) {
+                        let change = diff::removal(rec.id.clone(), rec.stored());
+                        self.emit_change(&mut open, kind, &change, out).await?;
+                    }
+                } else {
+                    // Not listed, and its scope was not listed completely: it stays.
+                    let offset = store::append(&mut open.writer, &rec).map_err(|e| state_error("write", e))?;
+                    open.next.insert(
+                        object,
+                        Slot {
+                            hash: index::hash_digest(&rec.hash),
+                            offset,
+                        },
+                    );
+                }
+            }
+        }
+        let Open {
+            progress,
+            writer,
+            next,
+            project_names,
+            mut events,
+            error,
+            prev,
+            prev_reader,
+            parents,
+        } = open;
+        drop((prev, prev_reader, parents));
+        writer.finish().map_err(|e| state_error("write", e))?;
+
+        let generation = progress.generation;
+        let mut baselined = self.baselined.clone();
+        let mut incomplete = Vec::new();
+        let (mut objects, mut observed, mut added, mut changed, mut unreadable) = (0, 0, 0, 0, 0);
+        let mut removed_total = 0;
+        for kind in Kind::ALL {
+            let tally = progress.kinds.get(kind.name()).cloned().unwrap_or_default();
+            self.metrics
+                .set_inventory_run_requests("full", kind.name(), tally.pages);
+            let complete = tally.complete();
+            if complete {
+                baselined.insert(kind.name().to_string());
+            } else if tally.unavailable.is_none() {
+                incomplete.push(kind.name());
+            }
+            let mut failures = tally.failures.clone();
+            if tally.parents_unknown {
+                failures.push("the parent list failed, so not every parent was listed".to_string());
+            }
+            if let Some(err) = &tally.unavailable {
+                failures.push(format!("not offered to this organization: {err}"));
+            }
+            if tally.unreadable > 0 {
+                failures.push(format!("{} item(s) without a string id", tally.unreadable));
+            }
+            let summary = SnapshotSummary {
+                kind: kind.name(),
+                snapshot_id: generation.to_string(),
+                generation,
+                complete,
+                count: tally.count,
+                observed: tally.observed,
+                added: tally.added,
+                removed: tally.removed,
+                changed: tally.changed,
+                failures,
+            };
+            objects += tally.count;
+            observed += tally.observed;
+            added += tally.added;
+            changed += tally.changed;
+            unreadable += tally.unreadable;
+            removed_total += summary.removed;
+            events += 1;
+            out.emit(events::inventory_snapshot(&summary, self.ctx, progress.at))
+                .await?;
+        }
+
+        let (signals, signal_events) = self.signals(&progress, &project_names, out).await?;
+        events += signal_events;
+        let state = InventoryState {
+            generation,
+            baselined,
+            signals: Arc::new(signals),
+            run: None,
+            ..InventoryState::default()
+        };
+        let summary = format!(
+            "snapshot {generation}: {objects} objects, {observed} observed, {added} added, {removed_total} removed, {changed} changed, {signal_events} signals, {unreadable} unreadable{}",
+            if incomplete.is_empty() {
+                String::new()
+            } else {
+                format!("; incomplete: {}", incomplete.join(", "))
+            }
+        );
+        let error = error.or_else(|| {
+            (!incomplete.is_empty()).then(|| {
+                CycleError::Upstream(format!(
+                    "inventory kinds {} could not be read completely",
+                    incomplete.join(", ")
+                ))
+            })
+        });
+        Ok(Finished {
+            state,
+            index: next,
+            summary,
+            pages: progress.pages,
+            events,
+            error,
+        })
+    }
+
+    /// Evaluates the signals over this run's snapshot file — the kinds they need, read back
+    /// with only the fields they look at, the project keys a slice at a time — and emits the
+    /// conditions that appeared or changed.
+    async fn signals(
+        &self,
+        progress: &RunProgress,
+        project_names: &HashMap<String, String>,
+        out: &Emitter<InventoryState>,
+    ) -> Result<(Signals, u64), CycleError> {
+        let complete = |k: Kind| progress.kinds.get(k.name()).is_some_and(Tally::complete);
+        let mut lists: BTreeMap<Kind, Vec<Item>> = [Kind::User, Kind::Invite, Kind::AdminApiKey, Kind::ExternalStorage]
+            .into_iter()
+            .filter(|k| complete(*k))
+            .map(|k| (k, Vec::new()))
+            .collect();
+        let keys_complete = complete(Kind::ProjectApiKey);
+        // The organization-wide signals need of the project keys only those without expiry.
+        let mut unexpiring = Vec::new();
+        let mut chunk = Vec::new();
+        let mut reporting = Reporting {
+            progress,
+            project_names,
+            out,
+            report: Report::default(),
+        };
+        let mut first = true;
+        if let Some(mut r) = self
+            .files
+            .reader(progress.generation)
+            .map_err(|e| state_error("read", e))?
+        {
+            // The users and admin keys precede the project keys in the file: the lists are
+            // written in the run's order, organization-level lists first.
+            while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
+                let Some(kind) = Kind::from_name(&rec.kind) else {
+                    continue;
+                };
+                let keep = kind == Kind::ProjectApiKey && keys_complete || lists.contains_key(&kind);
+                if !keep {
+                    continue;
+                }
+                let fields = rec
+                    .fields
+                    .iter()
+                    .filter(|(name, _)| signals::reads(kind, name, &rec.fields))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let item = Item {
+                    id: rec.id,
+                    scope: rec.scope,
+                    fields,
+                    raw: Value::Null,
+                };
+                if kind != Kind::ProjectApiKey {
+                    lists.entry(kind).or_default().push(item);
+                    continue;
+                }
+                if !item.fields.contains_key("expires_at") {
+                    unexpiring.push(Item {
+                        fields: diff::Fields::new(),
+                        ..item.clone()
+                    });
+                }
+                chunk.push(item);
+                if chunk.len() == KEY_SLICE {
+                    let slice = keys_complete.then_some(chunk.as_slice());
+                    self.key_signals(&lists, slice, first, &mut reporting).await?;
+                    first = false;
+                    chunk.clear();
+                }
+            }
+        }
+        let slice = keys_complete.then_some(chunk.as_slice());
+        self.key_signals(&lists, slice, first, &mut reporting).await?;
+        drop(chunk);
+
+        let mut storage_before = KindSnapshot::default();
+        if let Some(mut r) = self
+            .files
+            .reader(progress.generation - 1)
+            .map_err(|e| state_error("read", e))?
+        {
+            while let Some((_, rec)) = store::next(&mut r, u64::MAX).map_err(|e| state_error("read", e))? {
+                if rec.kind == Kind::ExternalStorage.name() {
+                    storage_before.objects.insert(rec.key(), rec.stored());
+                }
+            }
+        }
+        if let Some(keys) = lists.get(&Kind::AdminApiKey) {
+            let expiries: Vec<(String, i64)> = keys
+                .iter()
+                .filter_map(|k| Some((k.id.clone(), k.fields.get("expires_at")?.as_i64()?)))
+                .collect();
+            self.metrics.set_credential_expiries(&expiries);
+        }
+        let inputs = signals::Inputs {
+            users: lists.get(&Kind::User).map(Vec::as_slice),
+            invites: lists.get(&Kind::Invite).map(Vec::as_slice),
+            project_keys: keys_complete.then_some(unexpiring.as_slice()),
+            admin_keys: lists.get(&Kind::AdminApiKey).map(Vec::as_slice),
+            external_storage: lists.get(&Kind::ExternalStorage).map(Vec::as_slice),
+            external_storage_before: Some(&storage_before),
+        };
+        let holding = signals::evaluate_org(&inputs, progress.at.timestamp());
+        self.report(holding, &mut reporting).await?;
+        // Unevaluable signals keep what was reported, so nothing is repeated once they are
+        // evaluable again.
+        let Report { mut next, emitted } = reporting.report;
+        for (name, reported) in self.signals.iter() {
+            if !next.contains_key(name) {
+                next.insert(name.clone(), reported.clone());
+            }
+        }
+        Ok((next, emitted))
+    }
+
+    /// The key signals of one slice of the project keys (`None`: they were not listed
+    /// completely); the admin keys go with the first slice.
+    async fn key_signals(
+        &self,
+        lists: &BTreeMap<Kind, Vec<Item>>,
+        slice: Option<&[Item]>,
+        first: bool,
+        reporting: &mut Reporting<'_>,
+    ) -> Result<(), CycleError> {
+        let admin = lists
+            .get(&Kind::AdminApiKey)
+            .map(|a| if first { a.as_slice() } else { &[] });
+        let inputs = signals::Inputs {
+            users: lists.get(&Kind::User).map(Vec::as_slice),
+            project_keys: slice,
+            admin_keys: admin,
+            ..signals::Inputs::default()
+        };
+        let now = reporting.progress.at.timestamp();
+        let holding = signals::evaluate_keys(&inputs, now, self.settings.stale_key_days);
+        self.report(holding, reporting).await
+    }
+
+    /// Emits the conditions of `holding` that were not reported as they are, and records what
+    /// is reported now. A name whose inputs are incomplete (`None`) is left as it was.
+    async fn report(
+        &self,
+        holding: BTreeMap<&'static str, Option<Vec<signals::Signal>>>,
+        reporting: &mut Reporting<'_>,
+    ) -> Result<(), CycleError> {
+        let Reporting {
+            progress,
+            project_names,
+            out,
+            report,
+        } = reporting;
+        for (name, holding) in holding {
+            let Some(holding) = holding else { continue };
+            let reported = self.signals.get(name);
+            let now_reported = report.next.entry(name.to_string()).or_default();
+            for signal in holding {
+                let hash = signal.condition_hash();
+                if reported.and_then(|r| r.get(&signal.subject)) != Some(&hash) {
+                    let mut event = events::inventory_signal(&signal, progress.generation, self.ctx, progress.at);
+                    if let Some(project) = event.project.as_mut() {
+                        project.name = project.id.as_ref().and_then(|id| project_names.get(id)).cloned();
+                    }
+                    report.emitted += 1;
+                    out.emit(event).await?;
+                }
+                now_reported.insert(signal.subject, hash);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many project keys the key signals look at a time: bounds the signals held at once.
+const KEY_SLICE: usize = 1000;
+
+/// The signals reported by this run so far.
+#[derive(Default)]
+struct Report {
+    next: Signals,
+    emitted: u64,
+}
+
+/// What reporting signals needs: the run, where events go, what was reported so far.
+struct Reporting<'a> {
+    progress: &'a RunProgress,
+    project_names: &'a HashMap<String, String>,
+    out: &'a Emitter<InventoryState>,
+    report: Report,
+}
+
+impl Open {
+    /// What later lists need of a listed object: project names and the parents' ids.
+    fn learn(&mut self, kind: Kind, record: &Record) {
+        match kind {
+            Kind::Project => {
+                if let Some(name) = record.fields.get("name").and_then(Value::as_str) {
+                    self.project_names.insert(record.id.clone(), name.to_string());
+                }
+                self.parents.entry(kind).or_default().push(record.id.clone());
+            }
+            Kind::Group => self.parents.entry(kind).or_default().push(record.id.clone()),
+            _ => {}
+        }
+    }
+}
