@@ -203,3 +203,40 @@ async fn a_cursor_that_does_not_advance_is_an_error_not_a_spin() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_is_the_record_exactly_as_the_api_sent_it() {
+    let api = MockServer::start().await;
+    let now = chrono::Utc::now().timestamp();
+    // Key order, spacing and number spelling no serializer here would produce.
+    let record = format!(
+        r#"{{"type" : "login.succeeded", "id": "audit_log-verbatim", "effective_at": {}, "object": "organization.audit_log", "login.succeeded": {{"weight": 1.50}}}}"#,
+        now - 5
+    );
+    let page = format!(
+        r#"{{"object": "list", "data": [ {record} ], "first_id": "audit_log-verbatim", "last_id": "audit_log-verbatim", "has_more": false}}"#
+    );
+    Mock::given(method("GET"))
+        .and(path("/v1/organization/audit_logs"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(page, "application/json"))
+        .mount(&api)
+        .await;
+    let app = TestApp::builder()
+        .history(0)
+        .upstream(&api.uri())
+        .env("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false")
+        .start()
+        .await;
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let bodies: Vec<String> = app
+        .receiver()
+        .requests()
+        .iter()
+        .filter_map(|r| r.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains(&format!(r#""raw":{record}"#))),
+        "the record travels byte for byte: {bodies:?}"
+    );
+}
