@@ -195,17 +195,54 @@ fn counts(delivered: &[String]) -> HashMap<&str, usize> {
     counts
 }
 
+/// Every event delivered exactly once.
+fn exactly_once(events: &[Upstream], delivered: &[String]) -> Result<(), TestCaseError> {
+    let counts = counts(delivered);
+    for e in events {
+        prop_assert_eq!(
+            counts.get(e.id.as_str()).copied(),
+            Some(1),
+            "{} at {} listed from {}",
+            e.id,
+            e.at,
+            e.visible
+        );
+    }
+    prop_assert_eq!(delivered.len(), events.len());
+    Ok(())
+}
+
+/// Every event delivered at least once.
+fn none_lost(events: &[Upstream], delivered: &[String]) -> Result<(), TestCaseError> {
+    let counts = counts(delivered);
+    for e in events {
+        prop_assert!(
+            counts.contains_key(e.id.as_str()),
+            "{} at {} listed from {} was lost",
+            e.id,
+            e.at,
+            e.visible
+        );
+    }
+    Ok(())
+}
+
+/// The crashes drawn, except in the last two cycles: they are the restart that catches up.
+fn crashes_before_catch_up(times: &[i64], drawn: Vec<(usize, usize, usize)>) -> Vec<Crash> {
+    let last = times.len() - 2;
+    drawn
+        .into_iter()
+        .filter(|(cycle, _, _)| *cycle < last)
+        .map(|(cycle, page, delivered)| Crash { cycle, page, delivered })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(config())]
 
     #[test]
     fn without_a_crash_every_event_arrives_exactly_once((events, times, overlap, limit) in scenario()) {
-        let delivered = run(&events, &times, &[], &Plan::whole(overlap, limit));
-        let counts = counts(&delivered);
-        for e in &events {
-            prop_assert_eq!(counts.get(e.id.as_str()).copied(), Some(1), "{} at {} listed from {}", e.id, e.at, e.visible);
-        }
-        prop_assert_eq!(delivered.len(), events.len());
+        exactly_once(&events, &run(&events, &times, &[], &Plan::whole(overlap, limit)))?;
     }
 
     #[test]
@@ -213,18 +250,8 @@ proptest! {
         (events, times, overlap, limit) in scenario(),
         crashes in prop::collection::vec((0usize..10, 0usize..24, 0usize..6), 0..6),
     ) {
-        // Never crash in the last two cycles: they are the restart that catches up.
-        let last = times.len() - 2;
-        let crashes: Vec<Crash> = crashes
-            .into_iter()
-            .filter(|(cycle, _, _)| *cycle < last)
-            .map(|(cycle, page, delivered)| Crash { cycle, page, delivered })
-            .collect();
-        let delivered = run(&events, &times, &crashes, &Plan::whole(overlap, limit));
-        let counts = counts(&delivered);
-        for e in &events {
-            prop_assert!(counts.contains_key(e.id.as_str()), "{} at {} listed from {} was lost", e.id, e.at, e.visible);
-        }
+        let crashes = crashes_before_catch_up(&times, crashes);
+        none_lost(&events, &run(&events, &times, &crashes, &Plan::whole(overlap, limit)))?;
     }
 
     #[test]
@@ -233,12 +260,7 @@ proptest! {
         parts in 2usize..6,
         schedule in prop::collection::vec(0usize..8, 1..12),
     ) {
-        let delivered = run(&events, &times, &[], &sliced(overlap, limit, parts, schedule));
-        let counts = counts(&delivered);
-        for e in &events {
-            prop_assert_eq!(counts.get(e.id.as_str()).copied(), Some(1), "{} at {} listed from {}", e.id, e.at, e.visible);
-        }
-        prop_assert_eq!(delivered.len(), events.len());
+        exactly_once(&events, &run(&events, &times, &[], &sliced(overlap, limit, parts, schedule)))?;
     }
 
     #[test]
@@ -248,17 +270,8 @@ proptest! {
         schedule in prop::collection::vec(0usize..8, 1..12),
         crashes in prop::collection::vec((0usize..10, 0usize..40, 0usize..6), 0..6),
     ) {
-        let last = times.len() - 2;
-        let crashes: Vec<Crash> = crashes
-            .into_iter()
-            .filter(|(cycle, _, _)| *cycle < last)
-            .map(|(cycle, page, delivered)| Crash { cycle, page, delivered })
-            .collect();
-        let delivered = run(&events, &times, &crashes, &sliced(overlap, limit, parts, schedule));
-        let counts = counts(&delivered);
-        for e in &events {
-            prop_assert!(counts.contains_key(e.id.as_str()), "{} at {} listed from {} was lost", e.id, e.at, e.visible);
-        }
+        let crashes = crashes_before_catch_up(&times, crashes);
+        none_lost(&events, &run(&events, &times, &crashes, &sliced(overlap, limit, parts, schedule)))?;
     }
 }
 
