@@ -1,13 +1,16 @@
-//! The `inventory` stream: every `inventory.interval` (and once at start) list the whole
-//! organization, compare every object with the previous snapshot, emit observations, changes,
-//! one snapshot event per kind and derived signals; the new snapshot becomes current only
-//! once every event of the run is acknowledged.
+//! The `inventory` stream: every `inventory.interval` (and once at start) a run compares the
+//! organization with the previous snapshot and emits observations and changes; the new
+//! snapshot becomes current only once every event of the run is acknowledged. A full run
+//! (at least every `inventory.full_interval`) lists everything and adds one snapshot event
+//! per kind and the derived signals; the runs between list only what the audit log named
+//! since the run before ([`plan`], [`audit`]).
 //!
 //! Memory does not grow with the organization: the previous snapshot is an [`index::Index`]
 //! of 32 bytes an object, the objects' fields live in snapshot files under the state
 //! directory ([`store`]), lists are read and compared a page at a time ([`run`]).
 //!
 //! Layout: [`kind`] (what is listed and compared), [`fetch`] (one list, page by page),
+//! [`plan`] (audit events → lists, pure) and [`audit`] (reading the audit log for it),
 //! [`diff`] and [`signals`] (pure), [`events`] (their normalized events, pure), [`index`] and
 //! [`store`] (the snapshot in memory and on disk), [`run`] (one run, resumable), this file
 //! (the stream and its state).
