@@ -69,6 +69,8 @@ pub(super) struct RawInventory {
     pub(super) enabled: bool,
     #[serde(deserialize_with = "de::duration")]
     pub(super) interval: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    pub(super) full_interval: Duration,
     pub(super) stale_key_days: u32,
     pub(super) budget_share: f64,
 }

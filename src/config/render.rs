@@ -54,6 +54,7 @@ pub fn render_redacted(s: &Settings) -> String {
         "[inventory]".to_string(),
         format!("enabled = {}", s.inventory.enabled),
         format!("interval = {}", dur(s.inventory.interval)),
+        format!("full_interval = {}", dur(s.inventory.full_interval)),
         format!("stale_key_days = {}", s.inventory.stale_key_days),
         format!("budget_share = {}", s.inventory.budget_share),
         String::new(),

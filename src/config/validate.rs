@@ -31,6 +31,7 @@ pub(super) fn validate(raw: Raw, env: &HashMap<String, String>, needs: Requireme
     let inventory = InventorySettings {
         enabled: raw.inventory.enabled,
         interval: positive("inventory.interval", raw.inventory.interval)?,
+        full_interval: raw.inventory.full_interval,
         stale_key_days: raw.inventory.stale_key_days,
         budget_share: share("inventory.budget_share", raw.inventory.budget_share)?,
     };

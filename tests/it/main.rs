@@ -17,6 +17,7 @@ mod drift;
 mod guardrails;
 mod hostile_upstream;
 mod inventory;
+mod inventory_incremental;
 mod inventory_runs;
 mod operations;
 mod orgs;

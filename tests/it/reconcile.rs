@@ -36,6 +36,9 @@ async fn start() -> (TestApp, NamedTempFile) {
     let app = TestApp::builder()
         .history(0)
         .env("OAI_INGEST__INVENTORY__ENABLED", "true")
+        // Every run full: an incremental run reads only what the audit log named, so it
+        // cannot see the unaudited change these rules are about.
+        .env("OAI_INGEST__INVENTORY__FULL_INTERVAL", "0s")
         .env(
             "OAI_INGEST__GUARDRAILS__RULES_FILE",
             &rules.path().display().to_string(),

@@ -1,22 +1,27 @@
-//! The `inventory` stream: every `inventory.interval` (and once at start) list the whole
-//! organization, compare every object with the previous snapshot, emit observations, changes,
-//! one snapshot event per kind and derived signals; the new snapshot becomes current only
-//! once every event of the run is acknowledged.
+//! The `inventory` stream: every `inventory.interval` (and once at start) a run compares the
+//! organization with the previous snapshot and emits observations and changes; the new
+//! snapshot becomes current only once every event of the run is acknowledged. A full run
+//! (at least every `inventory.full_interval`) lists everything and adds one snapshot event
+//! per kind and the derived signals; the runs between list only what the audit log named
+//! since the run before ([`plan`], [`audit`]).
 //!
 //! Memory does not grow with the organization: the previous snapshot is an [`index::Index`]
 //! of 32 bytes an object, the objects' fields live in snapshot files under the state
 //! directory ([`store`]), lists are read and compared a page at a time ([`run`]).
 //!
 //! Layout: [`kind`] (what is listed and compared), [`fetch`] (one list, page by page),
+//! [`plan`] (audit events → lists, pure) and [`audit`] (reading the audit log for it),
 //! [`diff`] and [`signals`] (pure), [`events`] (their normalized events, pure), [`index`] and
 //! [`store`] (the snapshot in memory and on disk), [`run`] (one run, resumable), this file
 //! (the stream and its state).
 
+pub(crate) mod audit;
 pub(crate) mod diff;
 pub(crate) mod events;
 pub(crate) mod fetch;
 pub(crate) mod index;
 pub(crate) mod kind;
+pub(crate) mod plan;
 pub(crate) mod run;
 pub(crate) mod signals;
 pub(crate) mod store;
@@ -25,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::diff::KindSnapshot;
@@ -66,6 +71,12 @@ pub struct InventoryState {
     /// The run in progress, to resume after a crash or a stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunProgress>,
+    /// When the last run began: the next run reads the audit log from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<DateTime<Utc>>,
+    /// When the last full run began; the next one is due `inventory.full_interval` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full: Option<DateTime<Utc>>,
     /// Checkpoints written before the snapshot moved to files held every object here; read
     /// once, written to the snapshot file of `generation`, never written back.
     #[serde(default, skip_serializing)]
@@ -79,6 +90,9 @@ impl Checkpoint for InventoryState {}
 pub struct InventorySettings {
     pub enabled: bool,
     pub interval: Duration,
+    /// A full listing at least this often; the runs between re-read only the scopes the
+    /// audit log named since the run before (`inventory.full_interval`; 0: every run full).
+    pub full_interval: Duration,
     /// A key unused for longer than this is reported as stale.
     pub stale_key_days: u32,
     /// The share (0 < share ≤ 1) of the Admin API request budget a run may use; the audit
@@ -222,7 +236,18 @@ impl Stream for InventoryStream {
                 );
                 p
             }
-            _ => RunProgress::new(generation, Utc::now().trunc_subsecs(0)),
+            _ => {
+                let at = Utc::now().trunc_subsecs(0);
+                let mut progress = RunProgress::new(generation, at);
+                progress.since = self.state.last_run;
+                let full_due = self.settings.full_interval.is_zero()
+                    || self
+                        .state
+                        .last_full
+                        .is_none_or(|last| (at - last).to_std().unwrap_or_default() >= self.settings.full_interval);
+                progress.incremental = progress.since.is_some() && !full_due;
+                progress
+            }
         };
         let run = Run {
             client: &self.client,
@@ -232,6 +257,7 @@ impl Stream for InventoryStream {
             files: &self.files,
             baselined: &self.state.baselined,
             signals: &self.state.signals,
+            last_full: self.state.last_full,
         };
         let started = progress.clone();
         let result = run.run(prev, progress, out).await;

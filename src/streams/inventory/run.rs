@@ -12,11 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::audit::Window;
 use super::diff::{self, Item, KindSnapshot};
 use super::events::{self, SnapshotSummary};
 use super::fetch::{ListError, Pager};
 use super::index::{self, Index, Slot};
 use super::kind::{Kind, Parent};
+use super::plan::Plan;
 use super::store::{self, Record};
 use super::{InventorySettings, InventoryState, NAME, Signals, signals};
 use crate::metrics::Metrics;
@@ -42,6 +44,15 @@ pub struct RunProgress {
     pub pages: u64,
     /// Kind name → what its lists showed.
     pub kinds: BTreeMap<String, Tally>,
+    /// An incremental run: only the lists the audit log named since `since` are read.
+    #[serde(default)]
+    pub incremental: bool,
+    /// The previous run's time, where the audit-log window of this run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Changes a full run found that no audit event since the previous run announced.
+    #[serde(default)]
+    pub unannounced: usize,
 }
 
 /// What one kind's lists showed so far in a run.
@@ -69,6 +80,9 @@ pub struct Tally {
     /// The organization-level endpoint answered 404: not offered to this organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// In an incremental run, the scopes (`""`: the organization-level list) read to the end.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub listed: BTreeSet<String>,
 }
 
 impl Tally {
@@ -80,7 +94,14 @@ impl Tally {
     /// Whether an object under `scope` that this run did not list is really gone: the kind
     /// was listed completely, or its parents were and this scope's list did not fail (a
     /// parent that is gone has no children left).
-    fn covers(&self, scope: Option<&str>) -> bool {
+    /// In an incremental run only the scopes read again and to their end count.
+    fn covers(&self, scope: Option<&str>, incremental: bool) -> bool {
+        if incremental {
+            return self.unavailable.is_none()
+                && self.unreadable == 0
+                && self.listed.contains(scope.unwrap_or(""))
+                && scope.map_or(self.failures.is_empty(), |s| !self.failed_scopes.contains(s));
+        }
         self.complete()
             || (!self.parents_unknown
                 && self.unavailable.is_none()
@@ -100,7 +121,15 @@ impl RunProgress {
                 .iter()
                 .map(|k| (k.name().to_string(), Tally::default()))
                 .collect(),
+            incremental: false,
+            since: None,
+            unannounced: 0,
         }
+    }
+
+    /// The run's label in metrics and summaries.
+    pub fn label(&self) -> &'static str {
+        if self.incremental { "incremental" } else { "full" }
     }
 
     fn tally(&mut self, kind: Kind) -> &mut Tally {
@@ -141,6 +170,8 @@ pub struct Run<'a> {
     pub files: &'a SnapshotFiles,
     pub baselined: &'a BTreeSet<String>,
     pub signals: &'a Arc<Signals>,
+    /// When the last full run was, kept by the checkpoint marks of an incremental run.
+    pub last_full: Option<DateTime<Utc>>,
 }
 
 /// The mutable part of a run in progress.
@@ -156,6 +187,12 @@ struct Open {
     project_names: HashMap<String, String>,
     /// Ids of projects and groups listed this run, in order: the parents of scoped lists.
     parents: BTreeMap<Kind, Vec<String>>,
+    /// Ids of the previous snapshot's projects and groups: the parents of an incremental
+    /// run's lists when it does not read the parents again.
+    prev_parents: BTreeMap<Kind, BTreeSet<String>>,
+    /// What the audit log said since the previous run (`None`: no previous run, or it could
+    /// not be read).
+    audit: Option<Window>,
     events: u64,
     error: Option<CycleError>,
 }
@@ -196,6 +233,8 @@ impl Run<'_> {
             prev_reader,
             project_names: HashMap::new(),
             parents: BTreeMap::new(),
+            prev_parents: BTreeMap::new(),
+            audit: None,
             events: 0,
             error: None,
         };
@@ -206,6 +245,9 @@ impl Run<'_> {
                     && let Some(name) = rec.fields.get("name").and_then(Value::as_str)
                 {
                     open.project_names.insert(rec.id.clone(), name.to_string());
+                }
+                if let Some(kind @ (Kind::Project | Kind::Group)) = Kind::from_name(&rec.kind) {
+                    open.prev_parents.entry(kind).or_default().insert(rec.id.clone());
                 }
             }
         }
@@ -244,7 +286,15 @@ impl Run<'_> {
         out: &Emitter<InventoryState>,
     ) -> Result<Finished, CycleError> {
         let mut open = self.open(prev, progress)?;
-        let mut lists = top_lists();
+        self.read_audit(&mut open).await?;
+        let plan = match (&open.audit, open.progress.incremental) {
+            (Some(window), true) => Some(window.plan.clone()),
+            _ => None,
+        };
+        let mut lists = match &plan {
+            Some(plan) => plan.org_lists().into_iter().map(|k| (k, None)).collect(),
+            None => top_lists(),
+        };
         let top = lists.len();
         let mut index = open.progress.lists_done.min(top);
         // The organization-level lists first; their projects and groups name the rest.
@@ -254,7 +304,10 @@ impl Run<'_> {
             index += 1;
             self.mark(&mut open, index, out)?;
         }
-        lists.extend(self.scoped_lists(&mut open));
+        match &plan {
+            Some(plan) => lists.extend(Self::planned_lists(&open, plan)),
+            None => lists.extend(self.scoped_lists(&mut open)),
+        }
         while index < lists.len() {
             if index >= open.progress.lists_done {
                 let (kind, scope) = lists[index].clone();
@@ -264,6 +317,63 @@ impl Run<'_> {
             index += 1;
         }
         self.finish(open, out).await
+    }
+
+    /// What the audit log said since the previous run: the plan of an incremental run, the
+    /// yardstick of a full one. An incremental run that cannot read it becomes a full run
+    /// when it has not started yet, and fails (to be retried) when it has.
+    async fn read_audit(&self, open: &mut Open) -> Result<(), CycleError> {
+        let Some(since) = open.progress.since else {
+            open.progress.incremental = false;
+            return Ok(());
+        };
+        match Window::read(self.client, since, open.progress.at.timestamp()).await {
+            Ok(window) => open.audit = Some(window),
+            Err(err) if open.progress.incremental && open.progress.lists_done > 0 => return Err(CycleError::Api(err)),
+            Err(err) => {
+                tracing::warn!(
+                    stream = NAME,
+                    error.message = %err.summary(),
+                    "failed to read the audit log since the previous inventory run; listing everything"
+                );
+                open.progress.incremental = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// An incremental run's scoped lists: those the audit log named, `Every` over the
+    /// projects and groups of the previous snapshot and of this run.
+    fn planned_lists(open: &Open, plan: &Plan) -> Vec<(Kind, Option<String>)> {
+        let parents = |kind: Kind| -> Vec<String> {
+            let mut ids = open.prev_parents.get(&kind).cloned().unwrap_or_default();
+            ids.extend(open.parents.get(&kind).into_iter().flatten().cloned());
+            ids.into_iter().collect()
+        };
+        plan.scoped_lists(&parents(Kind::Project), &parents(Kind::Group))
+            .into_iter()
+            .map(|(kind, scope)| (kind, Some(scope)))
+            .collect()
+    }
+
+    /// Whether a full run's change was announced by no audit event since the previous
+    /// run. The audit log is read again up to now (at most once a minute) before saying so:
+    /// the change may have been made while the run was going on.
+    async fn unannounced(&self, open: &mut Open, kind: Kind, scope: Option<&str>) -> bool {
+        let Some(window) = open.audit.as_mut() else {
+            return false;
+        };
+        if open.progress.incremental || window.plan.names(kind, scope) {
+            return false;
+        }
+        let now = Utc::now().timestamp();
+        if now - window.until >= REREAD_SECS
+            && let Err(err) = window.extend(self.client, now).await
+        {
+            tracing::warn!(stream = NAME, error.message = %err.summary(), "failed to read the audit log again");
+            return false;
+        }
+        !window.plan.names(kind, scope)
     }
 
     /// Every project's and group's children, or — when the parent list failed — the kind
@@ -296,6 +406,8 @@ impl Run<'_> {
             baselined: self.baselined.clone(),
             signals: Arc::clone(self.signals),
             run: Some(open.progress.clone()),
+            last_run: open.progress.since,
+            last_full: self.last_full,
             ..InventoryState::default()
         });
         Ok(())
@@ -311,6 +423,7 @@ impl Run<'_> {
         out: &Emitter<InventoryState>,
     ) -> Result<(), CycleError> {
         let mut pager = Pager::new(kind, scope);
+        let incremental = open.progress.incremental;
         loop {
             let page = tokio::select! {
                 biased;
@@ -325,7 +438,12 @@ impl Run<'_> {
                         self.take(open, kind, scope, raw, out).await?;
                     }
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    if incremental {
+                        open.progress.tally(kind).listed.insert(scope.unwrap_or("").to_string());
+                    }
+                    return Ok(());
+                }
                 Err(err) if scope.is_none() && err.is_unavailable() => {
                     if let ListError::Api(e) = &err {
                         open.progress.tally(kind).unavailable = Some(e.summary());
@@ -429,8 +547,10 @@ impl Run<'_> {
             diff::ChangeKind::Changed => tally.changed += 1,
             diff::ChangeKind::Removed => tally.removed += 1,
         }
+        let unannounced =
+            change.change != diff::ChangeKind::Observed && self.unannounced(open, kind, change.scope.as_deref()).await;
         let project = change.scope.as_ref().and_then(|s| open.project_names.get(s));
-        let event = events::inventory_change(
+        let mut event = events::inventory_change(
             kind,
             change,
             open.progress.generation,
@@ -438,6 +558,14 @@ impl Run<'_> {
             self.ctx,
             open.progress.at,
         );
+        if unannounced {
+            // Made without an audit event (or one the audit log lost): the incremental runs
+            // since the last full run could not see it.
+            open.progress.unannounced += 1;
+            if let Some(details) = event.details.as_object_mut() {
+                details.insert("unannounced".into(), Value::Bool(true));
+            }
+        }
         open.events += 1;
         Ok(out.emit(event).await?)
     }
@@ -455,7 +583,8 @@ impl Run<'_> {
                 if open.next.contains(object) {
                     continue;
                 }
-                if open.progress.tally(kind).covers(rec.scope.as_deref()) {
+                let incremental = open.progress.incremental;
+                if open.progress.tally(kind).covers(rec.scope.as_deref(), incremental) {
                     if self.baselined.contains(kind.name()) {
                         let change = diff::removal(rec.id.clone(), rec.stored());
                         self.emit_change(&mut open, kind, &change, out).await?;
@@ -483,8 +612,10 @@ impl Run<'_> {
             prev,
             prev_reader,
             parents,
+            prev_parents,
+            audit,
         } = open;
-        drop((prev, prev_reader, parents));
+        drop((prev, prev_reader, parents, prev_parents, audit));
         writer.finish().map_err(|e| state_error("write", e))?;
 
         let generation = progress.generation;
@@ -495,7 +626,19 @@ impl Run<'_> {
         for kind in Kind::ALL {
             let tally = progress.kinds.get(kind.name()).cloned().unwrap_or_default();
             self.metrics
-                .set_inventory_run_requests("full", kind.name(), tally.pages);
+                .set_inventory_run_requests(progress.label(), kind.name(), tally.pages);
+            if progress.incremental {
+                // Only what changed is reported; a kind not read again is as it was.
+                objects += tally.count;
+                added += tally.added;
+                changed += tally.changed;
+                removed_total += tally.removed;
+                unreadable += tally.unreadable;
+                if !tally.failures.is_empty() {
+                    incomplete.push(kind.name());
+                }
+                continue;
+            }
             let complete = tally.complete();
             if complete {
                 baselined.insert(kind.name().to_string());
@@ -535,17 +678,48 @@ impl Run<'_> {
                 .await?;
         }
 
-        let (signals, signal_events) = self.signals(&progress, &project_names, out).await?;
+        // The signals read the whole snapshot in the order a full run writes it; between
+        // full runs they keep what they reported.
+        let (signals, signal_events) = if progress.incremental {
+            (Arc::clone(self.signals), 0)
+        } else {
+            let (signals, n) = self.signals(&progress, &project_names, out).await?;
+            (Arc::new(signals), n)
+        };
         events += signal_events;
+        // A list that failed is read again next time: an incremental run leaves the audit
+        // window where it began, an incomplete full run is not taken for a full one.
+        let failed = error.is_some() || !incomplete.is_empty();
         let state = InventoryState {
             generation,
             baselined,
-            signals: Arc::new(signals),
+            signals,
             run: None,
+            last_run: if failed && progress.incremental {
+                progress.since
+            } else {
+                Some(progress.at)
+            },
+            last_full: if progress.incremental || failed {
+                self.last_full
+            } else {
+                Some(progress.at)
+            },
             ..InventoryState::default()
         };
+        if progress.unannounced > 0 {
+            tracing::warn!(
+                stream = NAME,
+                generation,
+                changes = progress.unannounced,
+                "the full inventory run found changes no audit event announced (marked `unannounced`)"
+            );
+        }
         let summary = format!(
-            "snapshot {generation}: {objects} objects, {observed} observed, {added} added, {removed_total} removed, {changed} changed, {signal_events} signals, {unreadable} unreadable{}",
+            "{} snapshot {generation}: {} lists, {objects} objects, {observed} observed, {added} added, {removed_total} removed, {changed} changed, {} unannounced, {signal_events} signals, {unreadable} unreadable{}",
+            progress.label(),
+            progress.lists_done,
+            progress.unannounced,
             if incomplete.is_empty() {
                 String::new()
             } else {
@@ -742,6 +916,9 @@ impl Run<'_> {
         Ok(())
     }
 }
+
+/// How often a full run reads the audit log again before calling a change unannounced.
+const REREAD_SECS: i64 = 60;
 
 /// How many project keys the key signals look at a time: bounds the signals held at once.
 const KEY_SLICE: usize = 1000;

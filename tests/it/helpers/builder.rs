@@ -95,10 +95,17 @@ impl TestAppBuilder {
         self.history(0).compliance(&[event_type]).compliance_repeats(0.0)
     }
 
-    /// Streams only the inventory; the audit logs are off.
+    /// Streams only the inventory, every run a full one; the audit logs are off.
     pub fn inventory(self) -> Self {
         self.env("OAI_INGEST__INVENTORY__ENABLED", "true")
+            .env("OAI_INGEST__INVENTORY__FULL_INTERVAL", "0s")
             .env("OAI_INGEST__AUDIT_LOGS__ENABLED", "false")
+    }
+
+    /// [`TestAppBuilder::inventory`] with the default `inventory.full_interval` (24 h): the
+    /// runs after the first re-read only what the audit log named.
+    pub fn incremental_inventory(self) -> Self {
+        self.inventory().env("OAI_INGEST__INVENTORY__FULL_INTERVAL", "24h")
     }
 
     /// The Admin API at `url` (a wiremock server with hand-made answers) instead of the
