@@ -19,7 +19,9 @@ fn slices_under_way(app: &TestApp) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_mid_parallel_backfill_resumes_every_slice_and_loses_nothing() {
     let _turn = crate::helpers::heavy().await;
-    // 3,000 activities over 12 hours, read back 13 hours: twelve slices of about an hour.
+    // 3,000 activities over 12 hours, read back 13 hours: twelve slices of about an hour. The
+    // kill waits for a saved checkpoint with two slices part-read (slow on a loaded machine:
+    // the limits are generous, the condition is what synchronizes).
     let app = TestApp::builder()
         .history(3_000)
         .history_span(Duration::from_secs(12 * 3_600))
@@ -38,9 +40,9 @@ async fn a_kill_mid_parallel_backfill_resumes_every_slice_and_loses_nothing() {
 
     let run = app.start_binary(&["run"], &extra);
     wait_until(
-        Duration::from_secs(120),
-        "a third of the history delivered with several slices under way",
-        || slices_under_way(&app) >= 2 && app.received().0.len() * 3 >= expected.len(),
+        Duration::from_secs(240),
+        "a sixth of the history delivered with several slices under way",
+        || slices_under_way(&app) >= 2 && app.received().0.len() * 6 >= expected.len(),
     )
     .await;
     send_signal(run.pid(), "-KILL");
