@@ -275,13 +275,16 @@ proptest! {
     }
 }
 
-/// Every window split (however short) into up to `parts` slices of at least a second, the
-/// first one reaching 80 s back so the events spread over several slices.
+/// Every window split (however short) into up to `parts` slices of at least a second. The
+/// first window reaches back 500 s: far enough that a restart before the first checkpoint
+/// (a new first start, reading `lookback` back from its own clock) still covers every event —
+/// anything older is outside the lookback by definition — yet close enough that the events
+/// (60 s of them) spread over more than one slice of the later, shorter windows.
 fn sliced(overlap: Duration, limit: usize, parts: usize, schedule: Vec<usize>) -> Plan {
     Plan {
         overlap,
         limit,
-        lookback: Duration::from_secs(80),
+        lookback: Duration::from_secs(500),
         slicing: Some(Slicing {
             min_window: Duration::ZERO,
             parts,
