@@ -127,19 +127,28 @@ fn projects(st: &mut OrgState, start: i64) {
         }
         st.project_service_accounts.entry(id.clone()).or_default();
         if i > 0 {
-            let sa = st.new_id("svc_acct_", 16);
-            let seq = st.next_seq();
-            st.project_service_accounts.entry(id.clone()).or_default().insert(
-                seq,
-                &sa,
-                json!({"object": "organization.project.service_account", "id": sa,
-                    "name": format!("{}-sa", name.to_lowercase().replace(' ', "-")),
-                    "role": "member", "created_at": created + 2 * DAY}),
-            );
+            let sa_name = format!("{}-sa", name.to_lowercase().replace(' ', "-"));
+            add_service_account(st, &id, &sa_name, created + 2 * DAY);
         }
         rate_limits(st, &id);
         st.project_keys.entry(id.clone()).or_default();
     }
+}
+
+/// A member service account named `name` in project `project`; returns its id.
+pub(crate) fn add_service_account(st: &mut OrgState, project: &str, name: &str, created_at: i64) -> String {
+    let sa = st.new_id("svc_acct_", 16);
+    let seq = st.next_seq();
+    st.project_service_accounts
+        .entry(project.to_string())
+        .or_default()
+        .insert(
+            seq,
+            &sa,
+            json!({"object": "organization.project.service_account", "id": sa,
+            "name": name, "role": "member", "created_at": created_at}),
+        );
+    sa
 }
 
 /// `p` as a member (an owner when `owner`) of `project`.

@@ -92,15 +92,7 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
     let mut service_accounts = Vec::new();
     st.project_service_accounts.entry(id.clone()).or_default();
     for k in 0..SERVICE_ACCOUNTS_PER_PROJECT {
-        let sa = st.new_id("svc_acct_", 16);
-        let seq = st.next_seq();
-        st.project_service_accounts.entry(id.clone()).or_default().insert(
-            seq,
-            &sa,
-            json!({"object": "organization.project.service_account", "id": sa,
-                "name": format!("project-{n}-sa-{k}"), "role": "member",
-                "created_at": created + 2 * DAY}),
-        );
+        let sa = super::seed::add_service_account(st, &id, &format!("project-{n}-sa-{k}"), created + 2 * DAY);
         service_accounts.push(sa);
     }
     super::seed::rate_limits(st, &id);
