@@ -221,7 +221,11 @@ pub fn ack_status(body: &[u8]) -> Result<HashMap<u64, bool>, String> {
     struct Status {
         acks: HashMap<String, bool>,
     }
-    let status: Status = serde_json::from_slice(body).map_err(|e| format!("not an acknowledgement status: {e}"))?;
+    // An object, not merely something serde can fill a `Status` from (a derived struct also
+    // accepts an array, positionally): `[{"1": true}]` is no answer to an ack query.
+    let status: Status = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .and_then(|object| serde_json::from_value(serde_json::Value::Object(object)))
+        .map_err(|e| format!("not an acknowledgement status: {e}"))?;
     status
         .acks
         .into_iter()

@@ -273,6 +273,8 @@ fn with_indexer_acknowledgement_splunk_counts_nothing_before_the_ack() {
     assert_eq!(splunk_hec::ack_query(&[1, 2]), br#"{"acks":[1,2]}"#);
     let status = splunk_hec::ack_status(br#"{"acks":{"1":true,"2":false}}"#).expect("status");
     assert_eq!((status[&1], status[&2]), (true, false));
+    // The same acks as an array, positionally, are no status (a derived struct would take it).
+    assert!(splunk_hec::ack_status(br#"[{"1":true}]"#).is_err());
 }
 
 use url::Url;
