@@ -21,6 +21,11 @@ ARG RUST_IMAGE=rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae7160665
 ARG RUNTIME_IMAGE=gcr.io/distroless/base-nossl-debian12@sha256:afec526a569d6adbe4980b15b9b7582c128f386a868db57f06f1fa2f5e3e48a4
 
 FROM ${RUST_IMAGE} AS chef
+# `make` builds jemalloc, the binary's allocator (tikv-jemalloc-sys); the slim image has the C
+# compiler but not make.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make=4.3-4.1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.73
 WORKDIR /app
 
@@ -32,6 +37,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
+# The allocator's compiled-in settings, read when the dependencies are built.
+COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin openai-audit-ingest

@@ -8,6 +8,12 @@ use openai_audit_ingest::cli::{Cli, Command};
 use openai_audit_ingest::commands::{self, say_err};
 use openai_audit_ingest::config::{self, Requirements};
 
+/// jemalloc instead of glibc's malloc: a third of the daemon's CPU went to glibc's allocator
+/// (arena consolidation and unlinking), and jemalloc halves that cost at the same peak RSS
+/// (benches/README.md). Its settings are compiled in (.cargo/config.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
