@@ -35,6 +35,14 @@ impl Raw {
         }
     }
 
+    /// Whether the record has been parsed into a tree (or was one from the start).
+    pub fn is_parsed(&self) -> bool {
+        match self {
+            Raw::Text { tree, .. } => tree.get().is_some(),
+            Raw::Tree(_) => true,
+        }
+    }
+
     /// The record as a tree to edit: from here on it is written out from the tree.
     pub fn tree_mut(&mut self) -> &mut Value {
         if let Raw::Text { text, tree } = self {

@@ -500,7 +500,7 @@ impl Ctx<'_> {
                 "an alternative without conditions matches everything",
             ));
         }
-        Ok(Predicate { all, any })
+        Ok(Predicate::new(all, any))
     }
 
     fn conditions(&mut self, key: &str, table: &toml::Table) -> Result<Vec<Condition>, RuleError> {
