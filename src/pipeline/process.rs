@@ -26,6 +26,7 @@ pub async fn run(
     content_mode: ContentMode,
     beat: Beat,
 ) {
+    let mut scratch = Vec::with_capacity(64 * 1024);
     loop {
         beat.waiting();
         let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
@@ -38,12 +39,12 @@ pub async fn run(
         }
         // Waiting for room in the sink's queue is backpressure, not being stuck.
         beat.waiting();
-        let mut open = send(event, ack, share, &out, &metrics).await;
+        let mut open = send(event, ack, share, &out, &metrics, &mut scratch).await;
         for (finding, token) in found {
             if !open {
                 break;
             }
-            open = send(finding, token, None, &out, &metrics).await;
+            open = send(finding, token, None, &out, &metrics, &mut scratch).await;
         }
         if !open {
             tracing::debug!("sink queue closed; processing stops");
@@ -57,9 +58,20 @@ pub async fn run(
 }
 
 /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
-async fn send(event: Event, ack: AckToken, share: Option<Held>, out: &ByteSender<Encoded>, metrics: &Metrics) -> bool {
-    let json = match serde_json::to_vec(&event) {
-        Ok(json) => json,
+async fn send(
+    event: Event,
+    ack: AckToken,
+    share: Option<Held>,
+    out: &ByteSender<Encoded>,
+    metrics: &Metrics,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    // Written into a buffer kept across events, then copied out at its exact size: growing a
+    // fresh buffer by doubling copied each event several times over, and the copy the sink's
+    // queue holds should not carry spare capacity.
+    scratch.clear();
+    let json = match serde_json::to_writer(&mut *scratch, &event) {
+        Ok(()) => scratch.as_slice().to_vec(),
         Err(err) => {
             // Not expected for plain data; the unacknowledged token keeps the stream's
             // checkpoint behind this event, so nothing is lost.
