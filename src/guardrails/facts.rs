@@ -170,9 +170,8 @@ impl<'de> Deserialize<'de> for Facts {
                     let key = if text.contains(OLD_SEPARATOR) {
                         fact_key(&text.split(OLD_SEPARATOR).collect::<Vec<_>>())
                     } else {
-                        let digest = u128::from_str_radix(&text, 16).map_err(|_| {
-                            serde::de::Error::custom(format!("fact key `{text}` is not 32 hex digits"))
-                        })?;
+                        let digest = u128::from_str_radix(&text, 16)
+                            .map_err(|_| serde::de::Error::custom(format!("fact key `{text}` is not 32 hex digits")))?;
                         FactKey(digest)
                     };
                     times.sort_unstable();
@@ -211,7 +210,10 @@ mod tests {
         }
         assert_eq!(keys[0], fact_key(&["org-1", "user", "user-1"]), "stable");
         // Saved states depend on this exact number.
-        assert_eq!(format!("{:032x}", fact_key(&["a"]).0), "ae6121c88ba555f64c3d812123eb799d");
+        assert_eq!(
+            format!("{:032x}", fact_key(&["a"]).0),
+            "ae6121c88ba555f64c3d812123eb799d"
+        );
     }
 
     #[test]
@@ -253,6 +255,10 @@ mod tests {
         assert_eq!(upgraded, f);
 
         let bad = serde_json::from_value::<Facts>(serde_json::json!({"zz": [1]}));
-        assert!(bad.expect_err("refused").to_string().contains("`zz` is not 32 hex digits"));
+        assert!(
+            bad.expect_err("refused")
+                .to_string()
+                .contains("`zz` is not 32 hex digits")
+        );
     }
 }

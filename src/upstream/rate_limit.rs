@@ -206,7 +206,13 @@ mod tests {
         for t in run {
             t.await.expect("task");
         }
-        assert!(between.iter().all(|n| *n >= 3), "the run kept going between polls: {between:?}");
-        assert!(behind.iter().all(|n| *n <= 1), "background requests ahead of each poll: {behind:?}");
+        assert!(
+            between.iter().all(|n| *n >= 3),
+            "the run kept going between polls: {between:?}"
+        );
+        assert!(
+            behind.iter().all(|n| *n <= 1),
+            "background requests ahead of each poll: {behind:?}"
+        );
     }
 }

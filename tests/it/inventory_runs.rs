@@ -165,7 +165,10 @@ async fn an_audit_event_during_an_inventory_run_waits_for_the_next_poll_not_for_
     // the run gets the budget's slots the polls leave, a few between two polls.
     loop {
         let (inventory, polls) = counts(&app);
-        wait_until(Duration::from_secs(30), "two audit polls", || counts(&app).1 >= polls + 2).await;
+        wait_until(Duration::from_secs(30), "two audit polls", || {
+            counts(&app).1 >= polls + 2
+        })
+        .await;
         if counts(&app).0 - inventory <= 8 {
             break;
         }
@@ -180,12 +183,21 @@ async fn an_audit_event_during_an_inventory_run_waits_for_the_next_poll_not_for_
         .await;
         let (run_got, polled) = (counts(&app).0 - inventory, counts(&app).1 - polls);
         run_total += run_got;
-        assert!(run_got <= 8, "event {n}: the inventory run got {run_got} requests first");
-        assert!(polled <= 3, "event {n}: delivered by the first poll after it, not poll {polled}");
+        assert!(
+            run_got <= 8,
+            "event {n}: the inventory run got {run_got} requests first"
+        );
+        assert!(
+            polled <= 3,
+            "event {n}: delivered by the first poll after it, not poll {polled}"
+        );
     }
     assert!(run_total >= 3, "the run kept going meanwhile: {run_total} requests");
     assert!(
-        !app.receiver().events().iter().any(|e| e["type"] == "inventory.snapshot"),
+        !app.receiver()
+            .events()
+            .iter()
+            .any(|e| e["type"] == "inventory.snapshot"),
         "the inventory run was still in progress the whole time"
     );
     running.stop().await;
