@@ -24,19 +24,13 @@ METRICS_PORT=${METRICS_PORT:-19464}
 EXTRA=${EXTRA:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
+. "$(dirname "$0")/simulator.sh"
 sim= rx= daemon=
 trap 'kill $daemon $rx $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$BIN" simulate --listen 127.0.0.1:$PORT --events-per-second "$EPS" --users "$USERS" --projects "$PROJECTS" \
-  >"$work/sim.out" 2>"$work/sim.err" &
-sim=$!
 python3 "$here/lag_receiver.py" "$SINK_PORT" "$work/arrivals.tsv" &
 rx=$!
-for _ in $(seq 1 600); do grep -q "admin api" "$work/sim.out" 2>/dev/null && break; sleep 0.2; done
-admin_url=$(sed -n 's/.*admin api: *\([^ ]*\) .*/\1/p' "$work/sim.out")
-admin_key=$(sed -n 's/.*admin api:.*Bearer \([^)]*\)).*/\1/p' "$work/sim.out")
-org=$(sed -n 's/.*organization \([^ ]*\)$/\1/p' "$work/sim.out")
-base=${admin_url%/v1*}
+start_simulator "$PORT" --events-per-second "$EPS" --users "$USERS" --projects "$PROJECTS"
 
 cat >"$work/config.toml" <<TOML
 [openai]

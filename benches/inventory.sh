@@ -22,17 +22,10 @@ EXTRA=${EXTRA:-}
 CHANGES=${CHANGES:-0}
 DAEMON_ENV=${DAEMON_ENV:-}
 work=$(mktemp -d)
+. "$(dirname "$0")/simulator.sh"
 trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$BIN" simulate --listen 127.0.0.1:$PORT --events-per-second 0 --users "$USERS" --projects "$PROJECTS" \
-  >"$work/sim.out" 2>"$work/sim.err" &
-sim=$!
-for _ in $(seq 1 600); do grep -q "admin api" "$work/sim.out" 2>/dev/null && break; sleep 0.2; done
-admin_url=$(sed -n 's/.*admin api: *\([^ ]*\) .*/\1/p' "$work/sim.out")
-admin_key=$(sed -n 's/.*admin api:.*Bearer \([^)]*\)).*/\1/p' "$work/sim.out")
-org=$(sed -n 's/.*organization \([^ ]*\)$/\1/p' "$work/sim.out")
-recv=$(sed -n 's/.*receiver: *\([^ ]*\) .*/\1/p' "$work/sim.out")
-base=${admin_url%/v1*}
+start_simulator "$PORT" --events-per-second 0 --users "$USERS" --projects "$PROJECTS"
 
 for r in $(seq 1 "$REPEAT"); do
   state="$work/state-$r"
