@@ -8,7 +8,7 @@
 //! - `stateful`: threshold, sequence, first-seen, velocity and reconciliation memories
 //!   (bounded, persisted).
 //! - `reconcile`: the inventory reconciled against the audit log, with its kind → audit-type
-//!   table (`reconcile_types.tsv`).
+//!   table (`reconcile_types.tsv`); `facts`: its facts, keyed by digest.
 //! - `detect`: content detectors for secrets and card numbers (pure over `&Event`).
 //! - `engine`: runs the rules over one event.
 //! - `settings`: what `[guardrails]` configures.
@@ -18,6 +18,7 @@
 
 pub(crate) mod detect;
 pub(crate) mod engine;
+pub(crate) mod facts;
 pub(crate) mod field;
 pub(crate) mod matcher;
 pub(crate) mod reconcile;

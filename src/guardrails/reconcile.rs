@@ -14,7 +14,7 @@
 //!
 //! Limits: decisions need the audit log to have caught up with the period within the grace
 //! (a first backfill longer than an inventory interval plus the grace can report changes
-//! whose audit events are still on their way); memory is bounded ([`MAX_FACTS`],
+//! whose audit events are still on their way); memory is bounded ([`super::facts::MAX_FACTS`],
 //! [`MAX_PENDING`], seven days of facts), and an item dropped by those bounds is never
 //! reported.
 
@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::facts::{Facts, fact_key};
 use crate::normalize::{Event, Source};
 
 const TSV: &str = include_str!("reconcile_types.tsv");
@@ -37,12 +38,8 @@ pub enum Check {
     AuditCreations,
 }
 
-/// Facts remembered per rule; beyond it the oldest go.
-pub const MAX_FACTS: usize = 50_000;
 /// Undecided items per rule; beyond it the oldest go (undecided, so never a false finding).
 pub const MAX_PENDING: usize = 10_000;
-/// Times kept per fact (the same object named by several events).
-const TIMES_PER_FACT: usize = 8;
 /// Facts older than this (behind the newest ingestion time) are forgotten.
 const RETAIN_MS: i64 = 7 * 86_400_000;
 /// Window start of a change when no earlier inventory run is known.
@@ -155,10 +152,10 @@ pub struct Memory {
     pub runs: BTreeMap<String, Runs>,
     /// Per `org␟kind`: the generation and time (ms) of the latest complete listing of it.
     pub snapshots: BTreeMap<String, (u64, i64)>,
-    /// What the other stream said, by key, with event times (ms): audit events
-    /// (`org␟type␟target`) for `inventory_changes`; objects the inventory showed
-    /// (`org␟kind␟id`) and audit removals (`org␟-␟kind␟id`) for `audit_creations`.
-    pub facts: HashMap<String, Vec<i64>>,
+    /// What the other stream said, by the digest of its parts, with event times (ms): audit
+    /// events (`org, type, target`) for `inventory_changes`; objects the inventory showed
+    /// (`org, kind, id`) and audit removals (`org, -, kind, id`) for `audit_creations`.
+    pub facts: Facts,
     /// Oldest first: the oldest goes when there are [`MAX_PENDING`].
     pub pending: VecDeque<Pending>,
     /// When an undecided item not yet due at the last look comes due (ms).
@@ -223,12 +220,12 @@ impl Memory {
         };
         match check {
             Check::InventoryChanges => {
-                self.fact(key(&[org, &event.event_type, id]), t);
+                self.facts.record(fact_key(&[org, &event.event_type, id]), t);
                 0
             }
             Check::AuditCreations => {
                 for kind in &known.removed {
-                    self.fact(key(&[org, "-", kind, id]), t);
+                    self.facts.record(fact_key(&[org, "-", kind, id]), t);
                 }
                 let Some(kind) = known.created else {
                     return 0;
@@ -278,7 +275,7 @@ impl Memory {
         match check {
             Check::AuditCreations => {
                 if matches!(verb, "observed" | "added" | "changed") {
-                    self.fact(key(&[org, kind, id]), t);
+                    self.facts.record(fact_key(&[org, kind, id]), t);
                 }
                 0
             }
@@ -315,32 +312,6 @@ impl Memory {
                     });
                 }
                 added
-            }
-        }
-    }
-
-    fn fact(&mut self, key: String, t: i64) {
-        if self.facts.len() >= MAX_FACTS && !self.facts.contains_key(&key) {
-            // The oldest tenth (by latest time) go at once: a full memory costs one scan per
-            // MAX_FACTS / 10 new facts instead of one per fact.
-            let mut by_age: Vec<(i64, &String)> = self
-                .facts
-                .iter()
-                .map(|(k, ts)| (ts.last().copied().unwrap_or(i64::MIN), k))
-                .collect();
-            let cut = (MAX_FACTS / 10).clamp(1, by_age.len());
-            by_age.select_nth_unstable(cut - 1);
-            let oldest: Vec<String> = by_age[..cut].iter().map(|(_, k)| (*k).clone()).collect();
-            for k in oldest {
-                self.facts.remove(&k);
-            }
-        }
-        let times = self.facts.entry(key).or_default();
-        if !times.contains(&t) {
-            times.push(t);
-            times.sort_unstable();
-            if times.len() > TIMES_PER_FACT {
-                times.remove(0);
             }
         }
     }
@@ -403,14 +374,15 @@ impl Memory {
                 row(&p.kind, &p.change).is_some_and(|r| {
                     r.audit_types.iter().any(|ty| {
                         self.facts
-                            .get(&key(&[&p.org, ty, &p.object_id]))
-                            .is_some_and(|ts| ts.iter().any(|t| (from..=to).contains(t)))
+                            .times(fact_key(&[&p.org, ty, &p.object_id]))
+                            .iter()
+                            .any(|t| (from..=to).contains(t))
                     })
                 })
             }
             Check::AuditCreations => {
-                self.facts.contains_key(&key(&[&p.org, &p.kind, &p.object_id]))
-                    || self.facts.contains_key(&key(&[&p.org, "-", &p.kind, &p.object_id]))
+                self.facts.contains(fact_key(&[&p.org, &p.kind, &p.object_id]))
+                    || self.facts.contains(fact_key(&[&p.org, "-", &p.kind, &p.object_id]))
             }
         }
     }
@@ -418,10 +390,7 @@ impl Memory {
     /// Forgets facts older than the retention behind the newest ingestion time.
     pub fn prune(&mut self) {
         let cutoff = self.now.saturating_sub(RETAIN_MS);
-        self.facts.retain(|_, ts| {
-            ts.retain(|t| *t >= cutoff);
-            !ts.is_empty()
-        });
+        self.facts.forget_before(cutoff);
         self.pending.retain(|p| p.t >= cutoff);
     }
 }

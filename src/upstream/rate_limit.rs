@@ -163,4 +163,56 @@ mod tests {
             t.await.expect("task");
         }
     }
+
+    /// The audit-log stream's lag bound, in budget grants rather than in time: during an
+    /// inventory run that would take every request it can get (four lists at once, the whole
+    /// budget as its share), each of a series of polls waits behind at most the one inventory
+    /// request already on its way. So an audit event waits for the next poll (at most one
+    /// poll interval) plus at most one inventory request — never for the run.
+    #[tokio::test]
+    async fn every_poll_during_an_inventory_run_waits_for_at_most_one_background_request() {
+        let limit = Arc::new(RateLimit::per_minute(rpm(6000)));
+        // Use up the burst: from here on one request every 10 ms.
+        for _ in 0..6000 {
+            limit.wait("openai", Lane::Background).await;
+        }
+        let served = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut run = Vec::new();
+        for _ in 0..4 {
+            let (limit, served, stop) = (Arc::clone(&limit), Arc::clone(&served), Arc::clone(&stop));
+            run.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Acquire) {
+                    limit.wait("openai", Lane::Background).await;
+                    served.fetch_add(1, Ordering::AcqRel);
+                }
+            }));
+        }
+        let mut behind = Vec::new();
+        let mut between = Vec::new();
+        let mut last = served.load(Ordering::Acquire);
+        for _ in 0..10 {
+            // The poll interval, during which the run takes the budget.
+            while served.load(Ordering::Acquire) < last + 3 {
+                tokio::task::yield_now().await;
+            }
+            let before = served.load(Ordering::Acquire);
+            between.push(before - last);
+            limit.wait("openai", Lane::Priority).await;
+            last = served.load(Ordering::Acquire);
+            behind.push(last - before);
+        }
+        stop.store(true, Ordering::Release);
+        for t in run {
+            t.await.expect("task");
+        }
+        assert!(
+            between.iter().all(|n| *n >= 3),
+            "the run kept going between polls: {between:?}"
+        );
+        assert!(
+            behind.iter().all(|n| *n <= 1),
+            "background requests ahead of each poll: {behind:?}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use openai_audit_ingest::metrics::Metrics;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, wait_until};
+use openai_audit_simulator::Family;
 
 fn ids(events: &[Value]) -> HashSet<String> {
     events
@@ -126,6 +127,77 @@ async fn audit_events_keep_arriving_while_an_inventory_run_waits_for_its_share_o
     assert!(expected.is_subset(&ids(&received)));
     assert!(
         !received.iter().any(|e| e["type"] == "inventory.snapshot"),
+        "the inventory run was still in progress the whole time"
+    );
+    running.stop().await;
+    app.shutdown().await;
+}
+
+/// The audit-log stream's lag during an inventory run, counted in requests rather than
+/// time: a budget of 4 requests a second (after a burst of 240), all of it open to an
+/// inventory run that would take every request (`budget_share = 1`), audit logs polled every
+/// second. An audit event added mid-run is delivered by the first poll after it, and that
+/// poll waits for at most the one inventory request already on its way: between the event's
+/// addition and its delivery the run gets at most the requests of two poll intervals (8 at
+/// most, ~4 usually). Were the polls starved, the run would get the rest of its requests
+/// (~80) first.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_event_during_an_inventory_run_waits_for_the_next_poll_not_for_the_run() {
+    let mut app = TestApp::builder()
+        .history(0)
+        .size(600, 80)
+        .inventory()
+        .env("OAI_INGEST__AUDIT_LOGS__ENABLED", "true")
+        .env("OAI_INGEST__AUDIT_LOGS__TENANT_EVENTS", "false")
+        .env("OAI_INGEST__AUDIT_LOGS__POLL_INTERVAL", "1s")
+        .start()
+        .await;
+    app.set_env("OAI_INGEST__OPENAI__REQUESTS_PER_MINUTE", "240");
+    app.set_env("OAI_INGEST__INVENTORY__BUDGET_SHARE", "1");
+    let running = app.spawn().await;
+    let counts = |app: &TestApp| {
+        (
+            app.faults().requests(Family::Inventory),
+            app.faults().requests(Family::AuditLogs),
+        )
+    };
+    // Past the burst (the requests saved up before and during it included): from here on
+    // the run gets the budget's slots the polls leave, a few between two polls.
+    loop {
+        let (inventory, polls) = counts(&app);
+        wait_until(Duration::from_secs(30), "two audit polls", || {
+            counts(&app).1 >= polls + 2
+        })
+        .await;
+        if counts(&app).0 - inventory <= 8 {
+            break;
+        }
+    }
+    let mut run_total = 0;
+    for n in 0..3 {
+        let (inventory, polls) = counts(&app);
+        let id = app.audit_event_id(&app.org().add_audit_event("project.updated", None));
+        wait_until(Duration::from_secs(30), &format!("audit event {n} delivered"), || {
+            app.receiver().events().iter().any(|e| e["id"] == id.as_str())
+        })
+        .await;
+        let (run_got, polled) = (counts(&app).0 - inventory, counts(&app).1 - polls);
+        run_total += run_got;
+        assert!(
+            run_got <= 8,
+            "event {n}: the inventory run got {run_got} requests first"
+        );
+        assert!(
+            polled <= 3,
+            "event {n}: delivered by the first poll after it, not poll {polled}"
+        );
+    }
+    assert!(run_total >= 3, "the run kept going meanwhile: {run_total} requests");
+    assert!(
+        !app.receiver()
+            .events()
+            .iter()
+            .any(|e| e["type"] == "inventory.snapshot"),
         "the inventory run was still in progress the whole time"
     );
     running.stop().await;

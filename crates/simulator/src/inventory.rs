@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::auth;
@@ -164,6 +164,20 @@ type S = State<Arc<Shared>>;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        // Control, not Admin API: `POST /_sim/changes?n=5` makes `n` audited changes
+        // ([`super::org::Org::make_changes`]), so a benchmark can change the organization
+        // between two inventory runs of a separate daemon process.
+        .route(
+            "/_sim/changes",
+            post(|State(sh): S, RawQuery(raw): RawQuery| async move {
+                let n = raw
+                    .as_deref()
+                    .and_then(|q| q.strip_prefix("n="))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(1);
+                axum::Json(json!({"changes": sh.org.make_changes(n)}))
+            }),
+        )
         .route(
             "/v1/organization/users",
             get(|State(sh): S, h: HeaderMap, RawQuery(raw): RawQuery| async move {

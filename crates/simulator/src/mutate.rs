@@ -362,6 +362,43 @@ impl Org {
         st.change_role(now_secs(), &actor, user_id, role)
     }
 
+    /// `n` audited changes, as an administrator makes them between two inventory runs, in
+    /// turn: a member's role changes (`user.updated`), a project key is created
+    /// (`api_key.created`), a member joins (`user.added`). Returns how many were made (each
+    /// with its audit event).
+    pub fn make_changes(&self, n: usize) -> usize {
+        let mut st = self.lock();
+        let actor = st.admin_actor();
+        let at = now_secs();
+        let projects: Vec<String> = st.projects.iter().map(|(_, id, _)| id.to_owned()).collect();
+        let before = st.audit.len();
+        for i in 0..n {
+            match i % 3 {
+                0 => {
+                    if let Some(user) = st.pick_user(false) {
+                        let role = if st.users.get(&user.id).is_some_and(|u| u["role"] == "reader") {
+                            "member"
+                        } else {
+                            "reader"
+                        };
+                        st.change_role(at, &actor, &user.id, role);
+                    }
+                }
+                1 => {
+                    let owner = st.pick_user(true).map(|p| OwnerRef::User(p.id));
+                    if let (Some(project), Some(owner)) = (projects.get(i % projects.len().max(1)), owner) {
+                        st.create_api_key(at, &actor, project, &owner);
+                    }
+                }
+                _ => {
+                    let name = format!("Bench User {}", alnum(&mut st.rng, 6));
+                    st.add_user(at, &actor, &name, "reader");
+                }
+            }
+        }
+        st.audit.len() - before
+    }
+
     /// Change a member's role in the inventory only, with no audit event: what a change made
     /// outside the audited paths (or an audit log that lost it) looks like. False for an
     /// unknown user.

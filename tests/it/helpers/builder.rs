@@ -56,6 +56,16 @@ impl TestAppBuilder {
         self
     }
 
+    /// Grows the simulated organization to `users` members and `projects` projects (each
+    /// grown project: 40 members, 3 service accounts, 10 keys, its rate limits).
+    pub fn size(mut self, users: usize, projects: usize) -> Self {
+        self.sim.size = openai_audit_simulator::OrgSize {
+            users: Some(users),
+            projects: Some(projects),
+        };
+        self
+    }
+
     /// How far back the history's activities are spread (2 h unless set).
     pub fn history_span(mut self, span: std::time::Duration) -> Self {
         self.sim.history = span;
