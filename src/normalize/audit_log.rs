@@ -49,7 +49,9 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
         Some("api_key") => None,
         _ => a.session.as_ref(),
     });
-    event.actor = actor_view.as_ref().and_then(actor);
+    let fingerprints = fingerprints(session);
+    // The view is ours: its strings move into the event instead of being copied.
+    event.actor = actor_view.and_then(actor);
     event.project = project_view.and_then(|p| {
         let project = Project {
             id: non_empty(p.id),
@@ -57,7 +59,7 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
         };
         (project.id.is_some() || project.name.is_some()).then_some(project)
     });
-    event.details = details(payload, session);
+    event.details = details(payload, fingerprints);
     // A role assignment names its role only inside its id; say it plainly so rules and
     // people need not parse the id.
     if let Some(role) = event
@@ -142,10 +144,10 @@ fn record_id(record: &Value) -> Option<String> {
 }
 
 /// Who acted: the signed-in user of a browser session, or the owner of the API key used.
-fn actor(actor: &AuditLogActor) -> Option<Actor> {
+fn actor(actor: AuditLogActor) -> Option<Actor> {
     // `type` says which branch is meant; fall back to whichever is present when it is
     // missing or new.
-    match (actor.actor_type.as_deref(), &actor.session, &actor.api_key) {
+    match (actor.actor_type.as_deref(), actor.session, actor.api_key) {
         (Some("api_key"), _, Some(key)) => Some(api_key_actor(key)),
         (Some("session"), Some(session), _) => Some(session_actor(session)),
         (_, Some(session), _) => Some(session_actor(session)),
@@ -154,14 +156,14 @@ fn actor(actor: &AuditLogActor) -> Option<Actor> {
     }
 }
 
-fn session_actor(session: &AuditLogActorSession) -> Actor {
-    let user = session.user.as_ref();
-    let geo = session.ip_address_details.as_ref().and_then(|d| {
+fn session_actor(session: AuditLogActorSession) -> Actor {
+    let (id, email) = session.user.map_or((None, None), |u| (u.id, u.email));
+    let geo = session.ip_address_details.and_then(|d| {
         Geo {
-            country: non_empty(d.country.clone()),
-            city: non_empty(d.city.clone()),
-            region: non_empty(d.region.clone()),
-            asn: non_empty(d.asn.clone()),
+            country: non_empty(d.country),
+            city: non_empty(d.city),
+            region: non_empty(d.region),
+            asn: non_empty(d.asn),
             ..Geo::default()
         }
         .with_coordinates(d.latitude.as_deref(), d.longitude.as_deref())
@@ -169,33 +171,29 @@ fn session_actor(session: &AuditLogActorSession) -> Actor {
     });
     Actor {
         actor_type: "user".to_string(),
-        id: non_empty(user.and_then(|u| u.id.clone())),
-        email: non_empty(user.and_then(|u| u.email.clone())),
+        id: non_empty(id),
+        email: non_empty(email),
         api_key_id: None,
-        ip: non_empty(session.ip_address.clone()),
-        user_agent: non_empty(session.user_agent.clone()),
+        ip: non_empty(session.ip_address),
+        user_agent: non_empty(session.user_agent),
         geo,
     }
 }
 
-fn api_key_actor(key: &AuditLogActorApiKey) -> Actor {
+fn api_key_actor(key: AuditLogActorApiKey) -> Actor {
     let kind = match key.key_type.as_deref() {
-        Some(kind @ ("user" | "service_account")) => Some(kind),
-        _ if key.service_account.is_some() => Some("service_account"),
-        _ if key.user.is_some() => Some("user"),
+        Some("service_account") => Some(true),
+        Some("user") => Some(false),
+        _ if key.service_account.is_some() => Some(true),
+        _ if key.user.is_some() => Some(false),
         _ => None,
     };
     let (actor_type, id, email) = match kind {
-        Some("service_account") => (
-            "service_account",
-            key.service_account.as_ref().and_then(|s| s.id.clone()),
-            None,
-        ),
-        Some(_) => (
-            "user",
-            key.user.as_ref().and_then(|u| u.id.clone()),
-            key.user.as_ref().and_then(|u| u.email.clone()),
-        ),
+        Some(true) => ("service_account", key.service_account.and_then(|s| s.id), None),
+        Some(false) => {
+            let (id, email) = key.user.map_or((None, None), |u| (u.id, u.email));
+            ("user", id, email)
+        }
         // An owner we cannot tell: the key itself is all we know.
         None => ("api_key", None, None),
     };
@@ -203,7 +201,7 @@ fn api_key_actor(key: &AuditLogActorApiKey) -> Actor {
         actor_type: actor_type.to_string(),
         id: non_empty(id),
         email: non_empty(email),
-        api_key_id: non_empty(key.id.clone()),
+        api_key_id: non_empty(key.id),
         ..Actor::default()
     }
 }
@@ -237,9 +235,18 @@ fn target(target_type: &str, payload: Option<&Value>) -> Target {
     }
 }
 
-/// The payload minus its `id` (already the target id), plus the session's TLS fingerprints,
-/// which the schema omits but which analysts match on.
-fn details(payload: Option<&Value>, session: Option<&AuditLogActorSession>) -> Value {
+/// The session's TLS fingerprints (`ja3`, `ja4`), which the schema omits but which analysts
+/// match on.
+fn fingerprints(session: Option<&AuditLogActorSession>) -> Map<String, Value> {
+    session
+        .into_iter()
+        .flat_map(|s| [("ja3", &s.ja3), ("ja4", &s.ja4)])
+        .filter_map(|(key, value)| non_empty(value.clone()).map(|v| (key.to_string(), Value::String(v))))
+        .collect()
+}
+
+/// The payload minus its `id` (already the target id), plus the session's fingerprints.
+fn details(payload: Option<&Value>, fingerprints: Map<String, Value>) -> Value {
     let mut details = match payload {
         Some(Value::Object(object)) => {
             let mut object = object.clone();
@@ -250,11 +257,6 @@ fn details(payload: Option<&Value>, session: Option<&AuditLogActorSession>) -> V
         Some(other) => Map::from_iter([("payload".to_string(), other.clone())]),
         None => Map::new(),
     };
-    let fingerprints: Map<String, Value> = session
-        .into_iter()
-        .flat_map(|s| [("ja3", &s.ja3), ("ja4", &s.ja4)])
-        .filter_map(|(key, value)| non_empty(value.clone()).map(|v| (key.to_string(), Value::String(v))))
-        .collect();
     if !fingerprints.is_empty() && !details.contains_key("session") {
         details.insert("session".to_string(), Value::Object(fingerprints));
     }

@@ -19,11 +19,19 @@ pub enum Raw {
 }
 
 impl Raw {
-    /// The record as received.
+    /// The record as received (on one line: see [`one_line`]).
     pub fn text(text: Box<RawValue>) -> Self {
         Raw::Text {
-            text,
+            text: one_line(text),
             tree: OnceLock::new(),
+        }
+    }
+
+    /// The record as received (on one line), whose tree the caller has parsed already.
+    pub fn received(text: Box<RawValue>, tree: Value) -> Self {
+        Raw::Text {
+            text: one_line(text),
+            tree: OnceLock::from(tree),
         }
     }
 
@@ -61,6 +69,40 @@ impl Raw {
             Raw::Text { text, .. } => Cow::Borrowed(text.get()),
             Raw::Tree(value) => Cow::Owned(value.to_string()),
         }
+    }
+}
+
+/// The record's text without the whitespace between its tokens, when it spans lines. Every
+/// event is one line of NDJSON (and of each protocol's body), and upstream APIs pretty-print
+/// (OpenAI's pages do; so may a compliance file). A JSON string cannot hold a raw line break,
+/// so every one lies between tokens; spaces and tabs there go too, while everything inside
+/// strings, key order and number spelling stay as received. A record on one line is kept
+/// byte for byte.
+fn one_line(text: Box<RawValue>) -> Box<RawValue> {
+    let json = text.get().as_bytes();
+    if !json.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return text;
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    // Only ASCII whitespace outside strings was dropped, so this is the same JSON, still UTF-8.
+    match String::from_utf8(out).map(RawValue::from_string) {
+        Ok(Ok(compact)) => compact,
+        _ => text,
     }
 }
 
@@ -123,6 +165,22 @@ mod tests {
             serde_json::to_string(&raw).expect("encodes"),
             text,
             "reading does not change it"
+        );
+    }
+
+    #[test]
+    fn a_record_spanning_lines_is_written_on_one_line_with_its_strings_untouched() {
+        let text = "{\n  \"z\": 1.50,\r\n\t\"s\": \"two  spaces, \\\"quoted\\\" and \\\\\",\n  \"n\": [\n    1,\n    {\"e\": \"\\n\"}\n  ]\n}";
+        let raw = received(text);
+        let line = serde_json::to_string(&raw).expect("encodes");
+        assert_eq!(
+            line,
+            r#"{"z":1.50,"s":"two  spaces, \"quoted\" and \\","n":[1,{"e":"\n"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).expect("json"),
+            serde_json::from_str::<Value>(text).expect("json"),
+            "the same record"
         );
     }
 

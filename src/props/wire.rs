@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{config, inputs_like, json};
 use crate::compliance::wire::{ComplianceRecord, LogFilesPage};
 use crate::metrics::Metrics;
-use crate::normalize::{self, Context, Source};
+use crate::normalize::{self, Context, Raw, Source};
 use crate::openai::wire::inventory::{ClassicList, CursorList};
 use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
 use crate::retry;
@@ -71,6 +71,11 @@ proptest! {
         if let Ok(page) = serde_json::from_slice::<ListAuditLogsResponse>(&bytes) {
             for record in &page.data {
                 read_audit_record(record);
+                // The fixture is pretty-printed, as OpenAI's pages are: `raw` must still be
+                // one line of the event's NDJSON line, and the same record.
+                let line = serde_json::to_string(&Raw::text(record.text().to_owned())).expect("encodes");
+                prop_assert!(!line.contains(['\n', '\r']), "raw spans lines: {line}");
+                prop_assert_eq!(&serde_json::from_str::<Value>(&line).expect("json"), &**record);
             }
         }
     }

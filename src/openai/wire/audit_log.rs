@@ -19,10 +19,10 @@ pub struct ListAuditLogsResponse {
     pub has_more: bool,
 }
 
-/// One item of a page: its JSON text as received (what the event's `raw` carries, written out
-/// unchanged) and that text parsed (what the normalizer reads). Reads as a [`Value`].
-/// Deserializes from JSON text only (`serde_json::from_slice`/`from_str`, as the client
-/// reads pages): the text is what `RawValue` keeps.
+/// One upstream record (an item of a page, a record of a compliance log file): its JSON text
+/// as received (what the event's `raw` carries, written out unchanged) and that text parsed
+/// (what the normalizer reads). Reads as a [`Value`]. Deserializes from JSON text only
+/// (`serde_json::from_slice`/`from_str`/`from_reader`): the text is what `RawValue` keeps.
 #[derive(Debug, Clone)]
 pub struct Record {
     text: Box<RawValue>,
@@ -30,9 +30,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record whose JSON text is `text`.
+    pub fn parse(text: Box<RawValue>) -> Result<Self, serde_json::Error> {
+        let tree = serde_json::from_str(text.get())?;
+        Ok(Self { text, tree })
+    }
+
+    /// The record of `text` and `tree`, which the caller parsed from that very text.
+    pub(crate) fn from_parsed(text: Box<RawValue>, tree: Value) -> Self {
+        Self { text, tree }
+    }
+
     /// The item's JSON text as received.
     pub fn text(&self) -> &RawValue {
         &self.text
+    }
+
+    /// The text and the tree, to keep both without copying either.
+    pub fn into_parts(self) -> (Box<RawValue>, Value) {
+        (self.text, self.tree)
     }
 }
 
@@ -55,8 +71,7 @@ impl From<Value> for Record {
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Box::<RawValue>::deserialize(deserializer)?;
-        let tree = serde_json::from_str(text.get()).map_err(serde::de::Error::custom)?;
-        Ok(Self { text, tree })
+        Self::parse(text).map_err(serde::de::Error::custom)
     }
 }
 

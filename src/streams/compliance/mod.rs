@@ -25,7 +25,8 @@ use crate::compliance::{ComplianceApi, LocationError};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
-use crate::normalize::{self, Context, Event, Source};
+use crate::normalize::{self, Context, Event, Raw, Source};
+use crate::openai::wire::Record;
 use crate::pipeline::{Emitter, Order};
 use crate::state::{DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
@@ -478,9 +479,9 @@ impl ComplianceStream {
         Ok(())
     }
 
-    /// A JSON record → the event to ship (the record becomes its `raw`), or `None` for a
-    /// repeat.
-    fn accept(&mut self, record: Value, file: &LogFile, totals: &mut Totals) -> Option<Event> {
+    /// A JSON record → the event to ship (the record, as received, becomes its `raw`), or
+    /// `None` for a repeat.
+    fn accept(&mut self, record: Record, file: &LogFile, totals: &mut Totals) -> Option<Event> {
         // A record without an `event_id` is remembered by the digest its `other` event is
         // named by, so reading its file again does not ship it again.
         let key = match record.get("event_id").and_then(Value::as_str) {
@@ -504,9 +505,11 @@ impl ComplianceStream {
             &self.metrics,
             normalize::compliance_without_raw,
         );
-        // An incomplete record's `other` event already carries it.
+        // An incomplete record's `other` event already carries it. Otherwise its text is
+        // written out as received, and its tree is there for rules and the content policy.
         if event.raw.is_none() {
-            event.raw = Some(record.into());
+            let (text, tree) = record.into_parts();
+            event.raw = Some(Raw::received(text, tree));
         }
         Some(event)
     }

@@ -9,10 +9,12 @@ use std::io::{self, BufRead, Read};
 use std::path::Path;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
 use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use crate::openai::wire::Record;
 use crate::state::Spool;
 
 /// How a file's records are laid out.
@@ -30,8 +32,8 @@ pub enum Format {
 pub enum Piece {
     /// Nothing to ship (a blank line).
     Blank,
-    /// Records to ship, in order.
-    Records(Vec<Value>),
+    /// Records to ship, in order, each with its text as received.
+    Records(Vec<Record>),
     /// Text that is not JSON, and why.
     Malformed { text: Vec<u8>, reason: String },
 }
@@ -86,27 +88,39 @@ pub async fn sniff(path: &Path) -> io::Result<Format> {
 }
 
 /// The records of one line: strictly one document, else a run of concatenated ones.
-pub fn split_line(bytes: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => Ok(flatten(value)),
+pub fn split_line(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
+    match serde_json::from_slice::<Box<RawValue>>(bytes) {
+        Ok(document) => records_of(document).map_err(|(e, _)| e),
         Err(strict) => {
-            let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes)
-                .into_iter::<Value>()
+            let documents: Result<Vec<Box<RawValue>>, _> = serde_json::Deserializer::from_slice(bytes)
+                .into_iter::<Box<RawValue>>()
                 .collect();
-            match values {
-                Ok(values) if !values.is_empty() => Ok(values.into_iter().flat_map(flatten).collect()),
+            match documents {
+                Ok(documents) if !documents.is_empty() => {
+                    let mut records = Vec::new();
+                    for document in documents {
+                        records.extend(records_of(document).map_err(|(e, _)| e)?);
+                    }
+                    Ok(records)
+                }
                 _ => Err(strict),
             }
         }
     }
 }
 
-/// A top-level array is its elements.
-fn flatten(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items,
-        other => vec![other],
-    }
+/// The records of one document, each keeping its text as received (a top-level array is its
+/// elements). On an error, the document's text for the dead-letter file.
+fn records_of(document: Box<RawValue>) -> Result<Vec<Record>, (serde_json::Error, Vec<u8>)> {
+    let parsed = if document.get().starts_with('[') {
+        serde_json::from_str::<Vec<Record>>(document.get())
+    } else {
+        match serde_json::from_str::<Value>(document.get()) {
+            Ok(tree) => return Ok(vec![Record::from_parsed(document, tree)]),
+            Err(e) => Err(e),
+        }
+    };
+    parsed.map_err(|e| (e, document.get().as_bytes().to_vec()))
 }
 
 impl Pieces {
@@ -161,12 +175,18 @@ fn line_piece(line: Line) -> Piece {
 /// error ends the file: what follows cannot be re-synchronised, so its first bytes are
 /// handed over as malformed.
 fn documents<R: BufRead>(reader: R, again: std::fs::File, tx: &mpsc::Sender<(u64, Piece)>) {
-    let mut stream = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
     let mut number = 0u64;
     loop {
         let piece = match stream.next() {
             None => return,
-            Some(Ok(value)) => Piece::Records(flatten(value)),
+            Some(Ok(document)) => match records_of(document) {
+                Ok(records) => Piece::Records(records),
+                Err((e, text)) => Piece::Malformed {
+                    text,
+                    reason: format!("not valid JSON: {e}"),
+                },
+            },
             Some(Err(e)) => {
                 let offset = stream.byte_offset();
                 let reason = format!("not valid JSON after byte {offset}: {e}; the rest of the file cannot be read");
@@ -196,7 +216,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    async fn read_all(body: &[u8]) -> (Format, Vec<(u64, Vec<Value>)>, usize) {
+    async fn read_all(body: &[u8]) -> (Format, Vec<(u64, Vec<Record>)>, usize) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f.part");
         std::fs::write(&path, body).expect("write");
@@ -213,7 +233,7 @@ mod tests {
         (format, records, malformed)
     }
 
-    fn ids(records: &[(u64, Vec<Value>)]) -> Vec<String> {
+    fn ids(records: &[(u64, Vec<Record>)]) -> Vec<String> {
         records
             .iter()
             .flat_map(|(_, r)| r.iter().map(|v| v["event_id"].as_str().unwrap_or("?").to_string()))
@@ -260,6 +280,28 @@ mod tests {
         let (format, records, _) = read_all(b"[{\"event_id\":\"a\"},{\"event_id\":\"b\"}]").await;
         assert_eq!(format, Format::Jsonl);
         assert_eq!(ids(&records), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn each_record_keeps_its_text_as_received_in_every_shape() {
+        let texts = |records: &[(u64, Vec<Record>)]| -> Vec<String> {
+            records
+                .iter()
+                .flat_map(|(_, r)| r.iter().map(|r| r.text().get().to_string()))
+                .collect()
+        };
+        // Spacing, key order, escapes and number spelling as sent; arrays give their elements.
+        let line = "{ \"event_id\" : \"a\", \"n\": 1.50 }  [{\"event_id\":\"b\",\"t\":\"\\u00e9\"}]\n";
+        let (format, records, _) = read_all(line.as_bytes()).await;
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(
+            texts(&records),
+            [r#"{ "event_id" : "a", "n": 1.50 }"#, r#"{"event_id":"b","t":"\u00e9"}"#]
+        );
+        assert_eq!(records[0].1[1]["t"], "é", "and its tree is the text parsed");
+        let (format, records, _) = read_all(b"{\n  \"event_id\": \"a\"\n}\n{\"event_id\":\"b\"}").await;
+        assert_eq!(format, Format::Concatenated);
+        assert_eq!(texts(&records), ["{\n  \"event_id\": \"a\"\n}", r#"{"event_id":"b"}"#]);
     }
 
     #[tokio::test]
