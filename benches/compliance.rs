@@ -8,7 +8,10 @@
 //! - the mix (default): `BENCH_EVENTS_PER_TYPE` (20,000) events of each of the eight types,
 //!   cut into files of `BENCH_FILE_EVENTS` (5,000) — 160,000 events in 32 JSON Lines files;
 //! - one large file: `BENCH_ONE_FILE_EVENTS=N` puts N `CONVERSATION_MESSAGE` events in one
-//!   file and nothing else.
+//!   file and nothing else;
+//! - one generated file: `BENCH_ONE_FILE_BYTES=N` (e.g. 1000000000 for the 1 GB)
+//!   one `CONVERSATION_MESSAGE` file of at least N bytes that the simulator makes line by
+//!   line while serving it, so this process holds no copy of it.
 //!
 //! Run: `cargo bench --bench compliance` (`BENCH_RUNS` runs, `BENCH_CONTENT=hash`,
 //! `BENCH_KEEP=1`, `BENCH_PERF_RECORD=FILE`, `BENCH_DAEMON_ENV`, `BENCH_BINARY=PATH` to measure
@@ -23,6 +26,7 @@ use openai_audit_simulator::{COMPLIANCE_EVENT_TYPES, SimConfig, Simulator};
 fn main() {
     let runs = env_number("BENCH_RUNS", 5);
     let one_file = env_number("BENCH_ONE_FILE_EVENTS", 0);
+    let one_file_bytes = env_number("BENCH_ONE_FILE_BYTES", 0);
     let per_type = env_number("BENCH_EVENTS_PER_TYPE", 20_000);
     let file_events = env_number("BENCH_FILE_EVENTS", 5_000);
     let content = std::env::var("BENCH_CONTENT").unwrap_or_else(|_| "keep".to_string());
@@ -31,7 +35,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (types, per_file): (&[&str], usize) = if one_file > 0 {
+    let (types, per_file): (&[&str], usize) = if one_file > 0 || one_file_bytes > 0 {
         (&["CONVERSATION_MESSAGE"], one_file)
     } else {
         (COMPLIANCE_EVENT_TYPES, file_events)
@@ -45,11 +49,23 @@ fn main() {
                 ..SimConfig::default()
             }))
             .unwrap();
-        for ty in types {
-            sim.org()
-                .add_compliance_events(ty, if one_file > 0 { one_file } else { per_type });
+        if one_file_bytes > 0 {
+            let started = std::time::Instant::now();
+            let (events, bytes) = sim
+                .org()
+                .add_generated_compliance_file(types[0], one_file_bytes)
+                .unwrap();
+            println!(
+                "generated file: {events} events, {bytes} bytes, hashed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        } else {
+            for ty in types {
+                sim.org()
+                    .add_compliance_events(ty, if one_file > 0 { one_file } else { per_type });
+            }
+            sim.org().cut_compliance_files();
         }
-        sim.org().cut_compliance_files();
         if i == 0 {
             let bytes: usize = types.iter().map(|t| sim.org().compliance_total_bytes(t)).sum();
             println!(

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::clock::now_micros;
 use super::geo::{HOME_LOCATIONS, LOCATIONS, SCRIPT_AGENT};
 use super::ids::alnum;
-use super::org::{Actor, OrgState, OwnerRef};
+use super::org::{Actor, Collection, OrgState, OwnerRef};
 use super::records;
 use super::shared::Shared;
 
@@ -172,8 +172,9 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
             compliance_event(st, "AUDIT_LOG", at_us);
         }
         790..830 => {
-            let projects = active_projects(st);
-            let project = projects[st.rng.random_range(0..projects.len())].clone();
+            let Some(project) = random_active_project(st) else {
+                return;
+            };
             let owner = match st.project_users.get(&project).map(|c| c.ids()) {
                 Some(ids) if !ids.is_empty() => OwnerRef::User(ids[st.rng.random_range(0..ids.len())].clone()),
                 _ => return,
@@ -217,14 +218,8 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
             st.send_invite(at, &actor, &format!("candidate{n}@example.com"));
         }
         910..920 => {
-            let pending: Vec<String> = st
-                .invites
-                .iter()
-                .filter(|(_, _, v)| v["status"] == "pending")
-                .map(|(_, id, _)| id.to_owned())
-                .collect();
-            if let Some(id) = pending.last() {
-                st.accept_invite(at, id);
+            if let Some(id) = st.invites.flagged_last().map(str::to_owned) {
+                st.accept_invite(at, &id);
             }
         }
         920..925 => {
@@ -232,9 +227,10 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
             st.create_project(at, &actor, &format!("Experiment {n}"));
         }
         925..928 => {
-            let projects = active_projects(st);
-            if projects.len() > 3 {
-                let p = projects[projects.len() - 1].clone();
+            let n = st.projects.flagged_len();
+            if n > 3
+                && let Some(p) = st.projects.flagged_nth(n - 1).map(str::to_owned)
+            {
                 st.archive_project(at, &actor, &p);
             }
         }
@@ -248,9 +244,9 @@ pub(crate) fn random_activity(st: &mut OrgState, at_us: i64) {
             }
         }
         940..948 => {
-            let projects = active_projects(st);
-            let p = projects[st.rng.random_range(0..projects.len())].clone();
-            st.create_service_account(at, &actor, &p);
+            if let Some(p) = random_active_project(st) {
+                st.create_service_account(at, &actor, &p);
+            }
         }
         948..985 => {
             let ty = TENANT_TYPES[st.rng.random_range(0..TENANT_TYPES.len())];
@@ -288,21 +284,31 @@ fn any_actor(st: &mut OrgState) -> Actor {
     }
 }
 
-fn active_projects(st: &OrgState) -> Vec<String> {
-    st.projects
-        .iter()
-        .filter(|(_, _, v)| v["status"] == "active")
-        .map(|(_, id, _)| id.to_owned())
-        .collect()
-}
-
-fn random_key(st: &mut OrgState) -> Option<String> {
-    let keys: Vec<String> = st.project_keys.values().flat_map(|c| c.ids()).collect();
-    // Keep a few keys around so the inventory never runs dry.
-    if keys.len() < 4 {
+/// An active project, each as likely (in listing order, so a seed gives the same pick).
+fn random_active_project(st: &mut OrgState) -> Option<String> {
+    let n = st.projects.flagged_len();
+    if n == 0 {
         return None;
     }
-    Some(keys[st.rng.random_range(0..keys.len())].clone())
+    let k = st.rng.random_range(0..n);
+    st.projects.flagged_nth(k).map(str::to_owned)
+}
+
+/// A live project key, each as likely: projects in id order, keys in listing order.
+fn random_key(st: &mut OrgState) -> Option<String> {
+    let total: usize = st.project_keys.values().map(Collection::len).sum();
+    // Keep a few keys around so the inventory never runs dry.
+    if total < 4 {
+        return None;
+    }
+    let mut k = st.rng.random_range(0..total);
+    for keys in st.project_keys.values() {
+        if k < keys.len() {
+            return keys.nth(k).map(str::to_owned);
+        }
+        k -= keys.len();
+    }
+    None
 }
 
 /// The background task: `eps` activities per second on average, plus compliance cuts.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::audit_store::AuditQuery;
 use super::auth;
 use super::faults::Family;
-use super::http::{FaultOutcome, Query, apply_fault, page_response};
+use super::http::{FaultOutcome, Query, apply_fault, page_text_response};
 use super::shared::Shared;
 
 /// The endpoint.
@@ -27,7 +27,7 @@ pub(crate) async fn list(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQ
     };
     let page = sh.org.lock().audit.page(&q);
     match page {
-        Ok(body) => page_response(&sh.faults, Family::AuditLogs, &body),
+        Ok(body) => page_text_response(&sh.faults, Family::AuditLogs, body),
         Err(r) => r.into_response(),
     }
 }

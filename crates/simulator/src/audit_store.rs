@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::{ApiError, Query, bad_request};
 
@@ -22,7 +21,9 @@ pub fn is_tenant_scoped(event_type: &str) -> bool {
 
 #[derive(Debug)]
 struct Entry {
-    value: Arc<Value>,
+    /// The record as JSON text: a history of a million records kept as `Value` trees would
+    /// take several GB, as text about one.
+    json: Box<str>,
     event_type: String,
     project: Option<String>,
     /// User id, API-key tracking id and service-account id: anything `actor_ids[]` may name.
@@ -129,7 +130,7 @@ impl AuditStore {
                 .map(str::to_owned),
             resource_ids: strings(&[&payload["id"], &payload["resource_id"]]),
             event_type,
-            value: Arc::new(value),
+            json: value.to_string().into_boxed_str(),
         };
         let key = (at, id.clone());
         self.index.insert(id, key.clone());
@@ -148,13 +149,15 @@ impl AuditStore {
     pub(crate) fn all(&self) -> Vec<Value> {
         let mut all: Vec<(&Key, &Entry)> = self.normal.iter().chain(self.tenant.iter()).collect();
         all.sort_by(|a, b| b.0.cmp(a.0));
-        all.into_iter().map(|(_, e)| (*e.value).clone()).collect()
+        all.into_iter()
+            .map(|(_, e)| serde_json::from_str(&e.json).unwrap_or(Value::Null))
+            .collect()
     }
 
-    /// One page as `ListAuditLogsResponse` JSON. A cursor means "strictly after (or before)
-    /// that record in listing order, under the same filters", so a closed window walked with
-    /// `after` yields each record once however many new records arrive meanwhile.
-    pub(crate) fn page(&self, q: &AuditQuery) -> Result<Value, ApiError> {
+    /// One page as `ListAuditLogsResponse` JSON text. A cursor means "strictly after (or
+    /// before) that record in listing order, under the same filters", so a closed window
+    /// walked with `after` yields each record once however many new records arrive meanwhile.
+    pub(crate) fn page(&self, q: &AuditQuery) -> Result<String, ApiError> {
         let cursor = |id: &String, param: &str| {
             self.index
                 .get(id)
@@ -184,16 +187,16 @@ impl AuditStore {
             (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
             _ => false,
         };
-        let mut items: Vec<&Entry> = Vec::new();
+        let mut items: Vec<(&Key, &Entry)> = Vec::new();
         if !empty {
             let map = if q.tenant_only { &self.tenant } else { &self.normal };
-            let range = map.range((lower, upper)).map(|(_, e)| e);
+            let range = map.range((lower, upper));
             let want = q.limit + 1;
             if q.before.is_some() {
                 // Nearest to the cursor first, then flipped back to listing order.
-                items = range.filter(|e| q.matches(e)).take(want).collect();
+                items = range.filter(|(_, e)| q.matches(e)).take(want).collect();
             } else {
-                items = range.rev().filter(|e| q.matches(e)).take(want).collect();
+                items = range.rev().filter(|(_, e)| q.matches(e)).take(want).collect();
             }
         }
         let has_more = items.len() > q.limit;
@@ -201,12 +204,19 @@ impl AuditStore {
         if q.before.is_some() {
             items.reverse();
         }
-        let data: Vec<&Value> = items.iter().map(|e| e.value.as_ref()).collect();
-        let first = data.first().map(|v| v["id"].clone()).unwrap_or(Value::Null);
-        let last = data.last().map(|v| v["id"].clone()).unwrap_or(Value::Null);
-        Ok(
-            json!({"object": "list", "data": data, "first_id": first, "last_id": last,
-                  "has_more": has_more}),
-        )
+        // The same text `json!` of the parsed records would give (keys in order), spliced.
+        let id = |item: Option<&(&Key, &Entry)>| item.map_or(Value::Null, |(k, _)| Value::from(k.1.as_str()));
+        let (first, last) = (id(items.first()), id(items.last()));
+        let mut body = String::from("{\"data\":[");
+        for (i, (_, e)) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&e.json);
+        }
+        body.push_str(&format!(
+            "],\"first_id\":{first},\"has_more\":{has_more},\"last_id\":{last},\"object\":\"list\"}}"
+        ));
+        Ok(body)
     }
 }

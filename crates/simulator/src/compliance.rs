@@ -1,15 +1,18 @@
 //! The Compliance Logs Platform endpoints: the file list (ascending by `end_time`, exclusive
 //! `after`), the 307 download, the signed URL that serves the bytes, and `max_event_time`.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::DateTime;
+use futures_util::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -20,7 +23,7 @@ use super::http::{
     ApiError, FaultOutcome, Query, apply_fault, bad_request, bytes_response, json_response, not_found, page_response,
     slow_body,
 };
-use super::logfiles::ComplianceStore;
+use super::logfiles::{ComplianceStore, FileBody, LineSource};
 use super::shared::Shared;
 
 /// The event types the simulator produces (and accepts in `event_type`).
@@ -203,13 +206,18 @@ async fn signed(
         FaultOutcome::Slow { chunk_bytes, every } => slow = Some((chunk_bytes, every)),
         FaultOutcome::Proceed => {}
     }
-    let body = match sh.org.lock().compliance.file(&file_id) {
-        Some(f) => f.body.clone(),
+    let (body, size) = match sh.org.lock().compliance.file(&file_id) {
+        Some(f) => (f.body.clone(), f.size),
         None => return not_found("No such file.").into_response(),
+    };
+    let body = match body {
+        FileBody::Bytes(bytes) => bytes,
+        // Made while it is sent; a trickle fault does not apply to it.
+        FileBody::Lines(lines) => return generated_body(lines, size, corrupt),
     };
     let body = if corrupt {
         let mut b = body.to_vec();
-        b.extend_from_slice(b"{\"corrupted\":true}\n");
+        b.extend_from_slice(CORRUPTION);
         Bytes::from(b)
     } else {
         body
@@ -218,6 +226,39 @@ async fn signed(
         return slow_body(body, "application/jsonl", chunk_bytes, every);
     }
     bytes_response(StatusCode::OK, body, "application/jsonl")
+}
+
+/// Bytes appended to a file served corrupted.
+const CORRUPTION: &[u8] = b"{\"corrupted\":true}\n";
+
+/// A generated file streamed as it is made, a few hundred lines per chunk, with its length
+/// announced (the size listed for it, plus the corruption when asked for).
+fn generated_body(lines: Arc<dyn LineSource>, size: usize, corrupt: bool) -> Response {
+    const LINES_PER_CHUNK: usize = 256;
+    let count = lines.count();
+    let chunks = futures_util::stream::unfold(0, move |from| {
+        let lines = lines.clone();
+        async move {
+            if from >= count {
+                return None;
+            }
+            let to = (from + LINES_PER_CHUNK).min(count);
+            let mut chunk = Vec::new();
+            for i in from..to {
+                chunk.extend_from_slice(lines.line(i).as_bytes());
+                chunk.push(b'\n');
+            }
+            Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), to))
+        }
+    });
+    let tail = futures_util::stream::iter(corrupt.then(|| Ok(Bytes::from_static(CORRUPTION))));
+    let mut resp = Response::new(Body::from_stream(chunks.chain(tail)));
+    let len = size + if corrupt { CORRUPTION.len() } else { 0 };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jsonl"));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
 }
 
 async fn max_event_time(

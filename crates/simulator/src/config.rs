@@ -20,6 +20,10 @@ pub struct SimConfig {
     pub history: Duration,
     /// How many activities the history holds (spread over `history`, plus fixed scenarios).
     pub history_events: usize,
+    /// Whether the history's compliance events are kept (cut into files). A benchmark of
+    /// the audit log alone turns this off: the history's activities (and so its audit log)
+    /// stay the same, but a million-record history then holds no compliance files.
+    pub history_compliance: bool,
     /// Compliance files are cut on boundaries of this much wall time.
     pub compliance_file_interval: Duration,
     /// Upper bound on events per compliance file.
@@ -48,6 +52,7 @@ impl Default for SimConfig {
             events_per_second: 0.0,
             history: Duration::from_secs(2 * 3600),
             history_events: 300,
+            history_compliance: true,
             compliance_file_interval: Duration::from_secs(60),
             compliance_file_max_events: 1000,
             compliance_duplicate_probability: 0.03,

@@ -245,7 +245,12 @@ pub(crate) async fn apply_fault(faults: &Faults, family: Family) -> FaultOutcome
 
 /// A healthy JSON page that `RepeatPage` may serve again later.
 pub(crate) fn page_response(faults: &Faults, family: Family, body: &Value) -> Response {
-    let bytes = Bytes::from(body.to_string());
+    page_text_response(faults, family, body.to_string())
+}
+
+/// [`page_response`] for a page already written out as JSON text.
+pub(crate) fn page_text_response(faults: &Faults, family: Family, body: String) -> Response {
+    let bytes = Bytes::from(body);
     faults.remember_body(family, bytes.clone());
     bytes_response(StatusCode::OK, bytes, "application/json")
 }

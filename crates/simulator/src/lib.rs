@@ -12,7 +12,8 @@
 //!   `config.rs`: [`SimConfig`]. `shared.rs`: the state the API endpoints share.
 //! - `org.rs` / `seed.rs` / `mutate.rs`: the seeded organization, its initial inventory, and
 //!   the one mutation path that updates inventory and appends the audit event together.
-//! - `activity.rs`: pre-generated history and background activity (audit + compliance).
+//! - `activity.rs`: pre-generated history and background activity (audit + compliance);
+//!   `generated.rs`: a compliance file made line by line on request (a GB, never held).
 //! - `audit_logs.rs`, `inventory.rs`, `compliance.rs`: the endpoints; `audit_store.rs` holds
 //!   the audit events and pages them, `logfiles.rs` cuts compliance events into files,
 //!   `records.rs` shapes them.
@@ -27,7 +28,7 @@
 //!
 //! 1. `many`, then `server`
 //! 2. the endpoints `audit_logs`, `inventory`, `compliance`; `seed`; `mutate`
-//! 3. `activity`
+//! 3. `activity`, `generated`
 //! 4. `shared`, `records`
 //! 5. `org`, `receiver`
 //! 6. `audit_store`, `logfiles`, `receiver_state`
@@ -95,6 +96,7 @@ mod clock;
 mod compliance;
 mod config;
 mod faults;
+mod generated;
 mod geo;
 mod http;
 mod ids;
@@ -119,6 +121,6 @@ pub use faults::{Family, Fault, FaultCommand, Faults};
 pub use many::{orgs_toml, serve_orgs_until, start_orgs};
 pub use org::Org;
 pub use receiver::{Receiver, ReceiverScript};
-pub use receiver_state::{ReceivedBatch, ReceivedRequest};
+pub use receiver_state::{ReceivedBatch, ReceivedRequest, Tally};
 pub use server::{Simulator, serve_until, start};
 pub use size::OrgSize;

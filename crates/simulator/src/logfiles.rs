@@ -3,6 +3,7 @@
 //! repeats of an event from the previous file.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,13 +19,31 @@ use super::ids::alnum;
 /// JSON Lines in a file this way).
 pub(crate) const RAW_LINE_KEY: &str = "__sim_raw_line";
 
+/// The lines of a file made on request: line `i` is the same text on every call, so the
+/// file can be hashed once and served again without ever being held in memory.
+pub(crate) trait LineSource: Send + Sync + std::fmt::Debug {
+    /// How many lines.
+    fn count(&self) -> usize;
+    /// Line `i` (`i < count()`), without its newline.
+    fn line(&self, i: usize) -> String;
+}
+
+/// What a file holds: its bytes, or lines made on request (a file of a GB).
+#[derive(Debug, Clone)]
+pub(crate) enum FileBody {
+    Bytes(Bytes),
+    Lines(Arc<dyn LineSource>),
+}
+
 #[derive(Debug)]
 pub(crate) struct LogFile {
     id: String,
     event_type: String,
     end_us: i64,
     max_event_us: i64,
-    pub(crate) body: Bytes,
+    pub(crate) body: FileBody,
+    /// Bytes in the file.
+    pub(crate) size: usize,
     sha256: String,
 }
 
@@ -44,6 +63,8 @@ pub(crate) struct ComplianceStore {
     /// Lay files cut from now on, and list bodies, out as concatenated pretty-printed JSON
     /// documents instead of JSON Lines and one document (as other collectors have seen).
     pub(crate) concatenated: bool,
+    /// Drop pushed events (records are still built, so the seeded history is the same).
+    pub(crate) discard: bool,
 }
 
 impl ComplianceStore {
@@ -59,10 +80,14 @@ impl ComplianceStore {
             previous: BTreeMap::new(),
             event_ids: HashMap::new(),
             concatenated: false,
+            discard: false,
         }
     }
 
     pub(crate) fn push(&mut self, event_type: &str, at_us: i64, record: Value) {
+        if self.discard {
+            return;
+        }
         if let Some(id) = record["event_id"].as_str() {
             self.event_ids
                 .entry(event_type.to_owned())
@@ -168,14 +193,14 @@ impl ComplianceStore {
             let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
             let id = format!("eclf_{}", alnum(&mut self.rng, 26).to_uppercase());
             let max_event_us = chunk.iter().map(|(ts, _)| *ts).max().unwrap_or(end);
-            let files = self.files.entry(ty.to_owned()).or_default();
-            self.by_id.insert(id.clone(), (ty.to_owned(), files.len()));
-            files.push(LogFile {
+            let size = body.len();
+            self.file_away(LogFile {
                 id,
                 event_type: ty.to_owned(),
                 end_us: end,
                 max_event_us,
-                body: Bytes::from(body),
+                body: FileBody::Bytes(Bytes::from(body)),
+                size,
                 sha256,
             });
             self.previous
@@ -183,19 +208,56 @@ impl ComplianceStore {
         }
     }
 
+    fn file_away(&mut self, file: LogFile) {
+        let files = self.files.entry(file.event_type.clone()).or_default();
+        self.by_id
+            .insert(file.id.clone(), (file.event_type.clone(), files.len()));
+        files.push(file);
+    }
+
+    /// One file of `ty` whose lines `lines` makes on request (events at `max_event_us` and
+    /// before), ending at `end_us` or just after the type's last file; its size in bytes.
+    /// Reading it through once here gives its size and checksum; it is never held whole.
+    pub(crate) fn add_generated(
+        &mut self,
+        ty: &str,
+        lines: Arc<dyn LineSource>,
+        max_event_us: i64,
+        end_us: i64,
+    ) -> usize {
+        let mut hash = Sha256::new();
+        let mut size = 0;
+        for i in 0..lines.count() {
+            let mut line = lines.line(i);
+            line.push('\n');
+            hash.update(line.as_bytes());
+            size += line.len();
+        }
+        let last_end = self.files.get(ty).and_then(|f| f.last()).map_or(i64::MIN, |f| f.end_us);
+        let id = format!("eclf_{}", alnum(&mut self.rng, 26).to_uppercase());
+        self.file_away(LogFile {
+            id,
+            event_type: ty.to_owned(),
+            end_us: end_us.max(last_end.saturating_add(1)),
+            max_event_us,
+            body: FileBody::Lines(lines),
+            size,
+            sha256: hex::encode(hash.finalize()),
+        });
+        size
+    }
+
     /// Size in bytes of the largest file of `ty`.
     pub(crate) fn largest_file(&self, ty: &str) -> usize {
         self.files
             .get(ty)
-            .and_then(|files| files.iter().map(|f| f.body.len()).max())
+            .and_then(|files| files.iter().map(|f| f.size).max())
             .unwrap_or(0)
     }
 
     /// Size in bytes of every file of `ty`.
     pub(crate) fn total_bytes(&self, ty: &str) -> usize {
-        self.files
-            .get(ty)
-            .map_or(0, |files| files.iter().map(|f| f.body.len()).sum())
+        self.files.get(ty).map_or(0, |files| files.iter().map(|f| f.size).sum())
     }
 
     pub(crate) fn file(&self, id: &str) -> Option<&LogFile> {
@@ -219,7 +281,7 @@ impl ComplianceStore {
                 let end = iso_auto(f.end_us);
                 json!({"id": f.id, "event_type": f.event_type, "end_time": end,
                     "file_name": format!("{}_{}.jsonl", f.event_type, end.replace('Z', "+00:00")),
-                    "file_size": f.body.len(), "file_sha256": f.sha256})
+                    "file_size": f.size, "file_sha256": f.sha256})
             })
             .collect();
         let last = page.last().map(|f| json!(iso_auto(f.end_us))).unwrap_or(Value::Null);

@@ -1,14 +1,17 @@
 //! Changes to the organization: each one updates the inventory and appends its audit event
 //! in the same step, and the public [`Org`] methods tests drive.
 
+use std::sync::Arc;
+
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::activity;
 use super::clock::now_micros;
+use super::generated::GeneratedLines;
 use super::geo::HOME_LOCATIONS;
 use super::ids::alnum;
-use super::logfiles::RAW_LINE_KEY;
+use super::logfiles::{LineSource, RAW_LINE_KEY};
 use super::org::{Actor, Org, OrgState, OwnerRef, Person};
 
 impl OrgState {
@@ -81,6 +84,7 @@ impl OrgState {
             "inactive"
         };
         let seq = self.next_seq();
+        self.key_projects.insert(id.clone(), project.to_owned());
         self.project_keys.entry(project.to_owned()).or_default().insert(
             seq,
             &id,
@@ -111,10 +115,9 @@ impl OrgState {
 
     /// The project that holds key `key_id`.
     pub(crate) fn key_project(&self, key_id: &str) -> Option<String> {
-        self.project_keys
-            .iter()
-            .find(|(_, c)| c.get(key_id).is_some())
-            .map(|(p, _)| p.clone())
+        let project = self.key_projects.get(key_id)?;
+        self.project_keys.get(project)?.get(key_id)?;
+        Some(project.clone())
     }
 
     pub(crate) fn update_api_key(&mut self, at: i64, actor: &Actor, key_id: &str) -> bool {
@@ -154,7 +157,7 @@ impl OrgState {
             home: self.rng.random_range(0..HOME_LOCATIONS),
             agent: self.rng.random_range(0..3),
         };
-        self.people.push(person);
+        self.add_person(person);
         let seq = self.next_seq();
         self.users.insert(
             seq,
@@ -529,6 +532,36 @@ impl Org {
         for _ in 0..n {
             activity::random_activity(&mut st, now);
         }
+    }
+
+    /// One compliance file of `event_type` of at least `min_bytes`, made line by line on
+    /// request instead of held in memory (events from the last hour, by current members, no
+    /// repeats); how many events it holds and its size in bytes. `None` for a type the
+    /// simulator does not generate, or an organization without members.
+    pub fn add_generated_compliance_file(&self, event_type: &str, min_bytes: usize) -> Option<(usize, usize)> {
+        let mut st = self.lock();
+        let people: Vec<Person> = st.users.iter().filter_map(|(_, id, _)| st.person(id)).collect();
+        let mut lines = GeneratedLines {
+            seed: st.rng.random(),
+            workspace_id: st.workspace_id.clone(),
+            people,
+            event_type: event_type.to_owned(),
+            start_us: 0,
+            step_us: 0,
+            count: 64,
+        };
+        if lines.people.is_empty() || lines.line(0).is_empty() {
+            return None;
+        }
+        // Enough lines for `min_bytes` at the size of the first few, plus a tenth.
+        let sample: usize = (0..lines.count).map(|i| lines.line(i).len() + 1).sum();
+        lines.count = (min_bytes.div_ceil(sample / lines.count) * 11 / 10).max(1);
+        let now = now_micros();
+        lines.step_us = (3_600_000_000 / i64::try_from(lines.count).unwrap_or(i64::MAX)).max(1);
+        lines.start_us = now - lines.step_us * i64::try_from(lines.count).unwrap_or(0);
+        let (count, last) = (lines.count, lines.last_us());
+        let size = st.compliance.add_generated(event_type, Arc::new(lines), last, now);
+        Some((count, size))
     }
 
     /// Current members as `/organization/users` serves them.

@@ -15,27 +15,76 @@ use super::logfiles::ComplianceStore;
 
 /// An ordered, id-addressable list of inventory objects. Deleted ids keep their position so a
 /// client holding one as an `after` cursor can still continue its walk.
+///
+/// The k-th live item is found in O(1) (`nth`), so picking one at random does not copy the
+/// list: the history of a large organization picks a member, a key or a project for nearly
+/// every activity. A collection made with [`Collection::flagged`] also keeps, in listing
+/// order, the items a predicate holds for (owners among users, active projects, pending
+/// invites); an item handed out by `get_mut` is checked again before the next flagged query.
 #[derive(Debug, Default)]
 pub(crate) struct Collection {
     items: BTreeMap<u64, (String, Value)>,
     index: HashMap<String, u64>,
+    /// Positions of the live items, ascending.
+    live: Vec<u64>,
+    flag: Option<fn(&Value) -> bool>,
+    /// Positions of the live items `flag` holds for, ascending.
+    flagged: Vec<u64>,
+    /// Positions handed out by `get_mut` since `flagged` was last brought up to date.
+    unchecked: Vec<u64>,
+}
+
+/// Inserts `seq` into the ascending `list` (usually at the end: positions only grow).
+fn insert_sorted(list: &mut Vec<u64>, seq: u64) {
+    match list.last() {
+        Some(&last) if last >= seq => {
+            if let Err(at) = list.binary_search(&seq) {
+                list.insert(at, seq);
+            }
+        }
+        _ => list.push(seq),
+    }
+}
+
+fn remove_sorted(list: &mut Vec<u64>, seq: u64) {
+    if let Ok(at) = list.binary_search(&seq) {
+        list.remove(at);
+    }
 }
 
 impl Collection {
+    /// A collection that also lists, in order, the items `flag` holds for.
+    pub(crate) fn flagged(flag: fn(&Value) -> bool) -> Self {
+        Collection {
+            flag: Some(flag),
+            ..Collection::default()
+        }
+    }
     pub(crate) fn insert(&mut self, seq: u64, id: &str, v: Value) {
+        if self.flag.is_some_and(|f| f(&v)) {
+            insert_sorted(&mut self.flagged, seq);
+        }
         self.items.insert(seq, (id.to_owned(), v));
         self.index.insert(id.to_owned(), seq);
+        insert_sorted(&mut self.live, seq);
     }
     pub(crate) fn get(&self, id: &str) -> Option<&Value> {
         self.items.get(self.index.get(id)?).map(|(_, v)| v)
     }
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
-        let seq = self.index.get(id)?;
-        self.items.get_mut(seq).map(|(_, v)| v)
+        let seq = *self.index.get(id)?;
+        let (_, v) = self.items.get_mut(&seq)?;
+        if self.flag.is_some() {
+            self.unchecked.push(seq);
+        }
+        Some(v)
     }
     pub(crate) fn remove(&mut self, id: &str) -> Option<Value> {
-        let seq = self.index.get(id)?;
-        self.items.remove(seq).map(|(_, v)| v)
+        let seq = *self.index.get(id)?;
+        let (_, v) = self.items.remove(&seq)?;
+        remove_sorted(&mut self.live, seq);
+        remove_sorted(&mut self.flagged, seq);
+        Some(v)
     }
     /// Where `id` sits (or sat) in the listing.
     pub(crate) fn position(&self, id: &str) -> Option<u64> {
@@ -49,6 +98,44 @@ impl Collection {
     }
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+    /// The id of the `k`-th live item in listing order.
+    pub(crate) fn nth(&self, k: usize) -> Option<&str> {
+        self.id_at(*self.live.get(k)?)
+    }
+    /// How many live items the flag holds for.
+    pub(crate) fn flagged_len(&mut self) -> usize {
+        self.settle();
+        self.flagged.len()
+    }
+    /// The id of the `k`-th flagged item in listing order.
+    pub(crate) fn flagged_nth(&mut self, k: usize) -> Option<&str> {
+        self.settle();
+        self.id_at(*self.flagged.get(k)?)
+    }
+    /// The id of the last flagged item in listing order.
+    pub(crate) fn flagged_last(&mut self) -> Option<&str> {
+        self.settle();
+        self.id_at(*self.flagged.last()?)
+    }
+    fn id_at(&self, seq: u64) -> Option<&str> {
+        self.items.get(&seq).map(|(id, _)| id.as_str())
+    }
+    /// Checks the flag again on every item `get_mut` handed out.
+    fn settle(&mut self) {
+        let Some(flag) = self.flag else {
+            return;
+        };
+        for seq in std::mem::take(&mut self.unchecked) {
+            let holds = self.items.get(&seq).is_some_and(|(_, v)| flag(v));
+            match (holds, self.flagged.binary_search(&seq)) {
+                (true, Err(at)) => self.flagged.insert(at, seq),
+                (false, Ok(at)) => {
+                    self.flagged.remove(at);
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -87,7 +174,10 @@ pub(crate) struct OrgState {
     pub org_id: String,
     pub workspace_id: String,
     pub default_project: String,
+    /// Everyone who ever was a member, in the order they joined; add with `add_person`
+    /// (it keeps `person`'s index).
     pub people: Vec<Person>,
+    people_index: HashMap<String, usize>,
     pub users: Collection,
     pub invites: Collection,
     pub projects: Collection,
@@ -100,6 +190,8 @@ pub(crate) struct OrgState {
     pub project_users: BTreeMap<String, Collection>,
     pub project_service_accounts: BTreeMap<String, Collection>,
     pub project_keys: BTreeMap<String, Collection>,
+    /// Which project a key id was created in (kept after the key is deleted).
+    pub key_projects: HashMap<String, String>,
     pub project_rate_limits: BTreeMap<String, Collection>,
     pub group_users: BTreeMap<String, Collection>,
     pub audit: AuditStore,
@@ -115,9 +207,10 @@ impl OrgState {
             workspace_id,
             default_project: String::new(),
             people: Vec::new(),
-            users: Collection::default(),
-            invites: Collection::default(),
-            projects: Collection::default(),
+            people_index: HashMap::new(),
+            users: Collection::flagged(|v| v["role"] == "owner"),
+            invites: Collection::flagged(|v| v["status"] == "pending"),
+            projects: Collection::flagged(|v| v["status"] == "active"),
             admin_keys: Collection::default(),
             groups: Collection::default(),
             roles: Collection::default(),
@@ -126,6 +219,7 @@ impl OrgState {
             project_users: BTreeMap::new(),
             project_service_accounts: BTreeMap::new(),
             project_keys: BTreeMap::new(),
+            key_projects: HashMap::new(),
             project_rate_limits: BTreeMap::new(),
             group_users: BTreeMap::new(),
             audit: AuditStore::default(),
@@ -144,21 +238,31 @@ impl OrgState {
     }
 
     pub(crate) fn person(&self, user_id: &str) -> Option<Person> {
-        self.people.iter().find(|p| p.id == user_id).cloned()
+        self.people.get(*self.people_index.get(user_id)?).cloned()
+    }
+
+    pub(crate) fn add_person(&mut self, person: Person) {
+        self.people_index.entry(person.id.clone()).or_insert(self.people.len());
+        self.people.push(person);
     }
 
     /// A current member, preferring owners when `owner` is set (admin actions need one).
     pub(crate) fn pick_user(&mut self, owner: bool) -> Option<Person> {
-        let ids: Vec<String> = self
-            .users
-            .iter()
-            .filter(|(_, _, v)| !owner || v["role"] == "owner")
-            .map(|(_, id, _)| id.to_owned())
-            .collect();
-        if ids.is_empty() {
+        let n = if owner {
+            self.users.flagged_len()
+        } else {
+            self.users.len()
+        };
+        if n == 0 {
             return None;
         }
-        let id = ids[self.rng.random_range(0..ids.len())].clone();
+        let k = self.rng.random_range(0..n);
+        let id = if owner {
+            self.users.flagged_nth(k)
+        } else {
+            self.users.nth(k)
+        }?
+        .to_owned();
         self.person(&id)
     }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::http::json_response;
-use super::receiver_state::{ItemRule, ReceivedBatch, ReceivedRequest, State_, accept};
+use super::receiver_state::{ItemRule, ReceivedBatch, ReceivedRequest, State_, Tally, accept};
 use super::receiver_wire::{Record, Wire, decode, event_id, plain, status_response};
 
 /// Requests whose (decompressed) body is kept, newest last: enough for any test, bounded
@@ -99,6 +99,17 @@ impl Receiver {
 
     pub(crate) fn token(&self) -> Option<&str> {
         self.token.as_deref()
+    }
+
+    /// From now on keep only the [`Tally`] and each request's status: events, batches,
+    /// their ids and bodies are dropped once counted (a benchmark's million events).
+    pub fn keep_counts_only(&self) {
+        self.lock().counts_only = true;
+    }
+
+    /// Totals over every event stored so far.
+    pub fn tally(&self) -> Tally {
+        self.lock().tally
     }
 
     /// Every event received, in arrival order (duplicates kept).
@@ -178,8 +189,29 @@ impl Receiver {
     }
 
     /// Stores `records` from a request and returns the new total.
-    fn store(&self, st: &mut State_, wire: Wire, req: &ReceivedRequest, channel: Option<String>, records: Vec<Record>) {
+    fn store(
+        &self,
+        st: &mut State_,
+        wire: Wire,
+        req: &ReceivedRequest,
+        channel: Option<String>,
+        records: Vec<Record>,
+        plain_bytes: usize,
+    ) {
         if records.is_empty() {
+            return;
+        }
+        st.tally.events += records.len();
+        st.tally.plain_bytes += plain_bytes;
+        st.tally.wire_bytes += req.wire_bytes;
+        for id in records.iter().filter_map(|r| event_id(&r.event)) {
+            if !st.seen_ids.contains(id) {
+                st.seen_ids.insert(id.into());
+            }
+        }
+        st.tally.unique_ids = st.seen_ids.len();
+        if st.counts_only {
+            self.count.send_replace(st.tally.events);
             return;
         }
         if let Some(path) = &self.file {
@@ -202,7 +234,7 @@ impl Receiver {
             wire_bytes: req.wire_bytes,
         });
         st.events.extend(records.into_iter().map(|r| r.event));
-        self.count.send_replace(st.events.len());
+        self.count.send_replace(st.tally.events);
     }
 }
 
@@ -279,7 +311,9 @@ fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Respo
         Ok(plain) => plain,
         Err(msg) => return answer(&mut st, req, status_response(wire, 415, None, &msg)),
     };
-    req.body = Some(Bytes::from(plain.clone()));
+    if !st.counts_only {
+        req.body = Some(Bytes::from(plain.clone()));
+    }
     let records = match decode(wire, &plain, ctype.as_deref()) {
         Ok(records) => records,
         Err(msg) => {
@@ -288,15 +322,17 @@ fn ingest(wire: Wire, rx: &Receiver, headers: &HeaderMap, body: &Bytes) -> Respo
         }
     };
     req.events = records.len();
-    req.ids = records
-        .iter()
-        .filter_map(|r| event_id(&r.event).map(str::to_owned))
-        .collect();
+    if !st.counts_only {
+        req.ids = records
+            .iter()
+            .filter_map(|r| event_id(&r.event).map(str::to_owned))
+            .collect();
+    }
     if let Some(response) = wire.empty_answer(records.len(), plain.len()) {
         return answer(&mut st, req, response);
     }
     let (stored, response) = accept(wire, &mut st, channel.as_deref(), records);
-    rx.store(&mut st, wire, &req, channel, stored);
+    rx.store(&mut st, wire, &req, channel, stored, plain.len());
     let response = if st.lose > 0 {
         st.lose -= 1;
         status_response(wire, 503, None, "scripted: stored, but the answer was lost")

@@ -50,6 +50,21 @@ pub struct ReceivedRequest {
     pub body: Option<Bytes>,
 }
 
+/// Running totals over everything the receiver stored, kept even when it stores nothing
+/// else ([`crate::Receiver::keep_counts_only`]): a benchmark of a million events needs these
+/// figures, not the events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Events stored (repeats included).
+    pub events: usize,
+    /// Distinct event ids among them.
+    pub unique_ids: usize,
+    /// Decompressed bytes of the requests that stored events.
+    pub plain_bytes: usize,
+    /// Wire bytes (compressed when gzip) of the same requests.
+    pub wire_bytes: usize,
+}
+
 /// An Elasticsearch item status scripted for ids containing `needle`.
 #[derive(Debug)]
 pub(crate) struct ItemRule {
@@ -62,6 +77,11 @@ pub(crate) struct ItemRule {
 #[derive(Debug, Default)]
 pub(crate) struct State_ {
     pub(crate) events: Vec<Value>,
+    /// Keep only `tally` (and each request's status): no events, batches, ids or bodies.
+    pub(crate) counts_only: bool,
+    pub(crate) tally: Tally,
+    /// Every event id stored, for `tally.unique_ids`.
+    pub(crate) seen_ids: HashSet<Box<str>>,
     pub(crate) batches: Vec<ReceivedBatch>,
     pub(crate) requests: Vec<ReceivedRequest>,
     pub(crate) next: VecDeque<(u16, Option<u64>)>,

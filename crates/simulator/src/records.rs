@@ -2,6 +2,7 @@
 //! reference §D.5: a common envelope plus each event type's own fields.
 
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::clock::iso_micros;
@@ -16,12 +17,12 @@ fn request_metadata(loc: usize, agent: usize) -> Value {
            "client_ja3": ja3, "client_ja4": ja4})
 }
 
-fn envelope(st: &mut OrgState, event_type: &str, person: &Person, at_us: i64) -> Value {
+fn envelope(rng: &mut ChaCha8Rng, ws: &str, event_type: &str, person: &Person, at_us: i64) -> Value {
     json!({
-        "event_id": uuid(&mut st.rng),
+        "event_id": uuid(rng),
         "type": event_type,
         "timestamp": iso_micros(at_us),
-        "principal": {"id": st.workspace_id, "type": "CHATGPT_WORKSPACE"},
+        "principal": {"id": ws, "type": "CHATGPT_WORKSPACE"},
         "actor": {"type": "ACCOUNT_USER", "user_id": person.id, "user_email": person.email},
     })
 }
@@ -36,7 +37,7 @@ fn merge(mut v: Value, extra: Value) -> Value {
 
 /// A ChatGPT sign-in record (`action` login_success, login_failed, …) appended to AUTH_LOG.
 pub(crate) fn auth_log(st: &mut OrgState, person: &Person, loc: usize, agent: usize, action: &str, at_us: i64) {
-    let env = envelope(st, "AUTH_LOG", person, at_us);
+    let env = envelope(&mut st.rng, &st.workspace_id, "AUTH_LOG", person, at_us);
     let rec = merge(
         env,
         json!({"request_metadata": request_metadata(loc, agent),
@@ -48,12 +49,23 @@ pub(crate) fn auth_log(st: &mut OrgState, person: &Person, loc: usize, agent: us
 /// A record of `event_type` by `person` at `at_us`; `None` for a type the simulator does not
 /// generate.
 pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us: i64) -> Option<Value> {
-    let env = envelope(st, event_type, person, at_us);
-    let ws = st.workspace_id.clone();
-    let pick = |st: &mut OrgState, n: usize| st.rng.random_range(0..n);
+    build_with(&mut st.rng, &st.workspace_id, event_type, person, at_us)
+}
+
+/// [`build`] from its own random source, for workspace `ws` (a file generated on request
+/// draws each line from a source of its own).
+pub(crate) fn build_with(
+    rng: &mut ChaCha8Rng,
+    ws: &str,
+    event_type: &str,
+    person: &Person,
+    at_us: i64,
+) -> Option<Value> {
+    let env = envelope(rng, ws, event_type, person, at_us);
+    let pick = |rng: &mut ChaCha8Rng, n: usize| rng.random_range(0..n);
     let extra = match event_type {
         "AUTH_LOG" => {
-            let action = ["login_success", "logout_success", "token_issued"][pick(st, 3)];
+            let action = ["login_success", "logout_success", "token_issued"][pick(rng, 3)];
             json!({"request_metadata": request_metadata(person.home, person.agent),
                 "action_data": {"action": action, "role": "standard-user"}})
         }
@@ -64,34 +76,34 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "WORKSPACE_TOGGLE_FEATURE",
                 "CONVERSATION_SHARE",
                 "LIST_WORKSPACE_LOG_FILES",
-            ][pick(st, 5)];
+            ][pick(rng, 5)];
             json!({"action": action, "action_result": "SUCCESS", "action_privilege": "ADMIN",
                 "request_metadata": request_metadata(person.home, person.agent),
                 "action_data": {"user_id": person.id}})
         }
         "CONVERSATION_MESSAGE" => {
-            let assistant = st.rng.random_bool(0.5);
+            let assistant = rng.random_bool(0.5);
             let author = if assistant {
                 json!({"type": "assistant", "model": "gpt-5-6-thinking", "tools_used": ["browser"],
                        "skills_used": []})
             } else {
                 json!({"type": "user", "client_type": "desktop_web"})
             };
-            json!({"previous_message_id": uuid(&mut st.rng),
-                "message": {"id": uuid(&mut st.rng), "created_at": iso_micros(at_us), "author": author,
+            json!({"previous_message_id": uuid(rng),
+                "message": {"id": uuid(rng), "created_at": iso_micros(at_us), "author": author,
                     "content": {"type": "text", "value": if assistant {
                         "Here is a summary of the quarterly numbers."
                     } else { "Summarize the Q3 numbers for me." }, "annotations": []}},
-                "conversation": {"id": uuid(&mut st.rng), "title": "Quarterly numbers",
+                "conversation": {"id": uuid(rng), "title": "Quarterly numbers",
                     "created_at": iso_micros(at_us - 60_000_000), "is_pinned": false,
                     "is_temporary_chat": false}})
         }
         "APP_LOG" => {
             // A tool call is a request (arguments, client context in `input._meta`) and a
             // response (what the tool answered), as in the public samples.
-            let app = format!("asdk_app_{}", alnum(&mut st.rng, 28).to_lowercase());
-            let conversation = uuid(&mut st.rng);
-            if st.rng.random_bool(0.5) {
+            let app = format!("asdk_app_{}", alnum(rng, 28).to_lowercase());
+            let conversation = uuid(rng);
+            if rng.random_bool(0.5) {
                 let l = &LOCATIONS[person.home % LOCATIONS.len()];
                 json!({"app_id": app, "app_name": "Slack", "app_type": "MCP",
                     "conversation_id": conversation, "log_type": "request",
@@ -100,8 +112,8 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                             "openai/locale": "en-GB",
                             "openai/userLocation": {"city": l.city, "region": l.region,
                                 "country": l.country, "latitude": l.latitude, "longitude": l.longitude},
-                            "openai/subject": format!("v1/{}", alnum(&mut st.rng, 16)),
-                            "openai/session": format!("v1/{}", alnum(&mut st.rng, 16))}}})
+                            "openai/subject": format!("v1/{}", alnum(rng, 16)),
+                            "openai/session": format!("v1/{}", alnum(rng, 16))}}})
             } else {
                 json!({"app_id": app, "app_name": "Slack", "app_type": "MCP",
                     "conversation_id": conversation, "log_type": "response",
@@ -109,13 +121,13 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                         "text": "Search Results for: in:general (20 results)"}], "isError": false},
                         "connector_id": app, "connector_name": "Slack",
                         "action_name": "slack_search_public", "is_sync": false,
-                        "internal": {"external_call_time_ms": pick(st, 900) + 50}}}]})
+                        "internal": {"external_call_time_ms": pick(rng, 900) + 50}}}]})
             }
         }
         "APP_AUTH_LOG" => {
-            json!({"app_id": format!("asdk_app_{}", alnum(&mut st.rng, 12).to_lowercase()),
-            "app_name": "Google Drive", "link_id": format!("link-{}", alnum(&mut st.rng, 8)),
-            "action": if st.rng.random_bool(0.8) { "link" } else { "unlink" }})
+            json!({"app_id": format!("asdk_app_{}", alnum(rng, 12).to_lowercase()),
+            "app_name": "Google Drive", "link_id": format!("link-{}", alnum(rng, 8)),
+            "action": if rng.random_bool(0.8) { "link" } else { "unlink" }})
         }
         "CUSTOM_AGENTS_LOG" => {
             let kind = [
@@ -123,18 +135,18 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "SKILL_USED",
                 "CONNECTOR_CALL_REQUESTED",
                 "AGENT_PUBLISHED",
-            ][pick(st, 4)];
-            let run_id = format!("thread_{}", uuid(&mut st.rng));
+            ][pick(rng, 4)];
+            let run_id = format!("thread_{}", uuid(rng));
             let mut details = json!({"detail_type": kind, "agent_id": "agent-123",
                 "version_id": "version-7", "run_id": run_id});
             let extra = match kind {
-                "AGENT_RUN_CREATED" => json!({"conversation_id": uuid(&mut st.rng),
+                "AGENT_RUN_CREATED" => json!({"conversation_id": uuid(rng),
                     "invoker": {"type": "chatgpt", "initiator": {"kind": "account_user", "auth_user_id": person.id},
                         "user_message_text": "Summarize the open opportunities for this week.",
                         "is_shared_invocation": false}}),
                 "SKILL_USED" => json!({"skill_id": "skill-1", "skill_name": "crm-guide",
                     "skill_type": "uploaded_skill"}),
-                "CONNECTOR_CALL_REQUESTED" => json!({"tool_call_id": format!("call_{}", alnum(&mut st.rng, 8)),
+                "CONNECTOR_CALL_REQUESTED" => json!({"tool_call_id": format!("call_{}", alnum(rng, 8)),
                     "connector_id": "salesforce", "connector_name": "Salesforce", "action_name": "read",
                     "requires_elicitation": false}),
                 _ => json!({"publish_type": "changes", "release_name": "v2",
@@ -153,9 +165,9 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "TOOL_CALL_COMPLETED",
                 "ACCESS_TOKEN_CREATED",
                 "APP_MCP_CALL",
-            ][pick(st, 4)];
-            let client = ["CODEX_CLI", "CODEX_WEB", "CODEX_IDE_VSCODE"][pick(st, 3)];
-            let session = uuid(&mut st.rng);
+            ][pick(rng, 4)];
+            let client = ["CODEX_CLI", "CODEX_WEB", "CODEX_IDE_VSCODE"][pick(rng, 3)];
+            let session = uuid(rng);
             let details = match kind {
                 "PROMPT_RESPONSE_RECEIVED" => json!({"session_id": session, "model": "gpt-5.1-codex-max",
                     "prompt_text": "Fix the failing payments job and add a regression test.",
@@ -164,9 +176,9 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "TOOL_CALL_COMPLETED" => json!({"session_id": session, "model": "gpt-5.1-codex-max",
                     "tool_name": "apply_patch", "tool_type": "filesystem",
                     "tool_input": "src/payments/rounding.rs", "status": "success"}),
-                "ACCESS_TOKEN_CREATED" => json!({"access_token_id": format!("cat-{}", alnum(&mut st.rng, 6)),
+                "ACCESS_TOKEN_CREATED" => json!({"access_token_id": format!("cat-{}", alnum(rng, 6)),
                     "access_token_name": "ci-runner-token", "created_by_user_id": person.id}),
-                _ => json!({"call_id": format!("mcp-{}", alnum(&mut st.rng, 6)), "name": "search_issues",
+                _ => json!({"call_id": format!("mcp-{}", alnum(rng, 6)), "name": "search_issues",
                     "arguments": {"jql": "project = PAY AND status = Open"},
                     "tool_meta": {"connector_id": "conn-jira01", "resource_id": "jira-cloud"}}),
             };
@@ -178,7 +190,7 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
                 "SCAN_CONFIGURATION_CREATED",
                 "SCAN_FINDING_UPDATED",
                 "PROPOSED_PATCH_PR_CREATED",
-            ][pick(st, 3)];
+            ][pick(rng, 3)];
             json!({"event_type": kind, "client_id": "CODEX_WEB", "workspace_id": ws,
                 "event_details": {"detail_type": kind, "repository": "example/payments"}})
         }

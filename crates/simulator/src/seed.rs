@@ -59,7 +59,9 @@ pub(crate) fn build(cfg: &SimConfig, now_us: i64) -> OrgState {
     external_storage(&mut st, start);
     invites(&mut st, start);
     super::size::grow(&mut st, cfg.size, start, now);
+    st.compliance.discard = !cfg.history_compliance;
     activity::history(&mut st, start, now, cfg.history_events);
+    st.compliance.discard = false;
     st
 }
 
@@ -76,7 +78,7 @@ fn people(st: &mut OrgState, start: i64) {
             home: st.rng.random_range(0..HOME_LOCATIONS),
             agent: st.rng.random_range(0..SCRIPT_AGENT),
         };
-        st.people.push(person.clone());
+        st.add_person(person.clone());
         if i == 10 {
             continue;
         }

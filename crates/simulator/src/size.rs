@@ -60,7 +60,7 @@ fn add_user(st: &mut OrgState, start: i64) {
         agent: 0,
     };
     let added_at = start - st.rng.random_range(1..700) * DAY;
-    st.people.push(person.clone());
+    st.add_person(person.clone());
     let seq = st.next_seq();
     st.users.insert(
         seq,

@@ -45,3 +45,32 @@ async fn the_history_holds_the_security_scenarios() {
     assert!(countries.len() >= 4, "logins from several countries: {countries:?}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_history_without_compliance_files_has_the_same_audit_log() {
+    let cfg = SimConfig {
+        history_events: 3000,
+        ..SimConfig::default()
+    };
+    let with = sim_with(cfg.clone()).await;
+    let without = sim_with(SimConfig {
+        history_compliance: false,
+        ..cfg
+    })
+    .await;
+    let shape = |sim: &Simulator| -> Vec<(String, String)> {
+        sim.org()
+            .audit_events()
+            .iter()
+            .map(|e| (e["id"].to_string(), e["type"].to_string()))
+            .collect()
+    };
+    assert!(with.org().audit_len() > 1000);
+    assert_eq!(shape(&with), shape(&without));
+    assert!(with.org().compliance_total_bytes("CONVERSATION_MESSAGE") > 0);
+    for ty in COMPLIANCE_EVENT_TYPES {
+        assert_eq!(without.org().compliance_total_bytes(ty), 0, "{ty}");
+    }
+    with.shutdown().await;
+    without.shutdown().await;
+}

@@ -240,3 +240,49 @@ async fn delivery_is_at_least_once_an_event_can_reappear_in_the_next_file() {
     assert_eq!(repeats, files.len() - 1, "each later file repeats one event");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_generated_file_is_served_whole_with_the_listed_size_and_checksum() {
+    let sim = sim_with(SimConfig {
+        history_events: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    let (events, bytes) = sim
+        .org()
+        .add_generated_compliance_file("CONVERSATION_MESSAGE", 200_000)
+        .expect("a type the simulator generates");
+    assert!(bytes >= 200_000, "at least what was asked for: {bytes}");
+    let files = all_files(&sim, "CONVERSATION_MESSAGE", 100).await;
+    assert_eq!(files.len(), 1);
+    let file = &files[0];
+    assert_eq!(file["file_size"].as_u64(), Some(bytes as u64));
+    let id = file["id"].as_str().expect("id");
+    let body = download(&sim, id).await;
+    assert_eq!(body.len(), bytes);
+    assert_eq!(
+        file["file_sha256"].as_str(),
+        Some(hex::encode(Sha256::digest(&body)).as_str())
+    );
+    let lines: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("every line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), events);
+    let ids: HashSet<&str> = lines.iter().filter_map(|l| l["event_id"].as_str()).collect();
+    assert_eq!(ids.len(), events, "every event once");
+    assert!(lines.iter().all(|l| l["type"] == "CONVERSATION_MESSAGE"));
+    let times: Vec<&str> = lines.iter().filter_map(|l| l["timestamp"].as_str()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    // The same bytes a second time: nothing about the file was kept but how to make it.
+    assert_eq!(download(&sim, id).await, body);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_types_get_no_generated_file() {
+    let sim = sim().await;
+    assert_eq!(sim.org().add_generated_compliance_file("NOT_A_TYPE", 1000), None);
+    sim.shutdown().await;
+}

@@ -145,3 +145,24 @@ async fn received_events_can_be_persisted_to_an_ndjson_file() {
     assert_eq!(text, "{\"id\":\"p\"}\n");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn counting_only_keeps_the_tally_and_drops_the_events() {
+    let sim = sim().await;
+    let first = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
+    let resp = post(&sim, gzip(first.as_bytes()), "application/x-ndjson", true, None).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    sim.receiver().keep_counts_only();
+    let again = "{\"id\":\"b\"}\n{\"id\":\"c\"}\n{\"id\":\"d\"}\n";
+    let resp = post(&sim, again.as_bytes().to_vec(), "application/x-ndjson", false, None).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(sim.receiver().wait_for(5, Duration::from_secs(5)).await);
+    let tally = sim.receiver().tally();
+    assert_eq!((tally.events, tally.unique_ids), (5, 4), "b came twice");
+    assert_eq!(tally.plain_bytes, first.len() + again.len());
+    assert_eq!(tally.wire_bytes, gzip(first.as_bytes()).len() + again.len());
+    // Only what arrived before counting-only was kept.
+    assert_eq!(sim.receiver().ids(), vec!["a", "b"]);
+    assert_eq!(sim.receiver().batches().len(), 1);
+    sim.shutdown().await;
+}
