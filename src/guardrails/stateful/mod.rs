@@ -275,18 +275,36 @@ impl State {
     }
 }
 
+/// How many groups a full rule forgets at once. Forgetting one at a time meant a scan of
+/// all [`MAX_GROUPS`] for the least recently touched on every new key once a rule was full:
+/// in a million-event backfill the guardrails' cost per event tripled.
+const FORGET_AT_ONCE: usize = MAX_GROUPS / 10;
+
 /// The group of `key`, created empty on first use (the key is copied only then), after
-/// making room under [`MAX_GROUPS`] by forgetting the least recently touched group.
+/// making room under [`MAX_GROUPS`] by forgetting the least recently touched tenth.
 fn group<'a, G: Default>(groups: &'a mut Keyed<G>, key: &str, touched: impl Fn(&G) -> u64) -> &'a mut G {
     if !groups.contains_key(key) {
-        if groups.len() >= MAX_GROUPS
-            && let Some(oldest) = groups.iter().min_by_key(|(_, g)| touched(g)).map(|(k, _)| k.clone())
-        {
-            groups.remove(&oldest);
+        if groups.len() >= MAX_GROUPS {
+            forget_least_recent(groups, touched);
         }
         groups.insert(key.to_string(), G::default());
     }
     groups.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// Forgets the [`FORGET_AT_ONCE`] least recently touched groups (ties by key, so the choice
+/// is the same on every run).
+fn forget_least_recent<G>(groups: &mut Keyed<G>, touched: impl Fn(&G) -> u64) {
+    let mut by_age: Vec<(u64, &String)> = groups.iter().map(|(k, g)| (touched(g), k)).collect();
+    let n = FORGET_AT_ONCE.min(by_age.len());
+    if n == 0 {
+        return;
+    }
+    by_age.select_nth_unstable(n - 1);
+    let oldest: Vec<String> = by_age[..n].iter().map(|&(_, k)| k.clone()).collect();
+    for key in oldest {
+        groups.remove(&key);
+    }
 }
 
 /// Whether `entries` (sorted by time) hold the event `(t, id)`: only entries of that time
@@ -352,6 +370,38 @@ mod tests {
         }
         s.prune(|rule| (rule != "f").then_some(MIN));
         assert!(!s.rules.contains_key("f"), "state of a removed rule is dropped");
+    }
+
+    #[test]
+    fn a_full_rule_forgets_its_least_recently_touched_tenth_at_once() {
+        let mut s = State::default();
+        for i in 0..MAX_GROUPS {
+            s.tick(1);
+            s.first_seen("f", &format!("u{i}"), "US", (1, "a"), Keep::default());
+        }
+        // u0 is touched again: now the most recent.
+        s.tick(1);
+        s.first_seen("f", "u0", "US", (1, "a"), Keep::default());
+        s.tick(1);
+        s.first_seen("f", "new", "US", (1, "a"), Keep::default());
+        let RuleState::FirstSeen { groups } = &s.rules["f"] else {
+            panic!("{:?}", s.rules["f"]);
+        };
+        assert_eq!(groups.len(), MAX_GROUPS - FORGET_AT_ONCE + 1);
+        for kept in [
+            "new",
+            "u0",
+            &format!("u{}", FORGET_AT_ONCE + 1),
+            &format!("u{}", MAX_GROUPS - 1),
+        ] {
+            assert!(groups.contains_key(kept), "{kept} was touched recently");
+        }
+        for forgotten in ["u1", &format!("u{FORGET_AT_ONCE}")] {
+            assert!(
+                !groups.contains_key(forgotten),
+                "{forgotten} was among the oldest tenth"
+            );
+        }
     }
 
     #[test]
