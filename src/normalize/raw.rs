@@ -44,6 +44,7 @@ impl Raw {
     }
 
     /// Whether the record has been parsed into a tree (or was one from the start).
+    #[cfg(test)]
     pub fn is_parsed(&self) -> bool {
         match self {
             Raw::Text { tree, .. } => tree.get().is_some(),

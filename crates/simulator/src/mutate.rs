@@ -235,13 +235,7 @@ impl OrgState {
 
     pub(crate) fn create_project(&mut self, at: i64, actor: &Actor, name: &str) -> String {
         let id = self.new_id("proj_", 24);
-        let seq = self.next_seq();
-        self.projects.insert(
-            seq,
-            &id,
-            json!({"id": id, "object": "organization.project", "name": name, "created_at": at,
-                "archived_at": null, "status": "active", "residency": "GLOBAL"}),
-        );
+        super::seed::add_project(self, &id, name, at, "GLOBAL", None);
         for map in [
             &mut self.project_users,
             &mut self.project_service_accounts,

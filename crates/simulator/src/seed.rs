@@ -106,14 +106,7 @@ fn projects(st: &mut OrgState, start: i64) {
     for (i, (name, residency, archived)) in specs.into_iter().enumerate() {
         let id = st.new_id("proj_", 24);
         let created = start - (500 - 60 * i as i64) * DAY;
-        let seq = st.next_seq();
-        st.projects.insert(
-            seq,
-            &id,
-            json!({"id": id, "object": "organization.project", "name": name,
-                "created_at": created, "archived_at": if archived { json!(start - 20 * DAY) } else { json!(null) },
-                "status": if archived { "archived" } else { "active" }, "residency": residency}),
-        );
+        add_project(st, &id, name, created, residency, archived.then_some(start - 20 * DAY));
         if i == 0 {
             st.default_project = id.clone();
         }
@@ -138,6 +131,26 @@ fn projects(st: &mut OrgState, start: i64) {
 }
 
 /// A member service account named `name` in project `project`; returns its id.
+/// Lists a project (`archived_at` set: archived); its members, keys and limits are the
+/// caller's to add.
+pub(crate) fn add_project(
+    st: &mut OrgState,
+    id: &str,
+    name: &str,
+    created_at: i64,
+    residency: &str,
+    archived_at: Option<i64>,
+) {
+    let seq = st.next_seq();
+    st.projects.insert(
+        seq,
+        id,
+        json!({"id": id, "object": "organization.project", "name": name, "created_at": created_at,
+            "archived_at": archived_at, "status": if archived_at.is_some() { "archived" } else { "active" },
+            "residency": residency}),
+    );
+}
+
 pub(crate) fn add_service_account(st: &mut OrgState, project: &str, name: &str, created_at: i64) -> String {
     let sa = st.new_id("svc_acct_", 16);
     let seq = st.next_seq();

@@ -75,13 +75,7 @@ fn add_project(st: &mut OrgState, members: &[Person], next_member: &mut usize, s
     let id = st.new_id("proj_", 24);
     let created = start - st.rng.random_range(30..700) * DAY;
     let name = format!("Project {n}");
-    let seq = st.next_seq();
-    st.projects.insert(
-        seq,
-        &id,
-        json!({"id": id, "object": "organization.project", "name": name, "created_at": created,
-            "archived_at": null, "status": "active", "residency": "GLOBAL"}),
-    );
+    super::seed::add_project(st, &id, &name, created, "GLOBAL", None);
     let mut owners = Vec::new();
     for j in 0..MEMBERS_PER_PROJECT.min(members.len()) {
         let p = &members[*next_member % members.len()];
