@@ -118,6 +118,11 @@ pub fn read_private(path: &Path) -> io::Result<Vec<u8>> {
 /// leftover, or a planted symlink) is removed first and the temporary file is created anew
 /// (`O_EXCL`), so nothing outside the directory is ever written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the content written by `write` into the temporary file.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
@@ -134,7 +139,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     {
         let mut file = open_private(&tmp, private_options().write(true).create_new(true))?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         file.sync_all()?;
     }
     // rename(2) replaces a symlink at `path` itself, never its target.

@@ -1,13 +1,13 @@
 //! Checkpoints: one versioned JSON file per stream under `<state.dir>/checkpoints/`, holding
 //! that stream's own typed state, replaced atomically.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::atomic_file;
 
@@ -93,7 +93,10 @@ impl CheckpointStore {
             path: path.clone(),
             reason,
         };
-        let file: File<Value> = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        // The state is read as text first and decoded once into its type: through a `Value`
+        // tree, a large guardrails state took several times its size in memory at start.
+        let file: File<&RawValue> =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
         if file.version != VERSION {
             return Err(corrupt(format!(
                 "version {} is not the supported version {VERSION}",
@@ -106,11 +109,12 @@ impl CheckpointStore {
                 file.stream
             )));
         }
-        let state = serde_json::from_value(file.state).map_err(|e| corrupt(format!("unexpected content: {e}")))?;
+        let state = serde_json::from_str(file.state.get()).map_err(|e| corrupt(format!("unexpected content: {e}")))?;
         Ok(Some(state))
     }
 
-    /// Atomically replaces `stream`'s checkpoint with `state`.
+    /// Atomically replaces `stream`'s checkpoint with `state`, encoded straight into the file
+    /// (a large state is not held a second time as bytes).
     pub fn save<S: Serialize>(&self, stream: &str, state: &S) -> Result<(), CheckpointError> {
         let path = self.path(stream);
         let file = File {
@@ -119,12 +123,12 @@ impl CheckpointStore {
             saved_at: Utc::now().to_rfc3339(),
             state,
         };
-        let bytes = serde_json::to_vec(&file).map_err(|e| CheckpointError::Io {
-            action: "encode",
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
-        atomic_file::write_atomic(&path, &bytes).map_err(|source| CheckpointError::Io {
+        atomic_file::write_atomic_with(&path, |out| {
+            let mut out = io::BufWriter::new(out);
+            serde_json::to_writer(&mut out, &file).map_err(io::Error::other)?;
+            out.flush()
+        })
+        .map_err(|source| CheckpointError::Io {
             action: "write",
             path,
             source,
@@ -135,6 +139,7 @@ impl CheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     fn store(dir: &Path) -> CheckpointStore {
