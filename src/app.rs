@@ -151,8 +151,13 @@ impl Wiring<'_> {
     fn track<S: streams::Checkpoint>(&mut self, place: &Place, name: &str) -> Arc<StreamAcks<S>> {
         let (acks, released) = StreamAcks::<S>::new(&format!("{}{name}", place.prefix));
         self.writers.push(tokio::spawn(
-            checkpoints::run_writer(place.store.clone(), name.to_string(), released, place.metrics.clone())
-                .instrument(place.span.clone()),
+            checkpoints::run_writer(
+                place.store.clone(),
+                name.to_string(),
+                (Arc::downgrade(&acks), released),
+                place.metrics.clone(),
+            )
+            .instrument(place.span.clone()),
         ));
         let tracker = Arc::clone(&acks);
         self.settled.push(Box::new(move || tracker.is_settled()));
@@ -570,8 +575,8 @@ fn guard_for(settings: &Settings, root: &Place, wiring: &mut Wiring<'_>) -> Resu
     for (rule, why) in &rules.inactive {
         tracing::info!(rule = %rule, reason = %why, "guardrails rule inactive");
     }
-    let engine = Engine::new(Arc::clone(rules), saved);
-    let acks = wiring.track::<guardrails::State>(root, guard::STREAM);
+    let engine = Engine::new(Arc::clone(rules), saved).with_budget(settings.guardrails.max_state_bytes);
+    let acks = wiring.track::<guard::Snapshot>(root, guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
     Ok(Guard::new(engine, acks))
 }

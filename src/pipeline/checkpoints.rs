@@ -1,10 +1,13 @@
 //! The last step of the data flow: the writer task that saves whatever state a stream's
 //! acknowledgements release, so a checkpoint on disk never moves past an undelivered event.
 
+use std::sync::Weak;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use super::StreamAcks;
 use super::ack::Committable;
 use crate::metrics::Metrics;
 use crate::state::CheckpointStore;
@@ -26,14 +29,24 @@ pub trait Checkpoint: Serialize + DeserializeOwned + Clone + Default + Send + Sy
     {
         false
     }
+
+    /// Whether a state, once written, is dropped from memory rather than kept as the
+    /// stream's latest committed state: for a large state that nothing reads back (the
+    /// guardrails'), so it is not held twice while the next one waits for its events.
+    fn drop_once_written() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 /// Saves every state the stream's acknowledgements release, newest first, until the tracker
-/// is gone; then saves the last one if it is newer than what was written.
+/// (`acks`) is gone; then saves the last one if it is newer than what was written.
 pub async fn run_writer<S: Checkpoint>(
     store: CheckpointStore,
     stream: String,
-    mut released: watch::Receiver<Option<Committable<S>>>,
+    (acks, mut released): (Weak<StreamAcks<S>>, watch::Receiver<Option<Committable<S>>>),
     metrics: Metrics,
 ) {
     let mut written = 0u64;
@@ -49,6 +62,11 @@ pub async fn run_writer<S: Checkpoint>(
             match saved {
                 Ok(Ok(())) => {
                     written = generation;
+                    if S::drop_once_written()
+                        && let Some(acks) = acks.upgrade()
+                    {
+                        acks.forget_written(generation);
+                    }
                     metrics.checkpoint_saved(&stream);
                     if let Some(at) = up_to {
                         metrics.set_watermark(&stream, at);
@@ -70,9 +88,9 @@ pub async fn run_writer<S: Checkpoint>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::StreamAcks;
     use crate::state::StateDir;
     use serde_json::{Value, json};
+    use std::sync::Arc;
 
     impl Checkpoint for Value {}
 
@@ -82,12 +100,61 @@ mod tests {
         let state = StateDir::open(dir.path()).expect("state dir");
         let store = state.checkpoints().expect("store");
         let (acks, rx) = StreamAcks::<Value>::new("s");
-        let writer = tokio::spawn(run_writer(store.clone(), "s".into(), rx, Metrics::new()));
+        let writer = tokio::spawn(run_writer(
+            store.clone(),
+            "s".into(),
+            (Arc::downgrade(&acks), rx),
+            Metrics::new(),
+        ));
         let token = acks.next_token();
         acks.mark(json!({"page": 1}));
         token.ack();
         drop(acks);
         writer.await.expect("writer ends when the tracker is gone");
         assert_eq!(store.load::<Value>("s").expect("load"), Some(json!({"page": 1})));
+    }
+
+    /// A state dropped from memory once written.
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Large(u32);
+
+    impl Checkpoint for Large {
+        fn drop_once_written() -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_dropped_once_written_is_saved_and_then_no_longer_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::open(dir.path()).expect("state dir");
+        let store = state.checkpoints().expect("store");
+        let (acks, rx) = StreamAcks::<Large>::new("g");
+        let writer = tokio::spawn(run_writer(
+            store.clone(),
+            "g".into(),
+            (Arc::downgrade(&acks), rx),
+            Metrics::new(),
+        ));
+        acks.mark(Large(7));
+        assert_eq!(
+            acks.committed(Large::clone),
+            Some(Large(7)),
+            "released, not yet written"
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while acks.committed(Large::clone).is_some() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the writer drops it after writing");
+        assert_eq!(
+            store.load::<Large>("g").expect("load"),
+            Some(Large(7)),
+            "written before it was dropped"
+        );
+        drop(acks);
+        writer.await.expect("writer ends");
     }
 }

@@ -6,11 +6,59 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
 use super::{AckToken, StreamAcks};
 use crate::guardrails::{Engine, State};
 use crate::normalize::Event;
 
-impl super::checkpoints::Checkpoint for State {}
+/// The rule state as it will be saved: its JSON, encoded when the mark is left.
+///
+/// A snapshot waits for its finding events' acknowledgements, then in the writer's channel,
+/// then in the writer; as a copy of the state it was a second (and third) live copy of
+/// every rule's groups, which after a large backfill held most of the daemon's memory. The
+/// encoded form is smaller than the maps it came from, and its clones share one buffer.
+/// The file it writes is the state's own JSON, read back as a [`State`].
+#[derive(Debug, Clone)]
+pub struct Snapshot(Arc<RawValue>);
+
+impl Snapshot {
+    /// `state` encoded.
+    pub fn of(state: &State) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(state).map(|raw| Self(Arc::from(raw)))
+    }
+
+    /// The state it holds, decoded.
+    #[cfg(test)]
+    pub fn state(&self) -> serde_json::Result<State> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self::of(&State::default()).unwrap_or_else(|_| unreachable!("an empty state encodes"))
+    }
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(|raw| Self(Arc::from(raw)))
+    }
+}
+
+impl super::checkpoints::Checkpoint for Snapshot {
+    fn drop_once_written() -> bool {
+        true
+    }
+}
 
 /// The tracker's (and checkpoint file's) name.
 pub const STREAM: &str = "guardrails";
@@ -24,14 +72,14 @@ pub struct Guard {
     /// The rules and their state.
     engine: Engine,
     /// The finding events' tracker, whose marks are the rule state.
-    acks: Arc<StreamAcks<State>>,
+    acks: Arc<StreamAcks<Snapshot>>,
     /// When the state was last offered for saving.
     last_mark: Instant,
 }
 
 impl Guard {
     /// A guard around `engine` whose finding events are tracked by `acks`.
-    pub fn new(engine: Engine, acks: Arc<StreamAcks<State>>) -> Self {
+    pub fn new(engine: Engine, acks: Arc<StreamAcks<Snapshot>>) -> Self {
         Self {
             engine,
             acks,
@@ -60,7 +108,11 @@ impl Guard {
         if !self.engine.take_dirty() {
             return;
         }
-        self.acks.mark(self.engine.state().clone());
+        match Snapshot::of(self.engine.state()) {
+            Ok(snapshot) => self.acks.mark(snapshot),
+            // Not expected (string keys, plain numbers); the state's next change offers it again.
+            Err(err) => tracing::error!(error.message = %err, "failed to encode the guardrails state for saving"),
+        }
     }
 
     /// The processing stage is ending: offer the final state.
@@ -104,7 +156,27 @@ mod tests {
             token.ack();
         }
         let saved = released.borrow().clone().expect("released");
-        assert!(saved.state.processed >= 5);
+        assert!(saved.state.state().expect("decodes").processed >= 5);
         assert!(acks.is_settled());
+    }
+
+    #[test]
+    fn a_saved_snapshot_is_read_back_as_the_state_it_was_taken_of() {
+        let rules = Arc::new(RuleSet::build(&Inputs::default()).expect("pack"));
+        let mut engine = Engine::new(rules, None);
+        for i in 0..7 {
+            engine.inspect(&mut failed_login(i));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::state::StateDir::open(dir.path())
+            .expect("state dir")
+            .checkpoints()
+            .expect("store");
+        store
+            .save(STREAM, &Snapshot::of(engine.state()).expect("encodes"))
+            .expect("saved");
+        let loaded = store.load::<State>(STREAM).expect("reads").expect("present");
+        assert_eq!(&loaded, engine.state());
+        assert!(!loaded.rules.is_empty(), "the failed sign-ins left rule state");
     }
 }
