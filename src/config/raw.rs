@@ -198,4 +198,6 @@ pub(super) struct RawGuardrails {
     #[serde(deserialize_with = "de::string_list")]
     pub(super) key_admins: Vec<String>,
     pub(super) custom_patterns: BTreeMap<String, String>,
+    #[serde(deserialize_with = "de::size")]
+    pub(super) max_state_bytes: u64,
 }

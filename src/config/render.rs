@@ -136,6 +136,7 @@ pub fn render_redacted(s: &Settings) -> String {
         ),
         format!("disabled_rules = {}", list(&s.guardrails.disabled_rules)),
         format!("key_admins = {}", list(&s.guardrails.key_admins)),
+        format!("max_state_bytes = {}", s.guardrails.max_state_bytes),
         format!(
             "custom_patterns = {{ {} }}",
             s.guardrails

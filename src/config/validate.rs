@@ -117,8 +117,16 @@ fn guardrails(raw: RawGuardrails) -> Result<GuardrailSettings, ConfigError> {
         RuleSetError::Rule(e) => ConfigError::new("guardrails.rules_file", e.to_string()),
         RuleSetError::Input { key, problem } => ConfigError::new(key, problem),
     })?;
+    let max_state_bytes = usize::try_from(raw.max_state_bytes).unwrap_or(usize::MAX);
+    if max_state_bytes == 0 {
+        return Err(ConfigError::new(
+            "guardrails.max_state_bytes",
+            "must be more than 0 (the rule state of threshold, sequence, first-seen and velocity rules needs room)",
+        ));
+    }
     Ok(GuardrailSettings {
         enabled: raw.enabled,
+        max_state_bytes,
         rules_file,
         disabled_rules,
         key_admins: raw.key_admins,

@@ -18,6 +18,11 @@ use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
 const PRUNE_EVERY: u64 = 4096;
+/// How often (in processed events) the state is held to its memory budget. Between two
+/// checks it can outgrow the budget by what 1,024 events add (a few hundred KiB).
+const FIT_EVERY: u64 = 1024;
+/// The memory budget of an engine built without one (`guardrails.max_state_bytes`'s default).
+const DEFAULT_STATE_BYTES: usize = 8 << 20;
 
 /// The rules, indexed by event type, and their state.
 #[derive(Debug)]
@@ -28,6 +33,10 @@ pub struct Engine {
     /// Rules that may fire for any type.
     any_type: Vec<usize>,
     state: State,
+    /// Bytes the state's groups may hold ([`State::fit`]).
+    budget: usize,
+    /// Groups forgotten for the budget so far (the first time is a warning).
+    forgotten: u64,
     /// State changed since [`Engine::take_dirty`] last said so.
     dirty: bool,
     /// Reused buffers for a group key and a first-seen value.
@@ -77,9 +86,18 @@ impl Engine {
             by_type,
             any_type,
             state,
+            budget: DEFAULT_STATE_BYTES,
+            forgotten: 0,
             dirty: false,
             scratch: (String::new(), String::new()),
         }
+    }
+
+    /// The engine with its state held to `bytes` (`guardrails.max_state_bytes`).
+    #[must_use]
+    pub fn with_budget(mut self, bytes: usize) -> Self {
+        self.budget = bytes;
+        self
     }
 
     /// The active rules.
@@ -286,7 +304,33 @@ impl Engine {
         if self.state.processed.is_multiple_of(PRUNE_EVERY) {
             self.prune();
         }
+        if self.state.processed.is_multiple_of(FIT_EVERY) {
+            self.fit();
+        }
         out
+    }
+
+    /// Holds the state to its budget, saying so the first time it forgets groups for it.
+    fn fit(&mut self) {
+        let forgot = self.state.fit(self.budget);
+        if forgot == 0 {
+            return;
+        }
+        self.dirty = true;
+        if self.forgotten == 0 {
+            tracing::warn!(
+                budget_bytes = self.budget,
+                groups = forgot,
+                "guardrails state reached guardrails.max_state_bytes; forgetting the least recently active groups (users, addresses) of threshold, sequence, first-seen and velocity rules: their history starts again when they return. Raise the budget to keep more"
+            );
+        } else {
+            tracing::debug!(
+                budget_bytes = self.budget,
+                groups = forgot,
+                "guardrails state held to its budget"
+            );
+        }
+        self.forgotten += forgot as u64;
     }
 
     /// Forgets state that can no longer matter (see [`State::prune`]).

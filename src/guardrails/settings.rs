@@ -10,6 +10,9 @@ use super::RuleSet;
 #[derive(Debug, Clone)]
 pub struct GuardrailSettings {
     pub enabled: bool,
+    /// Memory for the per-group state of threshold, sequence, first-seen and velocity
+    /// rules; beyond it the least recently touched groups are forgotten.
+    pub max_state_bytes: usize,
     /// Operator rules, added to (or replacing by id) the built-in pack.
     pub rules_file: Option<PathBuf>,
     pub disabled_rules: Vec<String>,

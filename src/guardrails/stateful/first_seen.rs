@@ -44,6 +44,7 @@ impl State {
                 {
                     group.values.remove(oldest);
                 }
+                super::room(&mut group.values);
                 group.values.push(Seen {
                     value: value.to_string(),
                     first_t: t,

@@ -275,6 +275,157 @@ impl State {
     }
 }
 
+/// What one group of a stateful rule holds, for the memory budget.
+trait Group {
+    /// When it was last touched (in processed events).
+    fn touched(&self) -> u64;
+    /// The heap bytes it holds (its lists and their texts), approximately: the allocator's
+    /// rounding comes on top.
+    fn bytes(&self) -> usize;
+}
+
+/// The heap bytes of a list of `T` and of what each item holds besides.
+fn list_bytes<T>(items: &[T], capacity: usize, held: impl Fn(&T) -> usize) -> usize {
+    capacity * size_of::<T>() + items.iter().map(held).sum::<usize>()
+}
+
+fn entries_bytes(entries: &Vec<Entry>) -> usize {
+    list_bytes(entries, entries.capacity(), |e| {
+        e.id.capacity() + e.v.capacity() * size_of::<u64>()
+    })
+}
+
+impl Group for Counted {
+    fn touched(&self) -> u64 {
+        self.touched
+    }
+    fn bytes(&self) -> usize {
+        entries_bytes(&self.entries)
+    }
+}
+
+impl Group for Steps {
+    fn touched(&self) -> u64 {
+        self.touched
+    }
+    fn bytes(&self) -> usize {
+        entries_bytes(&self.first) + entries_bytes(&self.then)
+    }
+}
+
+impl Group for Values {
+    fn touched(&self) -> u64 {
+        self.touched
+    }
+    fn bytes(&self) -> usize {
+        list_bytes(&self.values, self.values.capacity(), |s| {
+            s.value.capacity() + s.first_id.capacity()
+        })
+    }
+}
+
+impl Group for Track {
+    fn touched(&self) -> u64 {
+        self.touched
+    }
+    fn bytes(&self) -> usize {
+        list_bytes(&self.points, self.points.capacity(), Point::bytes)
+    }
+}
+
+/// A group's bytes with its slot in the rule's map and its key.
+fn slot_bytes<G: Group>(key: &String, group: &G) -> usize {
+    size_of::<(String, G)>() + key.capacity() + group.bytes()
+}
+
+/// After forgetting for the budget, the groups fill at most this share of it, so that the
+/// next few thousand events do not each start another round.
+const REFILL_FROM: f64 = 0.9;
+
+impl State {
+    /// The approximate heap bytes held by the groups of threshold, sequence, first-seen and
+    /// velocity rules (reconciliation memories are bounded by their own caps).
+    pub fn group_bytes(&self) -> usize {
+        fn sum<G: Group>(groups: &Keyed<G>) -> usize {
+            groups.iter().map(|(k, g)| slot_bytes(k, g)).sum()
+        }
+        self.rules
+            .values()
+            .map(|state| match state {
+                RuleState::Threshold { groups } => sum(groups),
+                RuleState::Sequence { groups } => sum(groups),
+                RuleState::FirstSeen { groups } => sum(groups),
+                RuleState::Velocity { groups } => sum(groups),
+                RuleState::Reconcile { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Keeps the groups within `budget` bytes (as [`State::group_bytes`] counts them): when
+    /// over it, forgets the least recently touched groups, whatever their rule, until they
+    /// fill at most [`REFILL_FROM`] of it. Returns how many groups it forgot.
+    pub fn fit(&mut self, budget: usize) -> usize {
+        let total = self.group_bytes();
+        if total <= budget {
+            return 0;
+        }
+        fn ages<'a, G: Group>(rule: &'a str, groups: &'a Keyed<G>, out: &mut Vec<(u64, &'a str, &'a str, usize)>) {
+            out.extend(
+                groups
+                    .iter()
+                    .map(|(k, g)| (g.touched(), rule, k.as_str(), slot_bytes(k, g))),
+            );
+        }
+        let mut by_age = Vec::new();
+        for (rule, state) in &self.rules {
+            match state {
+                RuleState::Threshold { groups } => ages(rule, groups, &mut by_age),
+                RuleState::Sequence { groups } => ages(rule, groups, &mut by_age),
+                RuleState::FirstSeen { groups } => ages(rule, groups, &mut by_age),
+                RuleState::Velocity { groups } => ages(rule, groups, &mut by_age),
+                RuleState::Reconcile { .. } => {}
+            }
+        }
+        // Oldest first; ties by rule and key, so the choice is the same on every run.
+        by_age.sort_unstable();
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let goal = (budget as f64 * REFILL_FROM) as usize;
+        let mut left = total;
+        let forget: Vec<(String, String)> = by_age
+            .into_iter()
+            .take_while(|&(_, _, _, bytes)| {
+                let go = left > goal;
+                left -= bytes;
+                go
+            })
+            .map(|(_, rule, key, _)| (rule.to_string(), key.to_string()))
+            .collect();
+        for (rule, key) in &forget {
+            match self.rules.get_mut(rule) {
+                Some(RuleState::Threshold { groups }) => drop(groups.remove(key)),
+                Some(RuleState::Sequence { groups }) => drop(groups.remove(key)),
+                Some(RuleState::FirstSeen { groups }) => drop(groups.remove(key)),
+                Some(RuleState::Velocity { groups }) => drop(groups.remove(key)),
+                Some(RuleState::Reconcile { .. }) | None => {}
+            }
+        }
+        forget.len()
+    }
+}
+
+/// Makes room for one more item in `items`, growing by half its length rather than doubling:
+/// most groups hold one or two items for their whole life, and a doubled (or Vec's minimum
+/// of four) capacity was most of a large state.
+fn room<T>(items: &mut Vec<T>) {
+    if items.len() == items.capacity() {
+        items.reserve_exact((items.len() / 2).max(1));
+    }
+}
+
 /// How many groups a full rule forgets at once. Forgetting one at a time meant a scan of
 /// all [`MAX_GROUPS`] for the least recently touched on every new key once a rule was full:
 /// in a million-event backfill the guardrails' cost per event tripled.
@@ -317,6 +468,7 @@ fn holds(entries: &[Entry], t: i64, id: &str) -> bool {
 /// Keeps `entries` sorted by time and at most `cap` long (the oldest go).
 fn insert_sorted(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
     let at = entries.partition_point(|e| e.t <= entry.t);
+    room(entries);
     entries.insert(at, entry);
     if entries.len() > cap {
         let excess = entries.len() - cap;
@@ -402,6 +554,67 @@ mod tests {
                 "{forgotten} was among the oldest tenth"
             );
         }
+    }
+
+    #[test]
+    fn a_state_over_its_budget_forgets_its_least_recently_touched_groups_whatever_their_rule() {
+        let mut s = State::default();
+        let need = Need {
+            count: 5,
+            minimums: &[],
+            window_ms: MIN,
+        };
+        // Groups touched in turns, alternating between two rules of different kinds.
+        for i in 0..200 {
+            s.tick(1);
+            if i % 2 == 0 {
+                s.threshold("t", &format!("u{i}"), (1, &format!("e{i}")), &[], &need);
+            } else {
+                s.first_seen("f", &format!("u{i}"), "US", (1, &format!("e{i}")), Keep::default());
+            }
+        }
+        let total = s.group_bytes();
+        assert_eq!(s.fit(total), 0, "within the budget nothing is forgotten");
+        assert_eq!(s.group_bytes(), total);
+
+        let budget = total / 2;
+        let forgot = s.fit(budget);
+        assert!(forgot > 0);
+        assert!(s.group_bytes() <= budget, "{} > {budget}", s.group_bytes());
+        let has = |rule: &str, key: &str| match &s.rules[rule] {
+            RuleState::Threshold { groups } => groups.contains_key(key),
+            RuleState::FirstSeen { groups } => groups.contains_key(key),
+            other => panic!("{other:?}"),
+        };
+        // The newest of each rule stay, the oldest of each go.
+        assert!(has("t", "u198") && has("f", "u199"));
+        assert!(!has("t", "u0") && !has("f", "u1"));
+        let kept = |rule: &str| match &s.rules[rule] {
+            RuleState::Threshold { groups } => groups.len(),
+            RuleState::FirstSeen { groups } => groups.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kept("t") + kept("f") + forgot, 200);
+    }
+
+    #[test]
+    fn a_group_of_one_event_holds_room_for_one() {
+        let mut s = State::default();
+        let need = Need {
+            count: 5,
+            minimums: &[],
+            window_ms: MIN,
+        };
+        s.threshold("t", "u", (1, "e1"), &[], &need);
+        s.first_seen("f", "u", "US", (1, "e1"), Keep::default());
+        let RuleState::Threshold { groups } = &s.rules["t"] else {
+            panic!("{:?}", s.rules["t"]);
+        };
+        assert_eq!(groups["u"].entries.capacity(), 1);
+        let RuleState::FirstSeen { groups } = &s.rules["f"] else {
+            panic!("{:?}", s.rules["f"]);
+        };
+        assert_eq!(groups["u"].values.capacity(), 1);
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct Since {
 }
 
 impl Point {
+    /// The heap bytes its texts hold.
+    pub(super) fn bytes(&self) -> usize {
+        self.id.capacity() + self.since.as_ref().map_or(0, |s| s.id.capacity())
+    }
+
     /// A point from degrees.
     pub fn new(t: i64, id: &str, latitude: f64, longitude: f64) -> Self {
         let micro = |deg: f64| (deg * 1e6).round() as i32;
@@ -183,6 +188,7 @@ impl State {
                 .into_iter()
                 .collect();
         }
+        super::room(&mut track.points);
         track.points.insert(at, point);
         let mut legs = Vec::new();
         if at > 0 {
