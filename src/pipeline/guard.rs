@@ -21,36 +21,48 @@ use crate::normalize::Event;
 /// encoded form is smaller than the maps it came from, and its clones share one buffer.
 /// The file it writes is the state's own JSON, read back as a [`State`].
 #[derive(Debug, Clone)]
-pub struct Snapshot(Arc<RawValue>);
+pub struct Snapshot(Arc<String>);
 
 impl Snapshot {
-    /// `state` encoded.
-    pub fn of(state: &State) -> serde_json::Result<Self> {
-        serde_json::value::to_raw_value(state).map(|raw| Self(Arc::from(raw)))
+    /// `state` encoded into a buffer of `capacity` bytes to start with: given the previous
+    /// snapshot's size, a large state is not encoded through a buffer doubling past it (the
+    /// doubling was the highest point of a large backfill's memory).
+    pub fn of(state: &State, capacity: usize) -> serde_json::Result<Self> {
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut out, state)?;
+        let text = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
+        Ok(Self(Arc::new(text)))
+    }
+
+    /// Its size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.0.len()
     }
 
     /// The state it holds, decoded.
     #[cfg(test)]
     pub fn state(&self) -> serde_json::Result<State> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(&self.0)
     }
 }
 
 impl Default for Snapshot {
     fn default() -> Self {
-        Self::of(&State::default()).unwrap_or_else(|_| unreachable!("an empty state encodes"))
+        Self::of(&State::default(), 0).unwrap_or_else(|_| unreachable!("an empty state encodes"))
     }
 }
 
 impl Serialize for Snapshot {
+    /// Written as the JSON it is (checked as such by the writer, off the pipeline).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Snapshot {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Box::<RawValue>::deserialize(deserializer).map(|raw| Self(Arc::from(raw)))
+        Box::<RawValue>::deserialize(deserializer).map(|raw| Self(Arc::new(Box::<str>::from(raw).into())))
     }
 }
 
@@ -75,6 +87,8 @@ pub struct Guard {
     acks: Arc<StreamAcks<Snapshot>>,
     /// When the state was last offered for saving.
     last_mark: Instant,
+    /// The size of the last snapshot, and so the next one's.
+    last_len: usize,
 }
 
 impl Guard {
@@ -84,6 +98,7 @@ impl Guard {
             engine,
             acks,
             last_mark: Instant::now(),
+            last_len: 0,
         }
     }
 
@@ -108,8 +123,11 @@ impl Guard {
         if !self.engine.take_dirty() {
             return;
         }
-        match Snapshot::of(self.engine.state()) {
-            Ok(snapshot) => self.acks.mark(snapshot),
+        match Snapshot::of(self.engine.state(), self.last_len + self.last_len / 8) {
+            Ok(snapshot) => {
+                self.last_len = snapshot.bytes();
+                self.acks.mark(snapshot);
+            }
             // Not expected (string keys, plain numbers); the state's next change offers it again.
             Err(err) => tracing::error!(error.message = %err, "failed to encode the guardrails state for saving"),
         }
@@ -173,7 +191,7 @@ mod tests {
             .checkpoints()
             .expect("store");
         store
-            .save(STREAM, &Snapshot::of(engine.state()).expect("encodes"))
+            .save(STREAM, &Snapshot::of(engine.state(), 0).expect("encodes"))
             .expect("saved");
         let loaded = store.load::<State>(STREAM).expect("reads").expect("present");
         assert_eq!(&loaded, engine.state());
