@@ -148,7 +148,7 @@ struct Place {
 
 impl Wiring<'_> {
     /// A tracker for `name` at `place` with its checkpoint writer.
-    fn track<S: streams::Checkpoint>(&mut self, place: &Place, name: &str) -> Arc<StreamAcks<S>> {
+    fn track<S: checkpoints::Save>(&mut self, place: &Place, name: &str) -> Arc<StreamAcks<S>> {
         let (acks, released) = StreamAcks::<S>::new(&format!("{}{name}", place.prefix));
         self.writers.push(tokio::spawn(
             checkpoints::run_writer(
@@ -578,5 +578,5 @@ fn guard_for(settings: &Settings, root: &Place, wiring: &mut Wiring<'_>) -> Resu
     let engine = Engine::new(Arc::clone(rules), saved).with_budget(settings.guardrails.max_state_bytes);
     let acks = wiring.track::<guard::Snapshot>(root, guard::STREAM);
     tracing::info!(rules = rules.rules.len(), "guardrails enabled");
-    Ok(Guard::new(engine, acks))
+    Ok(Guard::new(engine, acks, root.store.clone()))
 }

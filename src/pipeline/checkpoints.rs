@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::StreamAcks;
 use super::ack::Committable;
 use crate::metrics::Metrics;
-use crate::state::CheckpointStore;
+use crate::state::{CheckpointError, CheckpointStore};
 
 /// A tracker's checkpoint: a stream's own typed state (or the guardrails' rule state), saved as `checkpoints/<stream>.json` once the
 /// events before it are acknowledged, and handed back to the stream by the app on start.
@@ -29,10 +29,21 @@ pub trait Checkpoint: Serialize + DeserializeOwned + Clone + Default + Send + Sy
     {
         false
     }
+}
+
+/// What the writer needs of a released state: a stream's [`Checkpoint`], or the guardrails'
+/// snapshot, which was written ahead and only needs putting in place.
+pub trait Save: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// Makes it `stream`'s checkpoint in `store`.
+    fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError>;
+
+    /// As [`Checkpoint::complete_up_to`].
+    fn complete_up_to(&self) -> Option<i64> {
+        None
+    }
 
     /// Whether a state, once written, is dropped from memory rather than kept as the
-    /// stream's latest committed state: for a large state that nothing reads back (the
-    /// guardrails'), so it is not held twice while the next one waits for its events.
+    /// stream's latest committed state (for one that nothing reads back).
     fn drop_once_written() -> bool
     where
         Self: Sized,
@@ -41,9 +52,19 @@ pub trait Checkpoint: Serialize + DeserializeOwned + Clone + Default + Send + Sy
     }
 }
 
+impl<C: Checkpoint> Save for C {
+    fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
+        store.save(stream, self)
+    }
+
+    fn complete_up_to(&self) -> Option<i64> {
+        Checkpoint::complete_up_to(self)
+    }
+}
+
 /// Saves every state the stream's acknowledgements release, newest first, until the tracker
 /// (`acks`) is gone; then saves the last one if it is newer than what was written.
-pub async fn run_writer<S: Checkpoint>(
+pub async fn run_writer<S: Save>(
     store: CheckpointStore,
     stream: String,
     (acks, mut released): (Weak<StreamAcks<S>>, watch::Receiver<Option<Committable<S>>>),
@@ -58,7 +79,7 @@ pub async fn run_writer<S: Checkpoint>(
         {
             let (store, name) = (store.clone(), stream.clone());
             let up_to = state.complete_up_to();
-            let saved = tokio::task::spawn_blocking(move || store.save(&name, &state)).await;
+            let saved = tokio::task::spawn_blocking(move || state.save(&store, &name)).await;
             match saved {
                 Ok(Ok(())) => {
                     written = generation;
@@ -118,7 +139,11 @@ mod tests {
     #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Large(u32);
 
-    impl Checkpoint for Large {
+    impl Save for Large {
+        fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
+            store.save(stream, self)
+        }
+
         fn drop_once_written() -> bool {
             true
         }

@@ -6,67 +6,27 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
-
+use super::checkpoints::Save;
 use super::{AckToken, StreamAcks};
-use crate::guardrails::{Engine, State};
+use crate::guardrails::Engine;
 use crate::normalize::Event;
+use crate::state::{CheckpointError, CheckpointStore, Pending};
 
-/// The rule state as it will be saved: its JSON, encoded when the mark is left.
+/// The rule state as it will be saved: written ahead, when the mark is left, as a pending
+/// checkpoint file that is put in place once the finding events before it are acknowledged.
 ///
-/// A snapshot waits for its finding events' acknowledgements, then in the writer's channel,
-/// then in the writer; as a copy of the state it was a second (and third) live copy of
-/// every rule's groups, which after a large backfill held most of the daemon's memory. The
-/// encoded form is smaller than the maps it came from, and its clones share one buffer.
-/// The file it writes is the state's own JSON, read back as a [`State`].
+/// A snapshot waits for those acknowledgements, then in the writer's channel, then in the
+/// writer. Held in memory — a clone of the state, later its JSON — it was a second (and
+/// third) copy of every rule's groups, the largest part of a large backfill's memory; on
+/// disk it costs nothing, and the bytes were going to be written anyway.
 #[derive(Debug, Clone)]
-pub struct Snapshot(Arc<String>);
+pub struct Snapshot(Arc<Pending>);
 
-impl Snapshot {
-    /// `state` encoded into a buffer of `capacity` bytes to start with: given the previous
-    /// snapshot's size, a large state is not encoded through a buffer doubling past it (the
-    /// doubling was the highest point of a large backfill's memory).
-    pub fn of(state: &State, capacity: usize) -> serde_json::Result<Self> {
-        let mut out = Vec::with_capacity(capacity);
-        serde_json::to_writer(&mut out, state)?;
-        let text = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
-        Ok(Self(Arc::new(text)))
+impl Save for Snapshot {
+    fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
+        store.place(stream, &self.0)
     }
 
-    /// Its size in bytes.
-    pub fn bytes(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The state it holds, decoded.
-    #[cfg(test)]
-    pub fn state(&self) -> serde_json::Result<State> {
-        serde_json::from_str(&self.0)
-    }
-}
-
-impl Default for Snapshot {
-    fn default() -> Self {
-        Self::of(&State::default(), 0).unwrap_or_else(|_| unreachable!("an empty state encodes"))
-    }
-}
-
-impl Serialize for Snapshot {
-    /// Written as the JSON it is (checked as such by the writer, off the pipeline).
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Snapshot {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Box::<RawValue>::deserialize(deserializer).map(|raw| Self(Arc::new(Box::<str>::from(raw).into())))
-    }
-}
-
-impl super::checkpoints::Checkpoint for Snapshot {
     fn drop_once_written() -> bool {
         true
     }
@@ -85,20 +45,25 @@ pub struct Guard {
     engine: Engine,
     /// The finding events' tracker, whose marks are the rule state.
     acks: Arc<StreamAcks<Snapshot>>,
+    /// Where snapshots are written ahead.
+    store: CheckpointStore,
+    /// Snapshots written so far (each one's file number).
+    written: u64,
     /// When the state was last offered for saving.
     last_mark: Instant,
-    /// The size of the last snapshot, and so the next one's.
-    last_len: usize,
 }
 
 impl Guard {
-    /// A guard around `engine` whose finding events are tracked by `acks`.
-    pub fn new(engine: Engine, acks: Arc<StreamAcks<Snapshot>>) -> Self {
+    /// A guard around `engine` whose finding events are tracked by `acks` and whose state is
+    /// saved in `store` (where snapshots an earlier process left unplaced are removed).
+    pub fn new(engine: Engine, acks: Arc<StreamAcks<Snapshot>>, store: CheckpointStore) -> Self {
+        store.forget_pending(STREAM);
         Self {
             engine,
             acks,
+            store,
+            written: 0,
             last_mark: Instant::now(),
-            last_len: 0,
         }
     }
 
@@ -114,7 +79,7 @@ impl Guard {
     }
 
     /// Offers the state for saving. At most one snapshot waits for acknowledgements at a
-    /// time (unless `always`), so a stalled sink cannot pile snapshots up in memory.
+    /// time (unless `always`), so a stalled sink cannot pile snapshots up.
     fn mark(&mut self, always: bool) {
         self.last_mark = Instant::now();
         if !always && self.acks.pending_marks() > 0 {
@@ -123,13 +88,13 @@ impl Guard {
         if !self.engine.take_dirty() {
             return;
         }
-        match Snapshot::of(self.engine.state(), self.last_len + self.last_len / 8) {
-            Ok(snapshot) => {
-                self.last_len = snapshot.bytes();
-                self.acks.mark(snapshot);
-            }
-            // Not expected (string keys, plain numbers); the state's next change offers it again.
-            Err(err) => tracing::error!(error.message = %err, "failed to encode the guardrails state for saving"),
+        // Written on the processing task: to the page cache, as fast as encoding it into
+        // memory was; placing it (fsync, rename) happens in the checkpoint writer.
+        self.written += 1;
+        match self.store.write_pending(STREAM, self.written, self.engine.state()) {
+            Ok(pending) => self.acks.mark(Snapshot(Arc::new(pending))),
+            // The state's next change offers it again.
+            Err(err) => tracing::error!(error.message = %err, "failed to write the guardrails state ahead for saving"),
         }
     }
 
@@ -142,7 +107,7 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guardrails::{Inputs, RuleSet};
+    use crate::guardrails::{Inputs, RuleSet, State};
     use crate::normalize::{Actor, Source};
     use chrono::DateTime;
 
@@ -158,43 +123,73 @@ mod tests {
         e
     }
 
+    fn store(dir: &std::path::Path) -> CheckpointStore {
+        crate::state::StateDir::open(dir)
+            .expect("state dir")
+            .checkpoints()
+            .expect("store")
+    }
+
+    /// Names of the files in the checkpoint directory.
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
-    fn the_rule_state_is_released_for_saving_only_after_its_finding_events_are_acknowledged() {
+    fn the_rule_state_is_saved_only_after_its_finding_events_are_acknowledged_and_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
         let rules = Arc::new(RuleSet::build(&Inputs::default()).expect("pack"));
         let (acks, released) = StreamAcks::new(STREAM);
-        let mut guard = Guard::new(Engine::new(rules, None), Arc::clone(&acks));
+        let mut guard = Guard::new(Engine::new(rules, None), Arc::clone(&acks), store.clone());
         let mut tokens = Vec::new();
         for i in 0..5 {
             tokens.extend(guard.inspect(&mut failed_login(i)));
         }
         assert_eq!(tokens.len(), 1, "one credential-stuffing finding event");
+        let expected = guard.engine.state().clone();
         guard.finish();
         assert!(released.borrow().is_none(), "the finding event is not acknowledged yet");
+        assert_eq!(files(dir.path()), ["guardrails.pending-1"], "written ahead, not in place");
         for (_, token) in tokens {
             token.ack();
         }
         let saved = released.borrow().clone().expect("released");
-        assert!(saved.state.state().expect("decodes").processed >= 5);
         assert!(acks.is_settled());
+        assert_eq!(store.load::<State>(STREAM).expect("reads"), None, "not placed until written");
+        saved.state.save(&store, STREAM).expect("placed");
+        let loaded = store.load::<State>(STREAM).expect("reads").expect("present");
+        assert_eq!(loaded, expected);
+        assert!(loaded.processed >= 5 && !loaded.rules.is_empty());
+        drop((saved, released, acks));
+        assert_eq!(files(dir.path()), ["guardrails.json"]);
     }
 
     #[test]
-    fn a_saved_snapshot_is_read_back_as_the_state_it_was_taken_of() {
-        let rules = Arc::new(RuleSet::build(&Inputs::default()).expect("pack"));
-        let mut engine = Engine::new(rules, None);
-        for i in 0..7 {
-            engine.inspect(&mut failed_login(i));
-        }
+    fn a_snapshot_that_never_counts_leaves_no_file_and_neither_does_a_crash() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::state::StateDir::open(dir.path())
-            .expect("state dir")
-            .checkpoints()
-            .expect("store");
-        store
-            .save(STREAM, &Snapshot::of(engine.state(), 0).expect("encodes"))
-            .expect("saved");
-        let loaded = store.load::<State>(STREAM).expect("reads").expect("present");
-        assert_eq!(&loaded, engine.state());
-        assert!(!loaded.rules.is_empty(), "the failed sign-ins left rule state");
+        let store = store(dir.path());
+        let rules = Arc::new(RuleSet::build(&Inputs::default()).expect("pack"));
+        let (acks, released) = StreamAcks::new(STREAM);
+        let mut guard = Guard::new(Engine::new(Arc::clone(&rules), None), Arc::clone(&acks), store.clone());
+        for i in 0..5 {
+            // The finding event's token is dropped unacknowledged (its delivery failed).
+            drop(guard.inspect(&mut failed_login(i)));
+        }
+        guard.finish();
+        assert_eq!(files(dir.path()), ["guardrails.pending-1"]);
+        drop((acks, released));
+        assert!(files(dir.path()).is_empty(), "an unreleased snapshot is removed with its mark");
+
+        // A file a killed process left behind is removed by the next one.
+        std::fs::write(dir.path().join("checkpoints/guardrails.pending-9"), b"{").expect("write");
+        let (acks, _released) = StreamAcks::new(STREAM);
+        let _guard = Guard::new(Engine::new(rules, None), acks, store);
+        assert!(files(dir.path()).is_empty());
     }
 }

@@ -123,27 +123,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// [`write_atomic`] with the content written by `write` into the temporary file.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     let mut tmp_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?
         .to_os_string();
     tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    match fs::remove_file(&tmp) {
+    let tmp = path.with_file_name(tmp_name);
+    write_new(&tmp, write)?;
+    put_in_place(&tmp, path)
+}
+
+/// Writes a new file at `path` (mode 0600) with `write`; whatever sat there (a leftover, or
+/// a planted symlink) is removed first and the file is created anew (`O_EXCL`). Not yet
+/// durable: [`put_in_place`] makes it so.
+pub fn write_new(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    {
-        let mut file = open_private(&tmp, private_options().write(true).create_new(true))?;
-        write(&mut file)?;
-        file.sync_all()?;
-    }
+    let mut file = open_private(path, private_options().write(true).create_new(true))?;
+    write(&mut file)
+}
+
+/// Replaces `path` with the file at `from` (beside it, written by [`write_new`]), durably:
+/// a crash leaves either the old or the new content, never a mix.
+pub fn put_in_place(from: &Path, path: &Path) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(NOFOLLOW);
+    options.open(from).map_err(|e| explain(from, e))?.sync_all()?;
     // rename(2) replaces a symlink at `path` itself, never its target.
-    fs::rename(&tmp, path)?;
+    fs::rename(from, path)?;
     // The rename is durable only once the directory entry is.
     File::open(dir)?.sync_all()
 }

@@ -40,6 +40,20 @@ struct File<T> {
     state: T,
 }
 
+/// A checkpoint written ahead beside its stream's file (`<stream>.pending-<n>`), put in place
+/// by [`CheckpointStore::place`] once it may count; removed when dropped without that.
+#[derive(Debug)]
+pub struct Pending {
+    path: PathBuf,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Gone already once placed (renamed).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Where checkpoints live.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -117,23 +131,79 @@ impl CheckpointStore {
     /// (a large state is not held a second time as bytes).
     pub fn save<S: Serialize>(&self, stream: &str, state: &S) -> Result<(), CheckpointError> {
         let path = self.path(stream);
-        let file = File {
-            version: VERSION,
-            stream: stream.to_string(),
-            saved_at: Utc::now().to_rfc3339(),
-            state,
-        };
-        atomic_file::write_atomic_with(&path, |out| {
-            let mut out = io::BufWriter::new(out);
-            serde_json::to_writer(&mut out, &file).map_err(io::Error::other)?;
-            out.flush()
-        })
-        .map_err(|source| CheckpointError::Io {
+        atomic_file::write_atomic_with(&path, |out| encode(out, stream, state)).map_err(|source| CheckpointError::Io {
             action: "write",
             path,
             source,
         })
     }
+
+    /// Writes `state` as a checkpoint of `stream` that is not in place yet (number `n`, so
+    /// several can wait at once); a crash before [`CheckpointStore::place`] leaves the
+    /// stream's checkpoint as it was. Written to the page cache only: placing it makes it
+    /// durable.
+    pub fn write_pending<S: Serialize>(&self, stream: &str, n: u64, state: &S) -> Result<Pending, CheckpointError> {
+        let pending = Pending {
+            path: self.pending_path(stream, n),
+        };
+        // Made before writing, so a write that fails halfway removes what it wrote.
+        atomic_file::write_new(&pending.path, |out| encode(out, stream, state)).map_err(|source| {
+            CheckpointError::Io {
+                action: "write",
+                path: pending.path.clone(),
+                source,
+            }
+        })?;
+        Ok(pending)
+    }
+
+    /// Makes `pending` `stream`'s checkpoint, atomically and durably.
+    pub fn place(&self, stream: &str, pending: &Pending) -> Result<(), CheckpointError> {
+        let path = self.path(stream);
+        atomic_file::put_in_place(&pending.path, &path).map_err(|source| CheckpointError::Io {
+            action: "put in place",
+            path,
+            source,
+        })
+    }
+
+    /// Removes pending checkpoints of `stream` that an earlier process left (it stopped
+    /// before they could count).
+    pub fn forget_pending(&self, stream: &str) {
+        let prefix = self.pending_prefix(stream);
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// `<stream>.pending-`: never a checkpoint's name (those end in `.json`).
+    fn pending_prefix(&self, stream: &str) -> String {
+        let path = self.path(stream);
+        let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+        format!("{stem}.pending-")
+    }
+
+    fn pending_path(&self, stream: &str, n: u64) -> PathBuf {
+        self.dir.join(format!("{}{n}", self.pending_prefix(stream)))
+    }
+}
+
+/// Writes `state` as `stream`'s checkpoint file into `out`.
+fn encode<S: Serialize>(out: &mut std::fs::File, stream: &str, state: &S) -> io::Result<()> {
+    let file = File {
+        version: VERSION,
+        stream: stream.to_string(),
+        saved_at: Utc::now().to_rfc3339(),
+        state,
+    };
+    let mut out = io::BufWriter::new(out);
+    serde_json::to_writer(&mut out, &file).map_err(io::Error::other)?;
+    out.flush()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ mod spool;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use checkpoint::{CheckpointError, CheckpointStore};
+pub use checkpoint::{CheckpointError, CheckpointStore, Pending};
 pub use dead_letter::{DeadLetter, DeadLetterError, Entry as DeadLetterEntry};
 pub use orgs::org_dir_problem;
 pub use snapshots::SnapshotFiles;
