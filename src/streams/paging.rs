@@ -7,24 +7,29 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// How many record ids of one pass are remembered (as 8-byte hashes, so about 2.5 MiB at
-/// most): a cycle that returns to a page this recent is caught by its records; an older one
-/// still by its cursor.
+/// How many record ids of one pass are remembered (as 4-byte hashes, so about 1.2 MiB at
+/// most; a backfill pages several slices at once, each its own pass): a cycle that returns to
+/// a page this recent is caught by its records; an older one still by its cursor.
 pub(crate) const REMEMBERED_IDS: usize = 100_000;
 
 /// The cursors and record ids one pass through a listing has seen.
 #[derive(Debug, Default)]
 pub(crate) struct CursorGuard {
     cursors: HashSet<String>,
-    ids: HashSet<u64>,
+    ids: HashSet<u32>,
     /// The order ids were seen in, to forget the oldest past [`REMEMBERED_IDS`].
-    order: VecDeque<u64>,
+    order: VecDeque<u32>,
 }
 
-fn fingerprint(id: &str) -> u64 {
+/// 32 bits are enough: a page is refused only when every one of its records was seen, and
+/// a page of fresh records that all collide with remembered ones (each about 100,000 in
+/// 2^32) does not happen; a single collision only counts one record as known.
+fn fingerprint(id: &str) -> u32 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);
-    h.finish()
+    #[allow(clippy::cast_possible_truncation)]
+    let short = h.finish() as u32;
+    short
 }
 
 /// `message`, naming the request that produced the page when OpenAI gave its id.
@@ -86,7 +91,7 @@ impl CursorGuard {
     }
 
     /// Remembers one id; false when it was already seen in this pass.
-    fn remember(&mut self, id: u64) -> bool {
+    fn remember(&mut self, id: u32) -> bool {
         if !self.ids.insert(id) {
             return false;
         }
@@ -145,10 +150,10 @@ mod tests {
     fn only_the_most_recent_ids_are_remembered() {
         let mut g = CursorGuard::new(None);
         for n in 0..=REMEMBERED_IDS {
-            assert!(g.remember(n as u64));
+            assert!(g.remember(u32::try_from(n).expect("small")));
         }
         assert_eq!(g.ids.len(), REMEMBERED_IDS);
         assert!(g.remember(0), "the oldest was forgotten");
-        assert!(!g.remember(REMEMBERED_IDS as u64));
+        assert!(!g.remember(u32::try_from(REMEMBERED_IDS).expect("small")));
     }
 }
