@@ -344,12 +344,10 @@ const REFILL_FROM: f64 = 0.9;
 
 impl State {
     /// The approximate heap bytes held by the groups of threshold, sequence, first-seen and
-    /// velocity rules: their maps' slots (empty ones too), keys, lists and texts
-    /// (reconciliation memories are bounded by their own caps).
+    /// velocity rules (reconciliation memories are bounded by their own caps).
     pub fn group_bytes(&self) -> usize {
         fn sum<G: Group>(groups: &Keyed<G>) -> usize {
-            let slots = groups.capacity() * (size_of::<(String, G)>() + 1);
-            slots + groups.iter().map(|(k, g)| k.capacity() + g.bytes()).sum::<usize>()
+            groups.iter().map(|(k, g)| slot_bytes(k, g)).sum()
         }
         self.rules
             .values()
@@ -401,7 +399,7 @@ impl State {
             .into_iter()
             .take_while(|&(_, _, _, bytes)| {
                 let go = left > goal;
-                left = left.saturating_sub(bytes);
+                left -= bytes;
                 go
             })
             .map(|(_, rule, key, _)| (rule.to_string(), key.to_string()))
@@ -413,16 +411,6 @@ impl State {
                 Some(RuleState::FirstSeen { groups }) => drop(groups.remove(key)),
                 Some(RuleState::Velocity { groups }) => drop(groups.remove(key)),
                 Some(RuleState::Reconcile { .. }) | None => {}
-            }
-        }
-        // The maps give their emptied slots back.
-        for state in self.rules.values_mut() {
-            match state {
-                RuleState::Threshold { groups } => groups.shrink_to_fit(),
-                RuleState::Sequence { groups } => groups.shrink_to_fit(),
-                RuleState::FirstSeen { groups } => groups.shrink_to_fit(),
-                RuleState::Velocity { groups } => groups.shrink_to_fit(),
-                RuleState::Reconcile { .. } => {}
             }
         }
         forget.len()
