@@ -155,13 +155,21 @@ mod tests {
         let expected = guard.engine.state().clone();
         guard.finish();
         assert!(released.borrow().is_none(), "the finding event is not acknowledged yet");
-        assert_eq!(files(dir.path()), ["guardrails.pending-1"], "written ahead, not in place");
+        assert_eq!(
+            files(dir.path()),
+            ["guardrails.pending-1"],
+            "written ahead, not in place"
+        );
         for (_, token) in tokens {
             token.ack();
         }
         let saved = released.borrow().clone().expect("released");
         assert!(acks.is_settled());
-        assert_eq!(store.load::<State>(STREAM).expect("reads"), None, "not placed until written");
+        assert_eq!(
+            store.load::<State>(STREAM).expect("reads"),
+            None,
+            "not placed until written"
+        );
         saved.state.save(&store, STREAM).expect("placed");
         let loaded = store.load::<State>(STREAM).expect("reads").expect("present");
         assert_eq!(loaded, expected);
@@ -184,7 +192,10 @@ mod tests {
         guard.finish();
         assert_eq!(files(dir.path()), ["guardrails.pending-1"]);
         drop((acks, released));
-        assert!(files(dir.path()).is_empty(), "an unreleased snapshot is removed with its mark");
+        assert!(
+            files(dir.path()).is_empty(),
+            "an unreleased snapshot is removed with its mark"
+        );
 
         // A file a killed process left behind is removed by the next one.
         std::fs::write(dir.path().join("checkpoints/guardrails.pending-9"), b"{").expect("write");

@@ -426,3 +426,47 @@ fn a_plugin_new_to_the_workspace_is_flagged_but_a_second_install_by_someone_else
         "the first and the lookalike: {got:?}"
     );
 }
+
+#[test]
+fn the_rule_state_stays_within_its_byte_budget_forgetting_the_least_recently_active() {
+    const BUDGET: usize = 1 << 20;
+    let mut engine = engine().with_budget(BUDGET);
+    let mut most = 0;
+    for n in 0..30_000u32 {
+        let mut e = login(n % 3 != 0, n, &format!("203.0.113.{}", n % 250), "US");
+        if let Some(a) = e.actor.as_mut() {
+            a.email = Some(format!("user{n}@example.com"));
+        }
+        engine.inspect(&mut e);
+        // Held to the budget every 1,024 events (what those add comes on top in between),
+        // from an estimate by the count of groups that may be off by a little.
+        if engine.state().processed.is_multiple_of(1024) {
+            most = most.max(engine.state().group_bytes());
+        }
+    }
+    assert!(most > BUDGET / 2, "the budget was reached: {most}");
+    assert!(
+        most <= BUDGET + BUDGET / 10,
+        "{most} bytes against a budget of {BUDGET}"
+    );
+    let groups = |state: &State, key: &str| {
+        state
+            .rules
+            .values()
+            .filter(|r| match r {
+                super::super::stateful::RuleState::FirstSeen { groups } => groups.contains_key(key),
+                _ => false,
+            })
+            .count()
+    };
+    assert_eq!(
+        groups(engine.state(), "user0@example.com"),
+        0,
+        "the first users were forgotten"
+    );
+    assert_eq!(
+        groups(engine.state(), "user29998@example.com"),
+        1,
+        "the latest are kept"
+    );
+}

@@ -361,13 +361,28 @@ impl State {
             .sum()
     }
 
+    /// How many groups the threshold, sequence, first-seen and velocity rules hold.
+    pub fn group_count(&self) -> usize {
+        self.rules
+            .values()
+            .map(|state| match state {
+                RuleState::Threshold { groups } => groups.len(),
+                RuleState::Sequence { groups } => groups.len(),
+                RuleState::FirstSeen { groups } => groups.len(),
+                RuleState::Velocity { groups } => groups.len(),
+                RuleState::Reconcile { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Keeps the groups within `budget` bytes (as [`State::group_bytes`] counts them): when
     /// over it, forgets the least recently touched groups, whatever their rule, until they
-    /// fill at most [`REFILL_FROM`] of it. Returns how many groups it forgot.
-    pub fn fit(&mut self, budget: usize) -> usize {
+    /// fill at most [`REFILL_FROM`] of it. Returns how many groups it forgot and the bytes
+    /// the groups hold now.
+    pub fn fit(&mut self, budget: usize) -> (usize, usize) {
         let total = self.group_bytes();
         if total <= budget {
-            return 0;
+            return (0, total);
         }
         fn ages<'a, G: Group>(rule: &'a str, groups: &'a Keyed<G>, out: &mut Vec<(u64, &'a str, &'a str, usize)>) {
             out.extend(
@@ -395,15 +410,14 @@ impl State {
         )]
         let goal = (budget as f64 * REFILL_FROM) as usize;
         let mut left = total;
-        let forget: Vec<(String, String)> = by_age
-            .into_iter()
-            .take_while(|&(_, _, _, bytes)| {
-                let go = left > goal;
-                left -= bytes;
-                go
-            })
-            .map(|(_, rule, key, _)| (rule.to_string(), key.to_string()))
-            .collect();
+        let mut forget: Vec<(String, String)> = Vec::new();
+        for (_, rule, key, bytes) in by_age {
+            if left <= goal {
+                break;
+            }
+            left -= bytes;
+            forget.push((rule.to_string(), key.to_string()));
+        }
         for (rule, key) in &forget {
             match self.rules.get_mut(rule) {
                 Some(RuleState::Threshold { groups }) => drop(groups.remove(key)),
@@ -413,7 +427,7 @@ impl State {
                 Some(RuleState::Reconcile { .. }) | None => {}
             }
         }
-        forget.len()
+        (forget.len(), left)
     }
 }
 
@@ -574,12 +588,13 @@ mod tests {
             }
         }
         let total = s.group_bytes();
-        assert_eq!(s.fit(total), 0, "within the budget nothing is forgotten");
+        assert_eq!(s.fit(total), (0, total), "within the budget nothing is forgotten");
         assert_eq!(s.group_bytes(), total);
 
         let budget = total / 2;
-        let forgot = s.fit(budget);
+        let (forgot, left) = s.fit(budget);
         assert!(forgot > 0);
+        assert_eq!(left, s.group_bytes());
         assert!(s.group_bytes() <= budget, "{} > {budget}", s.group_bytes());
         let has = |rule: &str, key: &str| match &s.rules[rule] {
             RuleState::Threshold { groups } => groups.contains_key(key),
