@@ -21,11 +21,6 @@ const PRUNE_EVERY: u64 = 4096;
 /// How often (in processed events) the state is held to its memory budget. Between two
 /// checks it can outgrow the budget by what 1,024 events add (a few hundred KiB).
 const FIT_EVERY: u64 = 1024;
-/// Bytes per group assumed until the state was first measured (more than any seen, so the
-/// first measurement comes early).
-const FIRST_BYTES_PER_GROUP: usize = 1024;
-/// How often (in processed events) the state is measured whatever the estimate says.
-const MEASURE_EVERY: u64 = 16 * FIT_EVERY;
 /// The memory budget of an engine built without one (`guardrails.max_state_bytes`'s default).
 const DEFAULT_STATE_BYTES: usize = 6 << 20;
 
@@ -42,9 +37,6 @@ pub struct Engine {
     budget: usize,
     /// Groups forgotten for the budget so far (the first time is a warning).
     forgotten: u64,
-    /// Bytes per group when the state was last measured: measuring walks every group (a few
-    /// milliseconds for 20,000), so a check first estimates from the count of groups.
-    bytes_per_group: usize,
     /// State changed since [`Engine::take_dirty`] last said so.
     dirty: bool,
     /// Reused buffers for a group key and a first-seen value.
@@ -96,7 +88,6 @@ impl Engine {
             state,
             budget: DEFAULT_STATE_BYTES,
             forgotten: 0,
-            bytes_per_group: FIRST_BYTES_PER_GROUP,
             dirty: false,
             scratch: (String::new(), String::new()),
         }
@@ -320,16 +311,8 @@ impl Engine {
     }
 
     /// Holds the state to its budget, saying so the first time it forgets groups for it.
-    /// Measures (and perhaps forgets) only when the count of groups at the last measured
-    /// size per group would be over the budget, or every [`MEASURE_EVERY`] events (groups
-    /// also grow by their entries).
     fn fit(&mut self) {
-        let estimate = self.state.group_count().saturating_mul(self.bytes_per_group);
-        if estimate <= self.budget && !self.state.processed.is_multiple_of(MEASURE_EVERY) {
-            return;
-        }
-        let (forgot, bytes) = self.state.fit(self.budget);
-        self.bytes_per_group = bytes.div_ceil(self.state.group_count().max(1)).max(1);
+        let (forgot, _) = self.state.fit(self.budget);
         if forgot == 0 {
             return;
         }

@@ -361,20 +361,6 @@ impl State {
             .sum()
     }
 
-    /// How many groups the threshold, sequence, first-seen and velocity rules hold.
-    pub fn group_count(&self) -> usize {
-        self.rules
-            .values()
-            .map(|state| match state {
-                RuleState::Threshold { groups } => groups.len(),
-                RuleState::Sequence { groups } => groups.len(),
-                RuleState::FirstSeen { groups } => groups.len(),
-                RuleState::Velocity { groups } => groups.len(),
-                RuleState::Reconcile { .. } => 0,
-            })
-            .sum()
-    }
-
     /// Keeps the groups within `budget` bytes (as [`State::group_bytes`] counts them): when
     /// over it, forgets the least recently touched groups, whatever their rule, until they
     /// fill at most [`REFILL_FROM`] of it. Returns how many groups it forgot and the bytes
