@@ -151,13 +151,8 @@ impl Wiring<'_> {
     fn track<S: checkpoints::Save>(&mut self, place: &Place, name: &str) -> Arc<StreamAcks<S>> {
         let (acks, released) = StreamAcks::<S>::new(&format!("{}{name}", place.prefix));
         self.writers.push(tokio::spawn(
-            checkpoints::run_writer(
-                place.store.clone(),
-                name.to_string(),
-                (Arc::downgrade(&acks), released),
-                place.metrics.clone(),
-            )
-            .instrument(place.span.clone()),
+            checkpoints::run_writer(place.store.clone(), name.to_string(), released, place.metrics.clone())
+                .instrument(place.span.clone()),
         ));
         let tracker = Arc::clone(&acks);
         self.settled.push(Box::new(move || tracker.is_settled()));

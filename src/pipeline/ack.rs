@@ -144,18 +144,6 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> StreamAcks<S> {
         self.committed.borrow().as_ref().map(|c| read(&c.state))
     }
 
-    /// Drops the committed state of `generation` (written by the checkpoint writer) unless a
-    /// newer one replaced it; readers of [`StreamAcks::committed`] then see none.
-    pub fn forget_written(&self, generation: u64) {
-        self.committed.send_if_modified(|committed| {
-            if committed.as_ref().is_some_and(|c| c.generation == generation) {
-                *committed = None;
-            }
-            // Nothing new to write: the writer is not woken.
-            false
-        });
-    }
-
     /// Events emitted but not yet acknowledged.
     pub fn outstanding(&self) -> u64 {
         let inner = self.lock();
@@ -220,18 +208,6 @@ mod tests {
 
     fn latest(rx: &watch::Receiver<Option<Committable<Value>>>) -> Option<Value> {
         rx.borrow().as_ref().map(|c| c.state.clone())
-    }
-
-    #[test]
-    fn a_written_state_is_forgotten_only_if_no_newer_one_replaced_it() {
-        let (acks, rx) = StreamAcks::<Value>::new("s");
-        acks.mark(json!(1));
-        acks.mark(json!(2));
-        acks.forget_written(1);
-        assert_eq!(latest(&rx), Some(json!(2)), "generation 2 was not written yet");
-        acks.forget_written(2);
-        assert_eq!(latest(&rx), None);
-        assert_eq!(acks.committed(|s| s.clone()), None);
     }
 
     #[test]

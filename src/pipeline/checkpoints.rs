@@ -1,13 +1,10 @@
 //! The last step of the data flow: the writer task that saves whatever state a stream's
 //! acknowledgements release, so a checkpoint on disk never moves past an undelivered event.
 
-use std::sync::Weak;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::StreamAcks;
 use super::ack::Committable;
 use crate::metrics::Metrics;
 use crate::state::{CheckpointError, CheckpointStore};
@@ -41,15 +38,6 @@ pub trait Save: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn complete_up_to(&self) -> Option<i64> {
         None
     }
-
-    /// Whether a state, once written, is dropped from memory rather than kept as the
-    /// stream's latest committed state (for one that nothing reads back).
-    fn drop_once_written() -> bool
-    where
-        Self: Sized,
-    {
-        false
-    }
 }
 
 impl<C: Checkpoint> Save for C {
@@ -63,11 +51,11 @@ impl<C: Checkpoint> Save for C {
 }
 
 /// Saves every state the stream's acknowledgements release, newest first, until the tracker
-/// (`acks`) is gone; then saves the last one if it is newer than what was written.
+/// is gone; then saves the last one if it is newer than what was written.
 pub async fn run_writer<S: Save>(
     store: CheckpointStore,
     stream: String,
-    (acks, mut released): (Weak<StreamAcks<S>>, watch::Receiver<Option<Committable<S>>>),
+    mut released: watch::Receiver<Option<Committable<S>>>,
     metrics: Metrics,
 ) {
     let mut written = 0u64;
@@ -83,11 +71,6 @@ pub async fn run_writer<S: Save>(
             match saved {
                 Ok(Ok(())) => {
                     written = generation;
-                    if S::drop_once_written()
-                        && let Some(acks) = acks.upgrade()
-                    {
-                        acks.forget_written(generation);
-                    }
                     metrics.checkpoint_saved(&stream);
                     if let Some(at) = up_to {
                         metrics.set_watermark(&stream, at);
@@ -109,9 +92,9 @@ pub async fn run_writer<S: Save>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::StreamAcks;
     use crate::state::StateDir;
     use serde_json::{Value, json};
-    use std::sync::Arc;
 
     impl Checkpoint for Value {}
 
@@ -121,65 +104,12 @@ mod tests {
         let state = StateDir::open(dir.path()).expect("state dir");
         let store = state.checkpoints().expect("store");
         let (acks, rx) = StreamAcks::<Value>::new("s");
-        let writer = tokio::spawn(run_writer(
-            store.clone(),
-            "s".into(),
-            (Arc::downgrade(&acks), rx),
-            Metrics::new(),
-        ));
+        let writer = tokio::spawn(run_writer(store.clone(), "s".into(), rx, Metrics::new()));
         let token = acks.next_token();
         acks.mark(json!({"page": 1}));
         token.ack();
         drop(acks);
         writer.await.expect("writer ends when the tracker is gone");
         assert_eq!(store.load::<Value>("s").expect("load"), Some(json!({"page": 1})));
-    }
-
-    /// A state dropped from memory once written.
-    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Large(u32);
-
-    impl Save for Large {
-        fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
-            store.save(stream, self)
-        }
-
-        fn drop_once_written() -> bool {
-            true
-        }
-    }
-
-    #[tokio::test]
-    async fn a_state_dropped_once_written_is_saved_and_then_no_longer_held() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state = StateDir::open(dir.path()).expect("state dir");
-        let store = state.checkpoints().expect("store");
-        let (acks, rx) = StreamAcks::<Large>::new("g");
-        let writer = tokio::spawn(run_writer(
-            store.clone(),
-            "g".into(),
-            (Arc::downgrade(&acks), rx),
-            Metrics::new(),
-        ));
-        acks.mark(Large(7));
-        assert_eq!(
-            acks.committed(Large::clone),
-            Some(Large(7)),
-            "released, not yet written"
-        );
-        tokio::time::timeout(std::time::Duration::from_secs(30), async {
-            while acks.committed(Large::clone).is_some() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the writer drops it after writing");
-        assert_eq!(
-            store.load::<Large>("g").expect("load"),
-            Some(Large(7)),
-            "written before it was dropped"
-        );
-        drop(acks);
-        writer.await.expect("writer ends");
     }
 }

@@ -26,10 +26,6 @@ impl Save for Snapshot {
     fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
         store.place(stream, &self.0)
     }
-
-    fn drop_once_written() -> bool {
-        true
-    }
 }
 
 /// The tracker's (and checkpoint file's) name.
