@@ -35,8 +35,8 @@ pub struct Engine {
     state: State,
     /// Bytes the state's groups may hold ([`State::fit`]).
     budget: usize,
-    /// Groups forgotten for the budget so far (the first time is a warning).
-    forgotten: u64,
+    /// Whether forgetting for the budget was already warned about (later times are debug).
+    warned: bool,
     /// State changed since [`Engine::take_dirty`] last said so.
     dirty: bool,
     /// Reused buffers for a group key and a first-seen value.
@@ -87,7 +87,7 @@ impl Engine {
             any_type,
             state,
             budget: DEFAULT_STATE_BYTES,
-            forgotten: 0,
+            warned: false,
             dirty: false,
             scratch: (String::new(), String::new()),
         }
@@ -317,7 +317,7 @@ impl Engine {
             return;
         }
         self.dirty = true;
-        if self.forgotten == 0 {
+        if !std::mem::replace(&mut self.warned, true) {
             tracing::warn!(
                 budget_bytes = self.budget,
                 groups = forgot,
@@ -330,7 +330,6 @@ impl Engine {
                 "guardrails state held to its budget"
             );
         }
-        self.forgotten += forgot as u64;
     }
 
     /// Forgets state that can no longer matter (see [`State::prune`]).

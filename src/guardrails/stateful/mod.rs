@@ -338,6 +338,56 @@ fn slot_bytes<G: Group>(key: &String, group: &G) -> usize {
     size_of::<(String, G)>() + key.capacity() + group.bytes()
 }
 
+/// A rule's groups, whatever their kind, as the budget sees them.
+trait Groups {
+    /// The bytes they hold, with their slots and keys.
+    fn bytes(&self) -> usize;
+    /// Appends each group's (last touched, `rule`, key, bytes) to `out`.
+    fn ages<'a>(&'a self, rule: &'a str, out: &mut Vec<(u64, &'a str, &'a str, usize)>);
+    /// Forgets the groups that order at or before `cut` by (last touched, rule, key).
+    fn forget_up_to(&mut self, rule: &str, cut: (u64, &str, &str));
+}
+
+impl<G: Group> Groups for Keyed<G> {
+    fn bytes(&self) -> usize {
+        self.iter().map(|(k, g)| slot_bytes(k, g)).sum()
+    }
+
+    fn ages<'a>(&'a self, rule: &'a str, out: &mut Vec<(u64, &'a str, &'a str, usize)>) {
+        out.extend(
+            self.iter()
+                .map(|(k, g)| (g.touched(), rule, k.as_str(), slot_bytes(k, g))),
+        );
+    }
+
+    fn forget_up_to(&mut self, rule: &str, cut: (u64, &str, &str)) {
+        self.retain(|k, g| (g.touched(), rule, k.as_str()) > cut);
+    }
+}
+
+impl RuleState {
+    /// Its groups, for a rule that keeps them by group.
+    fn groups(&self) -> Option<&dyn Groups> {
+        match self {
+            Self::Threshold { groups } => Some(groups),
+            Self::Sequence { groups } => Some(groups),
+            Self::FirstSeen { groups } => Some(groups),
+            Self::Velocity { groups } => Some(groups),
+            Self::Reconcile { .. } => None,
+        }
+    }
+
+    fn groups_mut(&mut self) -> Option<&mut dyn Groups> {
+        match self {
+            Self::Threshold { groups } => Some(groups),
+            Self::Sequence { groups } => Some(groups),
+            Self::FirstSeen { groups } => Some(groups),
+            Self::Velocity { groups } => Some(groups),
+            Self::Reconcile { .. } => None,
+        }
+    }
+}
+
 /// After forgetting for the budget, the groups fill at most this share of it, so that the
 /// next few thousand events do not each start another round.
 const REFILL_FROM: f64 = 0.9;
@@ -346,18 +396,10 @@ impl State {
     /// The approximate heap bytes held by the groups of threshold, sequence, first-seen and
     /// velocity rules (reconciliation memories are bounded by their own caps).
     pub fn group_bytes(&self) -> usize {
-        fn sum<G: Group>(groups: &Keyed<G>) -> usize {
-            groups.iter().map(|(k, g)| slot_bytes(k, g)).sum()
-        }
         self.rules
             .values()
-            .map(|state| match state {
-                RuleState::Threshold { groups } => sum(groups),
-                RuleState::Sequence { groups } => sum(groups),
-                RuleState::FirstSeen { groups } => sum(groups),
-                RuleState::Velocity { groups } => sum(groups),
-                RuleState::Reconcile { .. } => 0,
-            })
+            .filter_map(RuleState::groups)
+            .map(Groups::bytes)
             .sum()
     }
 
@@ -370,21 +412,10 @@ impl State {
         if total <= budget {
             return (0, total);
         }
-        fn ages<'a, G: Group>(rule: &'a str, groups: &'a Keyed<G>, out: &mut Vec<(u64, &'a str, &'a str, usize)>) {
-            out.extend(
-                groups
-                    .iter()
-                    .map(|(k, g)| (g.touched(), rule, k.as_str(), slot_bytes(k, g))),
-            );
-        }
         let mut by_age = Vec::new();
         for (rule, state) in &self.rules {
-            match state {
-                RuleState::Threshold { groups } => ages(rule, groups, &mut by_age),
-                RuleState::Sequence { groups } => ages(rule, groups, &mut by_age),
-                RuleState::FirstSeen { groups } => ages(rule, groups, &mut by_age),
-                RuleState::Velocity { groups } => ages(rule, groups, &mut by_age),
-                RuleState::Reconcile { .. } => {}
+            if let Some(groups) = state.groups() {
+                groups.ages(rule, &mut by_age);
             }
         }
         // Oldest first; ties by rule and key, so the choice is the same on every run.
@@ -395,25 +426,24 @@ impl State {
             clippy::cast_precision_loss
         )]
         let goal = (budget as f64 * REFILL_FROM) as usize;
-        let mut left = total;
-        let mut forget: Vec<(String, String)> = Vec::new();
-        for (_, rule, key, bytes) in by_age {
+        let (mut left, mut forgot) = (total, 0usize);
+        for &(_, _, _, bytes) in &by_age {
             if left <= goal {
                 break;
             }
             left -= bytes;
-            forget.push((rule.to_string(), key.to_string()));
+            forgot += 1;
         }
-        for (rule, key) in &forget {
-            match self.rules.get_mut(rule) {
-                Some(RuleState::Threshold { groups }) => drop(groups.remove(key)),
-                Some(RuleState::Sequence { groups }) => drop(groups.remove(key)),
-                Some(RuleState::FirstSeen { groups }) => drop(groups.remove(key)),
-                Some(RuleState::Velocity { groups }) => drop(groups.remove(key)),
-                Some(RuleState::Reconcile { .. }) | None => {}
+        let Some(&(touched, rule, key, _)) = forgot.checked_sub(1).and_then(|last| by_age.get(last)) else {
+            return (0, total);
+        };
+        let (rule, key) = (rule.to_string(), key.to_string());
+        for (name, state) in &mut self.rules {
+            if let Some(groups) = state.groups_mut() {
+                groups.forget_up_to(name, (touched, &rule, &key));
             }
         }
-        (forget.len(), left)
+        (forgot, left)
     }
 }
 
