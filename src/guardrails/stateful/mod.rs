@@ -525,16 +525,17 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60_000;
+    /// Five events within a minute.
+    const FIVE_A_MINUTE: Need<'static> = Need {
+        count: 5,
+        minimums: &[],
+        window_ms: MIN,
+    };
 
     #[test]
     fn idle_groups_are_pruned_by_time_and_groups_are_capped() {
         let mut s = State::default();
-        let need = Need {
-            count: 5,
-            minimums: &[],
-            window_ms: MIN,
-        };
-        s.threshold("r", "old", (0, "x"), &[], &need);
+        s.threshold("r", "old", (0, "x"), &[], &FIVE_A_MINUTE);
         s.tick(100 * MIN);
         s.prune(|_| Some(MIN));
         assert!(!s.rules.is_empty(), "not idle yet");
@@ -589,16 +590,11 @@ mod tests {
     #[test]
     fn a_state_over_its_budget_forgets_its_least_recently_touched_groups_whatever_their_rule() {
         let mut s = State::default();
-        let need = Need {
-            count: 5,
-            minimums: &[],
-            window_ms: MIN,
-        };
         // Groups touched in turns, alternating between two rules of different kinds.
         for i in 0..200 {
             s.tick(1);
             if i % 2 == 0 {
-                s.threshold("t", &format!("u{i}"), (1, &format!("e{i}")), &[], &need);
+                s.threshold("t", &format!("u{i}"), (1, &format!("e{i}")), &[], &FIVE_A_MINUTE);
             } else {
                 s.first_seen("f", &format!("u{i}"), "US", (1, &format!("e{i}")), Keep::default());
             }
@@ -631,12 +627,7 @@ mod tests {
     #[test]
     fn a_group_of_one_event_holds_room_for_one() {
         let mut s = State::default();
-        let need = Need {
-            count: 5,
-            minimums: &[],
-            window_ms: MIN,
-        };
-        s.threshold("t", "u", (1, "e1"), &[], &need);
+        s.threshold("t", "u", (1, "e1"), &[], &FIVE_A_MINUTE);
         s.first_seen("f", "u", "US", (1, "e1"), Keep::default());
         let RuleState::Threshold { groups } = &s.rules["t"] else {
             panic!("{:?}", s.rules["t"]);
