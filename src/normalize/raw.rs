@@ -81,23 +81,29 @@ impl Raw {
 /// byte for byte.
 fn one_line(text: Box<RawValue>) -> Box<RawValue> {
     let json = text.get().as_bytes();
-    if !json.iter().any(|&b| b == b'\n' || b == b'\r') {
+    if memchr::memchr2(b'\n', b'\r', json).is_none() {
         return text;
     }
     let mut out = Vec::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
-        if in_string {
-            out.push(b);
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut rest = json;
+    while let Some((&b, after)) = rest.split_first() {
+        rest = after;
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        out.push(b);
+        if b != b'"' {
+            continue;
+        }
+        // Inside a string: copy up to its closing quote in runs, stepping over escapes.
+        while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
+            let escaped = rest[at] == b'\\';
+            let end = if escaped { at + 2 } else { at + 1 }.min(rest.len());
+            out.extend_from_slice(&rest[..end]);
+            rest = &rest[end..];
+            if !escaped {
+                break;
             }
-        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            in_string = b == b'"';
-            out.push(b);
         }
     }
     // Only ASCII whitespace outside strings was dropped, so this is the same JSON, still UTF-8.
@@ -183,6 +189,20 @@ mod tests {
             serde_json::from_str::<Value>(text).expect("json"),
             "the same record"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::props::config())]
+        /// Made one line, a pretty-printed record is exactly its compact serialization.
+        #[test]
+        fn a_pretty_printed_record_becomes_its_compact_text(value in crate::props::json()) {
+            let pretty = serde_json::to_string_pretty(&value).expect("encodes");
+            let raw = received(&pretty);
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&raw).expect("encodes"),
+                serde_json::to_string(&value).expect("encodes")
+            );
+        }
     }
 
     #[test]
