@@ -7,12 +7,15 @@
 //!
 //! - `streams`: per-stream freshness (watermark, lag, backfill remaining) and pauses.
 //! - `process`: the process collector (CPU, memory, file descriptors, start time).
+//! - `processed`: the processing stage's handles on the events-processed counters.
 //! - `text`: the classic Prometheus text format `/metrics` serves.
 
 pub(crate) mod process;
+mod processed;
 mod streams;
 mod text;
 
+pub use processed::ProcessedCounter;
 pub use streams::StreamPause;
 pub use text::CONTENT_TYPE;
 
@@ -363,6 +366,12 @@ impl Metrics {
     }
 
     pub fn event_processed(&self, stream: &str, source: &str, category: &str) {
+        self.event_counter(stream, source, category).inc();
+    }
+
+    /// The counter of events processed for these labels (bounded like every label), to keep
+    /// and count on: [`ProcessedCounter`].
+    fn event_counter(&self, stream: &str, source: &str, category: &str) -> Counter {
         self.0
             .events
             .get_or_create(&vec![
@@ -370,7 +379,7 @@ impl Metrics {
                 ("source", self.0.sources.bounded(source)),
                 ("category", self.0.categories.bounded(category)),
             ])
-            .inc();
+            .clone()
     }
 
     pub fn duplicates_dropped(&self, stream: &str, n: u64) {

@@ -10,7 +10,7 @@ use super::queue::ByteSender;
 use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
 use crate::liveness::Beat;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ProcessedCounter};
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{Event, Source};
 
@@ -27,6 +27,7 @@ pub async fn run(
     beat: Beat,
 ) {
     let mut scratch = Vec::with_capacity(64 * 1024);
+    let mut counted = ProcessedCounter::default();
     loop {
         beat.waiting();
         let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
@@ -39,12 +40,12 @@ pub async fn run(
         }
         // Waiting for room in the sink's queue is backpressure, not being stuck.
         beat.waiting();
-        let mut open = send(event, ack, share, &out, &metrics, &mut scratch).await;
+        let mut open = send(event, ack, share, &out, &mut counted, &metrics, &mut scratch).await;
         for (finding, token) in found {
             if !open {
                 break;
             }
-            open = send(finding, token, None, &out, &metrics, &mut scratch).await;
+            open = send(finding, token, None, &out, &mut counted, &metrics, &mut scratch).await;
         }
         if !open {
             tracing::debug!("sink queue closed; processing stops");
@@ -63,6 +64,7 @@ async fn send(
     ack: AckToken,
     share: Option<Held>,
     out: &ByteSender<Encoded>,
+    counted: &mut ProcessedCounter,
     metrics: &Metrics,
     scratch: &mut Vec<u8>,
 ) -> bool {
@@ -79,7 +81,7 @@ async fn send(
             return true;
         }
     };
-    metrics.event_processed(ack.stream(), event.source.as_str(), &event.category);
+    counted.inc(metrics, ack.stream(), event.source.as_str(), &event.category);
     let encoded = Encoded {
         id: event.id,
         json,
