@@ -72,7 +72,7 @@ fn audit(ty: &str, i: usize) -> Event {
         ty: {"id": format!("obj_{i}"), "data": {"scopes": ["api.model.request"], "role": "reader"}},
     });
     normalize::audit_log(
-        &record,
+        &openai_audit_ingest::openai::wire::Record::from(record).members(),
         &Context {
             org_id: Some("org-bench".into()),
         },

@@ -1,19 +1,24 @@
 //! One OpenAI Admin API audit-log record → one normalized [`Event`].
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::mapping::audit_log_mapping;
 use super::{Actor, Context, Event, Geo, NormalizeError, Project, Source, Target};
-use crate::openai::wire::{AuditLogActor, AuditLogActorApiKey, AuditLogActorSession, AuditLogProject};
+use crate::openai::wire::{
+    AuditLogActor, AuditLogActorApiKey, AuditLogActorSession, AuditLogProject, Integer, Members, WrongType,
+};
 
-/// Normalizes one audit-log record as received (an item of `ListAuditLogsResponse.data`).
+/// Normalizes one audit-log record as received (an item of `ListAuditLogsResponse.data`),
+/// read through its [`Members`]: the fields it uses are parsed from the record's text, the
+/// rest is not touched.
 ///
 /// A record without `id`, `type` or an integer `effective_at` is an error; an event type the
 /// mapping table does not know still becomes an event (`other` / `unknown` / `unknown`).
 /// `raw` is left to the caller, which holds the record's text as received.
-pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
+pub fn audit_log(record: &Members<'_>, ctx: &Context) -> Result<Event, NormalizeError> {
     let (record_id, event_type, effective_at) = required(record)?;
     let occurred_at = DateTime::<Utc>::from_timestamp(effective_at, 0).ok_or_else(|| NormalizeError::OutOfRange {
         field: "effective_at",
@@ -22,27 +27,28 @@ pub fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError>
     })?;
     // Optional parts are read leniently: an off-spec actor or project costs that field, not
     // the event, and `raw` still carries it.
-    let actor_view = record.get("actor").and_then(|a| AuditLogActor::deserialize(a).ok());
-    let project_view = record.get("project").and_then(|p| AuditLogProject::deserialize(p).ok());
+    let actor_view = record.parse::<AuditLogActor>("actor");
+    let project_view = record.parse::<AuditLogProject>("project");
 
-    let id = super::event_id(Source::AuditLog, ctx.org_id.as_deref(), record_id);
+    let id = super::event_id(Source::AuditLog, ctx.org_id.as_deref(), &record_id);
+    // The payload sits under a key spelled exactly like the type; `null` means the same as
+    // absent.
+    let payload = record.parse::<Value>(&event_type);
+    let mapping = audit_log_mapping(&event_type);
     let mut event = Event::new(
         id,
         Source::AuditLog,
         ctx.org_id.clone(),
-        event_type.to_string(),
+        event_type.into_owned(),
         occurred_at,
     );
-
-    // The payload sits under a key spelled exactly like the type; `null` means the same as
-    // absent.
-    let payload = record.get(event_type).filter(|p| !p.is_null());
-    let mapping = audit_log_mapping(event_type);
     if let Some(mapping) = mapping {
         event.category = mapping.category.to_string();
         event.action = mapping.action.to_string();
         event.outcome = mapping.outcome;
-        event.target = mapping.target_type.map(|target_type| target(target_type, payload));
+        event.target = mapping
+            .target_type
+            .map(|target_type| target(target_type, payload.as_ref()));
     }
 
     let session = actor_view.as_ref().and_then(|a| match a.actor_type.as_deref() {
@@ -95,52 +101,43 @@ fn assigned_role(id: &str) -> Option<&str> {
 
 /// The three fields the spec requires, read directly so the error names the field instead of
 /// quoting a parser message.
-fn required(record: &Value) -> Result<(&str, &str, i64), NormalizeError> {
-    let Some(object) = record.as_object() else {
+fn required<'a>(record: &Members<'a>) -> Result<(Cow<'a, str>, Cow<'a, str>, i64), NormalizeError> {
+    if !record.is_object() {
         return Err(NormalizeError::NotAnObject);
-    };
-    let text = |field: &'static str| match object.get(field) {
-        None | Some(Value::Null) => Err(NormalizeError::MissingField {
+    }
+    let record_id = || record.str("id").ok().flatten().map(Cow::into_owned);
+    let text = |field: &'static str| match record.str(field) {
+        Ok(None) => Err(NormalizeError::MissingField {
             field,
-            record_id: record_id(record),
+            record_id: record_id(),
         }),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-        Some(_) => Err(NormalizeError::WrongType {
+        Ok(Some(s)) if !s.is_empty() => Ok(s),
+        _ => Err(NormalizeError::WrongType {
             field,
             expected: "a non-empty string",
-            record_id: record_id(record),
+            record_id: record_id(),
         }),
     };
     let id = text("id")?;
     let event_type = text("type")?;
-    let effective_at = match object.get("effective_at") {
-        None | Some(Value::Null) => Err(NormalizeError::MissingField {
+    let effective_at = match record.integer("effective_at") {
+        Ok(Some(Integer::Fits(at))) => Ok(at),
+        Ok(None) => Err(NormalizeError::MissingField {
             field: "effective_at",
             record_id: Some(id.to_string()),
         }),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| match n.as_u64() {
-            Some(big) => NormalizeError::OutOfRange {
-                field: "effective_at",
-                value: big.to_string(),
-                record_id: Some(id.to_string()),
-            },
-            None => NormalizeError::WrongType {
-                field: "effective_at",
-                expected: "an integer (unix seconds)",
-                record_id: Some(id.to_string()),
-            },
+        Ok(Some(Integer::TooLarge(big))) => Err(NormalizeError::OutOfRange {
+            field: "effective_at",
+            value: big.to_string(),
+            record_id: Some(id.to_string()),
         }),
-        Some(_) => Err(NormalizeError::WrongType {
+        Err(WrongType) => Err(NormalizeError::WrongType {
             field: "effective_at",
             expected: "an integer (unix seconds)",
             record_id: Some(id.to_string()),
         }),
     }?;
     Ok((id, event_type, effective_at))
-}
-
-fn record_id(record: &Value) -> Option<String> {
-    record.get("id").and_then(Value::as_str).map(str::to_string)
 }
 
 /// Who acted: the signed-in user of a browser session, or the owner of the API key used.
@@ -246,15 +243,14 @@ fn fingerprints(session: Option<&AuditLogActorSession>) -> Map<String, Value> {
 }
 
 /// The payload minus its `id` (already the target id), plus the session's fingerprints.
-fn details(payload: Option<&Value>, fingerprints: Map<String, Value>) -> Value {
+fn details(payload: Option<Value>, fingerprints: Map<String, Value>) -> Value {
     let mut details = match payload {
-        Some(Value::Object(object)) => {
-            let mut object = object.clone();
+        Some(Value::Object(mut object)) => {
             object.remove("id");
             object
         }
         // A payload that is not an object is off-spec; keep it rather than guess.
-        Some(other) => Map::from_iter([("payload".to_string(), other.clone())]),
+        Some(other) => Map::from_iter([("payload".to_string(), other)]),
         None => Map::new(),
     };
     if !fingerprints.is_empty() && !details.contains_key("session") {

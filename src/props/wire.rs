@@ -13,7 +13,7 @@ use crate::compliance::wire::{ComplianceRecord, LogFilesPage};
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Raw, Source};
 use crate::openai::wire::inventory::{ClassicList, CursorList};
-use crate::openai::wire::{AuditLog, ListAuditLogsResponse};
+use crate::openai::wire::{AuditLog, ListAuditLogsResponse, Record};
 use crate::retry;
 use crate::streams::audit_logs::pass;
 use crate::streams::inventory::kind::Kind;
@@ -35,16 +35,17 @@ fn ctx() -> Context {
 
 /// Everything the audit-log stream does with one record: its view, its dedup key, and its
 /// event (normalized, or carried as an `other` event).
-fn read_audit_record(record: &Value) {
-    let _ = AuditLog::deserialize(record);
-    let _ = pass::dedup_key(record, 0);
+fn read_audit_record(record: &Record) {
+    let _ = AuditLog::deserialize(&**record);
+    let members = record.members();
+    let _ = pass::dedup_key(record, &members, 0);
     let event = crate::streams::to_event(
         "audit_logs",
         Source::AuditLog,
         record,
         &ctx(),
         &Metrics::new(),
-        normalize::audit_log,
+        |_, ctx| normalize::audit_log(&members, ctx),
     );
     assert!(!event.id.is_empty());
 }
@@ -55,10 +56,10 @@ fn read_compliance_record(record: &Value) {
     let event = crate::streams::to_event(
         "compliance:AUTH_LOG",
         Source::Compliance,
-        record,
+        &Record::from(record.clone()),
         &ctx(),
         &Metrics::new(),
-        normalize::compliance,
+        |record, ctx| normalize::compliance(record, ctx),
     );
     assert!(!event.id.is_empty());
 }
@@ -82,7 +83,7 @@ proptest! {
 
     #[test]
     fn any_json_record_becomes_an_event(record in json()) {
-        read_audit_record(&record);
+        read_audit_record(&Record::from(record.clone()));
         read_compliance_record(&record);
     }
 

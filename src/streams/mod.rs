@@ -14,10 +14,9 @@ pub(crate) mod paging;
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Event, NormalizeError, Source};
+use crate::openai::wire::Record;
 pub use crate::pipeline::checkpoints::Checkpoint;
 use crate::pipeline::{Emitter, Stopped};
 use crate::upstream::ApiError;
@@ -105,10 +104,10 @@ pub trait Stream: Send + 'static {
 pub(crate) fn to_event(
     stream: &str,
     source: Source,
-    record: &Value,
+    record: &Record,
     ctx: &Context,
     metrics: &Metrics,
-    normalize: impl FnOnce(&Value, &Context) -> Result<Event, NormalizeError>,
+    normalize: impl FnOnce(&Record, &Context) -> Result<Event, NormalizeError>,
 ) -> Event {
     match normalize(record, ctx) {
         Ok(event) => {

@@ -165,7 +165,7 @@ fn admin_record(ty: &str, n: u32, payload: Value) -> Event {
         ty: payload,
     });
     normalize::audit_log(
-        &record,
+        &crate::openai::wire::Record::from(record).members(),
         &Context {
             org_id: Some("org-1".into()),
         },

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::normalize::{CATEGORIES, Outcome};
+use crate::openai::wire::Record;
 use serde_json::json;
 
 const API_KEY_CREATED: &str = include_str!("../../../tests/fixtures/openai/audit_log_api_key_created.json");
@@ -23,6 +24,11 @@ fn org() -> Context {
     Context {
         org_id: Some("org-abc".into()),
     }
+}
+
+/// The normalizer on a record given as a tree, read through its text as the stream reads it.
+fn audit_log(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
+    super::audit_log(&Record::from(record.clone()).members(), ctx)
 }
 
 fn normalize(record: &Value) -> Event {
@@ -404,4 +410,21 @@ fn a_fractional_effective_at_is_a_wrong_type_error() {
     )
     .expect_err("must fail");
     assert_eq!(error.kind(), "wrong_type");
+}
+
+#[test]
+fn a_record_nested_past_the_parsers_depth_limit_still_becomes_its_event() {
+    // `serde_json` builds no tree deeper than 128 levels; the page is read as text, and the
+    // normalizer reads only the members it needs, so such a payload costs its details only.
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let page = format!(
+        r#"{{"object": "list", "has_more": false, "data": [{{"id": "audit_log-deep", "type": "api_key.created", "effective_at": 1770000000, "api_key.created": {{"id": "key_1", "data": {deep}}}}}]}}"#
+    );
+    let page: crate::openai::wire::ListAuditLogsResponse = serde_json::from_str(&page).expect("the page reads");
+    let record = &page.data[0];
+    let event = super::audit_log(&record.members(), &org()).expect("the record normalizes");
+    assert_eq!(event.event_type, "api_key.created");
+    assert_eq!(event.id, "openai.audit_log:org-abc:audit_log-deep");
+    assert_eq!(event.details, json!({}));
+    assert!(record.text().get().contains(&deep), "the record's text is whole");
 }

@@ -3,10 +3,13 @@
 //! record travels on as `raw`.
 
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use super::Members;
 
 /// `ListAuditLogsResponse`: one page, newest first. Items stay JSON so `raw` is the record
 /// exactly as received; [`AuditLog`] is a typed view of one item.
@@ -20,25 +23,32 @@ pub struct ListAuditLogsResponse {
 }
 
 /// One upstream record (an item of a page, a record of a compliance log file): its JSON text
-/// as received (what the event's `raw` carries, written out unchanged) and that text parsed
-/// (what the normalizer reads). Reads as a [`Value`]. Deserializes from JSON text only
-/// (`serde_json::from_slice`/`from_str`/`from_reader`): the text is what `RawValue` keeps.
+/// as received (what the event's `raw` carries, written out unchanged) and, once something
+/// reads it as a [`Value`], that text parsed. The audit-log path reads its records through
+/// [`Members`](super::Members) of the text and never builds the tree; the compliance path
+/// reads the tree. Deserializes from JSON text only (`serde_json::from_slice`/`from_str`/
+/// `from_reader`): the text is what `RawValue` keeps.
 #[derive(Debug, Clone)]
 pub struct Record {
     text: Box<RawValue>,
-    tree: Value,
+    tree: OnceLock<Value>,
 }
 
 impl Record {
-    /// The record whose JSON text is `text`.
-    pub fn parse(text: Box<RawValue>) -> Result<Self, serde_json::Error> {
-        let tree = serde_json::from_str(text.get())?;
-        Ok(Self { text, tree })
+    /// The record whose JSON text is `text`; its tree is parsed when first read.
+    pub fn new(text: Box<RawValue>) -> Self {
+        Self {
+            text,
+            tree: OnceLock::new(),
+        }
     }
 
     /// The record of `text` and `tree`, which the caller parsed from that very text.
     pub(crate) fn from_parsed(text: Box<RawValue>, tree: Value) -> Self {
-        Self { text, tree }
+        Self {
+            text,
+            tree: OnceLock::from(tree),
+        }
     }
 
     /// The item's JSON text as received.
@@ -46,16 +56,29 @@ impl Record {
         &self.text
     }
 
+    /// The record's members, read from its text without building its tree.
+    pub fn members(&self) -> Members<'_> {
+        Members::of(&self.text)
+    }
+
     /// The text and the tree, to keep both without copying either.
     pub fn into_parts(self) -> (Box<RawValue>, Value) {
-        (self.text, self.tree)
+        let tree = self.tree.into_inner().unwrap_or_else(|| parse(&self.text));
+        (self.text, tree)
     }
+}
+
+/// Text that `RawValue` accepted is JSON, but `RawValue` does not count nesting: a record more
+/// than 128 levels deep (`serde_json`'s limit) reads as `null` here, and travels on as its
+/// text in `raw`.
+fn parse(text: &RawValue) -> Value {
+    serde_json::from_str(text.get()).unwrap_or(Value::Null)
 }
 
 impl Deref for Record {
     type Target = Value;
     fn deref(&self) -> &Value {
-        &self.tree
+        self.tree.get_or_init(|| parse(&self.text))
     }
 }
 
@@ -64,14 +87,13 @@ impl From<Value> for Record {
         let text = serde_json::value::to_raw_value(&tree).unwrap_or_else(|_| {
             RawValue::from_string("null".to_string()).unwrap_or_else(|_| unreachable!("null is JSON"))
         });
-        Self { text, tree }
+        Self::from_parsed(text, tree)
     }
 }
 
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Box::<RawValue>::deserialize(deserializer)?;
-        Self::parse(text).map_err(serde::de::Error::custom)
+        Box::<RawValue>::deserialize(deserializer).map(Self::new)
     }
 }
 

@@ -2,5 +2,7 @@
 
 pub mod audit_log;
 pub mod inventory;
+mod members;
 
 pub use audit_log::*;
+pub use members::{Integer, Members, WrongType};

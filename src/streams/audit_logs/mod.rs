@@ -225,7 +225,7 @@ impl AuditLogStream {
                 }
             };
             self.metrics.page_fetched(name);
-            let (events, more) = {
+            let (events, more, oldest) = {
                 let mut state = shared.state();
                 let taken = match pass.take(&mut state, &page.body, page.request_id.as_deref()) {
                     Ok(taken) => taken,
@@ -238,15 +238,11 @@ impl AuditLogStream {
                 let events: Vec<normalize::Event> = taken
                     .records
                     .iter()
-                    .map(|record| {
-                        let mut event = super::to_event(
-                            name,
-                            Source::AuditLog,
-                            record,
-                            &self.ctx,
-                            &self.metrics,
-                            normalize::audit_log,
-                        );
+                    .map(|(record, members)| {
+                        let mut event =
+                            super::to_event(name, Source::AuditLog, record, &self.ctx, &self.metrics, |_, ctx| {
+                                normalize::audit_log(members, ctx)
+                            });
                         // The record as received: written out unchanged, never re-serialized.
                         event.raw = Some(Raw::text(record.text().to_owned()));
                         event
@@ -256,17 +252,11 @@ impl AuditLogStream {
                 report.duplicates += taken.duplicates;
                 report.events += events.len() as u64;
                 report.pages += 1;
-                (events, taken.more)
+                (events, taken.more, taken.oldest)
             };
             next = more.then(|| self.fetch(&pass.window));
             out.emit_all(events).await?;
             // Newest-first: the oldest record of the page is how far down the part is read.
-            let oldest = page
-                .body
-                .data
-                .iter()
-                .filter_map(|r| r.get("effective_at").and_then(serde_json::Value::as_i64))
-                .min();
             let reached = if more { oldest } else { Some(pass.window.start) };
             if let Some(at) = reached {
                 out.progress()

@@ -6,12 +6,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::{AuditState, Window};
 use crate::dedup;
 use crate::normalize;
-use crate::openai::wire::{ListAuditLogsResponse, Record};
+use crate::openai::wire::{Integer, ListAuditLogsResponse, Members, Record};
 use crate::streams::paging::with_request_id;
 use crate::streams::{CLOCK_SKEW_ALLOWANCE, CursorGuard};
 
@@ -31,8 +29,11 @@ pub struct FutureCheckpoint {
 /// What one page contributes.
 #[derive(Debug)]
 pub struct Taken<'p> {
-    /// The records to ship, in page order.
-    pub records: Vec<&'p Record>,
+    /// The records to ship, in page order, each with its members read.
+    pub records: Vec<(&'p Record, Members<'p>)>,
+    /// The oldest `effective_at` on the page, repeats included: how far down the window the
+    /// page reaches (pages are newest first).
+    pub oldest: Option<i64>,
     /// Records dropped as repeats already delivered.
     pub duplicates: u64,
     /// Whether the window has more pages.
@@ -70,22 +71,20 @@ pub struct Slicing {
 /// The id a record is remembered by, and its time: its own id and `effective_at`, or — for a
 /// record that cannot be read — the digest its `other` event is named by (see
 /// `normalize::unparseable`) and `fallback_at`.
-pub fn dedup_key(record: &Value, fallback_at: i64) -> (String, i64) {
-    let text = |field| record.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let readable = (
-        text("id"),
-        text("type"),
-        record.get("effective_at").and_then(Value::as_i64),
-    );
-    match readable {
-        (Some(id), Some(_), Some(at)) => (id.to_string(), at),
-        _ => (
-            normalize::unparseable_key(record),
-            record
-                .get("effective_at")
-                .and_then(Value::as_i64)
-                .unwrap_or(fallback_at),
-        ),
+pub fn dedup_key(record: &Record, members: &Members<'_>, fallback_at: i64) -> (String, i64) {
+    let text = |field| members.str(field).ok().flatten().filter(|s| !s.is_empty());
+    let at = effective_at(members);
+    match (text("id"), text("type"), at) {
+        (Some(id), Some(_), Some(at)) => (id.into_owned(), at),
+        _ => (normalize::unparseable_key(record), at.unwrap_or(fallback_at)),
+    }
+}
+
+/// A record's `effective_at`, when it is an integer within `i64`.
+fn effective_at(members: &Members<'_>) -> Option<i64> {
+    match members.integer("effective_at") {
+        Ok(Some(Integer::Fits(at))) => Some(at),
+        _ => None,
     }
 }
 
@@ -175,18 +174,20 @@ impl WindowPass {
         page: &'p ListAuditLogsResponse,
         request_id: Option<&str>,
     ) -> Result<Taken<'p>, String> {
-        let ids = page.data.iter().filter_map(|r| r.get("id").and_then(Value::as_str));
+        let read: Vec<(&Record, Members<'_>)> = page.data.iter().map(|r| (r, r.members())).collect();
+        let ids = read.iter().filter_map(|(_, m)| m.str("id").ok().flatten());
         let next = self
             .guard
             .next(page.has_more, page.last_id.clone(), page.data.len(), ids)
             .map_err(|why| with_request_id(why, request_id))?;
         let mut taken = Taken {
-            records: Vec::with_capacity(page.data.len()),
+            records: Vec::with_capacity(read.len()),
+            oldest: read.iter().filter_map(|(_, m)| effective_at(m)).min(),
             duplicates: 0,
             more: next.is_some(),
         };
-        for record in &page.data {
-            let (key, at) = dedup_key(record, self.window.end);
+        for (record, members) in read {
+            let (key, at) = dedup_key(record, &members, self.window.end);
             if state.recent.contains(&key) || self.taken.iter().any(|(k, _)| *k == key) {
                 taken.duplicates += 1;
                 continue;
@@ -194,7 +195,7 @@ impl WindowPass {
             if at >= self.keep_from {
                 self.taken.push((key, at));
             }
-            taken.records.push(record);
+            taken.records.push((record, members));
         }
         self.window.pages += 1;
         if let Some(next) = next {

@@ -503,7 +503,7 @@ impl ComplianceStream {
             &record,
             &self.ctx,
             &self.metrics,
-            normalize::compliance_without_raw,
+            |record, ctx| normalize::compliance_without_raw(record, ctx),
         );
         // An incomplete record's `other` event already carries it. Otherwise its text is
         // written out as received, and its tree is there for rules and the content policy.

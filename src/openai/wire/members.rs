@@ -1,0 +1,177 @@
+//! The top-level members of a JSON record, read straight from its text: each value stays the
+//! slice of text it was received as, and is parsed only when asked for, into the type asked
+//! for. Reading a few fields of a record this way costs one scan of its text; building a
+//! [`serde_json::Value`] tree of it costs an allocation per string, object and array, and as
+//! much again to drop them.
+
+use std::borrow::Cow;
+
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// The members of one record, in the order received. A repeated key reads as its last
+/// occurrence, as it does in a [`serde_json::Value`].
+#[derive(Debug, Default)]
+pub struct Members<'a> {
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    object: bool,
+}
+
+/// A member that is present and not `null` but is not of the type asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// A member read as an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integer {
+    /// Within `i64`.
+    Fits(i64),
+    /// A non-negative integer beyond `i64::MAX`.
+    TooLarge(u64),
+}
+
+impl<'a> Members<'a> {
+    /// The members of `text`; none, and [`Members::is_object`] false, when it is not an object.
+    pub fn of(text: &'a RawValue) -> Self {
+        match serde_json::from_str::<Entries<'a>>(text.get()) {
+            Ok(Entries(entries)) => Self { entries, object: true },
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Whether the record is a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.object
+    }
+
+    /// The text of member `key`, as received; `None` when absent.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// The text of member `key` unless it is absent or `null`.
+    pub fn present(&self, key: &str) -> Option<&'a RawValue> {
+        self.get(key).filter(|v| v.get() != "null")
+    }
+
+    /// Member `key` as a string: `Ok(None)` when absent or `null`. Borrowed from the record's
+    /// text unless it holds escapes.
+    pub fn str(&self, key: &str) -> Result<Option<Cow<'a, str>>, WrongType> {
+        self.present(key)
+            .map(|v| {
+                serde_json::from_str::<Text<'a>>(v.get())
+                    .map(|t| t.0)
+                    .map_err(|_| WrongType)
+            })
+            .transpose()
+    }
+
+    /// Member `key` as an integer: `Ok(None)` when absent or `null`; a fraction, an exponent,
+    /// a negative number below `i64::MIN` or any other type is [`WrongType`], as with
+    /// [`serde_json::Value::as_i64`] and [`serde_json::Value::as_u64`].
+    pub fn integer(&self, key: &str) -> Result<Option<Integer>, WrongType> {
+        let Some(v) = self.present(key) else { return Ok(None) };
+        if let Ok(n) = serde_json::from_str::<i64>(v.get()) {
+            return Ok(Some(Integer::Fits(n)));
+        }
+        serde_json::from_str::<u64>(v.get())
+            .map(|n| Some(Integer::TooLarge(n)))
+            .map_err(|_| WrongType)
+    }
+
+    /// Member `key` parsed into `T`; `None` when absent, `null` or not a `T`.
+    pub fn parse<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.present(key).and_then(|v| serde_json::from_str(v.get()).ok())
+    }
+}
+
+/// A JSON string, borrowed from the text when it holds no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An object's members, each value left as its text.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(8);
+                while let Some((Text(key), value)) = map.next_entry::<Text<'de>, &'de RawValue>()? {
+                    entries.push((key, value));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Each)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("valid JSON")
+    }
+
+    #[test]
+    fn members_are_read_from_the_text_as_received() {
+        let text = raw(r#"{"id": "a1", "n": 7, "obj": {"x": [1, 2]}, "nothing": null}"#);
+        let m = Members::of(&text);
+        assert!(m.is_object());
+        assert_eq!(m.str("id"), Ok(Some(Cow::Borrowed("a1"))));
+        assert_eq!(m.integer("n"), Ok(Some(Integer::Fits(7))));
+        assert_eq!(m.get("obj").map(RawValue::get), Some(r#"{"x": [1, 2]}"#));
+        assert_eq!(m.get("nothing").map(RawValue::get), Some("null"));
+        assert!(m.present("nothing").is_none());
+        assert_eq!(m.str("nothing"), Ok(None));
+        assert_eq!(m.str("absent"), Ok(None));
+        assert_eq!(m.str("n"), Err(WrongType));
+        assert_eq!(m.integer("id"), Err(WrongType));
+        assert_eq!(m.parse::<Value>("obj"), Some(json!({"x": [1, 2]})));
+    }
+
+    #[test]
+    fn escaped_keys_and_strings_are_decoded_and_the_last_repeat_wins() {
+        let text = raw(r#"{"\u0069d": "first", "id": "tab\there", "id": "l\u00e4st"}"#);
+        let m = Members::of(&text);
+        assert_eq!(m.str("id"), Ok(Some(Cow::Owned("läst".to_string()))));
+        let tree: Value = serde_json::from_str(text.get()).expect("json");
+        assert_eq!(tree["id"], "läst", "a Value tree agrees");
+    }
+
+    #[test]
+    fn integers_read_as_a_value_tree_reads_them() {
+        let text = raw(
+            r#"{"big": 18446744073709551615, "huge": 1e30, "neg": -9223372036854775808, "frac": 1.5, "exp": 1e3, "text": "1"}"#,
+        );
+        let m = Members::of(&text);
+        let tree: Value = serde_json::from_str(text.get()).expect("json");
+        for key in ["big", "huge", "neg", "frac", "exp", "text"] {
+            let expected = match (tree[key].as_i64(), tree[key].as_u64()) {
+                (Some(n), _) => Ok(Some(Integer::Fits(n))),
+                (None, Some(n)) => Ok(Some(Integer::TooLarge(n))),
+                (None, None) => Err(WrongType),
+            };
+            assert_eq!(m.integer(key), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn anything_but_an_object_has_no_members() {
+        for text in ["[1, 2]", "\"id\"", "7", "null"] {
+            let text = raw(text);
+            let m = Members::of(&text);
+            assert!(!m.is_object(), "{}", text.get());
+            assert!(m.get("id").is_none());
+        }
+    }
+}
