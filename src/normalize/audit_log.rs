@@ -206,26 +206,27 @@ fn api_key_actor(key: AuditLogActorApiKey) -> Actor {
 /// What the event acted on. Payloads that list several objects (`certificates.activated`,
 /// `ip_allowlist.config.*`) have no single id; their lists stay in `details`.
 fn target(target_type: &str, payload: Option<&Value>) -> Target {
-    let text = |pointer: &str| {
-        payload
-            .and_then(|p| p.pointer(pointer))
+    // Key paths, walked with map lookups (a JSON pointer is split and unescaped per call).
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(payload?, |v, key| v.get(key))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
     Target {
         target_type: target_type.to_string(),
-        id: text("/id"),
+        id: text(&["id"]),
         // The first label a person would recognise: most payloads carry `name`; groups say
         // `group_name`, roles `role_name`, connector bindings `connector_name`, and an invite
         // is known by the address it went to.
         name: [
-            "/name",
-            "/data/name",
-            "/data/group_name",
-            "/role_name",
-            "/connector_name",
-            "/data/email",
+            &["name"][..],
+            &["data", "name"],
+            &["data", "group_name"],
+            &["role_name"],
+            &["connector_name"],
+            &["data", "email"],
         ]
         .into_iter()
         .find_map(text),
