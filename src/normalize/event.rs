@@ -62,7 +62,9 @@ pub struct Event {
     /// Verb from the mapping table (`created`, `deleted`, `login`, …, `unknown`).
     pub action: String,
     pub outcome: Outcome,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub ingested_at: DateTime<Utc>,
     pub actor: Option<Actor>,
     pub target: Option<Target>,

@@ -9,6 +9,7 @@ mod event;
 mod id;
 mod mapping;
 mod raw;
+mod timestamp;
 mod unparseable;
 
 pub use audit_log::audit_log;
