@@ -69,10 +69,11 @@ impl Record {
 }
 
 /// Text that `RawValue` accepted is JSON, but `RawValue` does not count nesting: a record more
-/// than 128 levels deep (`serde_json`'s limit) reads as `null` here, and travels on as its
-/// text in `raw`.
+/// than 128 levels deep (`serde_json`'s limit) has no tree, and reads as its text, a JSON
+/// string, so what is derived from its tree (the digest an unreadable record is remembered
+/// by) still tells such records apart. It travels on as its text in `raw`.
 fn parse(text: &RawValue) -> Value {
-    serde_json::from_str(text.get()).unwrap_or(Value::Null)
+    serde_json::from_str(text.get()).unwrap_or_else(|_| Value::String(text.get().to_string()))
 }
 
 impl Deref for Record {

@@ -312,6 +312,25 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_records_nested_past_the_parsers_limit_are_told_apart() {
+        let now = 1_000_000;
+        let deep = |n: u32| format!("{}{n}{}", "[".repeat(200), "]".repeat(200));
+        let page = format!(
+            r#"{{"object": "list", "has_more": false, "data": [{{"type": "x", "effective_at": {}, "a": {}}}, {{"type": "x", "effective_at": {}, "a": {}}}]}}"#,
+            now - 10,
+            deep(1),
+            now - 10,
+            deep(2)
+        );
+        let page: ListAuditLogsResponse = serde_json::from_str(&page).expect("the page reads");
+        let mut state = AuditState::default();
+        let (mut pass, _) = WindowPass::begin(&mut state, now, MIN5, HOUR);
+        let taken = pass.take(&mut state, &page, None).expect("a page");
+        assert_eq!(taken.records.len(), 2, "neither is taken for a repeat of the other");
+        assert_eq!(taken.oldest, Some(now - 10));
+    }
+
+    #[test]
     fn an_unreadable_record_is_remembered_by_its_digest_and_dropped_when_read_again() {
         let now = 1_000_000;
         let broken = json!({"id": 7, "type": "login.succeeded", "effective_at": now - 10});

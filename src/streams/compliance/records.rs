@@ -110,10 +110,15 @@ pub fn split_line(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
 }
 
 /// The records of one document, each keeping its text as received (a top-level array is its
-/// elements). On an error, the document's text for the dead-letter file.
+/// elements) and its tree: parsed here, so a record `RawValue` accepts but `serde_json`
+/// cannot build (nested past 128 levels) fails its document, which goes to the dead-letter
+/// file, instead of reading as `null`. On an error, the document's text for that file.
 fn records_of(document: Box<RawValue>) -> Result<Vec<Record>, (serde_json::Error, Vec<u8>)> {
+    let record =
+        |text: Box<RawValue>| serde_json::from_str::<Value>(text.get()).map(|tree| Record::from_parsed(text, tree));
     let parsed = if document.get().starts_with('[') {
-        serde_json::from_str::<Vec<Record>>(document.get())
+        serde_json::from_str::<Vec<Box<RawValue>>>(document.get())
+            .and_then(|texts| texts.into_iter().map(record).collect::<Result<Vec<_>, _>>())
     } else {
         match serde_json::from_str::<Value>(document.get()) {
             Ok(tree) => return Ok(vec![Record::from_parsed(document, tree)]),
@@ -238,6 +243,17 @@ mod tests {
             .iter()
             .flat_map(|(_, r)| r.iter().map(|v| v["event_id"].as_str().unwrap_or("?").to_string()))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn a_record_nested_past_the_parsers_limit_is_a_malformed_line_in_an_array_too() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let body = format!(
+            "{{\"event_id\":\"a\"}}\n[{{\"event_id\":\"b\",\"x\":{deep}}}]\n{{\"event_id\":\"c\",\"x\":{deep}}}\n{{\"event_id\":\"d\"}}"
+        );
+        let (_, records, bad) = read_all(body.as_bytes()).await;
+        assert_eq!(ids(&records), ["a", "d"]);
+        assert_eq!(bad, 2, "both deep records go to the dead-letter file");
     }
 
     #[tokio::test]
