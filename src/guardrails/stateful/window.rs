@@ -15,9 +15,12 @@ pub struct Need<'a> {
 /// Whether `entries` hold at least `min` distinct values of distinct field `field`.
 fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
     let value = |e: &Entry| e.v.get(field).copied();
-    // A window holds a few entries (one per combination of values): comparing each with the
-    // ones before it costs less than collecting and sorting.
-    if entries.len() <= 64 {
+    if entries.len() < min {
+        return false;
+    }
+    // A window holds a few entries (one per combination of values): up to 16, comparing each
+    // with the ones before it costs least; up to 64, sorting a copy on the stack.
+    if entries.len() <= 16 {
         let mut seen = 0;
         for (i, e) in entries.iter().enumerate() {
             if let Some(v) = value(e)
@@ -31,10 +34,22 @@ fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
         }
         return false;
     }
-    let mut values: Vec<u64> = entries.iter().filter_map(value).collect();
+    let mut stack = [0u64; 64];
+    let mut heap = Vec::new();
+    let values: &mut [u64] = if entries.len() <= stack.len() {
+        let mut n = 0;
+        for v in entries.iter().filter_map(value) {
+            stack[n] = v;
+            n += 1;
+        }
+        &mut stack[..n]
+    } else {
+        heap.extend(entries.iter().filter_map(value));
+        &mut heap
+    };
     values.sort_unstable();
-    values.dedup();
-    values.len() >= min
+    let distinct = values.len().min(1) + values.windows(2).filter(|w| w[0] != w[1]).count();
+    distinct >= min
 }
 
 impl State {
@@ -206,6 +221,22 @@ mod tests {
     /// Records `entry` for threshold rule `r`, group `u`.
     fn count(s: &mut State, entry: Entry, need: &Need<'_>) -> Option<Evidence> {
         s.threshold("r", "u", (entry.t, &entry.id), &entry.v, need)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn distinct_values_are_counted_as_a_set_counts_them(
+            values in proptest::collection::vec(proptest::option::of(0u64..40), 0..100),
+            min in 1usize..50,
+        ) {
+            let entries: Vec<Entry> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Entry { t: i as i64, id: i.to_string(), v: v.iter().copied().collect() })
+                .collect();
+            let set: std::collections::HashSet<u64> = values.iter().flatten().copied().collect();
+            proptest::prop_assert_eq!(at_least_distinct(&entries, 0, min), set.len() >= min);
+        }
     }
 
     fn five_distinct() -> Need<'static> {
