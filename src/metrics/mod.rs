@@ -365,10 +365,6 @@ impl Metrics {
         }
     }
 
-    pub fn event_processed(&self, stream: &str, source: &str, category: &str) {
-        self.event_counter(stream, source, category).inc();
-    }
-
     /// The counter of events processed for these labels (bounded like every label), to keep
     /// and count on: [`ProcessedCounter`].
     fn event_counter(&self, stream: &str, source: &str, category: &str) -> Counter {

@@ -10,8 +10,8 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::Metrics;
 
-/// How many (stream, source, category) handles are kept; past it an event is counted
-/// through [`Metrics::event_processed`], as before. Label values are bounded in the family
+/// How many (stream, source, category) handles are kept; past it an event's counter is
+/// looked up in the family each time, as before. Label values are bounded in the family
 /// anyway; this only bounds the cache.
 const MAX_HANDLES: usize = 1024;
 
@@ -23,7 +23,7 @@ pub struct ProcessedCounter {
 }
 
 impl ProcessedCounter {
-    /// Counts one processed event: the same series as [`Metrics::event_processed`].
+    /// Counts one processed event in its `oai_ingest_events_total` series.
     pub fn inc(&mut self, metrics: &Metrics, stream: &str, source: &'static str, category: &str) {
         let at = match self
             .by_stream
@@ -63,7 +63,9 @@ mod tests {
         }
         counter.inc(&metrics, "audit_logs", "openai.audit_log", "credential");
         counter.inc(&metrics, "audit_logs_tenant", "openai.audit_log", "authentication");
-        metrics.event_processed("audit_logs", "openai.audit_log", "authentication");
+        metrics
+            .event_counter("audit_logs", "openai.audit_log", "authentication")
+            .inc();
         let text = metrics.render();
         let series = |labels: &str| {
             text.lines()

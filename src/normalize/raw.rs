@@ -9,6 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::openai::wire::tree_of;
+
 /// The upstream record of an event.
 #[derive(Debug, Clone)]
 pub enum Raw {
@@ -38,7 +40,7 @@ impl Raw {
     /// The record as a tree, parsed the first time it is asked for.
     pub fn tree(&self) -> &Value {
         match self {
-            Raw::Text { text, tree } => tree.get_or_init(|| parse(text)),
+            Raw::Text { text, tree } => tree.get_or_init(|| tree_of(text)),
             Raw::Tree(value) => value,
         }
     }
@@ -55,7 +57,7 @@ impl Raw {
     /// The record as a tree to edit: from here on it is written out from the tree.
     pub fn tree_mut(&mut self) -> &mut Value {
         if let Raw::Text { text, tree } = self {
-            let value = tree.take().unwrap_or_else(|| parse(text));
+            let value = tree.take().unwrap_or_else(|| tree_of(text));
             *self = Raw::Tree(value);
         }
         match self {
@@ -111,12 +113,6 @@ fn one_line(text: Box<RawValue>) -> Box<RawValue> {
         Ok(Ok(compact)) => compact,
         _ => text,
     }
-}
-
-/// Text that `RawValue` accepted is JSON, so this parse only fails past `serde_json`'s nesting
-/// limit (128 levels), which the page the record came in would already have hit.
-fn parse(text: &RawValue) -> Value {
-    serde_json::from_str(text.get()).unwrap_or(Value::Null)
 }
 
 impl From<Value> for Raw {

@@ -63,7 +63,7 @@ impl Record {
 
     /// The text and the tree, to keep both without copying either.
     pub fn into_parts(self) -> (Box<RawValue>, Value) {
-        let tree = self.tree.into_inner().unwrap_or_else(|| parse(&self.text));
+        let tree = self.tree.into_inner().unwrap_or_else(|| tree_of(&self.text));
         (self.text, tree)
     }
 }
@@ -72,14 +72,14 @@ impl Record {
 /// than 128 levels deep (`serde_json`'s limit) has no tree, and reads as its text, a JSON
 /// string, so what is derived from its tree (the digest an unreadable record is remembered
 /// by) still tells such records apart. It travels on as its text in `raw`.
-fn parse(text: &RawValue) -> Value {
+pub(crate) fn tree_of(text: &RawValue) -> Value {
     serde_json::from_str(text.get()).unwrap_or_else(|_| Value::String(text.get().to_string()))
 }
 
 impl Deref for Record {
     type Target = Value;
     fn deref(&self) -> &Value {
-        self.tree.get_or_init(|| parse(&self.text))
+        self.tree.get_or_init(|| tree_of(&self.text))
     }
 }
 
