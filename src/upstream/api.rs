@@ -254,12 +254,12 @@ impl ApiClient {
                 ),
             )
         };
-        if let Some(announced) = response.content_length()
-            && announced > cap
-        {
+        let announced = response.content_length().unwrap_or(0);
+        if announced > cap {
             return Err(too_large(announced));
         }
-        let mut body = Vec::new();
+        // Sized once when the length is announced, instead of growing by doubling.
+        let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(route, &e))? {
             let seen = body.len() as u64 + chunk.len() as u64;
             if seen > cap {

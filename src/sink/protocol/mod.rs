@@ -22,6 +22,7 @@ pub mod splunk_hec;
 pub use akto::MAX_BODY_BYTES as AKTO_MAX_BODY_BYTES;
 pub use elasticsearch::DEFAULT_INDEX as ELASTICSEARCH_DEFAULT_INDEX;
 
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -208,9 +209,23 @@ pub fn wire(protocol: Protocol, o: &ProtocolOptions) -> Box<dyn Wire> {
 
 /// The body of `pieces` under `wire`'s frame, groups in order of first appearance.
 pub fn assemble(wire: &dyn Wire, pieces: &[&Piece]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plain_len(pieces) + 64);
+    match write_body(wire, pieces, &mut out) {
+        Ok(()) => out,
+        Err(never) => unreachable!("writing into a Vec does not fail: {never}"),
+    }
+}
+
+/// Bytes the pieces themselves add to a body, with one separator each.
+pub fn plain_len(pieces: &[&Piece]) -> usize {
+    pieces.iter().map(|p| p.bytes.len() + 1).sum()
+}
+
+/// Writes the body of `pieces` under `wire`'s frame into `out` (a `Vec`, or a compressor
+/// so that no plain copy of the body is kept).
+pub fn write_body(wire: &dyn Wire, pieces: &[&Piece], out: &mut impl Write) -> io::Result<()> {
     let frame = wire.frame();
-    let mut out = Vec::with_capacity(pieces.iter().map(|p| p.bytes.len() + 1).sum::<usize>() + 64);
-    out.extend_from_slice(frame.prefix.as_bytes());
+    out.write_all(frame.prefix.as_bytes())?;
     let mut keys: Vec<&Arc<str>> = Vec::new();
     for piece in pieces {
         if let Some(group) = &piece.group
@@ -220,32 +235,32 @@ pub fn assemble(wire: &dyn Wire, pieces: &[&Piece]) -> Vec<u8> {
         }
     }
     if keys.is_empty() {
-        join(&mut out, pieces.iter().copied(), frame.separator);
+        join(out, pieces.iter().copied(), frame.separator)?;
     } else {
         for (i, key) in keys.iter().enumerate() {
             if i > 0 {
-                out.extend_from_slice(frame.separator.as_bytes());
+                out.write_all(frame.separator.as_bytes())?;
             }
-            out.extend_from_slice(wire.group_open(key).as_bytes());
+            out.write_all(wire.group_open(key).as_bytes())?;
             let members = pieces
                 .iter()
                 .copied()
                 .filter(|p| p.group.as_ref().is_some_and(|g| &g.key == *key));
-            join(&mut out, members, frame.separator);
-            out.extend_from_slice(frame.group_close.as_bytes());
+            join(out, members, frame.separator)?;
+            out.write_all(frame.group_close.as_bytes())?;
         }
     }
-    out.extend_from_slice(frame.suffix.as_bytes());
-    out
+    out.write_all(frame.suffix.as_bytes())
 }
 
-fn join<'a>(out: &mut Vec<u8>, pieces: impl Iterator<Item = &'a Piece>, separator: &str) {
+fn join<'a>(out: &mut impl Write, pieces: impl Iterator<Item = &'a Piece>, separator: &str) -> io::Result<()> {
     for (i, piece) in pieces.enumerate() {
         if i > 0 {
-            out.extend_from_slice(separator.as_bytes());
+            out.write_all(separator.as_bytes())?;
         }
-        out.extend_from_slice(&piece.bytes);
+        out.write_all(&piece.bytes)?;
     }
+    Ok(())
 }
 
 /// A group for `key` whose header `wire` writes.

@@ -55,6 +55,11 @@ fn encode(protocol: Protocol, options: &ProtocolOptions, events: &[Event]) -> En
         .collect();
     let refs: Vec<&Piece> = pieces.iter().collect();
     let body = assemble(wire.as_ref(), &refs);
+    // The gzipped body is written piece by piece into the compressor, not from `body`.
+    let zipped = crate::sink::encode::gzip(wire.as_ref(), &refs, 1).expect("gzips");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut unzipped).expect("gunzips");
+    assert!(unzipped == body, "{} gzipped body is the plain body", protocol.as_str());
     let mut batch = Batch::new(Limits {
         frame: wire.frame(),
         max_events: std::num::NonZeroUsize::new(1000).expect("non-zero"),
