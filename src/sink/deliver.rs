@@ -361,7 +361,9 @@ impl Sink {
 
     async fn set_aside_all(&mut self, refused: Vec<(Item, Refusal)>, abort: &CancellationToken) -> Result<(), Aborted> {
         for (item, refusal) in refused {
-            self.set_aside(&item.id, &item.json, item.ack, &refusal, abort).await?;
+            let event = item.into_encoded();
+            self.set_aside(&event.id, &event.json, event.ack, &refusal, abort)
+                .await?;
         }
         Ok(())
     }

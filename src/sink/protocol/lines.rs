@@ -37,4 +37,8 @@ impl Wire for Lines {
     fn needs_event(&self) -> bool {
         false
     }
+
+    fn verbatim(&self) -> bool {
+        true
+    }
 }

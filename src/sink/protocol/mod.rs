@@ -192,6 +192,12 @@ pub trait Wire: Send + Sync + std::fmt::Debug {
     fn needs_event(&self) -> bool {
         true
     }
+
+    /// Whether an event's piece is its document unchanged and in no group, so the sink can
+    /// move the document into the body instead of copying it.
+    fn verbatim(&self) -> bool {
+        false
+    }
 }
 
 /// The wire of `protocol`, configured by `options`.
