@@ -34,8 +34,10 @@ use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage. Small: the byte-bounded
-/// queue after it is where backlog is meant to sit.
-const PROCESS_QUEUE: usize = 256;
+/// queue after it is where backlog is meant to sit. 64, not 256: a Compliance Logs event
+/// here still holds its record's tree, and 256 of them were ~2.4 MiB of the compliance
+/// benchmark's peak, for no gain in throughput (benches/README.md, "page faults").
+const PROCESS_QUEUE: usize = 64;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
