@@ -61,18 +61,6 @@ pub fn prepare(wire: &dyn Wire, schema: Schema, event: Encoded) -> Result<Item, 
             },
         })
     };
-    if wire.verbatim() && schema == Schema::V1 {
-        // The piece is the event's text itself: moved, not copied, and kept once.
-        return Ok(Item {
-            id: event.id,
-            json: None,
-            piece: Piece {
-                bytes: event.json,
-                group: None,
-            },
-            ack: event.ack,
-        });
-    }
     let needs_event = wire.needs_event() || schema == Schema::Ocsf;
     let parsed: Option<Event> = if needs_event {
         match serde_json::from_slice(&event.json) {
@@ -92,6 +80,20 @@ pub fn prepare(wire: &dyn Wire, schema: Schema, event: Encoded) -> Result<Item, 
         }
         _ => None,
     };
+    if wire.verbatim() {
+        // The piece is the document itself (v1 or OCSF): moved into the body, not copied;
+        // the v1 text is kept beside it only when the piece is another document.
+        let (bytes, json) = match mapped {
+            Some(mapped) => (mapped, Some(event.json)),
+            None => (event.json, None),
+        };
+        return Ok(Item {
+            id: event.id,
+            json,
+            piece: Piece { bytes, group: None },
+            ack: event.ack,
+        });
+    }
     let doc = Doc {
         id: &event.id,
         event: parsed.as_ref(),

@@ -193,8 +193,8 @@ pub trait Wire: Send + Sync + std::fmt::Debug {
         true
     }
 
-    /// Whether an event's piece is its document unchanged and in no group, so the sink can
-    /// move the document into the body instead of copying it.
+    /// Whether an event's piece is its document unchanged and in no group (what
+    /// [`Wire::item`] would copy), so the sink moves the document into the body instead.
     fn verbatim(&self) -> bool {
         false
     }
