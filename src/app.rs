@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -33,11 +32,12 @@ use crate::streams::inventory::{self, InventoryStream};
 use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
-/// Events waiting between the streams and the processing stage. Small: the byte-bounded
-/// queue after it is where backlog is meant to sit. 64, not 256: a Compliance Logs event
-/// here still holds its record's tree, and 256 of them were ~2.4 MiB of the compliance
-/// benchmark's peak, for no gain in throughput (benches/README.md, "page faults").
-const PROCESS_QUEUE: usize = 64;
+/// Events waiting between the streams and the processing stage (two chunks of a page).
+/// Small: the byte-bounded queue after it is where backlog is meant to sit. 64, not 256: a
+/// Compliance Logs event here still holds its record's tree, and 256 of them were ~2.4 MiB
+/// of the compliance benchmark's peak, for no gain in throughput (benches/README.md, "page
+/// faults").
+const PROCESS_QUEUE: usize = 2 * crate::pipeline::CHUNK;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +122,7 @@ struct Wiring<'a> {
     wedge_after: Duration,
     /// The least time between two progress lines of a backfill.
     progress_interval: Duration,
-    tx: &'a mpsc::Sender<Envelope>,
+    tx: &'a queue::ByteSender<Envelope>,
     stop: &'a CancellationToken,
     schedule: Schedule,
     streams: Vec<JoinHandle<bool>>,
@@ -199,7 +199,7 @@ impl App {
 
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
-        let (tx, rx) = mpsc::channel(PROCESS_QUEUE);
+        let (tx, rx) = queue::byte_channel(PROCESS_QUEUE);
         let (encoded_tx, encoded_rx) = queue::byte_channel(settings.sink.max_queue_bytes);
 
         let liveness = Liveness::default();

@@ -20,7 +20,6 @@ pub mod share;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::liveness::Beat;
@@ -28,14 +27,29 @@ use crate::normalize::Event;
 pub use ack::{AckToken, StreamAcks};
 pub use progress::{Order, Progress};
 
-/// An event on its way to the processing stage, with the right to acknowledge it.
+/// Consecutive events of one stream on their way to the processing stage, each with the
+/// right to acknowledge it: a page goes in chunks of up to [`CHUNK`], so the stages hand
+/// over (and wake each other) once per chunk rather than once per event.
 #[derive(Debug)]
 pub struct Envelope {
-    pub event: Event,
-    pub ack: AckToken,
-    /// The event's unit of its organization's share of the queue (several organizations).
+    pub events: Vec<(Event, AckToken)>,
+    /// The events' units of their organization's share of the queue (several
+    /// organizations), one per event.
     pub share: Option<share::Held>,
 }
+
+/// The queue into the processing stage counts events.
+impl queue::Weighed for Envelope {
+    fn bytes(&self) -> usize {
+        self.events.len()
+    }
+}
+
+/// The most events one [`Envelope`] carries. Handing events over one by one cost more than
+/// processing them: every event woke the processing task (and a sleeping worker thread,
+/// through a system call) and then the stream again when its place in the queue freed
+/// (benches/README.md, "events handed over in chunks").
+pub const CHUNK: usize = 32;
 
 /// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
 /// its JSON, and the right to acknowledge it.
@@ -63,8 +77,9 @@ pub struct Stopped;
 pub struct Emitter<S> {
     /// The stream's acknowledgement tracker: numbers events and holds the marks.
     acks: Arc<StreamAcks<S>>,
-    /// Into the processing stage; bounded, so a full pipeline holds the stream back.
-    tx: mpsc::Sender<Envelope>,
+    /// Into the processing stage; bounded (in events), so a full pipeline holds the stream
+    /// back.
+    tx: queue::ByteSender<Envelope>,
     /// The stop token: once cancelled, nothing more is emitted.
     stop: CancellationToken,
     /// The organization's share of the queue, with several organizations.
@@ -93,7 +108,7 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
     /// An emitter for the stream `acks` tracks, feeding `tx` until `stop` fires.
     pub fn new(
         acks: Arc<StreamAcks<S>>,
-        tx: mpsc::Sender<Envelope>,
+        tx: queue::ByteSender<Envelope>,
         stop: CancellationToken,
         progress: Progress,
         beat: Beat,
@@ -116,6 +131,21 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
 
     /// Sends one event downstream, waiting while the pipeline is full (backpressure).
     pub async fn emit(&self, event: Event) -> Result<(), Stopped> {
+        self.send(vec![event]).await
+    }
+
+    /// Sends events in order, in chunks of up to [`CHUNK`].
+    pub async fn emit_all(&self, events: impl IntoIterator<Item = Event>) -> Result<(), Stopped> {
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            self.send(events.by_ref().take(CHUNK).collect()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one chunk, waiting for its organization's share and for room in the queue
+    /// first; the events are numbered only once they can be queued.
+    async fn send(&self, events: Vec<Event>) -> Result<(), Stopped> {
         if self.stop.is_cancelled() {
             return Err(Stopped);
         }
@@ -126,42 +156,32 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
                 let held = tokio::select! {
                     biased;
                     () = self.stop.cancelled() => return Err(Stopped),
-                    held = share.take() => held,
+                    held = share.take(events.len()) => held,
                 };
                 self.beat.busy();
                 Some(held)
             }
             None => None,
         };
-        let permit = match self.tx.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(Stopped),
-            Err(mpsc::error::TrySendError::Full(())) => {
+        let room = match self.tx.try_reserve(events.len()) {
+            Some(room) => room,
+            None if self.tx.is_closed() => return Err(Stopped),
+            None => {
                 // Backpressure: waiting for the stages downstream is not being stuck.
                 self.beat.waiting();
-                let permit = tokio::select! {
+                let room = tokio::select! {
                     biased;
                     () = self.stop.cancelled() => return Err(Stopped),
-                    permit = self.tx.reserve() => permit.map_err(|_| Stopped)?,
+                    room = self.tx.reserve(events.len()) => room.ok_or(Stopped)?,
                 };
                 self.beat.busy();
-                permit
+                room
             }
         };
-        permit.send(Envelope {
-            event,
-            ack: self.acks.next_token(),
-            share,
-        });
-        self.progress.event();
-        Ok(())
-    }
-
-    /// Sends events in order.
-    pub async fn emit_all(&self, events: impl IntoIterator<Item = Event>) -> Result<(), Stopped> {
-        for event in events {
-            self.emit(event).await?;
-        }
+        let n = events.len();
+        let events = events.into_iter().map(|e| (e, self.acks.next_token())).collect();
+        room.send(Envelope { events, share }, None).map_err(|_| Stopped)?;
+        self.progress.events(n);
         Ok(())
     }
 

@@ -3,10 +3,8 @@
 //! encoded for the sink. Content policy runs after the guardrails so their detectors still
 //! see the text the operator chose not to ship.
 
-use tokio::sync::mpsc;
-
 use super::guard::Guard;
-use super::queue::ByteSender;
+use super::queue::{self, ByteReceiver, ByteSender};
 use super::share::Held;
 use super::{AckToken, Encoded, Envelope};
 use crate::liveness::Beat;
@@ -19,73 +17,98 @@ use crate::normalize::{Event, Source};
 /// right after it (they go through the same bounded queue, so backpressure and shutdown
 /// apply to them alike).
 pub async fn run(
-    mut rx: mpsc::Receiver<Envelope>,
+    mut rx: ByteReceiver<Envelope>,
     out: ByteSender<Encoded>,
     metrics: Metrics,
     mut guard: Option<Guard>,
     content_mode: ContentMode,
     beat: Beat,
 ) {
-    let mut scratch = Vec::with_capacity(64 * 1024);
-    let mut counted = ProcessedCounter::default();
-    loop {
-        beat.waiting();
-        let Some(Envelope { mut event, ack, share }) = rx.recv().await else {
+    let mut to_sink = ToSink {
+        out,
+        metrics,
+        beat,
+        counted: ProcessedCounter::default(),
+        scratch: Vec::with_capacity(64 * 1024),
+    };
+    'chunks: loop {
+        to_sink.beat.waiting();
+        let Some(Envelope { events, mut share }) = rx.recv().await else {
             break;
         };
-        beat.busy();
-        let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
-        if event.source == Source::Compliance {
-            content::apply(content_mode, &mut event);
-        }
-        // Waiting for room in the sink's queue is backpressure, not being stuck.
-        beat.waiting();
-        let mut open = send(event, ack, share, &out, &mut counted, &metrics, &mut scratch).await;
-        for (finding, token) in found {
-            if !open {
-                break;
+        to_sink.beat.busy();
+        for (mut event, ack) in events {
+            let found = guard.as_mut().map(|g| g.inspect(&mut event)).unwrap_or_default();
+            if event.source == Source::Compliance {
+                content::apply(content_mode, &mut event);
             }
-            open = send(finding, token, None, &out, &mut counted, &metrics, &mut scratch).await;
+            let held = share.as_mut().and_then(Held::split_one);
+            let mut open = to_sink.send(event, ack, held).await;
+            for (finding, token) in found {
+                if !open {
+                    break;
+                }
+                open = to_sink.send(finding, token, None).await;
+            }
+            if !open {
+                tracing::debug!("sink queue closed; processing stops");
+                break 'chunks;
+            }
         }
-        if !open {
-            tracing::debug!("sink queue closed; processing stops");
-            break;
-        }
-        metrics.set_queued_bytes(out.queued_bytes());
+        to_sink.metrics.set_queued_bytes(to_sink.out.queued_bytes());
     }
     if let Some(guard) = guard {
         guard.finish();
     }
 }
 
-/// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
-async fn send(
-    event: Event,
-    ack: AckToken,
-    share: Option<Held>,
-    out: &ByteSender<Encoded>,
-    counted: &mut ProcessedCounter,
-    metrics: &Metrics,
-    scratch: &mut Vec<u8>,
-) -> bool {
-    // Written into a buffer kept across events, then copied out at its exact size: growing a
-    // fresh buffer by doubling copied each event several times over, and the copy the sink's
-    // queue holds should not carry spare capacity.
-    scratch.clear();
-    let json = match serde_json::to_writer(&mut *scratch, &event) {
-        Ok(()) => scratch.as_slice().to_vec(),
-        Err(err) => {
-            // Not expected for plain data; the unacknowledged token keeps the stream's
-            // checkpoint behind this event, so nothing is lost.
-            tracing::error!(stream = %ack.stream(), id = %event.id, error.message = %err, "failed to encode an event");
-            return true;
-        }
-    };
-    counted.inc(metrics, ack.stream(), event.source.as_str(), &event.category);
-    let encoded = Encoded {
-        id: event.id,
-        json,
-        ack,
-    };
-    out.send_holding(encoded, share).await.is_ok()
+/// The way out of the processing stage: encodes events into the sink's queue.
+struct ToSink {
+    out: ByteSender<Encoded>,
+    metrics: Metrics,
+    /// The processing task's sign of life: waiting for room in the sink's queue is
+    /// backpressure, not being stuck.
+    beat: Beat,
+    counted: ProcessedCounter,
+    /// Written into and kept across events, then copied out at its exact size: growing a
+    /// fresh buffer by doubling copied each event several times over, and the copy the
+    /// sink's queue holds should not carry spare capacity.
+    scratch: Vec<u8>,
+}
+
+impl ToSink {
+    /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
+    async fn send(&mut self, event: Event, ack: AckToken, share: Option<Held>) -> bool {
+        self.scratch.clear();
+        let json = match serde_json::to_writer(&mut self.scratch, &event) {
+            Ok(()) => self.scratch.as_slice().to_vec(),
+            Err(err) => {
+                // Not expected for plain data; the unacknowledged token keeps the stream's
+                // checkpoint behind this event, so nothing is lost.
+                tracing::error!(stream = %ack.stream(), id = %event.id, error.message = %err, "failed to encode an event");
+                return true;
+            }
+        };
+        self.counted
+            .inc(&self.metrics, ack.stream(), event.source.as_str(), &event.category);
+        let encoded = Encoded {
+            id: event.id,
+            json,
+            ack,
+        };
+        let weight = queue::Weighed::bytes(&encoded);
+        let room = match self.out.try_reserve(weight) {
+            Some(room) => room,
+            None => {
+                self.beat.waiting();
+                let room = self.out.reserve(weight).await;
+                self.beat.busy();
+                match room {
+                    Some(room) => room,
+                    None => return false,
+                }
+            }
+        };
+        room.send(encoded, share).is_ok()
+    }
 }

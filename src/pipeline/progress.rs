@@ -97,9 +97,9 @@ impl Progress {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One more event emitted.
-    pub(super) fn event(&self) {
-        self.inner().events += 1;
+    /// `n` more events emitted.
+    pub(super) fn events(&self, n: usize) {
+        self.inner().events += n as u64;
     }
 
     /// A pass through `[from, to]` begins (or, for the same span, resumes).

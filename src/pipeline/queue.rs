@@ -1,6 +1,8 @@
 //! A channel bounded by bytes, not items: the sender waits while the items in the queue add
 //! up to the budget, which is how a slow or absent sink holds the pollers back. An item may
 //! also hold a unit of its organization's share (`share`), returned when it leaves the queue.
+//! What an item weighs is its own to say: the sink's queue weighs encoded bytes, the queue
+//! into the processing stage weighs events (a chunk of a page weighs its events).
 
 use std::sync::Arc;
 
@@ -68,6 +70,43 @@ fn permits(size: usize, capacity: usize) -> u32 {
     u32::try_from(size.clamp(1, capacity)).unwrap_or(u32::MAX)
 }
 
+/// Room for one item, taken ahead of building it (so whatever building it hands out — an
+/// event's sequence number — is only handed out once the item can be queued).
+#[derive(Debug)]
+pub struct Room<'a, T> {
+    tx: &'a mpsc::UnboundedSender<Queued<T>>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl<T> Room<'_, T> {
+    /// Queues `item` in the room taken for it.
+    pub fn send(self, item: T, share: Option<Held>) -> Result<(), Closed<T>> {
+        self.tx.send((item, self.permit, share)).map_err(|e| Closed(e.0.0))
+    }
+}
+
+impl<T> ByteSender<T> {
+    /// Waits until `weight` fits; `None` once the receiver is gone.
+    pub async fn reserve(&self, weight: usize) -> Option<Room<'_, T>> {
+        let n = permits(weight, self.capacity);
+        let permit = Arc::clone(&self.budget).acquire_many_owned(n).await.ok()?;
+        Some(Room { tx: &self.tx, permit })
+    }
+
+    /// [`ByteSender::reserve`] without waiting: `None` when `weight` does not fit now (or
+    /// the receiver is gone).
+    pub fn try_reserve(&self, weight: usize) -> Option<Room<'_, T>> {
+        let n = permits(weight, self.capacity);
+        let permit = Arc::clone(&self.budget).try_acquire_many_owned(n).ok()?;
+        Some(Room { tx: &self.tx, permit })
+    }
+
+    /// Whether the receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
 impl<T: Weighed> ByteSender<T> {
     /// Waits for room, then queues the item.
     pub async fn send(&self, item: T) -> Result<(), Closed<T>> {
@@ -77,11 +116,10 @@ impl<T: Weighed> ByteSender<T> {
     /// [`ByteSender::send`] for an item holding a unit of its organization's share, which
     /// returns when the item leaves the queue.
     pub async fn send_holding(&self, item: T, share: Option<Held>) -> Result<(), Closed<T>> {
-        let n = permits(item.bytes(), self.capacity);
-        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(n).await else {
-            return Err(Closed(item));
-        };
-        self.tx.send((item, permit, share)).map_err(|e| Closed(e.0.0))
+        match self.reserve(item.bytes()).await {
+            Some(room) => room.send(item, share),
+            None => Err(Closed(item)),
+        }
     }
 
     /// Bytes currently queued.
@@ -95,6 +133,11 @@ impl<T> ByteReceiver<T> {
     /// the queue is empty.
     pub async fn recv(&mut self) -> Option<T> {
         self.rx.recv().await.map(|(item, _permit, _share)| item)
+    }
+
+    /// The next item if one is queued now, without waiting.
+    pub fn try_recv(&mut self) -> Option<T> {
+        self.rx.try_recv().ok().map(|(item, _permit, _share)| item)
     }
 }
 

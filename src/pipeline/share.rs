@@ -19,9 +19,17 @@ pub struct Share {
     events: usize,
 }
 
-/// One event's unit of its organization's share, returned when dropped.
+/// Units of an organization's share (one per event), returned when dropped.
 #[derive(Debug)]
-pub struct Held(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Held(OwnedSemaphorePermit);
+
+impl Held {
+    /// One unit taken out, for one event of a chunk to carry on alone; `None` when none is
+    /// left.
+    pub fn split_one(&mut self) -> Option<Held> {
+        self.0.split(1).map(Held)
+    }
+}
 
 impl Share {
     /// A share of `events` waiting events.
@@ -39,10 +47,12 @@ impl Share {
         (orgs > 1).then(|| MIN_BATCHES * max_batch_events.max(1))
     }
 
-    /// Waits until the organization has room for one more event.
-    pub async fn take(&self) -> Held {
+    /// Waits until the organization has room for `events` more events (for a chunk larger
+    /// than the whole share, room for the whole share: its last events then hold no unit).
+    pub async fn take(&self, events: usize) -> Held {
+        let n = u32::try_from(events.clamp(1, self.events)).unwrap_or(u32::MAX);
         let permit = Arc::clone(&self.budget)
-            .acquire_owned()
+            .acquire_many_owned(n)
             .await
             .unwrap_or_else(|_| unreachable!("a share's semaphore is never closed"));
         Held(permit)
@@ -62,19 +72,19 @@ mod tests {
     #[tokio::test]
     async fn an_organization_at_its_share_waits_while_another_still_finds_room() {
         let (busy, quiet) = (Share::new(3), Share::new(3));
-        let held: Vec<Held> = futures_util::future::join_all((0..3).map(|_| busy.take())).await;
+        let held: Vec<Held> = futures_util::future::join_all((0..3).map(|_| busy.take(1))).await;
         assert_eq!(busy.waiting(), 3);
         assert!(
-            busy.take().now_or_never().is_none(),
+            busy.take(1).now_or_never().is_none(),
             "a full share holds its organization back"
         );
         assert!(
-            quiet.take().now_or_never().is_some(),
+            quiet.take(1).now_or_never().is_some(),
             "the other organization is not held back"
         );
         drop(held);
         assert!(
-            busy.take().now_or_never().is_some(),
+            busy.take(1).now_or_never().is_some(),
             "room again once the sink took them"
         );
     }

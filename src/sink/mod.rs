@@ -47,6 +47,7 @@ use crate::retry::Schedule;
 use crate::state::DeadLetter;
 use batch::{Batch, Limits};
 use hec_acks::HecAcks;
+use item::Item;
 use pause::Pauses;
 use protocol::{Protocol, Wire};
 pub use settings::{Compression, Schema, SinkSettings};
@@ -190,28 +191,45 @@ impl Sink {
                 }
                 return self.drain_hec_acks(abort).await;
             };
-            let item = match item::prepare(self.wire.as_ref(), self.schema, event) {
-                Ok(item) => item,
-                Err(unsendable) => {
-                    let item::Unsendable { event, refusal } = *unsendable;
-                    self.set_aside(&event.id, &event.json, event.ack, &refusal, abort)
-                        .await?;
-                    continue;
-                }
-            };
-            if !batch.fits(&item) {
-                deadline = None;
-                self.deliver(batch.take(), abort).await?;
-            }
-            if batch.is_empty() {
-                deadline = Some(Instant::now() + self.flush_interval);
-            }
-            batch.push(item);
-            if batch.is_full() {
-                deadline = None;
-                self.deliver(batch.take(), abort).await?;
+            self.add(event, &mut batch, &mut deadline, abort).await?;
+            // What is queued already goes in without another wait: the events of a chunk
+            // arrive together, and one pass of the wait above per event cost a timer's
+            // registration each.
+            while let Some(event) = rx.try_recv() {
+                self.add(event, &mut batch, &mut deadline, abort).await?;
             }
         }
+    }
+
+    /// Adds one event to `batch`, delivering the batch when it is full (or when the event
+    /// does not fit); an event the protocol cannot carry is set aside.
+    async fn add(
+        &mut self,
+        event: Encoded,
+        batch: &mut Batch<Item>,
+        deadline: &mut Option<Instant>,
+        abort: &CancellationToken,
+    ) -> Result<(), Aborted> {
+        let item = match item::prepare(self.wire.as_ref(), self.schema, event) {
+            Ok(item) => item,
+            Err(unsendable) => {
+                let item::Unsendable { event, refusal } = *unsendable;
+                return self.set_aside(&event.id, &event.json, event.ack, &refusal, abort).await;
+            }
+        };
+        if !batch.fits(&item) {
+            *deadline = None;
+            self.deliver(batch.take(), abort).await?;
+        }
+        if batch.is_empty() {
+            *deadline = Some(Instant::now() + self.flush_interval);
+        }
+        batch.push(item);
+        if batch.is_full() {
+            *deadline = None;
+            self.deliver(batch.take(), abort).await?;
+        }
+        Ok(())
     }
 }
 
