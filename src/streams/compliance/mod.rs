@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{self, Context, Event, Raw, Source};
 use crate::openai::wire::Record;
-use crate::pipeline::{Emitter, Order};
+use crate::pipeline::{CHUNK, Emitter, Order};
 use crate::state::{DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -445,6 +445,8 @@ impl ComplianceStream {
         tracing::info!(stream = %self.name, file_id = %file.id, format = <&str>::from(format), "reading a log file");
         let mut pieces = Pieces::open(&spooled.path, format).await.map_err(io_error)?;
         let (mut lines_since_mark, mut emitted_since_mark) = (0u64, 0u64);
+        // Accepted events go downstream a chunk at a time, and always before a mark.
+        let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         while let Some((number, piece)) = pieces.next().await.map_err(io_error)? {
             if number <= skip {
                 continue;
@@ -454,8 +456,11 @@ impl ComplianceStream {
                 Piece::Records(records) => {
                     for record in records {
                         if let Some(event) = self.accept(record, file, totals) {
-                            out.emit(event).await?;
+                            chunk.push(event);
                             emitted_since_mark += 1;
+                            if chunk.len() >= CHUNK {
+                                out.emit_all(chunk.drain(..)).await?;
+                            }
                         }
                     }
                 }
@@ -465,17 +470,21 @@ impl ComplianceStream {
                 }
             }
             lines_since_mark += 1;
-            // Everything before the previous mark is acknowledged when no more than what was
-            // emitted since is outstanding: only then leave the next one.
-            if lines_since_mark >= CHECKPOINT_EVERY_LINES && out.acks().outstanding() <= emitted_since_mark {
-                self.state.file = Some(FileProgress {
-                    file: file.clone(),
-                    lines_done: number,
-                });
-                out.checkpoint(self.state.snapshot());
-                (lines_since_mark, emitted_since_mark) = (0, 0);
+            if lines_since_mark >= CHECKPOINT_EVERY_LINES {
+                out.emit_all(chunk.drain(..)).await?;
+                // Everything before the previous mark is acknowledged when no more than what
+                // was emitted since is outstanding: only then leave the next one.
+                if out.acks().outstanding() <= emitted_since_mark {
+                    self.state.file = Some(FileProgress {
+                        file: file.clone(),
+                        lines_done: number,
+                    });
+                    out.checkpoint(self.state.snapshot());
+                    (lines_since_mark, emitted_since_mark) = (0, 0);
+                }
             }
         }
+        out.emit_all(chunk).await?;
         Ok(())
     }
 
