@@ -211,3 +211,81 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
         self.stop.cancelled().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::DateTime;
+    use futures_util::FutureExt;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::normalize::Source;
+
+    fn event(i: usize) -> Event {
+        let at = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
+        Event::new(format!("e{i}"), Source::AuditLog, None, "login.succeeded".into(), at)
+    }
+
+    #[tokio::test]
+    async fn a_page_goes_in_chunks_in_order_numbered_only_once_each_chunk_has_room() {
+        let (acks, _released) = StreamAcks::<Value>::new("audit_logs");
+        let (tx, mut rx) = queue::byte_channel::<Envelope>(2 * CHUNK);
+        let progress = Progress::new("audit_logs", Metrics::new(), Duration::from_secs(60));
+        let emitter = Emitter::new(
+            Arc::clone(&acks),
+            tx,
+            CancellationToken::new(),
+            progress,
+            Beat::detached("s"),
+        );
+        let total = 2 * CHUNK + 6;
+        let mut emitting = Box::pin(emitter.emit_all((0..total).map(event)));
+
+        assert!(
+            (&mut emitting).now_or_never().is_none(),
+            "the third chunk waits: the queue holds two"
+        );
+        assert_eq!(
+            acks.outstanding(),
+            2 * CHUNK as u64,
+            "the waiting chunk's events are not numbered yet"
+        );
+        let first = rx.recv().await.expect("a chunk");
+        assert_eq!(first.events.len(), CHUNK);
+        (&mut emitting)
+            .now_or_never()
+            .expect("room for the last chunk once one was taken")
+            .expect("not stopped");
+        assert_eq!(acks.outstanding(), total as u64);
+
+        let mut ids: Vec<String> = first.events.into_iter().map(|(e, _)| e.id).collect();
+        for size in [CHUNK, 6] {
+            let chunk = rx.recv().await.expect("a chunk");
+            assert_eq!(chunk.events.len(), size);
+            ids.extend(chunk.events.into_iter().map(|(e, _)| e.id));
+        }
+        let expected: Vec<String> = (0..total).map(|i| format!("e{i}")).collect();
+        assert_eq!(ids, expected, "every event once, in the order emitted");
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_a_chunk_waits_for_room_numbers_none_of_it() {
+        let (acks, _released) = StreamAcks::<Value>::new("audit_logs");
+        let (tx, _rx) = queue::byte_channel::<Envelope>(CHUNK);
+        let stop = CancellationToken::new();
+        let progress = Progress::new("audit_logs", Metrics::new(), Duration::from_secs(60));
+        let emitter = Emitter::new(Arc::clone(&acks), tx, stop.clone(), progress, Beat::detached("s"));
+        let mut emitting = Box::pin(emitter.emit_all((0..2 * CHUNK).map(event)));
+        assert!((&mut emitting).now_or_never().is_none());
+        stop.cancel();
+        assert_eq!(emitting.await, Err(Stopped));
+        assert_eq!(
+            acks.outstanding(),
+            CHUNK as u64,
+            "only the chunk that was queued is numbered"
+        );
+    }
+}

@@ -89,6 +89,23 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_chunk_takes_a_unit_per_event_and_hands_them_out_one_by_one() {
+        let share = Share::new(3);
+        let mut held = share.take(2).await;
+        assert_eq!(share.waiting(), 2);
+        let one = held.split_one().expect("a unit");
+        drop(held);
+        assert_eq!(share.waiting(), 1, "the unit handed out stays taken");
+        drop(one);
+        assert_eq!(share.waiting(), 0);
+        // A chunk larger than the share takes the whole share rather than waiting forever.
+        let mut held = share.take(5).now_or_never().expect("the whole share is free");
+        assert_eq!(share.waiting(), 3);
+        let units: Vec<Held> = std::iter::from_fn(|| held.split_one()).collect();
+        assert_eq!(units.len(), 3, "the events past the share's size carry no unit");
+    }
+
     #[test]
     fn one_organization_has_no_share_and_several_get_two_batches_each() {
         assert_eq!(Share::per_org(1, 500), None);
