@@ -264,3 +264,39 @@ fn an_item_whose_run_came_is_decided_when_the_clock_reaches_its_grace_whatever_e
         "once"
     );
 }
+
+#[test]
+fn a_repeated_creation_waits_once_even_after_a_restore_and_again_once_decided() {
+    let mut m = Memory::default();
+    let created = audit("api_key.created", "aud-ghost", T0, "key_ghost");
+    assert!(
+        run(
+            &mut m,
+            Check::AuditCreations,
+            5 * MIN,
+            &[created.clone(), created.clone()]
+        )
+        .is_empty()
+    );
+    assert_eq!(m.pending.len(), 1, "a repeat of the same event is not a second item");
+
+    let saved = serde_json::to_string(&m).expect("saves");
+    let mut m: Memory = serde_json::from_str(&saved).expect("restores");
+    assert!(run(&mut m, Check::AuditCreations, 5 * MIN, &[created.clone()]).is_empty());
+    assert_eq!(m.pending.len(), 1, "the restored memory still knows it");
+    let other = audit("api_key.created", "aud-other", T0, "key_other");
+    assert!(run(&mut m, Check::AuditCreations, 5 * MIN, &[other]).is_empty());
+    assert_eq!(m.pending.len(), 2, "another event at the same time is its own item");
+
+    let found = run(
+        &mut m,
+        Check::AuditCreations,
+        5 * MIN,
+        &[snapshot("project.api_key", T0 + 3600)],
+    );
+    assert_eq!(found, ["aud-ghost", "aud-other"]);
+    assert!(m.pending.is_empty());
+    // Decided items leave what identifies them: the same event read again waits again.
+    assert!(run(&mut m, Check::AuditCreations, 5 * MIN, &[created]).is_empty());
+    assert_eq!(m.pending.len(), 1);
+}
