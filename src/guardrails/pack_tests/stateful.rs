@@ -438,8 +438,12 @@ fn the_rule_state_stays_within_its_byte_budget_forgetting_the_least_recently_act
             a.email = Some(format!("user{n}@example.com"));
         }
         engine.inspect(&mut e);
-        // Held to the budget every 1,024 events (what those add comes on top in between).
-        if engine.state().processed.is_multiple_of(1024) {
+        // Held to the budget every FIT_EVERY events (what those add comes on top in between).
+        if engine
+            .state()
+            .processed
+            .is_multiple_of(crate::guardrails::engine::FIT_EVERY)
+        {
             most = most.max(engine.state().group_bytes());
         }
     }
