@@ -282,7 +282,7 @@ fn a_repeated_creation_waits_once_even_after_a_restore_and_again_once_decided() 
 
     let saved = serde_json::to_string(&m).expect("saves");
     let mut m: Memory = serde_json::from_str(&saved).expect("restores");
-    assert!(run(&mut m, Check::AuditCreations, 5 * MIN, &[created.clone()]).is_empty());
+    assert!(run(&mut m, Check::AuditCreations, 5 * MIN, std::slice::from_ref(&created)).is_empty());
     assert_eq!(m.pending.len(), 1, "the restored memory still knows it");
     let other = audit("api_key.created", "aud-other", T0, "key_other");
     assert!(run(&mut m, Check::AuditCreations, 5 * MIN, &[other]).is_empty());
