@@ -163,20 +163,10 @@ impl<S: Clone + Send + Sync + std::fmt::Debug + 'static> Emitter<S> {
             }
             None => None,
         };
-        let room = match self.tx.try_reserve(events.len()) {
-            Some(room) => room,
-            None if self.tx.is_closed() => return Err(Stopped),
-            None => {
-                // Backpressure: waiting for the stages downstream is not being stuck.
-                self.beat.waiting();
-                let room = tokio::select! {
-                    biased;
-                    () = self.stop.cancelled() => return Err(Stopped),
-                    room = self.tx.reserve(events.len()) => room.ok_or(Stopped)?,
-                };
-                self.beat.busy();
-                room
-            }
+        let room = tokio::select! {
+            biased;
+            () = self.stop.cancelled() => return Err(Stopped),
+            room = self.tx.reserve_noting(events.len(), &self.beat) => room.ok_or(Stopped)?,
         };
         let n = events.len();
         let events = events.into_iter().map(|e| (e, self.acks.next_token())).collect();

@@ -96,19 +96,13 @@ impl ToSink {
             json,
             ack,
         };
-        let weight = queue::Weighed::bytes(&encoded);
-        let room = match self.out.try_reserve(weight) {
-            Some(room) => room,
-            None => {
-                self.beat.waiting();
-                let room = self.out.reserve(weight).await;
-                self.beat.busy();
-                match room {
-                    Some(room) => room,
-                    None => return false,
-                }
-            }
-        };
-        room.send(encoded, share).is_ok()
+        match self
+            .out
+            .reserve_noting(queue::Weighed::bytes(&encoded), &self.beat)
+            .await
+        {
+            Some(room) => room.send(encoded, share).is_ok(),
+            None => false,
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::share::Held;
+use crate::liveness::Beat;
 
 /// Something that knows how many bytes it holds.
 pub trait Weighed {
@@ -93,31 +94,25 @@ impl<T> ByteSender<T> {
         Some(Room { tx: &self.tx, permit })
     }
 
-    /// [`ByteSender::reserve`] without waiting: `None` when `weight` does not fit now (or
-    /// the receiver is gone).
-    pub fn try_reserve(&self, weight: usize) -> Option<Room<'_, T>> {
+    /// [`ByteSender::reserve`] for a task whose waiting for room is backpressure, not being
+    /// stuck: `beat` says it waits while it does (and nothing when there is room at once).
+    pub async fn reserve_noting(&self, weight: usize, beat: &Beat) -> Option<Room<'_, T>> {
         let n = permits(weight, self.capacity);
-        let permit = Arc::clone(&self.budget).try_acquire_many_owned(n).ok()?;
-        Some(Room { tx: &self.tx, permit })
-    }
-
-    /// Whether the receiver is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        if let Ok(permit) = Arc::clone(&self.budget).try_acquire_many_owned(n) {
+            return Some(Room { tx: &self.tx, permit });
+        }
+        beat.waiting();
+        let room = self.reserve(weight).await;
+        beat.busy();
+        room
     }
 }
 
 impl<T: Weighed> ByteSender<T> {
     /// Waits for room, then queues the item.
     pub async fn send(&self, item: T) -> Result<(), Closed<T>> {
-        self.send_holding(item, None).await
-    }
-
-    /// [`ByteSender::send`] for an item holding a unit of its organization's share, which
-    /// returns when the item leaves the queue.
-    pub async fn send_holding(&self, item: T, share: Option<Held>) -> Result<(), Closed<T>> {
         match self.reserve(item.bytes()).await {
-            Some(room) => room.send(item, share),
+            Some(room) => room.send(item, None),
             None => Err(Closed(item)),
         }
     }
