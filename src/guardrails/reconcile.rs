@@ -172,7 +172,10 @@ pub struct Memory {
 /// restore, then built from the list and kept with it. Not saved, and equal whatever it
 /// holds: it only caches what the list says.
 #[derive(Debug, Clone, Default)]
-struct Waiting(Option<HashSet<u64>>);
+struct Waiting(Option<Identities>);
+
+/// Identities are hashes already: the set hashes them with the project's fast hasher.
+type Identities = HashSet<u64, foldhash::fast::RandomState>;
 
 impl PartialEq for Waiting {
     fn eq(&self, _: &Self) -> bool {
@@ -184,7 +187,7 @@ impl Eq for Waiting {}
 
 impl Waiting {
     /// The set, built from `pending` when it is not yet.
-    fn of(&mut self, pending: &VecDeque<Pending>) -> &mut HashSet<u64> {
+    fn of(&mut self, pending: &VecDeque<Pending>) -> &mut Identities {
         self.0.get_or_insert_with(|| pending.iter().map(identity).collect())
     }
 
