@@ -52,6 +52,26 @@ fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
     distinct >= min
 }
 
+/// Whether any window ending at an entry of `ends` can hold `minimums` distinct values: those
+/// windows lie within one run of entries (from the first one's start to the last one's end),
+/// and no window holds more distinct values than the run. Most groups never come near their
+/// minimums (a person active from one or two countries), so one count of the run answers for
+/// every window — which, when a backfill arrives newest first and each entry is older than
+/// the rest, is every window of the group.
+fn may_reach(entries: &[Entry], ends: std::ops::Range<usize>, window_ms: i64, minimums: &[usize]) -> bool {
+    let (Some(first), Some(last)) = (
+        ends.clone().next().map(|i| entries[i].t),
+        ends.last().map(|i| entries[i].t),
+    ) else {
+        return false;
+    };
+    let run = &entries[entries.partition_point(|e| first - e.t > window_ms)..entries.partition_point(|e| e.t <= last)];
+    minimums
+        .iter()
+        .enumerate()
+        .all(|(field, &min)| at_least_distinct(run, field, min))
+}
+
 impl State {
     /// Records the event `(t, id)`, with the fingerprints `values` of its `distinct` fields,
     /// for a threshold rule; the evidence when `need` is now met within one window. The group
@@ -106,6 +126,9 @@ impl State {
         // Entries are sorted by time, so the windows that contain the new entry end at a run
         // of entries, and each window is a run too: no index lists to build.
         let ends = entries.partition_point(|e| e.t < t_new)..entries.partition_point(|e| e.t - t_new <= window_ms);
+        if distinct && !may_reach(entries, ends.clone(), window_ms, need.minimums) {
+            return None;
+        }
         for end in ends {
             let end_t = entries[end].t;
             let inside =
@@ -236,6 +259,36 @@ mod tests {
                 .collect();
             let set: std::collections::HashSet<u64> = values.iter().flatten().copied().collect();
             proptest::prop_assert_eq!(at_least_distinct(&entries, 0, min), set.len() >= min);
+        }
+    }
+
+    proptest::proptest! {
+        /// The run's count answers "no" only when no window ending at one of the ends could
+        /// reach the minimums, counted window by window.
+        #[test]
+        fn a_run_that_cannot_reach_the_minimums_has_no_window_that_does(
+            mut points in proptest::collection::vec((0i64..100, 0u64..6, 0u64..4), 1..40),
+            from in 0usize..40,
+            span in 0usize..40,
+            minimums in proptest::collection::vec(1usize..5, 1..3),
+            window_ms in 0i64..40,
+        ) {
+            points.sort_unstable();
+            let entries: Vec<Entry> = points
+                .iter()
+                .enumerate()
+                .map(|(i, &(t, a, b))| Entry { t, id: i.to_string(), v: vec![a, b] })
+                .collect();
+            let ends = from.min(entries.len())..(from + span).min(entries.len());
+            let window_reaches = ends.clone().any(|end| {
+                let end_t = entries[end].t;
+                let inside = &entries[entries.partition_point(|e| end_t - e.t > window_ms)
+                    ..entries.partition_point(|e| e.t <= end_t)];
+                minimums.iter().enumerate().all(|(f, &min)| at_least_distinct(inside, f, min))
+            });
+            if window_reaches {
+                proptest::prop_assert!(may_reach(&entries, ends, window_ms, &minimums));
+            }
         }
     }
 
