@@ -129,7 +129,7 @@ fn run(events: &[Upstream], times: &[i64], crashes: &[Crash], plan: &Plan) -> Ve
                 let ids = taken
                     .records
                     .iter()
-                    .filter_map(|(r, _)| r.get("id").and_then(Value::as_str).map(str::to_string))
+                    .filter_map(|(_, r, _)| r.get("id").and_then(Value::as_str).map(str::to_string))
                     .collect();
                 part.held = Some((ids, taken.more));
                 if crash.is_some() {

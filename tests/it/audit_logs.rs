@@ -92,6 +92,22 @@ async fn repeats_from_the_overlap_are_dropped_by_id() {
     assert_eq!(dups, 0, "the overlap's repeats must not be delivered again");
     assert_eq!(got.len(), first + 3);
     assert_eq!(got, app.expected_audit_ids());
+    // A page whose repeats were dropped still gives each event its own record as `raw`.
+    for event in app
+        .receiver()
+        .events()
+        .iter()
+        .filter(|e| e["source"] == "openai.audit_log")
+    {
+        let (id, raw_id) = (
+            event["id"].as_str().unwrap_or(""),
+            event["raw"]["id"].as_str().unwrap_or("-"),
+        );
+        assert!(
+            id.ends_with(&format!(":{raw_id}")),
+            "event {id} carries record {raw_id} as raw"
+        );
+    }
     let text = metrics.render();
     assert!(
         text.lines()

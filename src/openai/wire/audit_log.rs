@@ -61,6 +61,11 @@ impl Record {
         Members::of(&self.text)
     }
 
+    /// The text, to keep without copying it.
+    pub fn into_text(self) -> Box<RawValue> {
+        self.text
+    }
+
     /// The text and the tree, to keep both without copying either.
     pub fn into_parts(self) -> (Box<RawValue>, Value) {
         let tree = self.tree.into_inner().unwrap_or_else(|| tree_of(&self.text));

@@ -22,7 +22,7 @@ use super::{Checkpoint, CycleError, CycleReport, Stream};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Raw, Source};
-use crate::openai::wire::ListAuditLogsResponse;
+use crate::openai::wire::{ListAuditLogsResponse, Record};
 use crate::openai::{AdminApi, AuditLogQuery};
 use crate::pipeline::progress::BACKFILL_MIN_SPAN;
 use crate::pipeline::{Emitter, Order};
@@ -235,24 +235,24 @@ impl AuditLogStream {
                     }
                 };
                 drop(state);
-                let events: Vec<normalize::Event> = taken
+                let (events, kept): (Vec<normalize::Event>, Vec<usize>) = taken
                     .records
                     .iter()
-                    .map(|(record, members)| {
-                        let mut event =
+                    .map(|(place, record, members)| {
+                        let event =
                             super::to_event(name, Source::AuditLog, record, &self.ctx, &self.metrics, |_, ctx| {
                                 normalize::audit_log(members, ctx)
                             });
-                        // The record as received: written out unchanged, never re-serialized.
-                        event.raw = Some(Raw::text(record.text().to_owned()));
-                        event
+                        (event, *place)
                     })
-                    .collect();
+                    .unzip();
                 let mut report = shared.report();
                 report.duplicates += taken.duplicates;
                 report.events += events.len() as u64;
                 report.pages += 1;
-                (events, taken.more, taken.oldest)
+                let (more, oldest) = (taken.more, taken.oldest);
+                drop(taken);
+                (with_raw(events, &kept, page.body.data), more, oldest)
             };
             next = more.then(|| self.fetch(&pass.window));
             out.emit_all(events).await?;
@@ -347,6 +347,22 @@ impl AuditLogStream {
     }
 }
 
+/// `events`, made from the records of `page` at `kept` (ascending), each with its record as
+/// `raw`: the text as received, moved from the page rather than copied, and written out
+/// unchanged, never re-serialized.
+fn with_raw(mut events: Vec<normalize::Event>, kept: &[usize], page: Vec<Record>) -> Vec<normalize::Event> {
+    let mut kept = kept.iter().copied().peekable();
+    let mut each = events.iter_mut();
+    for (at, record) in page.into_iter().enumerate() {
+        if kept.next_if_eq(&at).is_some()
+            && let Some(event) = each.next()
+        {
+            event.raw = Some(Raw::text(record.into_text()));
+        }
+    }
+    events
+}
+
 impl Stream for AuditLogStream {
     type State = AuditState;
 
@@ -392,5 +408,34 @@ impl Stream for AuditLogStream {
             if resumed { " (resumed mid-window)" } else { "" }
         );
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn each_event_gets_the_text_of_its_own_record_when_records_between_were_dropped() {
+        let page: Vec<Record> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| Record::new(RawValue::from_string(format!(r#"{{"id":"{id}"}}"#)).expect("json")))
+            .collect();
+        let event = |id: &str| {
+            normalize::Event::new(
+                id.into(),
+                Source::AuditLog,
+                None,
+                "x".into(),
+                chrono::DateTime::UNIX_EPOCH,
+            )
+        };
+        let events = with_raw(vec![event("a"), event("c"), event("d")], &[0, 2, 3], page);
+        let raws: Vec<String> = events
+            .iter()
+            .map(|e| e.raw.as_ref().map(|r| r.json().into_owned()).unwrap_or_default())
+            .collect();
+        assert_eq!(raws, [r#"{"id":"a"}"#, r#"{"id":"c"}"#, r#"{"id":"d"}"#]);
     }
 }

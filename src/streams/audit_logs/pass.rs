@@ -29,8 +29,9 @@ pub struct FutureCheckpoint {
 /// What one page contributes.
 #[derive(Debug)]
 pub struct Taken<'p> {
-    /// The records to ship, in page order, each with its members read.
-    pub records: Vec<(&'p Record, Members<'p>)>,
+    /// The records to ship, in page order, each with its place on the page and its members
+    /// read.
+    pub records: Vec<(usize, &'p Record, Members<'p>)>,
     /// The oldest `effective_at` on the page, repeats included: how far down the window the
     /// page reaches (pages are newest first).
     pub oldest: Option<i64>,
@@ -186,7 +187,7 @@ impl WindowPass {
             duplicates: 0,
             more: next.is_some(),
         };
-        for (record, members) in read {
+        for (place, (record, members)) in read.into_iter().enumerate() {
             let (key, at) = dedup_key(record, &members, self.window.end);
             if state.recent.contains(&key) || self.taken.iter().any(|(k, _)| *k == key) {
                 taken.duplicates += 1;
@@ -195,7 +196,7 @@ impl WindowPass {
             if at >= self.keep_from {
                 self.taken.push((key, at));
             }
-            taken.records.push((record, members));
+            taken.records.push((place, record, members));
         }
         self.window.pages += 1;
         if let Some(next) = next {
