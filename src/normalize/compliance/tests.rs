@@ -455,3 +455,30 @@ fn with_hash_no_message_or_tool_text_survives_in_any_fixture() {
         assert!(shipped.contains("sha256"), "{shipped}");
     }
 }
+
+proptest::proptest! {
+    /// `at` reads a pointer as `Value::pointer` does (for the indices these pointers use:
+    /// no leading zeros), escapes and empty steps included.
+    #[test]
+    fn at_reads_a_pointer_as_value_pointer_does(
+        steps in proptest::collection::vec(
+            proptest::sample::select(vec!["a", "b", "", "0", "1", "2", "a~1b", "~0", "c~0~1", "x"]),
+            0..5,
+        ),
+        lead in proptest::sample::select(vec!["/", "", "a"]),
+    ) {
+        let tree = serde_json::json!({
+            "a": {"b": [1, {"a": "deep"}, [true]], "": {"": 0}, "0": "key"},
+            "b": [{"x": 1}, {"~": "tilde", "a/b": "slash"}, null],
+            "": {"a": "empty key"},
+            "a/b": {"c~/": 5},
+            "~": [0, 1],
+        });
+        let pointer = if steps.is_empty() && lead != "/" {
+            lead.to_string()
+        } else {
+            format!("{lead}{}", steps.join("/"))
+        };
+        proptest::prop_assert_eq!(at(&tree, &pointer), tree.pointer(&pointer), "pointer {:?}", pointer);
+    }
+}
