@@ -27,7 +27,7 @@ pub fn audit_log(record: &Members<'_>, ctx: &Context) -> Result<Event, Normalize
     })?;
     // Optional parts are read leniently: an off-spec actor or project costs that field, not
     // the event, and `raw` still carries it.
-    let actor_view = record.parse::<AuditLogActor>("actor");
+    let mut actor_view = record.parse::<AuditLogActor>("actor");
     let project_view = record.parse::<AuditLogProject>("project");
 
     let id = super::event_id(Source::AuditLog, ctx.org_id.as_deref(), &record_id);
@@ -51,9 +51,9 @@ pub fn audit_log(record: &Members<'_>, ctx: &Context) -> Result<Event, Normalize
             .map(|target_type| target(target_type, payload.as_ref()));
     }
 
-    let session = actor_view.as_ref().and_then(|a| match a.actor_type.as_deref() {
+    let session = actor_view.as_mut().and_then(|a| match a.actor_type.as_deref() {
         Some("api_key") => None,
-        _ => a.session.as_ref(),
+        _ => a.session.as_mut(),
     });
     let fingerprints = fingerprints(session);
     // The view is ours: its strings move into the event instead of being copied.
@@ -235,11 +235,12 @@ fn target(target_type: &str, payload: Option<&Value>) -> Target {
 
 /// The session's TLS fingerprints (`ja3`, `ja4`), which the schema omits but which analysts
 /// match on.
-fn fingerprints(session: Option<&AuditLogActorSession>) -> Map<String, Value> {
+/// They are taken out of the session (the actor built from it has no place for them).
+fn fingerprints(session: Option<&mut AuditLogActorSession>) -> Map<String, Value> {
     session
         .into_iter()
-        .flat_map(|s| [("ja3", &s.ja3), ("ja4", &s.ja4)])
-        .filter_map(|(key, value)| non_empty(value.clone()).map(|v| (key.to_string(), Value::String(v))))
+        .flat_map(|s| [("ja3", s.ja3.take()), ("ja4", s.ja4.take())])
+        .filter_map(|(key, value)| non_empty(value).map(|v| (key.to_string(), Value::String(v))))
         .collect()
 }
 
