@@ -98,17 +98,21 @@ impl Detectors {
     pub fn new(custom: &[(String, String)]) -> Result<Self, (String, regex::Error)> {
         let mut names = Vec::new();
         let mut patterns = Vec::new();
+        let mut each = Vec::new();
         for (name, pattern) in BUILT_IN {
             names.push((*name).to_string());
             patterns.push((*pattern).to_string());
+            each.push(OnceLock::new());
         }
+        // A custom pattern is compiled alone to name the one that fails; that compilation is
+        // the one its detector uses.
         for (name, pattern) in custom {
-            Regex::new(pattern).map_err(|e| (name.clone(), e))?;
+            let re = Regex::new(pattern).map_err(|e| (name.clone(), e))?;
             names.push(format!("custom:{name}"));
             patterns.push(pattern.clone());
+            each.push(OnceLock::from(Some(re)));
         }
         let set = RegexSet::new(&patterns).map_err(|e| ("built-in".to_string(), e))?;
-        let each = patterns.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             names,
             patterns,
