@@ -59,12 +59,10 @@ fn at_least_distinct(entries: &[Entry], field: usize, min: usize) -> bool {
 /// every window — which, when a backfill arrives newest first and each entry is older than
 /// the rest, is every window of the group.
 fn may_reach(entries: &[Entry], ends: std::ops::Range<usize>, window_ms: i64, minimums: &[usize]) -> bool {
-    let (Some(first), Some(last)) = (
-        ends.clone().next().map(|i| entries[i].t),
-        ends.last().map(|i| entries[i].t),
-    ) else {
+    if ends.is_empty() {
         return false;
-    };
+    }
+    let (first, last) = (entries[ends.start].t, entries[ends.end - 1].t);
     let run = &entries[entries.partition_point(|e| first - e.t > window_ms)..entries.partition_point(|e| e.t <= last)];
     minimums
         .iter()
