@@ -137,24 +137,7 @@ async fn abort_stops_a_sink_waiting_out_a_backoff_and_acknowledges_nothing() {
     .await;
     let stream = Stream::new();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (tx, rx) = queue(stream.page(3)).await;
-    drop(tx);
-    let abort = CancellationToken::new();
-    let sink = Sink::new(
-        &service.settings(),
-        fast_retries(),
-        dead_letter(dir.path()),
-        Metrics::new(),
-    )
-    .expect("sink");
-    let running = tokio::spawn(sink.run(rx, abort.clone()));
-
-    first_call.recv().await.expect("the batch was sent");
-    abort.cancel();
-    let report = tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("stops at once")
-        .expect("joined");
+    let report = aborted_after_first_request(&service.settings(), dir.path(), stream.page(3), &mut first_call).await;
 
     assert!(report.aborted);
     assert_eq!(report.delivered, 0);
@@ -174,19 +157,29 @@ async fn abort_interrupts_a_request_in_flight() {
     settings.timeout = Duration::from_secs(900);
     let stream = Stream::new();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (tx, rx) = queue(stream.page(2)).await;
-    drop(tx);
-    let abort = CancellationToken::new();
-    let sink = Sink::new(&settings, fast_retries(), dead_letter(dir.path()), Metrics::new()).expect("sink");
-    let running = tokio::spawn(sink.run(rx, abort.clone()));
-
-    first_call.recv().await.expect("the batch was sent");
-    abort.cancel();
-    let report = tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("stops at once")
-        .expect("joined");
+    let report = aborted_after_first_request(&settings, dir.path(), stream.page(2), &mut first_call).await;
 
     assert!(report.aborted);
     assert_eq!(stream.acks.outstanding(), 2);
+}
+
+/// Runs the sink over `events`, aborts it once the service has seen its first request, and
+/// returns its report (the sink must stop at once).
+async fn aborted_after_first_request(
+    settings: &SinkSettings,
+    dir: &std::path::Path,
+    events: Vec<Encoded>,
+    first_call: &mut mpsc::UnboundedReceiver<()>,
+) -> SinkReport {
+    let (tx, rx) = queue(events).await;
+    drop(tx);
+    let abort = CancellationToken::new();
+    let sink = Sink::new(settings, fast_retries(), dead_letter(dir), Metrics::new()).expect("sink");
+    let running = tokio::spawn(sink.run(rx, abort.clone()));
+    first_call.recv().await.expect("the batch was sent");
+    abort.cancel();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("stops at once")
+        .expect("joined")
 }
