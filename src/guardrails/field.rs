@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::normalize::{Event, Outcome};
+use crate::normalize::Event;
 
 /// A field of the normalized event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,11 +172,7 @@ impl Field {
             Field::Type => Some(Val::Str(&e.event_type)),
             Field::Category => Some(Val::Str(&e.category)),
             Field::Action => Some(Val::Str(&e.action)),
-            Field::Outcome => Some(Val::Str(match e.outcome {
-                Outcome::Success => "success",
-                Outcome::Failure => "failure",
-                Outcome::Unknown => "unknown",
-            })),
+            Field::Outcome => Some(Val::Str(e.outcome.as_str())),
             Field::ActorType => actor.map(|a| Val::Str(a.actor_type.as_str())),
             Field::ActorId => s(actor.and_then(|a| a.id.as_ref())),
             Field::ActorEmail => s(actor.and_then(|a| a.email.as_ref())),

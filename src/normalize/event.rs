@@ -45,6 +45,17 @@ pub enum Outcome {
     Unknown,
 }
 
+impl Outcome {
+    /// The name it is serialized as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
 /// One normalized record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -16,6 +16,17 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, serializer: S) -> Result<S::O
     }
 }
 
+/// The same text as [`serialize`], quoted, appended to `out` (the event writer, `json.rs`).
+pub fn write_quoted(t: &DateTime<Utc>, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 30];
+    out.push(b'"');
+    match write(t, &mut buf) {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes()),
+    }
+    out.push(b'"');
+}
+
 /// `t` in `buf`; `None` when `chrono` must write it.
 fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
     let (year, nanos) = (t.year(), t.nanosecond());

@@ -80,15 +80,8 @@ impl ToSink {
     /// Encodes one event and queues it for the sink; `false` once the sink's queue is closed.
     async fn send(&mut self, event: Event, ack: AckToken, share: Option<Held>) -> bool {
         self.scratch.clear();
-        let json = match serde_json::to_writer(&mut self.scratch, &event) {
-            Ok(()) => self.scratch.as_slice().to_vec(),
-            Err(err) => {
-                // Not expected for plain data; the unacknowledged token keeps the stream's
-                // checkpoint behind this event, so nothing is lost.
-                tracing::error!(stream = %ack.stream(), id = %event.id, error.message = %err, "failed to encode an event");
-                return true;
-            }
-        };
+        crate::normalize::write_event(&event, &mut self.scratch);
+        let json = self.scratch.as_slice().to_vec();
         self.counted
             .inc(&self.metrics, ack.stream(), event.source.as_str(), &event.category);
         let encoded = Encoded {

@@ -35,11 +35,7 @@ impl Loki {
                 LokiLabel::OrgId => event.org_id.as_deref().unwrap_or(""),
                 LokiLabel::Type => event.event_type.as_str(),
                 LokiLabel::Action => event.action.as_str(),
-                LokiLabel::Outcome => match event.outcome {
-                    crate::normalize::Outcome::Success => "success",
-                    crate::normalize::Outcome::Failure => "failure",
-                    crate::normalize::Outcome::Unknown => "unknown",
-                },
+                LokiLabel::Outcome => event.outcome.as_str(),
             };
             if value.is_empty() {
                 continue;
