@@ -9,30 +9,30 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::openai::wire::tree_of;
+use crate::openai::wire::{JsonText, tree_of};
 
 /// The upstream record of an event.
 #[derive(Debug, Clone)]
 pub enum Raw {
     /// The record's JSON text exactly as received, with its tree once something asked for it.
-    Text { text: Box<RawValue>, tree: OnceLock<Value> },
+    Text { text: JsonText, tree: OnceLock<Value> },
     /// A tree: a record built here, or one a stage has edited.
     Tree(Value),
 }
 
 impl Raw {
     /// The record as received (on one line: see [`one_line`]).
-    pub fn text(text: Box<RawValue>) -> Self {
+    pub fn text(text: impl Into<JsonText>) -> Self {
         Raw::Text {
-            text: one_line(text),
+            text: one_line(text.into()),
             tree: OnceLock::new(),
         }
     }
 
     /// The record as received (on one line), whose tree the caller has parsed already.
-    pub fn received(text: Box<RawValue>, tree: Value) -> Self {
+    pub fn received(text: impl Into<JsonText>, tree: Value) -> Self {
         Raw::Text {
-            text: one_line(text),
+            text: one_line(text.into()),
             tree: OnceLock::from(tree),
         }
     }
@@ -81,7 +81,7 @@ impl Raw {
 /// so every one lies between tokens; spaces and tabs there go too, while everything inside
 /// strings, key order and number spelling stay as received. A record on one line is kept
 /// byte for byte.
-fn one_line(text: Box<RawValue>) -> Box<RawValue> {
+fn one_line(text: JsonText) -> JsonText {
     let json = text.get().as_bytes();
     if memchr::memchr2(b'\n', b'\r', json).is_none() {
         return text;
@@ -110,7 +110,7 @@ fn one_line(text: Box<RawValue>) -> Box<RawValue> {
     }
     // Only ASCII whitespace outside strings was dropped, so this is the same JSON, still UTF-8.
     match String::from_utf8(out).map(RawValue::from_string) {
-        Ok(Ok(compact)) => compact,
+        Ok(Ok(compact)) => compact.into(),
         _ => text,
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::Members;
+use super::{JsonText, Members};
 
 /// `ListAuditLogsResponse`: one page, newest first. Items stay JSON so `raw` is the record
 /// exactly as received; [`AuditLog`] is a typed view of one item.
@@ -30,44 +30,44 @@ pub struct ListAuditLogsResponse {
 /// `from_reader`): the text is what `RawValue` keeps.
 #[derive(Debug, Clone)]
 pub struct Record {
-    text: Box<RawValue>,
+    text: JsonText,
     tree: OnceLock<Value>,
 }
 
 impl Record {
     /// The record whose JSON text is `text`; its tree is parsed when first read.
-    pub fn new(text: Box<RawValue>) -> Self {
+    pub fn new(text: impl Into<JsonText>) -> Self {
         Self {
-            text,
+            text: text.into(),
             tree: OnceLock::new(),
         }
     }
 
     /// The record of `text` and `tree`, which the caller parsed from that very text.
-    pub(crate) fn from_parsed(text: Box<RawValue>, tree: Value) -> Self {
+    pub(crate) fn from_parsed(text: impl Into<JsonText>, tree: Value) -> Self {
         Self {
-            text,
+            text: text.into(),
             tree: OnceLock::from(tree),
         }
     }
 
     /// The item's JSON text as received.
-    pub fn text(&self) -> &RawValue {
+    pub fn text(&self) -> &JsonText {
         &self.text
     }
 
     /// The record's members, read from its text without building its tree.
     pub fn members(&self) -> Members<'_> {
-        Members::of(&self.text)
+        Members::of(self.text.get())
     }
 
     /// The text, to keep without copying it.
-    pub fn into_text(self) -> Box<RawValue> {
+    pub fn into_text(self) -> JsonText {
         self.text
     }
 
     /// The text and the tree, to keep both without copying either.
-    pub fn into_parts(self) -> (Box<RawValue>, Value) {
+    pub fn into_parts(self) -> (JsonText, Value) {
         let tree = self.tree.into_inner().unwrap_or_else(|| tree_of(&self.text));
         (self.text, tree)
     }
@@ -77,7 +77,7 @@ impl Record {
 /// than 128 levels deep (`serde_json`'s limit) has no tree, and reads as its text, a JSON
 /// string, so what is derived from its tree (the digest an unreadable record is remembered
 /// by) still tells such records apart. It travels on as its text in `raw`.
-pub(crate) fn tree_of(text: &RawValue) -> Value {
+pub(crate) fn tree_of(text: &JsonText) -> Value {
     serde_json::from_str(text.get()).unwrap_or_else(|_| Value::String(text.get().to_string()))
 }
 

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 /// occurrence, as it does in a [`serde_json::Value`].
 #[derive(Debug, Default)]
 pub struct Members<'a> {
-    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    entries: Vec<(Cow<'a, str>, &'a str)>,
     object: bool,
 }
 
@@ -33,8 +33,8 @@ pub enum Integer {
 
 impl<'a> Members<'a> {
     /// The members of `text`; none, and [`Members::is_object`] false, when it is not an object.
-    pub fn of(text: &'a RawValue) -> Self {
-        match serde_json::from_str::<Entries<'a>>(text.get()) {
+    pub fn of(text: &'a str) -> Self {
+        match serde_json::from_str::<Entries<'a>>(text) {
             Ok(Entries(entries)) => Self { entries, object: true },
             Err(_) => Self::default(),
         }
@@ -46,24 +46,20 @@ impl<'a> Members<'a> {
     }
 
     /// The text of member `key`, as received; `None` when absent.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
         self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// The text of member `key` unless it is absent or `null`.
-    pub fn present(&self, key: &str) -> Option<&'a RawValue> {
-        self.get(key).filter(|v| v.get() != "null")
+    pub fn present(&self, key: &str) -> Option<&'a str> {
+        self.get(key).filter(|v| *v != "null")
     }
 
     /// Member `key` as a string: `Ok(None)` when absent or `null`. Borrowed from the record's
     /// text unless it holds escapes.
     pub fn str(&self, key: &str) -> Result<Option<Cow<'a, str>>, WrongType> {
         self.present(key)
-            .map(|v| {
-                serde_json::from_str::<Text<'a>>(v.get())
-                    .map(|t| t.0)
-                    .map_err(|_| WrongType)
-            })
+            .map(|v| serde_json::from_str::<Text<'a>>(v).map(|t| t.0).map_err(|_| WrongType))
             .transpose()
     }
 
@@ -72,17 +68,17 @@ impl<'a> Members<'a> {
     /// [`serde_json::Value::as_i64`] and [`serde_json::Value::as_u64`].
     pub fn integer(&self, key: &str) -> Result<Option<Integer>, WrongType> {
         let Some(v) = self.present(key) else { return Ok(None) };
-        if let Ok(n) = serde_json::from_str::<i64>(v.get()) {
+        if let Ok(n) = serde_json::from_str::<i64>(v) {
             return Ok(Some(Integer::Fits(n)));
         }
-        serde_json::from_str::<u64>(v.get())
+        serde_json::from_str::<u64>(v)
             .map(|n| Some(Integer::TooLarge(n)))
             .map_err(|_| WrongType)
     }
 
     /// Member `key` parsed into `T`; `None` when absent, `null` or not a `T`.
     pub fn parse<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.present(key).and_then(|v| serde_json::from_str(v.get()).ok())
+        self.present(key).and_then(|v| serde_json::from_str(v).ok())
     }
 }
 
@@ -91,7 +87,7 @@ impl<'a> Members<'a> {
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// An object's members, each value left as its text.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a str)>);
 
 impl<'de> Deserialize<'de> for Entries<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -104,7 +100,7 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(8);
                 while let Some((Text(key), value)) = map.next_entry::<Text<'de>, &'de RawValue>()? {
-                    entries.push((key, value));
+                    entries.push((key, value.get()));
                 }
                 Ok(Entries(entries))
             }
@@ -125,12 +121,12 @@ mod tests {
     #[test]
     fn members_are_read_from_the_text_as_received() {
         let text = raw(r#"{"id": "a1", "n": 7, "obj": {"x": [1, 2]}, "nothing": null}"#);
-        let m = Members::of(&text);
+        let m = Members::of(text.get());
         assert!(m.is_object());
         assert_eq!(m.str("id"), Ok(Some(Cow::Borrowed("a1"))));
         assert_eq!(m.integer("n"), Ok(Some(Integer::Fits(7))));
-        assert_eq!(m.get("obj").map(RawValue::get), Some(r#"{"x": [1, 2]}"#));
-        assert_eq!(m.get("nothing").map(RawValue::get), Some("null"));
+        assert_eq!(m.get("obj"), Some(r#"{"x": [1, 2]}"#));
+        assert_eq!(m.get("nothing"), Some("null"));
         assert!(m.present("nothing").is_none());
         assert_eq!(m.str("nothing"), Ok(None));
         assert_eq!(m.str("absent"), Ok(None));
@@ -142,7 +138,7 @@ mod tests {
     #[test]
     fn escaped_keys_and_strings_are_decoded_and_the_last_repeat_wins() {
         let text = raw(r#"{"\u0069d": "first", "id": "tab\there", "id": "l\u00e4st"}"#);
-        let m = Members::of(&text);
+        let m = Members::of(text.get());
         assert_eq!(m.str("id"), Ok(Some(Cow::Owned("läst".to_string()))));
         let tree: Value = serde_json::from_str(text.get()).expect("json");
         assert_eq!(tree["id"], "läst", "a Value tree agrees");
@@ -153,7 +149,7 @@ mod tests {
         let text = raw(
             r#"{"big": 18446744073709551615, "huge": 1e30, "neg": -9223372036854775808, "frac": 1.5, "exp": 1e3, "text": "1"}"#,
         );
-        let m = Members::of(&text);
+        let m = Members::of(text.get());
         let tree: Value = serde_json::from_str(text.get()).expect("json");
         for key in ["big", "huge", "neg", "frac", "exp", "text"] {
             let expected = match (tree[key].as_i64(), tree[key].as_u64()) {
@@ -169,7 +165,7 @@ mod tests {
     fn anything_but_an_object_has_no_members() {
         for text in ["[1, 2]", "\"id\"", "7", "null"] {
             let text = raw(text);
-            let m = Members::of(&text);
+            let m = Members::of(text.get());
             assert!(!m.is_object(), "{}", text.get());
             assert!(m.get("id").is_none());
         }

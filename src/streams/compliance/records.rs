@@ -14,7 +14,7 @@ use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
 use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
-use crate::openai::wire::Record;
+use crate::openai::wire::{JsonText, Record};
 use crate::state::Spool;
 
 /// How a file's records are laid out.
@@ -89,6 +89,15 @@ pub async fn sniff(path: &Path) -> io::Result<Format> {
 
 /// The records of one line: strictly one document, else a run of concatenated ones.
 pub fn split_line(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
+    match one_object(bytes) {
+        Some(record) => Ok(vec![record]),
+        None => split_documents(bytes),
+    }
+}
+
+/// [`split_line`] for any line: one document (an object or an array of records), or a run of
+/// concatenated ones.
+fn split_documents(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
     match serde_json::from_slice::<Box<RawValue>>(bytes) {
         Ok(document) => records_of(document).map_err(|(e, _)| e),
         Err(strict) => {
@@ -107,6 +116,24 @@ pub fn split_line(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
             }
         }
     }
+}
+
+/// The line as one record when it is exactly one JSON object (nearly every line is): parsed
+/// once, into its tree, and its text kept as it was, without the second pass that making a
+/// `RawValue` of it would be. Anything else (an array, concatenated documents, an error) is
+/// left to the general path.
+fn one_object(bytes: &[u8]) -> Option<Record> {
+    let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = bytes.iter().position(|b| !json_space(b))?;
+    let end = bytes.iter().rposition(|b| !json_space(b))?;
+    let text = &bytes[start..=end];
+    if !text.starts_with(b"{") {
+        return None;
+    }
+    let tree = serde_json::from_slice::<Value>(text).ok()?;
+    // The parse accepted it, so it is UTF-8 (checked here again, in bulk, to hold it as text).
+    let text = std::str::from_utf8(text).ok()?;
+    Some(Record::from_parsed(JsonText::parsed(text.into()), tree))
 }
 
 /// The records of one document, each keeping its text as received (a top-level array is its
@@ -318,6 +345,38 @@ mod tests {
         let (format, records, _) = read_all(b"{\n  \"event_id\": \"a\"\n}\n{\"event_id\":\"b\"}").await;
         assert_eq!(format, Format::Concatenated);
         assert_eq!(texts(&records), ["{\n  \"event_id\": \"a\"\n}", r#"{"event_id":"b"}"#]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::props::config())]
+        /// The one-object shortcut reads a line exactly as the general path does: the same
+        /// records, texts and trees, or an error where it errs (JSON whitespace only around it).
+        #[test]
+        fn a_line_of_one_object_reads_as_the_general_path_reads_it(
+            value in crate::props::json(),
+            pretty in proptest::bool::ANY,
+            before in "[ \t\r\x0c]{0,2}",
+            after in "[ \t\r\n\x0c]{0,2}",
+        ) {
+            let value = match value {
+                Value::Object(_) => value,
+                other => json!({"v": other}),
+            };
+            let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }
+                .expect("json");
+            let line = format!("{before}{text}{after}");
+            let shown = |r: Result<Vec<Record>, serde_json::Error>| {
+                r.map(|records| records.iter().map(|r| (r.text().get().to_string(), (**r).clone())).collect::<Vec<_>>())
+                    .map_err(|e| e.to_string())
+            };
+            let fast = shown(split_line(line.as_bytes()));
+            proptest::prop_assert_eq!(&fast, &shown(split_documents(line.as_bytes())));
+            if !line.contains('\x0c') {
+                // (The tree as parsed from the text: serde_json does not round-trip every float.)
+                let tree: Value = serde_json::from_str(&text).expect("json");
+                proptest::prop_assert_eq!(fast, Ok(vec![(text, tree)]));
+            }
+        }
     }
 
     #[tokio::test]
