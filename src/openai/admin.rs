@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::wire::ListAuditLogsResponse;
+use super::wire::{ListAuditLogsResponse, read_audit_log_page};
 use crate::metrics::Metrics;
 use crate::retry::RetrySettings;
 use crate::secrets::Rotating;
@@ -113,7 +113,9 @@ impl AdminApi {
         if q.tenant_only {
             query.push(("tenant_only", "true".to_string()));
         }
-        self.api.get_json(AUDIT_LOGS, "organization/audit_logs", &query).await
+        self.api
+            .get_parsed(AUDIT_LOGS, "organization/audit_logs", &query, read_audit_log_page)
+            .await
     }
 
     /// GET an inventory list endpoint (`path` relative to the API root) with `query`, decoded

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{JsonText, Members};
+use super::{JsonText, MemberSpan, Members};
 
 /// `ListAuditLogsResponse`: one page, newest first. Items stay JSON so `raw` is the record
 /// exactly as received; [`AuditLog`] is a typed view of one item.
@@ -32,6 +32,8 @@ pub struct ListAuditLogsResponse {
 pub struct Record {
     text: JsonText,
     tree: OnceLock<Value>,
+    /// Where its members lie in `text`, when the reader of its page found them.
+    members: Option<Box<[MemberSpan]>>,
 }
 
 impl Record {
@@ -40,6 +42,16 @@ impl Record {
         Self {
             text: text.into(),
             tree: OnceLock::new(),
+            members: None,
+        }
+    }
+
+    /// A record of a page read in one pass: its text and where its members lie in it.
+    pub(crate) fn with_members(text: JsonText, members: Box<[MemberSpan]>) -> Self {
+        Self {
+            text,
+            tree: OnceLock::new(),
+            members: Some(members),
         }
     }
 
@@ -48,6 +60,7 @@ impl Record {
         Self {
             text: text.into(),
             tree: OnceLock::from(tree),
+            members: None,
         }
     }
 
@@ -58,7 +71,10 @@ impl Record {
 
     /// The record's members, read from its text without building its tree.
     pub fn members(&self) -> Members<'_> {
-        Members::of(self.text.get())
+        match &self.members {
+            Some(spans) => Members::at(self.text.get(), spans),
+            None => Members::of(self.text.get()),
+        }
     }
 
     /// The text, to keep without copying it.

@@ -31,7 +31,36 @@ pub enum Integer {
     TooLarge(u64),
 }
 
+/// Where one member of a record lies in the record's text: its key (quoted, as received) and
+/// its value, as byte ranges `start..end`. Found by a reader that has parsed the text already
+/// (`wire::page`), so [`Members::at`] need not scan it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberSpan {
+    pub key: (u32, u32),
+    pub value: (u32, u32),
+}
+
 impl<'a> Members<'a> {
+    /// The members of `text` found at `spans` (in order received). A key with escapes is
+    /// decoded; every other key and every value is borrowed from `text`.
+    pub fn at(text: &'a str, spans: &[MemberSpan]) -> Self {
+        let slice = |(start, end): (u32, u32)| text.get(start as usize..end as usize).unwrap_or_default();
+        let entries = spans
+            .iter()
+            .map(|span| {
+                let quoted = slice(span.key);
+                let inner = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default();
+                let key = if inner.contains('\\') {
+                    serde_json::from_str::<Text<'a>>(quoted).map_or(Cow::Borrowed(inner), |t| t.0)
+                } else {
+                    Cow::Borrowed(inner)
+                };
+                (key, slice(span.value))
+            })
+            .collect();
+        Self { entries, object: true }
+    }
+
     /// The members of `text`; none, and [`Members::is_object`] false, when it is not an object.
     pub fn of(text: &'a str) -> Self {
         match serde_json::from_str::<Entries<'a>>(text) {
