@@ -269,12 +269,17 @@ mod tests {
                     Just('"'),
                     Just('\\'),
                     Just('\u{0}'),
+                    Just('\u{8}'),
+                    Just('\t'),
+                    Just('\n'),
+                    Just('\u{c}'),
+                    Just('\r'),
                     Just('\u{1f}'),
                     Just('\u{7f}'),
                     Just('é'),
                     Just('a')
                 ],
-                0..20
+                0..40
             )
             .prop_map(|cs| cs.into_iter().collect()),
         ]
