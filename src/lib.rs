@@ -42,11 +42,12 @@
 //! One audit-log event, from the poll to the checkpoint: `app` loads the `audit_logs`
 //! checkpoint and starts `streams::audit_logs::AuditLogStream` under `streams::drive`; a
 //! cycle asks `openai::AdminApi::audit_logs` for a page of its window (rate limit → request
-//! → retry in `upstream::api`); `normalize::audit_log` turns each record into an `Event`
+//! → retry in `upstream::api`; the page read in one pass by `openai::wire::read_audit_log_page`);
+//! `normalize::audit_log` turns each record into an `Event`
 //! (id from `normalize::event_id`), and `pipeline::Emitter::emit` numbers it and queues it;
 //! after the page the stream leaves its next state with `Emitter::checkpoint`. The processing
-//! stage runs the guardrails (`pipeline::guard`) and encodes the event into the byte-bounded
-//! queue; the sink makes it ready for the configured protocol and schema (`sink::item`),
+//! stage runs the guardrails (`pipeline::guard`) and encodes the event (`normalize::write_event`)
+//! into the byte-bounded queue; the sink makes it ready for the configured protocol and schema (`sink::item`),
 //! batches and POSTs it (`sink::deliver`), and acknowledges it once the protocol's answer says
 //! it was delivered (`sink::protocol`) or it is dead-lettered; once every event before the
 //! mark is acknowledged, `pipeline::checkpoints::run_writer` saves the state

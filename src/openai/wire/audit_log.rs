@@ -25,9 +25,10 @@ pub struct ListAuditLogsResponse {
 /// One upstream record (an item of a page, a record of a compliance log file): its JSON text
 /// as received (what the event's `raw` carries, written out unchanged) and, once something
 /// reads it as a [`Value`], that text parsed. The audit-log path reads its records through
-/// [`Members`](super::Members) of the text and never builds the tree; the compliance path
-/// reads the tree. Deserializes from JSON text only (`serde_json::from_slice`/`from_str`/
-/// `from_reader`): the text is what `RawValue` keeps.
+/// [`Members`] of the text — found while its page was read
+/// ([`read_audit_log_page`](super::read_audit_log_page)) — and never builds the tree; the
+/// compliance path reads the tree. Deserializes from JSON text only
+/// (`serde_json::from_slice`/`from_str`/`from_reader`): the text is what `RawValue` keeps.
 #[derive(Debug, Clone)]
 pub struct Record {
     text: JsonText,
