@@ -8,6 +8,7 @@
 //! type<TAB>category<TAB>action<TAB>outcome<TAB>target_type     ("-" = no target)
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::LazyLock;
@@ -66,10 +67,11 @@ pub enum TableError {
     },
 }
 
-/// A parsed table, looked up by upstream type.
+/// A parsed table, looked up by upstream type: once per event, so hashed with foldhash rather
+/// than SipHash (the table is fixed once built; a lookup inserts nothing).
 #[derive(Debug, Default)]
 pub struct MappingTable {
-    rows: HashMap<&'static str, (usize, Mapping)>,
+    rows: HashMap<&'static str, (usize, Mapping), foldhash::fast::RandomState>,
 }
 
 impl MappingTable {
@@ -199,9 +201,24 @@ static COMPLIANCE: LazyLock<MappingTable> = LazyLock::new(|| MappingTable::parse
 /// The mapping of a Compliance Logs Platform record: `TYPE:sub_type` when the table names the
 /// sub-type, else `TYPE`; `None` for a record type the table does not know.
 pub fn compliance_mapping(record_type: &str, sub_type: Option<&str>) -> Option<&'static Mapping> {
+    let mut buf = [0u8; 128];
     sub_type
-        .and_then(|sub| COMPLIANCE.get(&format!("{record_type}:{sub}")))
+        .and_then(|sub| COMPLIANCE.get(&joined(&mut buf, record_type, sub)))
         .or_else(|| COMPLIANCE.get(record_type))
+}
+
+/// `a:b`, assembled in `buf` when it fits (it does for every key of the table): this runs
+/// once per record, and `format!` would allocate each time.
+fn joined<'b>(buf: &'b mut [u8; 128], a: &str, b: &str) -> Cow<'b, str> {
+    let Some(out) = buf.get_mut(..a.len() + 1 + b.len()) else {
+        return Cow::Owned(format!("{a}:{b}"));
+    };
+    let (head, tail) = out.split_at_mut(a.len());
+    head.copy_from_slice(a.as_bytes());
+    tail[0] = b':';
+    tail[1..].copy_from_slice(b.as_bytes());
+    // Two strings and a `:` are UTF-8.
+    std::str::from_utf8(out).map_or_else(|_| Cow::Owned(format!("{a}:{b}")), Cow::Borrowed)
 }
 
 #[cfg(test)]
@@ -217,6 +234,24 @@ mod tests {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect()
+    }
+
+    #[test]
+    fn a_compliance_key_is_joined_on_the_stack_or_in_a_string_when_long() {
+        let mut buf = [0u8; 128];
+        assert!(matches!(
+            joined(&mut buf, "AUTH_LOG", "LOGIN"),
+            Cow::Borrowed("AUTH_LOG:LOGIN")
+        ));
+        let long = "X".repeat(200);
+        assert_eq!(joined(&mut buf, "AUTH_LOG", &long), format!("AUTH_LOG:{long}"));
+        let exact = "Y".repeat(128 - "AUTH_LOG:".len());
+        assert!(matches!(joined(&mut buf, "AUTH_LOG", &exact), Cow::Borrowed(k) if k == format!("AUTH_LOG:{exact}")));
+        assert_eq!(
+            compliance_mapping("AUTH_LOG", Some(&long)).map(|m| m.category),
+            compliance_mapping("AUTH_LOG", None).map(|m| m.category),
+            "an unknown sub-type, however long, falls back to its type"
+        );
     }
 
     #[test]
