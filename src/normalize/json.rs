@@ -18,97 +18,106 @@ use super::{Raw, timestamp};
 
 /// Appends `event` as one line of JSON (no newline) to `out`.
 pub fn write_event(event: &Event, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"schema_version\":");
-    serde_value(out, &event.schema_version);
-    out.extend_from_slice(b",\"id\":");
-    string(out, &event.id);
-    out.extend_from_slice(b",\"source\":");
-    string(out, event.source.as_str());
-    out.extend_from_slice(b",\"org_id\":");
-    optional(out, event.org_id.as_deref());
-    out.extend_from_slice(b",\"type\":");
-    string(out, &event.event_type);
-    out.extend_from_slice(b",\"category\":");
-    string(out, &event.category);
-    out.extend_from_slice(b",\"action\":");
-    string(out, &event.action);
-    out.extend_from_slice(b",\"outcome\":");
-    string(out, event.outcome.as_str());
-    out.extend_from_slice(b",\"occurred_at\":");
-    timestamp::write_quoted(&event.occurred_at, out);
-    out.extend_from_slice(b",\"ingested_at\":");
-    timestamp::write_quoted(&event.ingested_at, out);
-    out.extend_from_slice(b",\"actor\":");
-    match &event.actor {
-        Some(actor) => write_actor(actor, out),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"target\":");
-    match &event.target {
-        Some(target) => write_target(target, out),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"project\":");
-    match &event.project {
-        Some(project) => write_project(project, out),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"details\":");
-    value(out, &event.details);
-    out.extend_from_slice(b",\"findings\":");
-    if event.findings.is_empty() {
-        out.extend_from_slice(b"[]");
-    } else {
-        serde_value(out, &event.findings);
+    let mut o = Object::open(out);
+    serde_value(o.key("schema_version"), &event.schema_version);
+    o.str("id", &event.id);
+    o.str("source", event.source.as_str());
+    o.optional("org_id", event.org_id.as_deref());
+    o.str("type", &event.event_type);
+    o.str("category", &event.category);
+    o.str("action", &event.action);
+    o.str("outcome", event.outcome.as_str());
+    timestamp::write_quoted(&event.occurred_at, o.key("occurred_at"));
+    timestamp::write_quoted(&event.ingested_at, o.key("ingested_at"));
+    o.nested("actor", event.actor.as_ref(), write_actor);
+    o.nested("target", event.target.as_ref(), write_target);
+    o.nested("project", event.project.as_ref(), write_project);
+    value(o.key("details"), &event.details);
+    match event.findings.as_slice() {
+        [] => o.key("findings").extend_from_slice(b"[]"),
+        findings => serde_value(o.key("findings"), findings),
     }
     match &event.raw {
-        Some(Raw::Text { text, .. }) => {
-            out.extend_from_slice(b",\"raw\":");
-            out.extend_from_slice(text.get().as_bytes());
-        }
-        Some(Raw::Tree(tree)) => {
-            out.extend_from_slice(b",\"raw\":");
-            value(out, tree);
-        }
+        Some(Raw::Text { text, .. }) => o.key("raw").extend_from_slice(text.get().as_bytes()),
+        Some(Raw::Tree(tree)) => value(o.key("raw"), tree),
         None => {}
     }
-    out.push(b'}');
+    o.close();
 }
 
 fn write_actor(actor: &Actor, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"type\":");
-    string(out, &actor.actor_type);
-    out.extend_from_slice(b",\"id\":");
-    optional(out, actor.id.as_deref());
-    out.extend_from_slice(b",\"email\":");
-    optional(out, actor.email.as_deref());
-    out.extend_from_slice(b",\"api_key_id\":");
-    optional(out, actor.api_key_id.as_deref());
-    out.extend_from_slice(b",\"ip\":");
-    optional(out, actor.ip.as_deref());
-    out.extend_from_slice(b",\"user_agent\":");
-    optional(out, actor.user_agent.as_deref());
-    out.extend_from_slice(b",\"geo\":");
-    serde_value(out, &actor.geo);
-    out.push(b'}');
+    let mut o = Object::open(out);
+    o.str("type", &actor.actor_type);
+    o.optional("id", actor.id.as_deref());
+    o.optional("email", actor.email.as_deref());
+    o.optional("api_key_id", actor.api_key_id.as_deref());
+    o.optional("ip", actor.ip.as_deref());
+    o.optional("user_agent", actor.user_agent.as_deref());
+    serde_value(o.key("geo"), &actor.geo);
+    o.close();
 }
 
 fn write_target(target: &Target, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"type\":");
-    string(out, &target.target_type);
-    out.extend_from_slice(b",\"id\":");
-    optional(out, target.id.as_deref());
-    out.extend_from_slice(b",\"name\":");
-    optional(out, target.name.as_deref());
-    out.push(b'}');
+    let mut o = Object::open(out);
+    o.str("type", &target.target_type);
+    o.optional("id", target.id.as_deref());
+    o.optional("name", target.name.as_deref());
+    o.close();
 }
 
 fn write_project(project: &Project, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"id\":");
-    optional(out, project.id.as_deref());
-    out.extend_from_slice(b",\"name\":");
-    optional(out, project.name.as_deref());
-    out.push(b'}');
+    let mut o = Object::open(out);
+    o.optional("id", project.id.as_deref());
+    o.optional("name", project.name.as_deref());
+    o.close();
+}
+
+/// One JSON object being written: its members' keys (plain ASCII, never escaped), the commas
+/// between them and its braces.
+struct Object<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> Object<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, empty: true }
+    }
+
+    /// Writes `"key":` and returns the buffer for the value.
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        string(self.key(key), value);
+    }
+
+    fn optional(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(value) => self.str(key, value),
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    fn nested<T>(&mut self, key: &str, value: Option<&T>, write: fn(&T, &mut Vec<u8>)) {
+        match value {
+            Some(value) => write(value, self.key(key)),
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
 }
 
 /// A JSON value as `serde_json` writes it (maps in their iteration order).
@@ -141,13 +150,6 @@ fn value(out: &mut Vec<u8>, v: &Value) {
             }
             out.push(b'}');
         }
-    }
-}
-
-fn optional(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => string(out, s),
-        None => out.extend_from_slice(b"null"),
     }
 }
 
