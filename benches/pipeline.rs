@@ -4,6 +4,8 @@
 //! events/s and peak RSS of the daemon process.
 //! `BENCH_LATENCY_MS` makes every audit-log page a slow round trip and `BENCH_RPM` sets the
 //! request budget, for the backfill time against the budget's ceiling (pages ÷ allowed rate).
+//! `BENCH_INDENTED_PAGES=1` has the simulator answer in indented JSON, as OpenAI does (the
+//! default is one line per page, as the earlier figures were measured).
 //! Run: `cargo bench --bench pipeline` (`BENCH_EVENTS` activities in the history, `BENCH_RUNS`
 //! runs, `BENCH_KEEP=1` keeps each run's state directory and daemon log, `BENCH_PERF_RECORD=FILE`
 //! profiles the daemon with `perf record -g`; see benches/README.md).
@@ -22,6 +24,7 @@ fn main() {
     let runs = env_number("BENCH_RUNS", 5);
     let latency_ms = env_number("BENCH_LATENCY_MS", 0);
     let rpm = env_number("BENCH_RPM", 1_000_000);
+    let indented_pages = env_number("BENCH_INDENTED_PAGES", 0) == 1;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -40,6 +43,7 @@ fn main() {
             // The audit log is what is measured; a million-activity history's compliance
             // files would only fill this process.
             history_compliance: false,
+            indented_pages,
             ..SimConfig::default()
         }));
         let sim = sim.unwrap();

@@ -27,7 +27,15 @@ pub(crate) async fn list(State(sh): State<Arc<Shared>>, headers: HeaderMap, RawQ
     };
     let page = sh.org.lock().audit.page(&q);
     match page {
+        Ok(body) if sh.indented_pages => page_text_response(&sh.faults, Family::AuditLogs, indented(body)),
         Ok(body) => page_text_response(&sh.faults, Family::AuditLogs, body),
         Err(r) => r.into_response(),
     }
+}
+
+/// `body` (one line, keys in order) in indented JSON, as OpenAI answers.
+fn indented(body: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&body)
+        .and_then(|page| serde_json::to_string_pretty(&page))
+        .unwrap_or(body)
 }

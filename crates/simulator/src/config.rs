@@ -42,6 +42,9 @@ pub struct SimConfig {
     pub receiver_file: Option<PathBuf>,
     /// Grow the organization to this many users and projects (benchmarks at enterprise scale).
     pub size: OrgSize,
+    /// Answer audit-log pages in indented JSON, as OpenAI's API does, instead of on one line
+    /// (cheaper to serve; what the tests and the default benchmarks use).
+    pub indented_pages: bool,
 }
 
 impl Default for SimConfig {
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             receiver_token: None,
             receiver_file: None,
             size: OrgSize::default(),
+            indented_pages: false,
         }
     }
 }

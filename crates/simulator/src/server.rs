@@ -66,6 +66,7 @@ pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
         base,
         signing_secret,
         signed_url_ttl: cfg.signed_url_ttl,
+        indented_pages: cfg.indented_pages,
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();

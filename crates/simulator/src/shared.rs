@@ -27,4 +27,6 @@ pub(crate) struct Shared {
     /// Signs download URLs; random per run so URLs from an old run never verify.
     pub signing_secret: String,
     pub signed_url_ttl: Duration,
+    /// Audit-log pages in indented JSON (`SimConfig::indented_pages`).
+    pub indented_pages: bool,
 }

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use openai_audit_simulator::{Family, Fault, Simulator, is_tenant_scoped};
+use openai_audit_simulator::{Family, Fault, SimConfig, Simulator, is_tenant_scoped};
 use serde_json::Value;
 
-use crate::helpers::{admin, client, get, sim};
+use crate::helpers::{admin, client, get, sim, sim_with};
 
 fn ids(page: &Value) -> Vec<String> {
     page["data"]
@@ -203,4 +203,40 @@ async fn injected_faults_answer_the_next_requests_then_stop() {
     assert_ne!(next["first_id"], first["first_id"]);
     assert_eq!(sim.faults().served(Family::AuditLogs), 4);
     sim.shutdown().await;
+}
+
+/// The text of one page of the seeded history.
+async fn page_text(sim: &Simulator) -> String {
+    let url = format!("{}/organization/audit_logs?limit=5", sim.admin_base_url());
+    let resp = client()
+        .get(url)
+        .bearer_auth(sim.admin_key())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.expect("body")
+}
+
+#[tokio::test]
+async fn pages_can_be_answered_in_indented_json_as_openai_answers_them() {
+    let (compact, indented) = (
+        sim().await,
+        sim_with(SimConfig {
+            indented_pages: true,
+            ..SimConfig::default()
+        })
+        .await,
+    );
+    let (one_line, pretty) = (page_text(&compact).await, page_text(&indented).await);
+    assert!(!one_line.contains('\n'), "one line by default");
+    assert!(
+        pretty.starts_with("{\n  \"data\": [\n    {\n      \""),
+        "indented: {}",
+        &pretty[..60]
+    );
+    let parsed = |text: &str| serde_json::from_str::<Value>(text).expect("json");
+    assert_eq!(parsed(&pretty), parsed(&one_line), "the same page, same seed");
+    compact.shutdown().await;
+    indented.shutdown().await;
 }
