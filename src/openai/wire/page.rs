@@ -166,7 +166,7 @@ impl<'de> Visitor<'de> for One<'de> {
 /// Where `part` (a slice the parser borrowed from `body`) begins in `body`.
 fn place<E: de::Error>(body: &str, part: &str) -> Result<usize, E> {
     let at = part.as_ptr().addr().wrapping_sub(body.as_ptr().addr());
-    match body.get(at..at + part.len()) {
+    match at.checked_add(part.len()).and_then(|end| body.get(at..end)) {
         Some(slice) if std::ptr::eq(slice.as_ptr(), part.as_ptr()) => Ok(at),
         _ => Err(E::custom("a member not borrowed from the page")),
     }
