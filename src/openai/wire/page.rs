@@ -246,6 +246,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_member_is_placed_only_when_it_lies_in_the_body() {
+        let body = r#"{"data":[{"id":"a"}]}"#;
+        let inside = &body[10..14];
+        assert_eq!(place::<serde_json::Error>(body, inside).ok(), Some(10));
+        let elsewhere = String::from(inside);
+        assert!(place::<serde_json::Error>(body, &elsewhere).is_err());
+        assert!(
+            place::<serde_json::Error>(&body[12..], inside).is_err(),
+            "begins before the body"
+        );
+    }
+
     proptest! {
         #![proptest_config(crate::props::config())]
         /// Any page of objects, compact or pretty-printed, reads as the plain reading reads it.
