@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::openai::wire::{JsonText, tree_of};
+use crate::openai::wire::{JsonText, is_json_space, tree_of};
 
 /// The upstream record of an event.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ fn one_line(text: JsonText) -> JsonText {
     let mut rest = json;
     while let Some((&b, after)) = rest.split_first() {
         rest = after;
-        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+        if is_json_space(b) {
             continue;
         }
         out.push(b);

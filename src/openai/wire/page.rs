@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{JsonText, ListAuditLogsResponse, MemberSpan, Record};
+use super::{JsonText, ListAuditLogsResponse, MemberSpan, Record, is_json_space};
 
 /// `body` as a page of audit logs.
 pub fn read_audit_log_page(body: &[u8]) -> Result<ListAuditLogsResponse, serde_json::Error> {
@@ -141,8 +141,11 @@ impl<'de> Visitor<'de> for One<'de> {
         };
         // The record's braces: the nearest bytes other than whitespace around its members.
         let bytes = body.as_bytes();
-        let start = bytes[..first.0].iter().rposition(|b| !json_space(*b));
-        let end = bytes[last.3..].iter().position(|b| !json_space(*b)).map(|i| last.3 + i);
+        let start = bytes[..first.0].iter().rposition(|b| !is_json_space(*b));
+        let end = bytes[last.3..]
+            .iter()
+            .position(|b| !is_json_space(*b))
+            .map(|i| last.3 + i);
         let (Some(start), Some(end)) = (start, end) else {
             return Err(de::Error::custom("a record without braces"));
         };
@@ -170,10 +173,6 @@ fn place<E: de::Error>(body: &str, part: &str) -> Result<usize, E> {
         Some(slice) if std::ptr::eq(slice.as_ptr(), part.as_ptr()) => Ok(at),
         _ => Err(E::custom("a member not borrowed from the page")),
     }
-}
-
-fn json_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 #[cfg(test)]

@@ -30,6 +30,12 @@ impl JsonText {
     }
 }
 
+/// Whitespace as JSON counts it (RFC 8259: space, tab, line feed, carriage return; not form
+/// feed), for the readers that find where a value's text begins and ends.
+pub fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 impl From<Box<RawValue>> for JsonText {
     fn from(raw: Box<RawValue>) -> Self {
         JsonText(raw.into())

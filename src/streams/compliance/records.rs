@@ -14,7 +14,7 @@ use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
 use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
-use crate::openai::wire::{JsonText, Record};
+use crate::openai::wire::{JsonText, Record, is_json_space};
 use crate::state::Spool;
 
 /// How a file's records are laid out.
@@ -123,16 +123,15 @@ fn split_documents(bytes: &[u8]) -> Result<Vec<Record>, serde_json::Error> {
 /// `RawValue` of it would be. Anything else (an array, concatenated documents, an error) is
 /// left to the general path.
 fn one_object(bytes: &[u8]) -> Option<Record> {
-    let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let start = bytes.iter().position(|b| !json_space(b))?;
-    let end = bytes.iter().rposition(|b| !json_space(b))?;
+    let start = bytes.iter().position(|&b| !is_json_space(b))?;
+    let end = bytes.iter().rposition(|&b| !is_json_space(b))?;
     let text = &bytes[start..=end];
     if !text.starts_with(b"{") {
         return None;
     }
-    let tree = serde_json::from_slice::<Value>(text).ok()?;
-    // The parse accepted it, so it is UTF-8 (checked here again, in bulk, to hold it as text).
+    // UTF-8 checked once, in bulk; the parser then reads it as text.
     let text = std::str::from_utf8(text).ok()?;
+    let tree = serde_json::from_str::<Value>(text).ok()?;
     Some(Record::from_parsed(JsonText::parsed(text.into()), tree))
 }
 
