@@ -4,27 +4,29 @@
 //! 2,000 instructions per timestamp, twice per event; this is a tenth of that. A year outside
 //! 0000–9999 or a leap second goes to `chrono`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::Serializer;
 
 /// `#[serde(serialize_with = "…")]` for a `DateTime<Utc>`: the same text as `chrono`'s.
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0u8; 30];
-    match write(t, &mut buf) {
-        Some(text) => serializer.serialize_str(text),
-        None => serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-    }
+    serializer.serialize_str(&text(t, &mut [0; 30]))
 }
 
 /// The same text as [`serialize`], quoted, appended to `out` (the event writer, `json.rs`).
 pub fn write_quoted(t: &DateTime<Utc>, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 30];
     out.push(b'"');
-    match write(t, &mut buf) {
-        Some(text) => out.extend_from_slice(text.as_bytes()),
-        None => out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes()),
+    out.extend_from_slice(text(t, &mut [0; 30]).as_bytes());
+    out.push(b'"');
+}
+
+/// `t`'s text: written in `buf`, or by `chrono` when [`write`] cannot.
+fn text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Cow<'b, str> {
+    match write(t, buf) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     }
-    out.push(b'"');
 }
 
 /// `t` in `buf`; `None` when `chrono` must write it.
