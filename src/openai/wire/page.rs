@@ -130,35 +130,33 @@ impl<'de> Visitor<'de> for One<'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let body = self.0;
-        let mut found: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(12);
+        // Each member's key and value as (start, end) in the body.
+        let mut found: Vec<[(usize, usize); 2]> = Vec::with_capacity(12);
         while let Some(key) = map.next_key::<&'de RawValue>()? {
             let value = map.next_value::<&'de RawValue>()?;
-            let (key_at, value_at) = (place(body, key.get())?, place(body, value.get())?);
-            found.push((key_at, key_at + key.get().len(), value_at, value_at + value.get().len()));
+            found.push([place(body, key.get())?, place(body, value.get())?]);
         }
-        let (Some(first), Some(last)) = (found.first(), found.last()) else {
+        let (Some([(first, _), _]), Some([_, (_, last)])) = (found.first(), found.last()) else {
             return Err(de::Error::custom("an empty record"));
         };
         // The record's braces: the nearest bytes other than whitespace around its members.
         let bytes = body.as_bytes();
-        let start = bytes[..first.0].iter().rposition(|b| !is_json_space(*b));
-        let end = bytes[last.3..]
-            .iter()
-            .position(|b| !is_json_space(*b))
-            .map(|i| last.3 + i);
-        let (Some(start), Some(end)) = (start, end) else {
-            return Err(de::Error::custom("a record without braces"));
+        let start = bytes[..*first].iter().rposition(|&b| !is_json_space(b));
+        let end = bytes[*last..].iter().position(|&b| !is_json_space(b)).map(|i| last + i);
+        let (start, end) = match (start, end) {
+            (Some(start), Some(end)) if bytes[start] == b'{' && bytes[end] == b'}' => (start, end),
+            _ => return Err(de::Error::custom("a record without braces")),
         };
-        if bytes[start] != b'{' || bytes[end] != b'}' {
-            return Err(de::Error::custom("a record without braces"));
-        }
-        let within = |at: usize| u32::try_from(at - start).map_err(|_| de::Error::custom("a record too large"));
+        let within = |(from, to): (usize, usize)| -> Result<(u32, u32), A::Error> {
+            let offset = |at: usize| u32::try_from(at - start).map_err(|_| de::Error::custom("a record too large"));
+            Ok((offset(from)?, offset(to)?))
+        };
         let spans = found
             .iter()
-            .map(|&(key_start, key_end, value_start, value_end)| {
+            .map(|&[key, value]| {
                 Ok(MemberSpan {
-                    key: (within(key_start)?, within(key_end)?),
-                    value: (within(value_start)?, within(value_end)?),
+                    key: within(key)?,
+                    value: within(value)?,
                 })
             })
             .collect::<Result<Box<[MemberSpan]>, A::Error>>()?;
@@ -166,11 +164,12 @@ impl<'de> Visitor<'de> for One<'de> {
     }
 }
 
-/// Where `part` (a slice the parser borrowed from `body`) begins in `body`.
-fn place<E: de::Error>(body: &str, part: &str) -> Result<usize, E> {
+/// Where `part` (a slice the parser borrowed from `body`) lies in `body`: (start, end).
+fn place<E: de::Error>(body: &str, part: &str) -> Result<(usize, usize), E> {
     let at = part.as_ptr().addr().wrapping_sub(body.as_ptr().addr());
-    match at.checked_add(part.len()).and_then(|end| body.get(at..end)) {
-        Some(slice) if std::ptr::eq(slice.as_ptr(), part.as_ptr()) => Ok(at),
+    let end = at.checked_add(part.len());
+    match end.and_then(|end| body.get(at..end).map(|slice| (slice, end))) {
+        Some((slice, end)) if std::ptr::eq(slice.as_ptr(), part.as_ptr()) => Ok((at, end)),
         _ => Err(E::custom("a member not borrowed from the page")),
     }
 }
@@ -249,7 +248,10 @@ mod tests {
     fn a_member_is_placed_only_when_it_lies_in_the_body() {
         let body = r#"{"data":[{"id":"a"}]}"#;
         let inside = &body[10..14];
-        assert_eq!(place::<serde_json::Error>(body, inside).ok(), Some(10));
+        assert_eq!(
+            place::<serde_json::Error>(body, inside).ok().map(|(at, _)| at),
+            Some(10)
+        );
         let elsewhere = String::from(inside);
         assert!(place::<serde_json::Error>(body, &elsewhere).is_err());
         assert!(
