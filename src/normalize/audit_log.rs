@@ -19,6 +19,17 @@ use crate::openai::wire::{
 /// mapping table does not know still becomes an event (`other` / `unknown` / `unknown`).
 /// `raw` is left to the caller, which holds the record's text as received.
 pub fn audit_log(record: &Members<'_>, ctx: &Context) -> Result<Event, NormalizeError> {
+    audit_log_with(record, None, ctx)
+}
+
+/// [`audit_log`], given the record's `actor` when the reader of its page parsed it already
+/// ([`Record::take_actor`](crate::openai::wire::Record::take_actor)); without one, the actor
+/// is read from `record`.
+pub fn audit_log_with(
+    record: &Members<'_>,
+    parsed_actor: Option<AuditLogActor>,
+    ctx: &Context,
+) -> Result<Event, NormalizeError> {
     let (record_id, event_type, effective_at) = required(record)?;
     let occurred_at = DateTime::<Utc>::from_timestamp(effective_at, 0).ok_or_else(|| NormalizeError::OutOfRange {
         field: "effective_at",
@@ -27,7 +38,7 @@ pub fn audit_log(record: &Members<'_>, ctx: &Context) -> Result<Event, Normalize
     })?;
     // Optional parts are read leniently: an off-spec actor or project costs that field, not
     // the event, and `raw` still carries it.
-    let mut actor_view = record.parse::<AuditLogActor>("actor");
+    let mut actor_view = parsed_actor.or_else(|| record.parse::<AuditLogActor>("actor"));
     let project_view = record.parse::<AuditLogProject>("project");
 
     let id = super::event_id(Source::AuditLog, ctx.org_id.as_deref(), &record_id);

@@ -13,7 +13,7 @@ mod raw;
 mod timestamp;
 mod unparseable;
 
-pub use audit_log::audit_log;
+pub use audit_log::{audit_log, audit_log_with};
 pub use compliance::{compliance, compliance_without_raw};
 pub use context::Context;
 pub use error::NormalizeError;

@@ -428,3 +428,33 @@ fn a_record_nested_past_the_parsers_depth_limit_still_becomes_its_event() {
     assert_eq!(event.details, json!({}));
     assert!(record.text().get().contains(&deep), "the record's text is whole");
 }
+
+#[test]
+fn an_actor_parsed_by_the_page_reader_gives_the_event_the_text_gives() {
+    let single = [API_KEY_CREATED, INVITE_SENT, LOGIN_FAILED, ROLE_BOUND].map(|r| fixture(r).to_string());
+    let mut bodies = vec![PAGE.to_string()];
+    bodies.push(format!(
+        r#"{{"object":"list","data":[{}],"has_more":false}}"#,
+        single.join(",")
+    ));
+    let mut compared = 0;
+    for body in bodies {
+        let page = crate::openai::wire::read_audit_log_page(body.as_bytes()).expect("a page");
+        for mut record in page.data {
+            let parsed = record.take_actor();
+            assert!(
+                parsed.is_some(),
+                "the page reader parsed the actor: {}",
+                record.text().get()
+            );
+            let members = record.members();
+            let with = audit_log_with(&members, parsed, &org()).expect("normalizes");
+            let mut without = super::audit_log(&members, &org()).expect("normalizes");
+            without.ingested_at = with.ingested_at;
+            assert!(with.actor.is_some());
+            assert_eq!(with, without);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 6, "{compared}");
+}

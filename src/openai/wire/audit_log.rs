@@ -35,6 +35,8 @@ pub struct Record {
     tree: OnceLock<Value>,
     /// Where its members lie in `text`, when the reader of its page found them.
     members: Option<Box<[MemberSpan]>>,
+    /// Its `actor`, when the reader of its page parsed it on the way ([`Record::take_actor`]).
+    actor: Option<Box<AuditLogActor>>,
 }
 
 impl Record {
@@ -44,15 +46,18 @@ impl Record {
             text: text.into(),
             tree: OnceLock::new(),
             members: None,
+            actor: None,
         }
     }
 
-    /// A record of a page read in one pass: its text and where its members lie in it.
-    pub(crate) fn with_members(text: JsonText, members: Box<[MemberSpan]>) -> Self {
+    /// A record of a page read in one pass: its text, where its members lie in it, and its
+    /// `actor` when that was parsed on the way.
+    pub(crate) fn with_members(text: JsonText, members: Box<[MemberSpan]>, actor: Option<Box<AuditLogActor>>) -> Self {
         Self {
             text,
             tree: OnceLock::new(),
             members: Some(members),
+            actor,
         }
     }
 
@@ -62,6 +67,7 @@ impl Record {
             text: text.into(),
             tree: OnceLock::from(tree),
             members: None,
+            actor: None,
         }
     }
 
@@ -76,6 +82,13 @@ impl Record {
             Some(spans) => Members::at(self.text.get(), spans),
             None => Members::of(self.text.get()),
         }
+    }
+
+    /// The `actor` member as the reader of its page parsed it, taken out (`None` afterwards,
+    /// and whenever the page was read without parsing it: then read it from
+    /// [`Record::members`]). It is the same as `members().parse::<AuditLogActor>("actor")`.
+    pub fn take_actor(&mut self) -> Option<AuditLogActor> {
+        self.actor.take().map(|actor| *actor)
     }
 
     /// The text, to keep without copying it.

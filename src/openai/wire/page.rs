@@ -3,6 +3,9 @@
 //! when its [`Members`](super::Members) are read. Here the page is parsed once: each record
 //! is visited member by member, every key and value borrowed from the body, and the record
 //! keeps its text (from its `{` to its `}`, as received) with where each member lies in it.
+//! The `actor` (the largest member, and one the normalizer always reads) is parsed into its
+//! typed view on the way instead of being skipped here and parsed again from its text; an
+//! actor off the spec's shape sends the page to the plain reading.
 //!
 //! This covers the pages OpenAI sends: every record a non-empty object. Anything else — a
 //! record of another type, an empty one, a repeated or missing page field, a key with
@@ -14,7 +17,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{JsonText, ListAuditLogsResponse, MemberSpan, Record, is_json_space};
+use super::{AuditLogActor, JsonText, ListAuditLogsResponse, MemberSpan, Record, is_json_space};
 
 /// `body` as a page of audit logs.
 pub fn read_audit_log_page(body: &[u8]) -> Result<ListAuditLogsResponse, serde_json::Error> {
@@ -130,17 +133,45 @@ impl<'de> Visitor<'de> for One<'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let body = self.0;
+        let bytes = body.as_bytes();
         // Each member's key and value as (start, end) in the body.
         let mut found: Vec<[(usize, usize); 2]> = Vec::with_capacity(12);
+        let mut actor = None;
+        // The member whose value was parsed, not borrowed: its end is not known yet.
+        let mut open: Option<usize> = None;
+        let mut escaped_key = false;
         while let Some(key) = map.next_key::<&'de RawValue>()? {
-            let value = map.next_value::<&'de RawValue>()?;
-            found.push([place(body, key.get())?, place(body, value.get())?]);
+            let key_at = place(body, key.get())?;
+            escaped_key |= key.get().contains('\\');
+            if let Some(i) = open.take() {
+                found[i][1].1 = end_before(bytes, key_at.0);
+            }
+            if key.get() == ACTOR {
+                // Parsed here rather than skipped now and parsed again by the normalizer. An
+                // actor off the spec's shape fails this reading, and the page is read the
+                // plain way, where the normalizer reads it leniently.
+                let start = start_after(bytes, key_at.1);
+                actor = map.next_value::<Option<AuditLogActor>>()?.map(Box::new);
+                found.push([key_at, (start, start)]);
+                open = Some(found.len() - 1);
+            } else {
+                let value = map.next_value::<&'de RawValue>()?;
+                found.push([key_at, place(body, value.get())?]);
+            }
+        }
+        if let Some(i) = open {
+            let start = found[i][1].0;
+            found[i][1].1 = value_end(bytes, start).ok_or_else(|| de::Error::custom("an actor without its end"))?;
+        }
+        // A key spelled with escapes may also name `actor`: the members are then left to say
+        // which one counts.
+        if escaped_key {
+            actor = None;
         }
         let (Some([(first, _), _]), Some([_, (_, last)])) = (found.first(), found.last()) else {
             return Err(de::Error::custom("an empty record"));
         };
         // The record's braces: the nearest bytes other than whitespace around its members.
-        let bytes = body.as_bytes();
         let start = bytes[..*first].iter().rposition(|&b| !is_json_space(b));
         let end = bytes[*last..].iter().position(|&b| !is_json_space(b)).map(|i| last + i);
         let (start, end) = match (start, end) {
@@ -160,7 +191,70 @@ impl<'de> Visitor<'de> for One<'de> {
                 })
             })
             .collect::<Result<Box<[MemberSpan]>, A::Error>>()?;
-        Ok(Record::with_members(JsonText::parsed(body[start..=end].into()), spans))
+        Ok(Record::with_members(
+            JsonText::parsed(body[start..=end].into()),
+            spans,
+            actor,
+        ))
+    }
+}
+
+/// The key of the member parsed while the page is read, quoted as received.
+const ACTOR: &str = "\"actor\"";
+
+/// Where a member's value begins, the key ending at `key_end`: past `:` and whitespace.
+fn start_after(bytes: &[u8], key_end: usize) -> usize {
+    let rest = &bytes[key_end..];
+    key_end
+        + rest
+            .iter()
+            .position(|&b| !is_json_space(b) && b != b':')
+            .unwrap_or(rest.len())
+}
+
+/// Where a member's value ends, the next key beginning at `next_key`: before `,` and
+/// whitespace.
+fn end_before(bytes: &[u8], next_key: usize) -> usize {
+    bytes[..next_key]
+        .iter()
+        .rposition(|&b| !is_json_space(b) && b != b',')
+        .map_or(0, |i| i + 1)
+}
+
+/// The end of the value at `start` in text the parser has accepted: `null`, or an object
+/// (its braces counted outside strings); `None` for anything else (an actor written as an
+/// array, which `serde` also accepts, is left to the plain reading).
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match bytes.get(start)? {
+        b'n' => Some(start + "null".len()),
+        b'{' => {
+            let (mut depth, mut at) = (0usize, start);
+            loop {
+                at += memchr::memchr3(b'"', b'{', b'}', &bytes[at..])?;
+                match bytes[at] {
+                    b'"' => at = string_end(bytes, at + 1)?,
+                    b'{' => (depth, at) = (depth + 1, at + 1),
+                    _ => {
+                        (depth, at) = (depth - 1, at + 1);
+                        if depth == 0 {
+                            return Some(at);
+                        }
+                    }
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Past the closing quote of the string whose contents begin at `from`.
+fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        from += memchr::memchr2(b'"', b'\\', &bytes[from..])?;
+        if bytes[from] == b'"' {
+            return Some(from + 1);
+        }
+        from += 2;
     }
 }
 
@@ -178,6 +272,7 @@ fn place<E: de::Error>(body: &str, part: &str) -> Result<(usize, usize), E> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde::Deserialize;
     use serde_json::{Value, json};
 
     /// A page as both readers give it: its fields, and each record's text and members.
@@ -260,6 +355,74 @@ mod tests {
         );
     }
 
+    /// The actor the page reader parsed, and the one the members give, as JSON.
+    fn actors(body: &str) -> Vec<(Value, Value)> {
+        let page = one_pass(body).expect("read in one pass");
+        page.data
+            .into_iter()
+            .map(|mut r| {
+                let parsed = serde_json::to_value(r.take_actor()).expect("json");
+                let read = serde_json::to_value(r.members().parse::<AuditLogActor>("actor")).expect("json");
+                (parsed, read)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_actor_is_parsed_on_the_way_wherever_it_lies_and_its_member_kept() {
+        let session = r#"{"type": "session", "session": {"user": {"id": "user-1", "email": "a@b.c"},
+            "ip_address": "81.2.69.142", "user_agent": "x {\"}\\ y }", "extra": [{"}": "{"}],
+            "ip_address_details": {"country": "GB", "latitude": "51.5", "longitude": "-0.1"}}}"#;
+        let body = format!(
+            "{{\"object\": \"list\", \"data\": [\n  {{\"id\": \"a\", \"actor\" :  {session}\n  }},\n  \
+             {{\"id\":\"b\",\"actor\":{session},\"login.failed\":{{\"error_code\":\"x\"}}}},\n  \
+             {{\"id\":\"c\",\"actor\":null}}, {{\"actor\":{{\"type\":\"api_key\",\"api_key\":{{\"id\":\"k\"}}}},\"id\":\"d\"}},\
+             {{\"id\":\"e\"}}], \"has_more\": false}}"
+        );
+        let found = actors(&body);
+        assert_eq!(found.len(), 5);
+        for (parsed, read) in &found[..2] {
+            assert_eq!(parsed, read);
+            assert_eq!(parsed["session"]["user_agent"], "x {\"}\\ y }");
+        }
+        assert_eq!(found[2], (Value::Null, Value::Null), "a null actor is none");
+        assert_eq!(found[3].0["api_key"]["id"], "k");
+        assert_eq!(found[3].0, found[3].1);
+        assert_eq!(found[4], (Value::Null, Value::Null));
+        let (fast, plain) = both(&body);
+        assert_eq!(
+            fast, plain,
+            "members, the actor's among them, as the plain reading has them"
+        );
+    }
+
+    #[test]
+    fn an_actor_off_the_spec_sends_the_page_to_the_plain_reading() {
+        for actor in [
+            r#""x""#,
+            r#"{"type": 5}"#,
+            r#"["session"]"#,
+            r#"{"session": {"ip_address": []}}"#,
+        ] {
+            let body = format!(r#"{{"object":"list","data":[{{"id":"a","actor":{actor}}}],"has_more":false}}"#);
+            assert!(one_pass(&body).is_err(), "not read in one pass: {actor}");
+            let (fast, plain) = both(&body);
+            assert_eq!(fast, plain, "{actor}");
+        }
+    }
+
+    #[test]
+    fn an_actor_key_spelled_with_escapes_leaves_the_actor_to_the_members() {
+        let body = r#"{"object":"list","data":[{"actor":{"type":"session"},"\u0061ctor":{"type":"api_key"}}],"has_more":false}"#;
+        let mut page = one_pass(body).expect("read in one pass");
+        assert!(page.data[0].take_actor().is_none());
+        let read = page.data[0]
+            .members()
+            .parse::<AuditLogActor>("actor")
+            .expect("an actor");
+        assert_eq!(read.actor_type.as_deref(), Some("api_key"), "the last one counts");
+    }
+
     proptest! {
         #![proptest_config(crate::props::config())]
         /// Any page of objects, compact or pretty-printed, reads as the plain reading reads it.
@@ -279,7 +442,41 @@ mod tests {
             let page = json!({"object": "list", "data": data, "first_id": "a", "last_id": null, "has_more": more});
             let body = if pretty { serde_json::to_string_pretty(&page) } else { serde_json::to_string(&page) }
                 .expect("json");
-            prop_assert!(one_pass(&body).is_ok(), "read in one pass");
+            // An actor off the spec's shape is the one thing left to the plain reading.
+            let off_spec = data.iter().any(|r| {
+                r.get("actor")
+                    .is_some_and(|a| !(a.is_null() || a.is_object() && AuditLogActor::deserialize(a).is_ok()))
+            });
+            prop_assert!(one_pass(&body).is_ok() || off_spec, "read in one pass");
+            let (fast, plain) = both(&body);
+            prop_assert_eq!(fast, plain);
+        }
+        /// Actors of any strings, anywhere in a record, compact or pretty-printed: parsed on
+        /// the way as the members would parse them, every member where the plain reading has it.
+        #[test]
+        fn an_actor_reads_as_its_member_reads(
+            strings in proptest::collection::vec(any::<String>(), 6),
+            before in any::<bool>(),
+            pretty in any::<bool>(),
+        ) {
+            let actor = json!({"type": strings[0], "session": {
+                "user": {"id": strings[1], "email": strings[2]}, strings[3].clone(): [strings[4]],
+                "user_agent": strings[5], "ip_address_details": {"country": strings[4]}}});
+            // Written out by hand: a map of `serde_json` would sort `actor` first.
+            let text = |v: &Value| if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) };
+            let (actor, id) = (text(&actor).expect("json"), text(&json!(strings[0])).expect("json"));
+            let space = if pretty { "\n  " } else { "" };
+            let record = if before {
+                format!("{{{space}\"actor\": {actor},{space}\"id\": {id}{space}}}")
+            } else {
+                format!("{{{space}\"id\": {id},{space}\"actor\": {actor}{space}}}")
+            };
+            let body = format!(
+                "{{\"object\": \"list\", \"data\": [{record}, {{\"id\": \"x\", \"actor\": null}}], \"has_more\": false}}"
+            );
+            for (parsed, read) in actors(&body) {
+                prop_assert_eq!(parsed, read);
+            }
             let (fast, plain) = both(&body);
             prop_assert_eq!(fast, plain);
         }

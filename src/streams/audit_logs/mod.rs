@@ -217,7 +217,7 @@ impl AuditLogStream {
             let fetched = fetching
                 .await
                 .map_err(|join| CycleError::Upstream(format!("the page request's task failed: {join}")))?;
-            let page = match fetched {
+            let mut page = match fetched {
                 Ok(page) => page,
                 Err(err) => {
                     pass.mark(&mut shared.state());
@@ -225,6 +225,8 @@ impl AuditLogStream {
                 }
             };
             self.metrics.page_fetched(name);
+            // Actors the page reader parsed, by record, handed to the normalizer.
+            let mut actors: Vec<_> = page.body.data.iter_mut().map(Record::take_actor).collect();
             let (events, more, oldest) = {
                 let mut state = shared.state();
                 let taken = match pass.take(&mut state, &page.body, page.request_id.as_deref()) {
@@ -239,9 +241,10 @@ impl AuditLogStream {
                     .records
                     .iter()
                     .map(|(place, record, members)| {
+                        let actor = actors.get_mut(*place).and_then(Option::take);
                         let event =
                             super::to_event(name, Source::AuditLog, record, &self.ctx, &self.metrics, |_, ctx| {
-                                normalize::audit_log(members, ctx)
+                                normalize::audit_log_with(members, actor, ctx)
                             });
                         (event, *place)
                     })
