@@ -87,9 +87,17 @@ impl<'a> Members<'a> {
     /// Member `key` as a string: `Ok(None)` when absent or `null`. Borrowed from the record's
     /// text unless it holds escapes.
     pub fn str(&self, key: &str) -> Result<Option<Cow<'a, str>>, WrongType> {
-        self.present(key)
-            .map(|v| serde_json::from_str::<Text<'a>>(v).map(|t| t.0).map_err(|_| WrongType))
-            .transpose()
+        let Some(v) = self.present(key) else { return Ok(None) };
+        // Every value here is text a parser accepted: one that is quoted and holds no
+        // backslash is a string whose contents are exactly what lies between the quotes.
+        if let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'))
+            && memchr::memchr(b'\\', inner.as_bytes()).is_none()
+        {
+            return Ok(Some(Cow::Borrowed(inner)));
+        }
+        serde_json::from_str::<Text<'a>>(v)
+            .map(|t| Some(t.0))
+            .map_err(|_| WrongType)
     }
 
     /// Member `key` as an integer: `Ok(None)` when absent or `null`; a fraction, an exponent,
@@ -97,6 +105,12 @@ impl<'a> Members<'a> {
     /// [`serde_json::Value::as_i64`] and [`serde_json::Value::as_u64`].
     pub fn integer(&self, key: &str) -> Result<Option<Integer>, WrongType> {
         let Some(v) = self.present(key) else { return Ok(None) };
+        // Accepted JSON of only digits (and a sign) is an integer written as Rust reads one.
+        if v.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            && let Ok(n) = v.parse::<i64>()
+        {
+            return Ok(Some(Integer::Fits(n)));
+        }
         if let Ok(n) = serde_json::from_str::<i64>(v) {
             return Ok(Some(Integer::Fits(n)));
         }
@@ -187,6 +201,32 @@ mod tests {
                 (None, None) => Err(WrongType),
             };
             assert_eq!(m.integer(key), expected, "{key}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::props::config())]
+        /// Any value reads as a string or an integer exactly when a value tree says it is one.
+        #[test]
+        fn strings_and_integers_read_as_a_value_tree_reads_them(value in crate::props::json(), pretty in proptest::bool::ANY) {
+            let record = json!({"k": value});
+            let text = if pretty { serde_json::to_string_pretty(&record) } else { serde_json::to_string(&record) };
+            let text = raw(&text.expect("json"));
+            let m = Members::of(text.get());
+            let value = &record["k"];
+            let string = match value {
+                Value::Null => Ok(None),
+                Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(WrongType),
+            };
+            proptest::prop_assert_eq!(m.str("k").map(|s| s.map(Cow::into_owned)), string);
+            let integer = match (value.as_i64(), value.as_u64(), value.is_null()) {
+                (_, _, true) => Ok(None),
+                (Some(n), _, _) => Ok(Some(Integer::Fits(n))),
+                (None, Some(n), _) => Ok(Some(Integer::TooLarge(n))),
+                (None, None, _) => Err(WrongType),
+            };
+            proptest::prop_assert_eq!(m.integer("k"), integer);
         }
     }
 
