@@ -7,13 +7,13 @@
 //! table, about five instructions per byte, for text that almost never holds a byte JSON
 //! must escape. Here each string is first checked for such a byte in one pass with no early
 //! exit (which the compiler turns into vector compares) and, without one, copied as it is;
-//! the rare string with one is handed to `serde_json`. Numbers, `geo` and findings (rare, or
-//! cheap) are written by `serde_json` too, so their spelling cannot drift.
+//! the rare string with one is handed to `serde_json`. Numbers and findings (rare, or cheap)
+//! are written by `serde_json` too, so their spelling cannot drift.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::event::{Actor, Event, Project, Target};
+use super::event::{Actor, Event, Geo, Project, Target};
 use super::{Raw, timestamp};
 
 /// Appends `event` as one line of JSON (no newline) to `out`.
@@ -53,7 +53,27 @@ fn write_actor(actor: &Actor, out: &mut Vec<u8>) {
     o.optional("api_key_id", actor.api_key_id.as_deref());
     o.optional("ip", actor.ip.as_deref());
     o.optional("user_agent", actor.user_agent.as_deref());
-    serde_value(o.key("geo"), &actor.geo);
+    o.nested("geo", actor.geo.as_ref(), write_geo);
+    o.close();
+}
+
+fn write_geo(geo: &Geo, out: &mut Vec<u8>) {
+    let mut o = Object::open(out);
+    o.optional("country", geo.country.as_deref());
+    o.optional("city", geo.city.as_deref());
+    // The derived `Serialize` leaves these out when absent.
+    if let Some(region) = &geo.region {
+        o.str("region", region);
+    }
+    if let Some(asn) = &geo.asn {
+        o.str("asn", asn);
+    }
+    if let Some(latitude) = geo.latitude {
+        serde_value(o.key("latitude"), &latitude);
+    }
+    if let Some(longitude) = geo.longitude {
+        serde_value(o.key("longitude"), &longitude);
+    }
     o.close();
 }
 
@@ -316,10 +336,22 @@ mod tests {
             target in proptest::option::of((text(), proptest::option::of(text()))),
             project in proptest::option::of(proptest::option::of(text())),
             details in tree(), raw in proptest::option::of(tree()), as_text in any::<bool>(),
+            geo in proptest::option::of((
+                proptest::collection::vec(proptest::option::of(text()), 4),
+                proptest::option::of((any::<f64>(), -180.0f64..180.0)),
+            )),
         ) -> Event {
             let at = DateTime::from_timestamp(secs, nanos).expect("in range");
             let mut e = Event::new(id, Source::Inventory, org, kind, at);
-            e.actor = actor.map(|(actor_type, email, ip)| Actor { actor_type, email, ip, ..Actor::default() });
+            let geo = geo.map(|(mut texts, at)| Geo {
+                asn: texts.pop().flatten(),
+                region: texts.pop().flatten(),
+                city: texts.pop().flatten(),
+                country: texts.pop().flatten(),
+                latitude: at.map(|(lat, _)| lat),
+                longitude: at.map(|(_, lon)| lon),
+            });
+            e.actor = actor.map(|(actor_type, email, ip)| Actor { actor_type, email, ip, geo, ..Actor::default() });
             e.target = target.map(|(target_type, name)| Target { target_type, id: None, name });
             e.project = project.map(|name| Project { id: Some("p".into()), name });
             e.details = details;
