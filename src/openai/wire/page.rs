@@ -230,7 +230,7 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
         b'{' => {
             let (mut depth, mut at) = (0usize, start);
             loop {
-                at += memchr::memchr3(b'"', b'{', b'}', &bytes[at..])?;
+                at += memchr::memchr3(b'"', b'{', b'}', bytes.get(at..)?)?;
                 match bytes[at] {
                     b'"' => at = string_end(bytes, at + 1)?,
                     b'{' => (depth, at) = (depth + 1, at + 1),
@@ -250,7 +250,7 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
 /// Past the closing quote of the string whose contents begin at `from`.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
-        from += memchr::memchr2(b'"', b'\\', &bytes[from..])?;
+        from += memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
         if bytes[from] == b'"' {
             return Some(from + 1);
         }
@@ -409,6 +409,17 @@ mod tests {
             let (fast, plain) = both(&body);
             assert_eq!(fast, plain, "{actor}");
         }
+    }
+
+    #[test]
+    fn the_end_of_a_value_is_found_only_in_whole_text() {
+        let text = br#"{"a": "x\"}", "b": {"c": "}"}} tail"#;
+        assert_eq!(value_end(text, 0), Some(text.len() - " tail".len()));
+        assert_eq!(value_end(b"null, 1", 0), Some(4));
+        for cut in [&text[..10], &br#"{"a": "x\"#[..], &b"{"[..]] {
+            assert_eq!(value_end(cut, 0), None, "{}", String::from_utf8_lossy(cut));
+        }
+        assert_eq!(value_end(b"[1]", 0), None, "an array is left to the plain reading");
     }
 
     #[test]
