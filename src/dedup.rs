@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Ids with their event time (Unix seconds or microseconds, as the stream chooses).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecentIds {
-    by_id: HashMap<String, i64>,
+    /// Hashed with foldhash: every record of every stream is looked up here, and SipHash
+    /// over an id cost several times as much.
+    by_id: HashMap<String, i64, foldhash::fast::RandomState>,
     by_time: BTreeSet<(i64, String)>,
 }
 

@@ -5,7 +5,9 @@
 //! stream would repeat pages forever. Each of these is an error the cycle backs off on.
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
+
+use foldhash::fast::{FixedState, RandomState};
 
 /// How many record ids of one pass are remembered (as 4-byte hashes, so about 1.2 MiB at
 /// most; a backfill pages several slices at once, each its own pass): a cycle that returns to
@@ -15,20 +17,19 @@ pub(crate) const REMEMBERED_IDS: usize = 100_000;
 /// The cursors and record ids one pass through a listing has seen.
 #[derive(Debug, Default)]
 pub(crate) struct CursorGuard {
-    cursors: HashSet<String>,
-    ids: HashSet<u32>,
+    cursors: HashSet<String, RandomState>,
+    ids: HashSet<u32, RandomState>,
     /// The order ids were seen in, to forget the oldest past [`REMEMBERED_IDS`].
     order: VecDeque<u32>,
 }
 
 /// 32 bits are enough: a page is refused only when every one of its records was seen, and
 /// a page of fresh records that all collide with remembered ones (each about 100,000 in
-/// 2^32) does not happen; a single collision only counts one record as known.
+/// 2^32) does not happen; a single collision only counts one record as known. foldhash, not
+/// std's SipHash: every record of every listing is fingerprinted here.
 fn fingerprint(id: &str) -> u32 {
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
     #[allow(clippy::cast_possible_truncation)]
-    let short = h.finish() as u32;
+    let short = FixedState::with_seed(0x6f61_6969).hash_one(id) as u32;
     short
 }
 
