@@ -182,18 +182,18 @@ impl<'de> Visitor<'de> for One<'de> {
             let offset = |at: usize| u32::try_from(at - start).map_err(|_| de::Error::custom("a record too large"));
             Ok((offset(from)?, offset(to)?))
         };
-        let spans = found
-            .iter()
-            .map(|&[key, value]| {
-                Ok(MemberSpan {
-                    key: within(key)?,
-                    value: within(value)?,
-                })
-            })
-            .collect::<Result<Box<[MemberSpan]>, A::Error>>()?;
+        // Sized up front: collected through a `Result`, the list grew from nothing and was
+        // shrunk again, a reallocation per record.
+        let mut spans = Vec::with_capacity(found.len());
+        for &[key, value] in &found {
+            spans.push(MemberSpan {
+                key: within(key)?,
+                value: within(value)?,
+            });
+        }
         Ok(Record::with_members(
             JsonText::parsed(body[start..=end].into()),
-            spans,
+            spans.into_boxed_slice(),
             actor,
         ))
     }
