@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::openai::wire::{JsonText, is_json_space, tree_of};
+use crate::openai::wire::{JsonText, is_json_space, string_end, tree_of};
 
 /// The upstream record of an event.
 #[derive(Debug, Clone)]
@@ -87,25 +87,18 @@ fn one_line(text: JsonText) -> JsonText {
         return text;
     }
     let mut out = Vec::with_capacity(json.len());
-    let mut rest = json;
-    while let Some((&b, after)) = rest.split_first() {
-        rest = after;
-        if is_json_space(b) {
-            continue;
-        }
-        out.push(b);
-        if b != b'"' {
-            continue;
-        }
-        // Inside a string: copy up to its closing quote in runs, stepping over escapes.
-        while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
-            let escaped = rest[at] == b'\\';
-            let end = if escaped { at + 2 } else { at + 1 }.min(rest.len());
-            out.extend_from_slice(&rest[..end]);
-            rest = &rest[end..];
-            if !escaped {
-                break;
+    let mut at = 0;
+    while let Some(&b) = json.get(at) {
+        if b == b'"' {
+            // A string is copied whole, up to its closing quote.
+            let end = string_end(json, at + 1).unwrap_or(json.len());
+            out.extend_from_slice(&json[at..end]);
+            at = end;
+        } else {
+            if !is_json_space(b) {
+                out.push(b);
             }
+            at += 1;
         }
     }
     // Only ASCII whitespace outside strings was dropped, so this is the same JSON, still UTF-8:

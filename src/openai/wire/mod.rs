@@ -9,4 +9,4 @@ mod text;
 pub use audit_log::*;
 pub use members::{Integer, MemberSpan, Members, WrongType};
 pub use page::read_audit_log_page;
-pub use text::{JsonText, is_json_space};
+pub use text::{JsonText, is_json_space, string_end};

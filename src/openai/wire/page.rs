@@ -17,7 +17,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{AuditLogActor, JsonText, ListAuditLogsResponse, MemberSpan, Record, is_json_space};
+use super::{AuditLogActor, JsonText, ListAuditLogsResponse, MemberSpan, Record, is_json_space, string_end};
 
 /// `body` as a page of audit logs.
 pub fn read_audit_log_page(body: &[u8]) -> Result<ListAuditLogsResponse, serde_json::Error> {
@@ -244,17 +244,6 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
             }
         }
         _ => None,
-    }
-}
-
-/// Past the closing quote of the string whose contents begin at `from`.
-fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        from += memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
-        if bytes[from] == b'"' {
-            return Some(from + 1);
-        }
-        from += 2;
     }
 }
 

@@ -36,6 +36,18 @@ pub fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Past the closing quote of the JSON string whose contents begin at `from` (just after its
+/// opening quote), stepping over escapes; `None` when `bytes` end first.
+pub fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        from += memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+        if bytes[from] == b'"' {
+            return Some(from + 1);
+        }
+        from += 2;
+    }
+}
+
 impl From<Box<RawValue>> for JsonText {
     fn from(raw: Box<RawValue>) -> Self {
         JsonText(raw.into())
