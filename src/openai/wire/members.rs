@@ -105,10 +105,9 @@ impl<'a> Members<'a> {
     /// [`serde_json::Value::as_i64`] and [`serde_json::Value::as_u64`].
     pub fn integer(&self, key: &str) -> Result<Option<Integer>, WrongType> {
         let Some(v) = self.present(key) else { return Ok(None) };
-        // Accepted JSON of only digits (and a sign) is an integer written as Rust reads one.
-        if v.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-            && let Ok(n) = v.parse::<i64>()
-        {
+        // Accepted JSON that Rust reads as an `i64` is an integer written plainly (JSON has no
+        // `+` sign, and a fraction or an exponent does not read).
+        if let Ok(n) = v.parse::<i64>() {
             return Ok(Some(Integer::Fits(n)));
         }
         if let Ok(n) = serde_json::from_str::<i64>(v) {
