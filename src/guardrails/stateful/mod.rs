@@ -16,8 +16,7 @@ mod first_seen;
 mod velocity;
 mod window;
 
-use std::collections::HashMap;
-
+use hashbrown::HashMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::reconcile::{Check, Memory, Pending};
@@ -164,18 +163,17 @@ pub type Evidence = Vec<Entry>;
 macro_rules! groups_of {
     ($name:ident, $variant:ident, $group:ty) => {
         fn $name(&mut self, rule: &str) -> &mut Keyed<$group> {
-            // Looked up before inserting, so the rule id is not copied for every event.
-            if !matches!(self.rules.get(rule), Some(RuleState::$variant { .. })) {
-                self.rules.insert(
-                    rule.to_string(),
-                    RuleState::$variant {
-                        groups: Keyed::default(),
-                    },
-                );
+            // One probe; the rule id is copied only when the rule's state is created.
+            let empty = || RuleState::$variant {
+                groups: Keyed::default(),
+            };
+            let state = self.rules.entry_ref(rule).or_insert_with(empty);
+            if !matches!(state, RuleState::$variant { .. }) {
+                *state = empty();
             }
-            match self.rules.get_mut(rule) {
-                Some(RuleState::$variant { groups }) => groups,
-                _ => unreachable!("inserted above"),
+            match state {
+                RuleState::$variant { groups } => groups,
+                _ => unreachable!("replaced above"),
             }
         }
     };
@@ -462,15 +460,13 @@ fn room<T>(items: &mut Vec<T>) {
 const FORGET_AT_ONCE: usize = MAX_GROUPS / 10;
 
 /// The group of `key`, created empty on first use (the key is copied only then), after
-/// making room under [`MAX_GROUPS`] by forgetting the least recently touched tenth.
+/// making room under [`MAX_GROUPS`] by forgetting the least recently touched tenth. One probe
+/// finds a known group (every stateful rule does this for every event it sees).
 fn group<'a, G: Default>(groups: &'a mut Keyed<G>, key: &str, touched: impl Fn(&G) -> u64) -> &'a mut G {
-    if !groups.contains_key(key) {
-        if groups.len() >= MAX_GROUPS {
-            forget_least_recent(groups, touched);
-        }
-        groups.insert(key.to_string(), G::default());
+    if groups.len() >= MAX_GROUPS && !groups.contains_key(key) {
+        forget_least_recent(groups, touched);
     }
-    groups.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
+    groups.entry_ref(key).or_default()
 }
 
 /// Forgets the [`FORGET_AT_ONCE`] least recently touched groups (ties by key, so the choice

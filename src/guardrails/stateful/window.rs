@@ -111,14 +111,22 @@ impl State {
                 group.entries.remove(same);
             }
         }
+        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
+        let cap = most.saturating_mul(4).clamp(64, 4096);
+        // A backfill pages newest first, so a busy group is full and each new entry older than
+        // all it holds: kept, it would be the one dropped at once. Nothing changes then, and no
+        // window can be newly reached (each window of what is held was judged when its last
+        // change came), so the entry is not even made.
+        if group.entries.len() >= cap && group.entries.first().is_some_and(|e| e.t > t) {
+            return None;
+        }
         let entry = Entry {
             t,
             id: id.to_string(),
             v: values.to_vec(),
         };
         let t_new = entry.t;
-        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
-        insert_sorted(&mut group.entries, entry, most.saturating_mul(4).clamp(64, 4096));
+        insert_sorted(&mut group.entries, entry, cap);
         let window_ms = need.window_ms;
         let entries = &group.entries;
         // Entries are sorted by time, so the windows that contain the new entry end at a run
@@ -226,7 +234,7 @@ fn closed(first: &[Entry], (t, id): (i64, &str), count: usize, window_ms: i64) -
 
 #[cfg(test)]
 mod tests {
-    use super::super::fingerprint;
+    use super::super::{RuleState, fingerprint};
     use super::*;
 
     const MIN: i64 = 60_000;
@@ -349,6 +357,98 @@ mod tests {
             let entry = e(i as i64 * MIN, &format!("b{i}"), &[country, agent]);
             assert!(count(&mut s, entry, &need).is_none());
         }
+    }
+
+    /// What `threshold` decides, written plainly: every new entry is inserted (and the oldest
+    /// dropped past `cap`), then every window holding it is counted.
+    fn oracle(entries: &mut Vec<Entry>, entry: Entry, need: &Need<'_>) -> Option<Vec<String>> {
+        if entries.iter().any(|e| e.t == entry.t && e.id == entry.id) {
+            return None;
+        }
+        let distinct = !need.minimums.is_empty();
+        if distinct {
+            if let Some(last) = entries.last_mut()
+                && last.v == entry.v
+                && last.t <= entry.t
+            {
+                *last = entry;
+                return None;
+            }
+            if let Some(same) = entries.iter().position(|e| e.v == entry.v && e.t <= entry.t) {
+                entries.remove(same);
+            }
+        }
+        let cap = need
+            .minimums
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(need.count)
+            .saturating_mul(4)
+            .clamp(64, 4096);
+        let (t_new, at) = (entry.t, entries.partition_point(|e| e.t <= entry.t));
+        entries.insert(at, entry);
+        if entries.len() > cap {
+            entries.drain(..entries.len() - cap);
+        }
+        for end in 0..entries.len() {
+            let end_t = entries[end].t;
+            if end_t < t_new || end_t - t_new > need.window_ms {
+                continue;
+            }
+            let inside =
+                entries.partition_point(|e| end_t - e.t > need.window_ms)..entries.partition_point(|e| e.t <= end_t);
+            let reached = if distinct {
+                let window = &entries[inside.clone()];
+                (0..need.minimums.len()).all(|f| at_least_distinct(window, f, need.minimums[f]))
+            } else {
+                inside.len() >= need.count
+            };
+            if reached {
+                let evidence: Vec<String> = entries.drain(inside).map(|e| e.id).collect();
+                return Some(evidence[evidence.len().saturating_sub(MAX_EVIDENCE)..].to_vec());
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// Whatever the arrival order — newest first as a backfill pages, or shuffled — and
+        /// however full the group, `threshold` decides as the plain reading does and holds
+        /// the same entries.
+        #[test]
+        fn a_threshold_decides_as_the_plain_reading_in_any_order(
+            times in proptest::collection::vec((0i64..400, 0u64..5), 0..300),
+            newest_first in proptest::bool::ANY,
+            count in 2usize..30,
+            distinct in proptest::option::of(2usize..5),
+            window_min in 1i64..60,
+        ) {
+            let mut events: Vec<Entry> = times
+                .iter()
+                .enumerate()
+                .map(|(i, &(t, v))| Entry { t: t * MIN / 4, id: format!("e{i}"), v: if distinct.is_some() { vec![v] } else { vec![] } })
+                .collect();
+            if newest_first {
+                events.sort_by_key(|e| std::cmp::Reverse(e.t));
+            }
+            let minimums: Vec<usize> = distinct.into_iter().collect();
+            let need = Need { count, minimums: &minimums, window_ms: window_min * MIN };
+            let (mut s, mut plain) = (State::default(), Vec::new());
+            for event in events {
+                let got = count_ids(&mut s, event.clone(), &need);
+                proptest::prop_assert_eq!(got, oracle(&mut plain, event, &need));
+            }
+            let held = match s.rules.get("r") {
+                Some(RuleState::Threshold { groups }) => groups.get("u").map(|g| g.entries.clone()).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            proptest::prop_assert_eq!(held, plain);
+        }
+    }
+
+    fn count_ids(s: &mut State, entry: Entry, need: &Need<'_>) -> Option<Vec<String>> {
+        count(s, entry, need).map(|evidence| evidence.into_iter().map(|e| e.id).collect())
     }
 
     #[test]
