@@ -202,16 +202,12 @@ impl Engine {
                     if !group_key(group_by, event, &mut key) {
                         continue;
                     }
-                    let entry = Entry {
-                        t,
-                        id: event.id.clone(),
-                        v: Vec::new(),
-                    };
                     self.dirty = true;
                     let window_ms = millis(*window);
+                    let at = (t, event.id.as_str());
                     if let Some(evidence) =
                         self.state
-                            .sequence(&rule.id, &key, entry, is_first, is_then, *first_count, window_ms)
+                            .sequence(&rule.id, &key, at, is_first, is_then, *first_count, window_ms)
                     {
                         let extra = json!({"first_count": evidence.len() - 1, "window": humantime::format_duration(*window).to_string()});
                         out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));

@@ -491,6 +491,12 @@ fn holds(entries: &[Entry], t: i64, id: &str) -> bool {
     entries[from..].iter().take_while(|e| e.t == t).any(|e| e.id == id)
 }
 
+/// Whether [`insert_sorted`] would drop an entry at `t` at once: `entries` are `cap` long
+/// and all newer.
+fn drops_at_once(entries: &[Entry], t: i64, cap: usize) -> bool {
+    entries.len() >= cap && entries.first().is_some_and(|e| e.t > t)
+}
+
 /// Keeps `entries` sorted by time and at most `cap` long (the oldest go).
 fn insert_sorted(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
     let at = entries.partition_point(|e| e.t <= entry.t);

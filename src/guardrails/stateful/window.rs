@@ -1,6 +1,6 @@
 //! Threshold and sequence rules: the events of a group that fall within one sliding window.
 
-use super::{Entry, Evidence, MAX_EVIDENCE, State, group, holds, insert_sorted, take};
+use super::{Entry, Evidence, MAX_EVIDENCE, State, drops_at_once, group, holds, insert_sorted, take};
 
 /// What a threshold rule needs within one window.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +117,7 @@ impl State {
         // all it holds: kept, it would be the one dropped at once. Nothing changes then, and no
         // window can be newly reached (each window of what is held was judged when its last
         // change came), so the entry is not even made.
-        if group.entries.len() >= cap && group.entries.first().is_some_and(|e| e.t > t) {
+        if drops_at_once(&group.entries, t, cap) {
             return None;
         }
         let entry = Entry {
@@ -167,7 +167,7 @@ impl State {
         &mut self,
         rule: &str,
         key: &str,
-        entry: Entry,
+        (t_new, id): (i64, &str),
         is_first: bool,
         is_then: bool,
         first_count: usize,
@@ -177,33 +177,31 @@ impl State {
         let groups = self.sequence_groups(rule);
         let group = group(groups, key, |g| g.touched);
         group.touched = now;
-        let t_new = entry.t;
-        let known_then = is_then && holds(&group.then, t_new, &entry.id);
-        let cap = first_count.saturating_mul(4).clamp(64, 4096);
-        // The entry is copied only when it is both steps.
-        let end = if is_first && !holds(&group.first, t_new, &entry.id) {
-            if is_then {
-                insert_sorted(&mut group.first, entry.clone(), cap);
-                Some(entry)
-            } else {
-                insert_sorted(&mut group.first, entry, cap);
-                None
-            }
-        } else {
-            is_then.then_some(entry)
+        let entry = || Entry {
+            t: t_new,
+            id: id.to_string(),
+            v: Vec::new(),
         };
+        let known_then = is_then && holds(&group.then, t_new, id);
+        let cap = first_count.saturating_mul(4).clamp(64, 4096);
+        // A `first` the list already holds, or one a full list would drop at once (a backfill
+        // pages newest first), changes nothing.
+        let new_first = is_first && !holds(&group.first, t_new, id) && !drops_at_once(&group.first, t_new, cap);
+        if new_first {
+            insert_sorted(&mut group.first, entry(), cap);
+        }
         // A `then` closes a sequence ending at it; it is kept only when it does not.
-        if let Some(end) = end {
-            if let Some(firsts) = closed(&group.first, (end.t, &end.id), first_count, window_ms) {
+        if is_then {
+            if let Some(firsts) = closed(&group.first, (t_new, id), first_count, window_ms) {
                 let mut evidence = take(&mut group.first, &firsts);
                 if known_then {
-                    group.then.retain(|e| !(e.t == end.t && e.id == end.id));
+                    group.then.retain(|e| !(e.t == t_new && e.id == id));
                 }
-                evidence.push(end);
+                evidence.push(entry());
                 return Some(evidence);
             }
-            if !known_then {
-                insert_sorted(&mut group.then, end, 16);
+            if !known_then && !drops_at_once(&group.then, t_new, MAX_THEN) {
+                insert_sorted(&mut group.then, entry(), MAX_THEN);
             }
         }
         // A new (possibly older) `first` may complete one for a `then` already seen.
@@ -222,6 +220,9 @@ impl State {
         None
     }
 }
+
+/// `then` events a sequence group keeps waiting for their `first`s.
+const MAX_THEN: usize = 16;
 
 /// The indices of the `first` events (sorted by time) in the window that ends at the `then`
 /// event `(t, id)`, other than that event itself, when there are at least `count`.
@@ -447,6 +448,92 @@ mod tests {
         }
     }
 
+    /// Inserts `entry` keeping time order, then drops the oldest past `cap`.
+    fn plain_insert(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
+        let at = entries.partition_point(|e| e.t <= entry.t);
+        entries.insert(at, entry);
+        if entries.len() > cap {
+            entries.drain(..entries.len() - cap);
+        }
+    }
+
+    /// What `sequence` decides, written plainly: every step is inserted (the oldest dropped
+    /// past the caps), a `then` is closed against the `first`s, and the held `then`s within
+    /// the window after a `first` are tried again.
+    fn sequence_oracle(
+        (first, then): &mut (Vec<Entry>, Vec<Entry>),
+        entry: &Entry,
+        (is_first, is_then): (bool, bool),
+        count: usize,
+        window_ms: i64,
+    ) -> Option<Vec<String>> {
+        let ids = |evidence: Vec<Entry>| evidence.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let has = |list: &[Entry]| list.iter().any(|e| e.t == entry.t && e.id == entry.id);
+        let known_then = is_then && has(then);
+        if is_first && !has(first) {
+            plain_insert(first, entry.clone(), count.saturating_mul(4).clamp(64, 4096));
+        }
+        if is_then {
+            if let Some(firsts) = closed(first, (entry.t, &entry.id), count, window_ms) {
+                let mut evidence = take(first, &firsts);
+                then.retain(|e| !(e.t == entry.t && e.id == entry.id));
+                evidence.push(entry.clone());
+                return Some(ids(evidence));
+            }
+            if !known_then {
+                plain_insert(then, entry.clone(), MAX_THEN);
+            }
+        }
+        if is_first {
+            for i in 0..then.len() {
+                if then[i].t < entry.t || then[i].t - entry.t > window_ms {
+                    continue;
+                }
+                if let Some(firsts) = closed(first, (then[i].t, &then[i].id), count, window_ms) {
+                    let mut evidence = take(first, &firsts);
+                    evidence.push(then.remove(i));
+                    return Some(ids(evidence));
+                }
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// Newest first or shuffled, with lists full or not, `sequence` decides as the plain
+        /// reading does and holds the same steps.
+        #[test]
+        fn a_sequence_decides_as_the_plain_reading_in_any_order(
+            steps in proptest::collection::vec((0i64..300, 0u8..3), 0..300),
+            newest_first in proptest::bool::ANY,
+            count in 1usize..20,
+            window_min in 1i64..30,
+        ) {
+            let mut events: Vec<(Entry, (bool, bool))> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, &(t, kind))| (e(t * MIN / 4, &format!("e{i}"), &[]), (kind != 1, kind != 0)))
+                .collect();
+            if newest_first {
+                events.sort_by_key(|(e, _)| std::cmp::Reverse(e.t));
+            }
+            let window_ms = window_min * MIN;
+            let (mut s, mut plain) = (State::default(), (Vec::new(), Vec::new()));
+            for (entry, (is_first, is_then)) in &events {
+                let got = s
+                    .sequence("r", "u", (entry.t, &entry.id), *is_first, *is_then, count, window_ms)
+                    .map(|evidence| evidence.into_iter().map(|e| e.id).collect::<Vec<_>>());
+                let want = sequence_oracle(&mut plain, entry, (*is_first, *is_then), count, window_ms);
+                proptest::prop_assert_eq!(got, want);
+            }
+            let held = match s.rules.get("r") {
+                Some(RuleState::Sequence { groups }) => groups.get("u").map(|g| (g.first.clone(), g.then.clone())).unwrap_or_default(),
+                _ => (Vec::new(), Vec::new()),
+            };
+            proptest::prop_assert_eq!(held, plain);
+        }
+    }
+
     fn count_ids(s: &mut State, entry: Entry, need: &Need<'_>) -> Option<Vec<String>> {
         count(s, entry, need).map(|evidence| evidence.into_iter().map(|e| e.id).collect())
     }
@@ -469,20 +556,11 @@ mod tests {
     fn a_sequence_fires_when_the_success_arrives_before_its_failures() {
         let mut s = State::default();
         let window = 30 * MIN;
-        assert!(
-            s.sequence("r", "u", e(10 * MIN, "ok", &[]), false, true, 3, window)
-                .is_none()
-        );
-        assert!(
-            s.sequence("r", "u", e(9 * MIN, "f1", &[]), true, false, 3, window)
-                .is_none()
-        );
-        assert!(
-            s.sequence("r", "u", e(9 * MIN, "f2", &[]), true, false, 3, window)
-                .is_none()
-        );
+        assert!(s.sequence("r", "u", (10 * MIN, "ok"), false, true, 3, window).is_none());
+        assert!(s.sequence("r", "u", (9 * MIN, "f1"), true, false, 3, window).is_none());
+        assert!(s.sequence("r", "u", (9 * MIN, "f2"), true, false, 3, window).is_none());
         let fired = s
-            .sequence("r", "u", e(8 * MIN, "f3", &[]), true, false, 3, window)
+            .sequence("r", "u", (8 * MIN, "f3"), true, false, 3, window)
             .expect("fires");
         assert_eq!(fired.last().map(|e| e.id.as_str()), Some("ok"));
         assert_eq!(fired.len(), 4);
