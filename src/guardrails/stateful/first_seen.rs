@@ -33,8 +33,10 @@ impl State {
         match group.values.iter_mut().find(|s| s.value == value) {
             Some(seen) => {
                 if t < seen.first_t {
+                    // A backfill pages newest first: this happens for most events of a group.
                     seen.first_t = t;
-                    seen.first_id = id.to_string();
+                    seen.first_id.clear();
+                    seen.first_id.push_str(id);
                 }
                 seen.last_t = seen.last_t.max(t);
             }

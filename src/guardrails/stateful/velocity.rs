@@ -188,6 +188,16 @@ impl State {
                 .into_iter()
                 .collect();
         }
+        if at == 0 && track.points.len() >= MAX_POINTS {
+            // Older than all a full track holds (a backfill pages newest first): judged
+            // against its next neighbour and not kept, being the one the cap would drop.
+            return track
+                .points
+                .first()
+                .and_then(|next| limits.between(&point, next))
+                .into_iter()
+                .collect();
+        }
         super::room(&mut track.points);
         track.points.insert(at, point);
         let mut legs = Vec::new();
@@ -330,5 +340,41 @@ mod tests {
             s.velocity("r", "ann", at(HOUR, "b", NEW_YORK), limits()).is_empty(),
             "a repeat"
         );
+    }
+
+    #[test]
+    fn newest_first_into_a_full_track_judges_each_event_against_the_next_and_keeps_the_track() {
+        let points = |s: &State| match s.rules.get("r") {
+            Some(RuleState::Velocity { groups }) => groups["ann"].points.clone(),
+            _ => Vec::new(),
+        };
+        let mut s = State::default();
+        // Newest first, alternating places two hours apart (nothing impossible), until full.
+        let place = |i: i64| if i % 2 == 0 { LONDON } else { PARIS };
+        for i in (100 - MAX_POINTS as i64..100).rev() {
+            assert!(
+                s.velocity("r", "ann", at(i * 2 * HOUR, &format!("e{i}"), place(i)), limits())
+                    .is_empty()
+            );
+        }
+        let full = points(&s);
+        assert_eq!(full.len(), MAX_POINTS);
+        let oldest = full[0].t;
+        // New York an hour before the oldest (in London or Paris): impossible.
+        let legs = s.velocity("r", "ann", at(oldest - HOUR, "ny", NEW_YORK), limits());
+        let pairs: Vec<(&str, &str)> = legs.iter().map(|l| (l.from.id.as_str(), l.to.id.as_str())).collect();
+        assert_eq!(pairs, [("ny", full[0].id.as_str())]);
+        assert_eq!(points(&s), full, "the cap keeps the newest");
+        // The same place as the oldest, earlier still: nothing, and nothing kept.
+        assert!(
+            s.velocity(
+                "r",
+                "ann",
+                at(oldest - 3 * HOUR, "same", place(100 - MAX_POINTS as i64)),
+                limits()
+            )
+            .is_empty()
+        );
+        assert_eq!(points(&s), full);
     }
 }

@@ -93,7 +93,14 @@ impl State {
         let groups = self.threshold_groups(rule);
         let group = group(groups, key, |g| g.touched);
         group.touched = now;
-        if holds(&group.entries, t, id) {
+        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
+        let cap = most.saturating_mul(4).clamp(64, 4096);
+        // A backfill pages newest first, so a busy group is full and each new entry older than
+        // all it holds: kept, it would be the one dropped at once. Nothing changes then (an
+        // entry older than all others neither is one of them nor replaces one), and no window
+        // can be newly reached (each window of what is held was judged when its last change
+        // came), so the entry is not even made.
+        if drops_at_once(&group.entries, t, cap) || holds(&group.entries, t, id) {
             return None;
         }
         let distinct = !need.minimums.is_empty();
@@ -107,18 +114,10 @@ impl State {
                 last.id.push_str(id);
                 return None;
             }
-            if let Some(same) = group.entries.iter().position(|e| e.v == values && e.t <= t) {
+            let older = group.entries.partition_point(|e| e.t <= t);
+            if let Some(same) = group.entries[..older].iter().position(|e| e.v == values) {
                 group.entries.remove(same);
             }
-        }
-        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
-        let cap = most.saturating_mul(4).clamp(64, 4096);
-        // A backfill pages newest first, so a busy group is full and each new entry older than
-        // all it holds: kept, it would be the one dropped at once. Nothing changes then, and no
-        // window can be newly reached (each window of what is held was judged when its last
-        // change came), so the entry is not even made.
-        if drops_at_once(&group.entries, t, cap) {
-            return None;
         }
         let entry = Entry {
             t,
