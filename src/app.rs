@@ -168,7 +168,7 @@ impl Wiring<'_> {
         name: &str,
         build: impl FnOnce(S::State) -> S,
     ) -> Result<(), CheckpointError> {
-        let state = place.store.load::<S::State>(name)?.unwrap_or_default();
+        let state = S::State::load_from(&place.store, name)?.unwrap_or_default();
         place.metrics.register_stream(name);
         if let Some(at) = state.complete_up_to() {
             place.metrics.set_watermark(name, at);

@@ -26,6 +26,21 @@ pub trait Checkpoint: Serialize + DeserializeOwned + Clone + Default + Send + Sy
     {
         false
     }
+
+    /// Makes this state `stream`'s checkpoint in `store`: one file, unless the state lays
+    /// itself out otherwise.
+    fn save_to(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
+        store.save(stream, self)
+    }
+
+    /// `stream`'s saved state, `None` on a first start: the counterpart of
+    /// [`Checkpoint::save_to`].
+    fn load_from(store: &CheckpointStore, stream: &str) -> Result<Option<Self>, CheckpointError>
+    where
+        Self: Sized,
+    {
+        store.load(stream)
+    }
 }
 
 /// What the writer needs of a released state: a stream's [`Checkpoint`], or the guardrails'
@@ -42,7 +57,7 @@ pub trait Save: Clone + Send + Sync + std::fmt::Debug + 'static {
 
 impl<C: Checkpoint> Save for C {
     fn save(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
-        store.save(stream, self)
+        self.save_to(store, stream)
     }
 
     fn complete_up_to(&self) -> Option<i64> {

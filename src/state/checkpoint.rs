@@ -167,6 +167,36 @@ impl CheckpointStore {
         })
     }
 
+    /// Whether `stream` has a checkpoint on disk.
+    pub fn exists(&self, stream: &str) -> bool {
+        self.path(stream).exists()
+    }
+
+    /// Removes the checkpoints of the streams named `family` followed by a number (the
+    /// numbered parts a state keeps beside its own checkpoint), except number `keep`'s. Best
+    /// effort: a file left behind is removed next time.
+    pub fn remove_numbered(&self, family: &str, keep: Option<u64>) {
+        let path = self.path(family);
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let number = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(stem.as_str()))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if number.is_some_and(|n| Some(n) != keep) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Removes pending checkpoints of `stream` that an earlier process left (it stopped
     /// before they could count).
     pub fn forget_pending(&self, stream: &str) {

@@ -336,6 +336,77 @@ async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
     assert!(saved["file"].is_null(), "the file is finished: {saved}");
 }
 
+/// The recent event ids kept beside `stream`'s checkpoint (the file its `recent_in` names).
+fn recent_ids_on_disk(app: &TestApp, stream: &str) -> HashSet<String> {
+    let saved = app.checkpoint(stream).expect("checkpoint");
+    let number = saved["recent_in"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("names its ids: {saved}"));
+    let path = app
+        .state_path()
+        .join("checkpoints")
+        .join(format!("{}-recent-{number}.json", stream.replace(':', "-")));
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).expect("the ids' file")).expect("JSON");
+    file["state"]["recent"]
+        .as_array()
+        .expect("[[id, time], …]")
+        .iter()
+        .map(|pair| pair[0].as_str().expect("an id").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marks_inside_a_file_leave_the_ids_file_alone_and_a_resume_remembers_the_lines_before_the_mark() {
+    let stream = "compliance:AUDIT_LOG";
+    let app = TestApp::builder()
+        .compliance(&["AUDIT_LOG"])
+        .compliance_repeats(0.0)
+        .compliance_file_max_events(100_000)
+        .cut_compliance_files()
+        .envs(&[
+            ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "50"),
+            ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "32KiB"),
+            ("OAI_INGEST__SINK__MAX_QUEUE_BYTES", "64KiB"),
+            ("OAI_INGEST__SHUTDOWN__TIMEOUT", "1s"),
+        ])
+        .start()
+        .await;
+    let earlier: HashSet<String> = app.org().compliance_event_ids("AUDIT_LOG").into_iter().collect();
+    app.org().add_compliance_events("AUDIT_LOG", 3000);
+    app.org().cut_compliance_files();
+    let running = app.spawn().await;
+    let lines_done = || {
+        app.checkpoint(stream)
+            .and_then(|c| c["file"]["lines_done"].as_u64())
+            .unwrap_or(0)
+    };
+    poll_until(|| lines_done() >= 1000).await;
+    app.receiver().set_response(ReceiverScript::Next {
+        status: 503,
+        retry_after_secs: None,
+        times: 1_000_000,
+    });
+    running.stop().await;
+    let stopped_at = lines_done();
+    assert!(
+        (1000..3000).contains(&stopped_at),
+        "stopped mid-file at line {stopped_at}"
+    );
+    // The ids as the file began (the earlier files'), none of its own: the marks inside it
+    // did not write them.
+    assert_eq!(recent_ids_on_disk(&app, stream), earlier);
+
+    app.receiver().set_response(ReceiverScript::Clear);
+    let outcome = app.run_once().await;
+    assert!(outcome.success(Mode::Once), "{outcome:?}");
+    let (got, _) = app.received();
+    assert_eq!(got, app.expected_compliance(&["AUDIT_LOG"]));
+    // Finished: every id of the file is remembered, those of the lines read again before the
+    // mark included (else a repeat of one in the next file would be shipped again).
+    let every: HashSet<String> = app.org().compliance_event_ids("AUDIT_LOG").into_iter().collect();
+    assert_eq!(recent_ids_on_disk(&app, stream), every);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_content_hash_no_message_or_tool_text_reaches_the_receiver() {
     let app = TestApp::builder()

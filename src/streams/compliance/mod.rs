@@ -11,6 +11,7 @@ mod lines;
 mod missing;
 mod recent;
 mod records;
+mod saved;
 
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use crate::normalize::content::{self, ContentMode};
 use crate::normalize::{self, Context, Event, Raw, Source};
 use crate::openai::wire::Record;
 use crate::pipeline::{CHUNK, Emitter, Order};
-use crate::state::{DeadLetter, Spool};
+use crate::state::{CheckpointError, CheckpointStore, DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,8 +64,19 @@ pub struct ComplianceState {
     pub after: Option<String>,
     /// The file being read when this state was taken, and how many of its lines are done.
     pub file: Option<FileProgress>,
-    /// Event ids recently shipped, with their event time (Unix seconds).
+    /// Event ids recently shipped, with their event time (Unix seconds). On disk they are a
+    /// file of their own beside the checkpoint (`saved`).
+    #[serde(default)]
     pub recent: RecentEvents,
+    /// The number of the file that holds `recent` on disk; a new one at each boundary (a
+    /// finished file, a list page). `None` before the first (and in a checkpoint of an
+    /// earlier version, which holds `recent` itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_in: Option<u64>,
+    /// `recent` as it was when `recent_in` was numbered: what that file holds, whichever
+    /// later state is the first saved (it shares its groups with `recent`).
+    #[serde(skip)]
+    pub numbered: Option<RecentEvents>,
     /// Files fully handled (shipped or quarantined), keyed by `end_time` (Unix seconds).
     pub recent_files: RecentIds,
     /// A listed file whose download answers 404, and since when: retried until
@@ -82,12 +94,30 @@ impl Checkpoint for ComplianceState {
     fn keeps_watermark() -> bool {
         true
     }
+
+    fn save_to(&self, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
+        saved::save(self, store, stream)
+    }
+
+    fn load_from(store: &CheckpointStore, stream: &str) -> Result<Option<Self>, CheckpointError> {
+        saved::load(store, stream)
+    }
 }
 
 impl ComplianceState {
-    /// This state for a checkpoint: the remembered event ids bounded and sealed, so the
-    /// copy shares them (see `recent`).
+    /// This state for a checkpoint at a boundary (a finished file, a list page): the
+    /// remembered event ids bounded and sealed, so the copy shares them (see `recent`), under
+    /// a new number, so they are written beside the checkpoint once (see `saved`).
     fn snapshot(&mut self) -> Self {
+        self.bound_recent();
+        self.recent_in = Some(self.recent_in.map_or(1, |n| n + 1));
+        self.numbered = Some(self.recent.clone());
+        self.clone()
+    }
+
+    /// This state for a checkpoint inside a file: the ids keep their number, so only the
+    /// small rest is written (a resume reads the file's lines before the mark again).
+    fn snapshot_within_file(&mut self) -> Self {
         self.bound_recent();
         self.clone()
     }
@@ -186,9 +216,13 @@ impl ComplianceStream {
         client: ComplianceApi,
         settings: ComplianceStreamSettings,
         places: FilePlaces,
-        state: ComplianceState,
+        mut state: ComplianceState,
         metrics: Metrics,
     ) -> Self {
+        // The ids as loaded (none on a first start) are what the numbered file holds, or is
+        // to hold when this process saves under that number first.
+        state.recent.seal();
+        state.numbered.get_or_insert_with(|| state.recent.clone());
         Self {
             ctx: Context {
                 org_id: Some(client.principal_id().to_string()),
@@ -449,6 +483,14 @@ impl ComplianceStream {
         let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         while let Some((number, piece)) = pieces.next().await.map_err(io_error)? {
             if number <= skip {
+                // Shipped before the stop: their ids are remembered again, as the first
+                // reading did (the checkpoint holds the ids as the file began; see `saved`).
+                if let Piece::Records(records) = &piece {
+                    for record in records {
+                        let (key, at) = recent_key(record, file);
+                        self.state.recent.insert(&key, at);
+                    }
+                }
                 continue;
             }
             match piece {
@@ -479,7 +521,7 @@ impl ComplianceStream {
                         file: file.clone(),
                         lines_done: number,
                     });
-                    out.checkpoint(self.state.snapshot());
+                    out.checkpoint(self.state.snapshot_within_file());
                     (lines_since_mark, emitted_since_mark) = (0, 0);
                 }
             }
@@ -491,16 +533,7 @@ impl ComplianceStream {
     /// A JSON record → the event to ship (the record, as received, becomes its `raw`), or
     /// `None` for a repeat.
     fn accept(&mut self, record: Record, file: &LogFile, totals: &mut Totals) -> Option<Event> {
-        // A record without an `event_id` is remembered by the digest its `other` event is
-        // named by, so reading its file again does not ship it again.
-        let key = match record.get("event_id").and_then(Value::as_str) {
-            Some(event_id) => event_id.to_string(),
-            None => normalize::unparseable_key(&record),
-        };
-        let at = record
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .map_or_else(|| unix_seconds(&file.end_time), unix_seconds);
+        let (key, at) = recent_key(&record, file);
         if !self.state.recent.insert(&key, at) {
             totals.duplicates += 1;
             return None;
@@ -554,6 +587,21 @@ impl ComplianceStream {
         totals.malformed_lines += 1;
         Ok(())
     }
+}
+
+/// What a record of `file` is remembered by among the recent ids, and when it happened (Unix
+/// seconds). A record without an `event_id` is remembered by the digest its `other` event is
+/// named by, so reading its file again does not ship it again.
+fn recent_key(record: &Record, file: &LogFile) -> (String, i64) {
+    let key = match record.get("event_id").and_then(Value::as_str) {
+        Some(event_id) => event_id.to_string(),
+        None => normalize::unparseable_key(record),
+    };
+    let at = record
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .map_or_else(|| unix_seconds(&file.end_time), unix_seconds);
+    (key, at)
 }
 
 fn cycle_error(err: DownloadError) -> CycleError {
