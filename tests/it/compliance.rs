@@ -276,9 +276,11 @@ async fn a_file_larger_than_the_daemons_peak_memory_is_shipped_every_line_once()
     assert_eq!(dups, 0, "and only once");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
-    let app = TestApp::builder()
+/// An `AUDIT_LOG` stream whose events come in one file each time it is cut, shipped in small
+/// batches through a short queue: the queue keeps the stream close to the sink, so positions
+/// inside the file are acknowledged (and checkpointed) as it goes.
+async fn one_file_at_a_time() -> TestApp {
+    TestApp::builder()
         .compliance(&["AUDIT_LOG"])
         .compliance_repeats(0.0)
         .compliance_file_max_events(100_000)
@@ -286,13 +288,16 @@ async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
         .envs(&[
             ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "50"),
             ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "32KiB"),
-            // A short queue keeps the stream close to the sink, so positions inside the
-            // file are acknowledged (and checkpointed) as it goes.
             ("OAI_INGEST__SINK__MAX_QUEUE_BYTES", "64KiB"),
             ("OAI_INGEST__SHUTDOWN__TIMEOUT", "1s"),
         ])
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_mid_file_resumes_at_the_next_line_without_loss() {
+    let app = one_file_at_a_time().await;
     app.org().add_compliance_events("AUDIT_LOG", 6000);
     app.org().cut_compliance_files();
     let running = app.spawn().await;
@@ -358,19 +363,7 @@ fn recent_ids_on_disk(app: &TestApp, stream: &str) -> HashSet<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn marks_inside_a_file_leave_the_ids_file_alone_and_a_resume_remembers_the_lines_before_the_mark() {
     let stream = "compliance:AUDIT_LOG";
-    let app = TestApp::builder()
-        .compliance(&["AUDIT_LOG"])
-        .compliance_repeats(0.0)
-        .compliance_file_max_events(100_000)
-        .cut_compliance_files()
-        .envs(&[
-            ("OAI_INGEST__SINK__MAX_BATCH_EVENTS", "50"),
-            ("OAI_INGEST__SINK__MAX_BATCH_BYTES", "32KiB"),
-            ("OAI_INGEST__SINK__MAX_QUEUE_BYTES", "64KiB"),
-            ("OAI_INGEST__SHUTDOWN__TIMEOUT", "1s"),
-        ])
-        .start()
-        .await;
+    let app = one_file_at_a_time().await;
     let earlier: HashSet<String> = app.org().compliance_event_ids("AUDIT_LOG").into_iter().collect();
     app.org().add_compliance_events("AUDIT_LOG", 3000);
     app.org().cut_compliance_files();
