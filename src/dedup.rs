@@ -4,7 +4,10 @@
 //! pruned, and past `cap` entries the oldest go first (a repeat may then get through, which
 //! receivers drop by id; nothing is ever lost).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -27,10 +30,11 @@ impl RecentIds {
 
     /// Remembers `id`; returns false when it was already known (a repeat).
     pub fn insert(&mut self, id: &str, at: i64) -> bool {
-        if self.by_id.contains_key(id) {
+        // One probe finds a repeat or makes the new entry.
+        let EntryRef::Vacant(vacant) = self.by_id.entry_ref(id) else {
             return false;
-        }
-        self.by_id.insert(id.to_string(), at);
+        };
+        vacant.insert(at);
         self.by_time.insert((at, id.to_string()));
         true
     }

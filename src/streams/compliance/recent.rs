@@ -15,9 +15,10 @@
 //! within a type up to the platform's repeats): "the oldest go first" means the first read.
 //! On disk the set is `[[id, time], …]`, as `crate::dedup::RecentIds` writes it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
+use hashbrown::HashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 type Index = HashSet<Arc<str>, foldhash::fast::RandomState>;
@@ -90,11 +91,13 @@ impl RecentEvents {
 
     /// Remembers `id`; returns false when it was already known (a repeat).
     pub fn insert(&mut self, id: &str, at: i64) -> bool {
-        if self.index().contains(id) {
+        // One probe: the set grows exactly when the id is new.
+        let index = self.index_mut();
+        let before = index.len();
+        let id = Arc::clone(index.get_or_insert_with(id, |id: &str| Arc::from(id)));
+        if index.len() == before {
             return false;
         }
-        let id: Arc<str> = Arc::from(id);
-        self.index_mut().insert(Arc::clone(&id));
         self.open.push((id, at));
         self.len += 1;
         true
