@@ -1,6 +1,6 @@
 //! How a compliance stream's state lies on disk. Its recent event ids — up to
 //! [`RECENT_EVENT_IDS`](super::RECENT_EVENT_IDS), nearly all of its size — are kept in a
-//! numbered file of their own beside the checkpoint (`<stream>.recent-<n>`), written once,
+//! numbered file of their own beside the checkpoint (`<stream>-recent-<n>.json`), written once,
 //! when the first state with that number is saved. A state gets a new number at each
 //! boundary (a finished file, a list page); the marks left inside a file every
 //! `CHECKPOINT_EVERY_LINES` lines keep the number of the ids as the file began, so each of
@@ -54,7 +54,8 @@ fn part(stream: &str, number: u64) -> String {
 pub fn save(state: &ComplianceState, store: &CheckpointStore, stream: &str) -> Result<(), CheckpointError> {
     let number = state.recent_in.unwrap_or(0);
     let ids = part(stream, number);
-    if !store.exists(&ids) {
+    let new_number = !store.exists(&ids);
+    if new_number {
         // The ids as they were numbered (a state without that copy, which the stream always
         // has, writes its own).
         let recent = state.numbered.as_ref().unwrap_or(&state.recent);
@@ -68,7 +69,11 @@ pub fn save(state: &ComplianceState, store: &CheckpointStore, stream: &str) -> R
         recent_in: number,
     };
     store.save(stream, &main)?;
-    store.remove_numbered(&family(stream), Some(number));
+    // Only a save that wrote a new number leaves an older one no checkpoint names; the
+    // marks inside a file do not list the directory.
+    if new_number {
+        store.remove_numbered(&family(stream), Some(number));
+    }
     Ok(())
 }
 
