@@ -1,10 +1,16 @@
 //! Benchmark: the built-in guardrails pack's cost per event over a realistic mixed event set
 //! (audit logs, ChatGPT compliance records with message and tool-call text, inventory).
 //! Run: `cargo bench --bench guardrails`. Prints the median ns/event over several runs.
+//! `BENCH_NEWEST_FIRST=1` feeds the events newest first, as an audit-log backfill delivers them;
+//! `BENCH_EVENTS_FILE=<ndjson>` replays events a sink received instead of the built-in mix.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The daemon's allocator (src/main.rs), so the figures are what the daemon pays.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use openai_audit_ingest::guardrails::{Engine, Inputs, RuleSet};
 use openai_audit_ingest::normalize::{self, Actor, Context, Event, Geo, Source};
@@ -243,6 +249,20 @@ fn mixed() -> Vec<Event> {
         .collect()
 }
 
+/// The events of an NDJSON file of shipped events, without the findings they were shipped with.
+fn shipped(path: &std::path::Path) -> Vec<Event> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let mut event: Event = serde_json::from_str(line).unwrap();
+            event.findings.clear();
+            event
+        })
+        .collect()
+}
+
 /// Median ns/event of the pack over `events`, and the findings of one run.
 fn measure(rules: &Arc<RuleSet>, events: &[Event]) -> (Vec<f64>, usize) {
     let mut per_event = Vec::with_capacity(RUNS);
@@ -266,13 +286,29 @@ fn measure(rules: &Arc<RuleSet>, events: &[Event]) -> (Vec<f64>, usize) {
 
 fn main() {
     let rules = Arc::new(RuleSet::build(&Inputs::default()).unwrap());
-    let events = mixed();
+    // `BENCH_EVENTS_FILE=events.ndjson`: events as a sink received them (NDJSON, e.g. from a
+    // pipeline bench run against a capturing receiver), inspected in the order they arrived.
+    let mut events = match std::env::var_os("BENCH_EVENTS_FILE") {
+        Some(path) => shipped(std::path::Path::new(&path)),
+        None => mixed(),
+    };
+    // `BENCH_NEWEST_FIRST=1`: the order a backfill delivers (pages newest first).
+    let newest_first = std::env::var("BENCH_NEWEST_FIRST").is_ok_and(|v| v == "1");
+    if newest_first {
+        events.reverse();
+    }
     let (per_event, findings) = measure(&rules, &events);
     let median = per_event[per_event.len() / 2];
     println!(
-        "guardrails built-in pack ({} rules): {} events x {RUNS} runs, {findings} findings per run",
+        "guardrails built-in pack ({} rules): {} events x {RUNS} runs, {}, {findings} findings per run",
         rules.rules.len(),
-        events.len()
+        events.len(),
+        match (std::env::var_os("BENCH_EVENTS_FILE").is_some(), newest_first) {
+            (true, false) => "in the order received",
+            (true, true) => "in the reverse of the order received",
+            (false, true) => "newest first",
+            (false, false) => "oldest first",
+        }
     );
     println!(
         "ns/event: median {median:.0}, min {:.0}, max {:.0}; target {TARGET_NS:.0} (median is {:.1}% of target)",
@@ -287,6 +323,9 @@ fn main() {
     ];
     for (name, source) in classes {
         let subset: Vec<Event> = events.iter().filter(|e| e.source == source).cloned().collect();
+        if subset.is_empty() {
+            continue;
+        }
         let (per_event, _) = measure(&rules, &subset);
         println!(
             "  {name:<11} {:>6} events, median {:.0} ns/event",
