@@ -1,7 +1,7 @@
 //! Compliance Logs Platform records (one JSONL line each), shaped like the live samples of
 //! reference §D.5: a common envelope plus each event type's own fields.
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
@@ -50,6 +50,18 @@ pub(crate) fn auth_log(st: &mut OrgState, person: &Person, loc: usize, agent: us
 /// generate.
 pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us: i64) -> Option<Value> {
     build_with(&mut st.rng, &st.workspace_id, event_type, person, at_us)
+}
+
+/// The id of workspace `ws`'s Slack app (an MCP app): the same in every record of `ws`,
+/// drawn from a source seeded by the workspace's id alone.
+fn slack_app_id(ws: &str) -> String {
+    let seed = ws.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "asdk_app_{}",
+        alnum(&mut ChaCha8Rng::seed_from_u64(seed), 28).to_lowercase()
+    )
 }
 
 /// [`build`] from its own random source, for workspace `ws` (a file generated on request
@@ -101,7 +113,9 @@ pub(crate) fn build_with(
         "APP_LOG" => {
             // A tool call is a request (arguments, client context in `input._meta`) and a
             // response (what the tool answered), as in the public samples.
-            let app = format!("asdk_app_{}", alnum(rng, 28).to_lowercase());
+            // A workspace installs an app once: every call names the same app id (a new one
+            // per call made each call someone's first use of an MCP app).
+            let app = slack_app_id(ws);
             let conversation = uuid(rng);
             if rng.random_bool(0.5) {
                 let l = &LOCATIONS[person.home % LOCATIONS.len()];
