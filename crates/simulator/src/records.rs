@@ -1,9 +1,10 @@
 //! Compliance Logs Platform records (one JSONL line each), shaped like the live samples of
 //! reference §D.5: a common envelope plus each event type's own fields.
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::clock::iso_micros;
 use super::geo::{LOCATIONS, USER_AGENTS};
@@ -53,15 +54,9 @@ pub(crate) fn build(st: &mut OrgState, event_type: &str, person: &Person, at_us:
 }
 
 /// The id of workspace `ws`'s Slack app (an MCP app): the same in every record of `ws`,
-/// drawn from a source seeded by the workspace's id alone.
+/// derived from the workspace's id alone.
 fn slack_app_id(ws: &str) -> String {
-    let seed = ws.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!(
-        "asdk_app_{}",
-        alnum(&mut ChaCha8Rng::seed_from_u64(seed), 28).to_lowercase()
-    )
+    format!("asdk_app_{}", &hex::encode(Sha256::digest(ws.as_bytes()))[..28])
 }
 
 /// [`build`] from its own random source, for workspace `ws` (a file generated on request
