@@ -61,11 +61,21 @@ pub fn save(state: &ComplianceState, store: &CheckpointStore, stream: &str) -> R
         let recent = state.numbered.as_ref().unwrap_or(&state.recent);
         store.save(&ids, &Ids { recent })?;
     }
+    // Every field named, so one added to the state cannot be left out of the checkpoint.
+    let ComplianceState {
+        after,
+        file,
+        recent: _,
+        recent_in: _,
+        numbered: _,
+        recent_files,
+        missing,
+    } = state;
     let main = Main {
-        after: &state.after,
-        file: &state.file,
-        recent_files: &state.recent_files,
-        missing: &state.missing,
+        after,
+        file,
+        recent_files,
+        missing,
         recent_in: number,
     };
     store.save(stream, &main)?;
