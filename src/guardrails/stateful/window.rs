@@ -93,8 +93,7 @@ impl State {
         let groups = self.threshold_groups(rule);
         let group = group(groups, key, |g| g.touched);
         group.touched = now;
-        let most = need.minimums.iter().copied().max().unwrap_or(need.count);
-        let cap = most.saturating_mul(4).clamp(64, 4096);
+        let cap = list_cap(need.minimums.iter().copied().max().unwrap_or(need.count));
         // A backfill pages newest first, so a busy group is full and each new entry older than
         // all it holds: kept, it would be the one dropped at once. Nothing changes then (an
         // entry older than all others neither is one of them nor replaces one), and no window
@@ -182,7 +181,7 @@ impl State {
             v: Vec::new(),
         };
         let known_then = is_then && holds(&group.then, t_new, id);
-        let cap = first_count.saturating_mul(4).clamp(64, 4096);
+        let cap = list_cap(first_count);
         // A `first` the list already holds, or one a full list would drop at once (a backfill
         // pages newest first), changes nothing.
         let new_first = is_first && !holds(&group.first, t_new, id) && !drops_at_once(&group.first, t_new, cap);
@@ -222,6 +221,11 @@ impl State {
 
 /// `then` events a sequence group keeps waiting for their `first`s.
 const MAX_THEN: usize = 16;
+
+/// How many entries a group keeps for a rule that needs `most` of them in one window.
+fn list_cap(most: usize) -> usize {
+    most.saturating_mul(4).clamp(64, 4096)
+}
 
 /// The indices of the `first` events (sorted by time) in the window that ends at the `then`
 /// event `(t, id)`, other than that event itself, when there are at least `count`.
@@ -386,11 +390,8 @@ mod tests {
             .unwrap_or(need.count)
             .saturating_mul(4)
             .clamp(64, 4096);
-        let (t_new, at) = (entry.t, entries.partition_point(|e| e.t <= entry.t));
-        entries.insert(at, entry);
-        if entries.len() > cap {
-            entries.drain(..entries.len() - cap);
-        }
+        let t_new = entry.t;
+        plain_insert(entries, entry, cap);
         for end in 0..entries.len() {
             let end_t = entries[end].t;
             if end_t < t_new || end_t - t_new > need.window_ms {
