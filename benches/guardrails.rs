@@ -288,8 +288,9 @@ fn main() {
     let rules = Arc::new(RuleSet::build(&Inputs::default()).unwrap());
     // `BENCH_EVENTS_FILE=events.ndjson`: events as a sink received them (NDJSON, e.g. from a
     // pipeline bench run against a capturing receiver), inspected in the order they arrived.
-    let mut events = match std::env::var_os("BENCH_EVENTS_FILE") {
-        Some(path) => shipped(std::path::Path::new(&path)),
+    let file = std::env::var_os("BENCH_EVENTS_FILE");
+    let mut events = match &file {
+        Some(path) => shipped(std::path::Path::new(path)),
         None => mixed(),
     };
     // `BENCH_NEWEST_FIRST=1`: the order a backfill delivers (pages newest first).
@@ -303,7 +304,7 @@ fn main() {
         "guardrails built-in pack ({} rules): {} events x {RUNS} runs, {}, {findings} findings per run",
         rules.rules.len(),
         events.len(),
-        match (std::env::var_os("BENCH_EVENTS_FILE").is_some(), newest_first) {
+        match (file.is_some(), newest_first) {
             (true, false) => "in the order received",
             (true, true) => "in the reverse of the order received",
             (false, true) => "newest first",
