@@ -27,9 +27,12 @@ pub use velocity::{Limits, Point};
 pub use window::Need;
 
 /// Format version of the saved state. Version 1 kept a threshold entry's distinct value as
-/// text; version 2 keeps a fingerprint per distinct field and adds velocity groups. A version
-/// 1 state is read as version 2 (each text becomes its fingerprint), anything else is reset.
-pub const VERSION: u32 = 2;
+/// text; version 2 keeps a fingerprint per distinct field (64-bit FNV-1a) and adds velocity
+/// groups; version 3 fingerprints with XXH3-64. A version 1 state is read as this one (each
+/// text becomes its fingerprint); a version 2 state forgets the entries that carry
+/// fingerprints (distinct-counting threshold rules' windows: hours of history), since they
+/// cannot be recomputed; anything else is reset.
+pub const VERSION: u32 = 3;
 
 /// Groups per rule; beyond it the least recently touched group is forgotten.
 pub const MAX_GROUPS: usize = 10_000;
@@ -50,15 +53,15 @@ pub struct Entry {
     pub v: Vec<u64>,
 }
 
-/// A value's fingerprint: 64-bit FNV-1a, stable across builds and platforms (the state is
-/// saved), so equal values match after a restart.
+/// A value's fingerprint: XXH3-64 (seed 0), stable across builds and platforms (the state is
+/// saved), so equal values match after a restart. Every sign-in fingerprints its user agent;
+/// FNV-1a, one multiplication a byte, was 8 % of the guardrails' time (benches/README.md).
 pub fn fingerprint(value: &str) -> u64 {
-    value.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    twox_hash::XxHash3_64::oneshot(value.as_bytes())
 }
 
-/// Reads `v` as saved by version 2 (a list of fingerprints) or version 1 (the value itself).
+/// Reads `v` as saved by versions 2 and 3 (a list of fingerprints) or version 1 (the value
+/// itself).
 fn fingerprints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -198,17 +201,27 @@ impl State {
         decided
     }
 
-    /// The state as this version keeps it: a saved state of this version or version 1
-    /// (whose values were read as fingerprints), or `None` for a version it cannot read.
+    /// The state as this version keeps it: a saved state of this version, of version 1
+    /// (whose values were read as fingerprints) or of version 2 (without its entries'
+    /// fingerprints of another hash), or `None` for a version it cannot read.
     pub fn migrate(mut self) -> Option<Self> {
         match self.version {
-            VERSION => Some(self),
-            1 => {
-                self.version = VERSION;
-                Some(self)
+            VERSION => {}
+            1 => {}
+            2 => {
+                for state in self.rules.values_mut() {
+                    if let RuleState::Threshold { groups } = state {
+                        groups.retain(|_, g| {
+                            g.entries.retain(|e| e.v.is_empty());
+                            !g.entries.is_empty()
+                        });
+                    }
+                }
             }
-            _ => None,
+            _ => return None,
         }
+        self.version = VERSION;
+        Some(self)
     }
 
     /// Counts one processed event at event time `t` (ms).
@@ -671,10 +684,40 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_state_forgets_only_the_entries_fingerprinted_with_fnv() {
+        let saved = serde_json::json!({
+            "version": 2, "processed": 7, "watermark": 1000,
+            "rules": {
+                "many_countries": {"kind": "threshold", "groups": {
+                    "u": {"entries": [{"t": 1, "id": "e1", "v": [1, 2]}], "touched": 3},
+                    "w": {"entries": [{"t": 1, "id": "e2", "v": [3]}, {"t": 2, "id": "e3"}], "touched": 4}}},
+                "stuffing": {"kind": "threshold", "groups": {
+                    "ip": {"entries": [{"t": 5, "id": "e4"}], "touched": 5}}}}
+        });
+        let state: State = serde_json::from_value(saved).expect("version 2 reads");
+        let state = state.migrate().expect("migrates");
+        assert_eq!(state.version, VERSION);
+        let groups = |rule: &str| match &state.rules[rule] {
+            RuleState::Threshold { groups } => groups.clone(),
+            other => panic!("{other:?}"),
+        };
+        let many = groups("many_countries");
+        assert!(!many.contains_key("u"), "a group left empty is dropped");
+        assert_eq!(many["w"].entries.len(), 1);
+        assert_eq!(many["w"].entries[0].id, "e3");
+        assert_eq!(
+            groups("stuffing")["ip"].entries.len(),
+            1,
+            "counting rules keep their entries"
+        );
+    }
+
+    #[test]
     fn fingerprints_are_stable() {
-        // Saved state depends on these exact numbers (FNV-1a 64).
-        assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
+        // Saved state depends on these exact numbers: XXH3-64 with seed 0, the reference
+        // implementation's values (xxhsum -H3 of an empty input and of "a").
+        assert_eq!(fingerprint(""), 0x2d06_8005_38d3_94c2);
+        assert_eq!(fingerprint("a"), 0xe6c6_32b6_1e96_4e1f);
         assert_ne!(fingerprint("US"), fingerprint("GB"));
     }
 }
