@@ -129,8 +129,9 @@ impl Engine {
         let rules = Arc::clone(&self.rules);
         let indices = self.by_type.get(&event.event_type).unwrap_or(&self.any_type);
         let mut scanned: Option<Vec<Detection>> = None;
-        // Group keys and first-seen values are written into buffers the engine keeps, so a
-        // stateful rule allocates only for what it remembers.
+        // Group keys and first-seen values of more than one field (or of a number) are written
+        // into buffers the engine keeps, so a stateful rule allocates only for what it
+        // remembers; a single string field is read in place.
         let (mut key, mut seen_value) = std::mem::take(&mut self.scratch);
         for &i in indices {
             let rule = &rules.rules[i];
@@ -169,9 +170,12 @@ impl Engine {
                             None => complete = false,
                         }
                     }
-                    if !complete || !group_key(group_by, event, &mut key) {
+                    if !complete {
                         continue;
                     }
+                    let Some(group) = group_key(group_by, event, &mut key) else {
+                        continue;
+                    };
                     let need = Need {
                         count: *count,
                         minimums: &mins[..distinct.len()],
@@ -181,7 +185,7 @@ impl Engine {
                     let at = (t, event.id.as_str());
                     if let Some(evidence) = self
                         .state
-                        .threshold(&rule.id, &key, at, &values[..distinct.len()], &need)
+                        .threshold(&rule.id, group, at, &values[..distinct.len()], &need)
                     {
                         let extra =
                             json!({"count": evidence.len(), "window": humantime::format_duration(*window).to_string()});
@@ -199,15 +203,15 @@ impl Engine {
                     if !is_first && !is_then {
                         continue;
                     }
-                    if !group_key(group_by, event, &mut key) {
+                    let Some(group) = group_key(group_by, event, &mut key) else {
                         continue;
-                    }
+                    };
                     self.dirty = true;
                     let window_ms = millis(*window);
                     let at = (t, event.id.as_str());
                     if let Some(evidence) =
                         self.state
-                            .sequence(&rule.id, &key, at, is_first, is_then, *first_count, window_ms)
+                            .sequence(&rule.id, group, at, is_first, is_then, *first_count, window_ms)
                     {
                         let extra = json!({"first_count": evidence.len() - 1, "window": humantime::format_duration(*window).to_string()});
                         out.push(self.report(rule, event, &evidence, group_of(group_by, event), extra, None));
@@ -234,15 +238,18 @@ impl Engine {
                     max_values,
                     ..
                 } => {
-                    if !group_key(group_by, event, &mut key) || !group_key(value, event, &mut seen_value) {
+                    let (Some(group), Some(seen_value)) = (
+                        group_key(group_by, event, &mut key),
+                        group_key(value, event, &mut seen_value),
+                    ) else {
                         continue;
-                    }
+                    };
                     self.dirty = true;
                     let keep = Keep {
                         baseline_first: *baseline,
                         max_values: *max_values,
                     };
-                    for seen in self.state.first_seen(&rule.id, &key, &seen_value, (t, &event.id), keep) {
+                    for seen in self.state.first_seen(&rule.id, group, seen_value, (t, &event.id), keep) {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
@@ -265,9 +272,9 @@ impl Engine {
                     let Some((lat, lon)) = geo.and_then(|g| g.latitude.zip(g.longitude)) else {
                         continue;
                     };
-                    if !group_key(group_by, event, &mut key) {
+                    let Some(group) = group_key(group_by, event, &mut key) else {
                         continue;
-                    }
+                    };
                     self.dirty = true;
                     let limits = Limits {
                         min_km: *min_km,
@@ -275,7 +282,7 @@ impl Engine {
                         window_ms: millis(*window),
                     };
                     let point = Point::new(t, &event.id, lat, lon);
-                    for leg in self.state.velocity(&rule.id, &key, point, limits) {
+                    for leg in self.state.velocity(&rule.id, group, point, limits) {
                         let minutes = (leg.to.t - leg.from.t) as f64 / 60_000.0;
                         let kmh = if leg.kmh.is_finite() {
                             json!(leg.kmh.round())
@@ -475,20 +482,25 @@ fn group_of(group_by: &[Field], trigger: &Event) -> Value {
 /// Joins the values of a group key: a character no field value carries.
 const SEPARATOR: char = '\u{1f}';
 
-/// Writes the values of `fields` in `event`, joined by [`SEPARATOR`], into `key` (a group
-/// key, or a first-seen combination); false when the event lacks one of them.
-fn group_key(fields: &[Field], event: &Event, key: &mut String) -> bool {
-    key.clear();
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            key.push(SEPARATOR);
-        }
-        match field.get(event) {
-            Some(v) => v.push_to(key),
-            None => return false,
+/// The values of `fields` in `event`, joined by [`SEPARATOR`] (a group key, or a first-seen
+/// combination); `None` when the event lacks one of them. One string field (nearly every
+/// rule's key) is the event's own text; anything else is written into `buf`.
+fn group_key<'a>(fields: &[Field], event: &'a Event, buf: &'a mut String) -> Option<&'a str> {
+    if let [field] = fields {
+        match field.get(event)? {
+            Val::Str(s) => return Some(s),
+            Val::Json(Value::String(s)) => return Some(s),
+            _ => {}
         }
     }
-    true
+    buf.clear();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push(SEPARATOR);
+        }
+        field.get(event)?.push_to(buf);
+    }
+    Some(buf)
 }
 
 /// The fingerprint of a value's text form, without copying a string value.
