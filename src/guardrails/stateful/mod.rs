@@ -206,8 +206,7 @@ impl State {
     /// fingerprints of another hash), or `None` for a version it cannot read.
     pub fn migrate(mut self) -> Option<Self> {
         match self.version {
-            VERSION => {}
-            1 => {}
+            VERSION | 1 => {}
             2 => {
                 for state in self.rules.values_mut() {
                     if let RuleState::Threshold { groups } = state {
