@@ -3,7 +3,8 @@
 //! Run: `cargo bench --bench guardrails`. Prints the median ns/event over several runs.
 //! `BENCH_NEWEST_FIRST=1` feeds the events newest first, as an audit-log backfill delivers them;
 //! `BENCH_EVENTS_FILE=<ndjson>` replays events a sink received instead of the built-in mix;
-//! `BENCH_RUNS=<n>` runs each measurement n times instead of 9.
+//! `BENCH_RUNS=<n>` runs each measurement n times instead of 9; `BENCH_POLLUTE_KIB=<n>` evicts
+//! the cache between two events as the pipeline's other stages do (`pollute_kib`).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -28,6 +29,13 @@ const PLACES: [(&str, &str); 4] = [
 ];
 /// Runs per measurement; `BENCH_RUNS` overrides it (1 under callgrind).
 const RUNS: usize = 9;
+
+/// `BENCH_POLLUTE_KIB=<n>`: n KiB written between two events, each event timed on its own
+/// (compare with `BENCH_POLLUTE_KIB=0`, which times the same way: a clock read costs tens of
+/// nanoseconds).
+fn pollute_kib() -> Option<usize> {
+    std::env::var("BENCH_POLLUTE_KIB").ok().and_then(|v| v.parse().ok())
+}
 
 fn runs() -> usize {
     std::env::var("BENCH_RUNS")
@@ -281,12 +289,32 @@ fn measure(rules: &Arc<RuleSet>, events: &[Event]) -> (Vec<f64>, usize) {
         // Cloning is outside the timed loop: inspect mutates events (findings, redaction).
         let mut batch = events.to_vec();
         let mut engine = Engine::new(Arc::clone(rules), None);
-        let started = Instant::now();
         let mut extra = 0usize;
-        for event in &mut batch {
-            extra += engine.inspect(event).len();
-        }
-        let elapsed = started.elapsed();
+        let elapsed = match pollute_kib() {
+            None => {
+                let started = Instant::now();
+                for event in &mut batch {
+                    extra += engine.inspect(event).len();
+                }
+                started.elapsed()
+            }
+            Some(kib) => {
+                // What the pipeline's other stages do to the cache between two events: one
+                // byte in every 64 of `kib` KiB written, outside the timed part.
+                let mut junk = vec![0u8; kib * 1024];
+                let mut elapsed = std::time::Duration::ZERO;
+                for (i, event) in batch.iter_mut().enumerate() {
+                    for j in (0..junk.len()).step_by(64) {
+                        junk[j] = junk[j].wrapping_add(i as u8);
+                    }
+                    let started = Instant::now();
+                    extra += engine.inspect(event).len();
+                    elapsed += started.elapsed();
+                }
+                std::hint::black_box(&junk);
+                elapsed
+            }
+        };
         findings = batch.iter().map(|e| e.findings.len()).sum::<usize>() + extra;
         per_event.push(elapsed.as_nanos() as f64 / batch.len().max(1) as f64);
     }
