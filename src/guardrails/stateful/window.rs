@@ -382,14 +382,7 @@ mod tests {
                 entries.remove(same);
             }
         }
-        let cap = need
-            .minimums
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(need.count)
-            .saturating_mul(4)
-            .clamp(64, 4096);
+        let cap = list_cap(need.minimums.iter().copied().max().unwrap_or(need.count));
         let t_new = entry.t;
         plain_insert(entries, entry, cap);
         for end in 0..entries.len() {
