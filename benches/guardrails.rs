@@ -4,7 +4,9 @@
 //! `BENCH_NEWEST_FIRST=1` feeds the events newest first, as an audit-log backfill delivers them;
 //! `BENCH_EVENTS_FILE=<ndjson>` replays events a sink received instead of the built-in mix;
 //! `BENCH_RUNS=<n>` runs each measurement n times instead of 9; `BENCH_POLLUTE_KIB=<n>` evicts
-//! the cache between two events as the pipeline's other stages do (`pollute_kib`).
+//! the cache between two events as the pipeline's other stages do (`pollute_kib`);
+//! `BENCH_DISABLED_RULES=<id>,<id>` switches rules off, as `guardrails.disabled_rules` does,
+//! to price one rule by the difference.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -324,7 +326,17 @@ fn measure(rules: &Arc<RuleSet>, events: &[Event]) -> (Vec<f64>, usize) {
 }
 
 fn main() {
-    let rules = Arc::new(RuleSet::build(&Inputs::default()).unwrap());
+    let disabled: Vec<String> = std::env::var("BENCH_DISABLED_RULES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .collect();
+    let inputs = Inputs {
+        disabled_rules: &disabled,
+        ..Inputs::default()
+    };
+    let rules = Arc::new(RuleSet::build(&inputs).unwrap());
     // `BENCH_EVENTS_FILE=events.ndjson`: events as a sink received them (NDJSON, e.g. from a
     // pipeline bench run against a capturing receiver), inspected in the order they arrived.
     let file = std::env::var_os("BENCH_EVENTS_FILE");
