@@ -486,14 +486,15 @@ const SEPARATOR: char = '\u{1f}';
 /// combination); `None` when the event lacks one of them. One string field (nearly every
 /// rule's key) is the event's own text; anything else is written into `buf`.
 fn group_key<'a>(fields: &[Field], event: &'a Event, buf: &'a mut String) -> Option<&'a str> {
+    buf.clear();
     if let [field] = fields {
         match field.get(event)? {
             Val::Str(s) => return Some(s),
             Val::Json(Value::String(s)) => return Some(s),
-            _ => {}
+            other => other.push_to(buf),
         }
+        return Some(buf);
     }
-    buf.clear();
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             buf.push(SEPARATOR);

@@ -1,6 +1,7 @@
 //! How a compliance stream's state lies on disk. Its recent event ids — up to
 //! [`RECENT_EVENT_IDS`](super::RECENT_EVENT_IDS), nearly all of its size — are kept in a
-//! numbered file of their own beside the checkpoint (`<stream>.recent-<n>.json`), written once,
+//! numbered file of their own beside the checkpoint (stored as `<stream>.recent-<n>`, on disk
+//! `compliance-<TYPE>-recent-<n>.json` as the store makes names safe), written once,
 //! when the first state with that number is saved. A state gets a new number at each
 //! boundary (a finished file, a list page); the marks left inside a file every
 //! `CHECKPOINT_EVERY_LINES` lines keep the number of the ids as the file began, so each of
