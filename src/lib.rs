@@ -36,7 +36,8 @@
 //!    `[[orgs]]` gives one [`config::OrgSettings`] per organization), [`app`] (open the state,
 //!    start each organization's streams with its own clients, checkpoints, metric labels,
 //!    log span and share of the queue, start and drain everything).
-//! 7. Commands: [`commands`] (one function per command), [`check`], [`replay`], `demo`,
+//! 7. Commands: [`runtime`] (the async runtime: one worker thread by default),
+//!    [`commands`] (one function per command), [`check`], [`replay`], `demo`,
 //!    `server` (`/healthz`, `/readyz`, `/metrics`).
 //!
 //! One audit-log event, from the poll to the checkpoint: `app` loads the `audit_logs`
@@ -80,6 +81,7 @@ pub(crate) mod pipeline;
 mod props;
 pub mod replay;
 pub(crate) mod retry;
+pub mod runtime;
 pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod shutdown;

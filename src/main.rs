@@ -1,4 +1,5 @@
-//! Entry point: command line → configuration (exit 2 when invalid) → logging → the command.
+//! Entry point: command line → configuration (exit 2 when invalid) → the runtime (one worker
+//! thread unless `TOKIO_WORKER_THREADS` says otherwise) → the command.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use clap::Parser;
 use openai_audit_ingest::cli::{Cli, Command};
 use openai_audit_ingest::commands::{self, say_err};
 use openai_audit_ingest::config::{self, Requirements};
+use openai_audit_ingest::runtime;
 
 /// jemalloc instead of glibc's malloc: a third of the daemon's CPU went to glibc's allocator
 /// (arena consolidation and unlinking), and jemalloc halves that cost at the same peak RSS
@@ -29,7 +31,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let workers = match runtime::workers(env.get(runtime::WORKERS_VAR).map(String::as_str)) {
+        Ok(n) => n,
+        Err(err) => {
+            say_err(&format!("openai-audit-ingest: {err}"));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match runtime::build(workers) {
         Ok(rt) => rt,
         Err(err) => {
             say_err(&format!(

@@ -335,6 +335,26 @@ async fn once_delivers_everything_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_worker_thread_count_comes_from_tokio_worker_threads_and_a_bad_one_is_refused() {
+    let app = TestApp::builder().history(120).start().await;
+    let out = app.run_binary(&["once"], &[("TOKIO_WORKER_THREADS", "0")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("TOKIO_WORKER_THREADS must be a positive whole number"),
+        "{}",
+        describe(&out)
+    );
+    assert!(app.receiver().requests().is_empty(), "nothing ran");
+
+    // More workers than the default one deliver the same.
+    let out = app.run_binary(&["once"], &[("TOKIO_WORKER_THREADS", "3")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (got, dups) = app.received();
+    assert_eq!(got, app.expected_audit_ids(), "every audit event arrived");
+    assert_eq!(dups, 0, "none twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn once_exits_one_when_the_sink_never_accepts() {
     let app = TestApp::builder().history(100).start().await;
     app.receiver().set_response(ReceiverScript::Next {

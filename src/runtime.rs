@@ -1,0 +1,67 @@
+//! The async runtime the daemon runs on: Tokio's multi-thread scheduler with **one** worker
+//! thread unless `TOKIO_WORKER_THREADS` asks for more.
+//!
+//! The pipeline's stages hand every event from task to task (pager → processing → sink).
+//! With a worker per core those tasks wander between cores, and each event's bytes, the
+//! guardrails' state and the allocator's caches follow them; on one worker they stay in one
+//! core's cache. Measured on the benches (benches/README.md, "one worker thread"): ~1 µs of
+//! CPU less per event on both paths, at the same throughput, since the work that blocks or
+//! computes for long (checkpoint and spool files, compliance line parsing) runs on Tokio's
+//! blocking threads either way. An operator who wants more workers sets the variable Tokio
+//! itself defines.
+
+use tokio::runtime::{Builder, Runtime};
+
+/// The environment variable that sets the number of worker threads (Tokio's own name).
+pub const WORKERS_VAR: &str = "TOKIO_WORKER_THREADS";
+
+/// Worker threads when [`WORKERS_VAR`] is not set.
+pub const DEFAULT_WORKERS: usize = 1;
+
+/// The number of worker threads `value` (of [`WORKERS_VAR`]) asks for: a positive integer,
+/// or [`DEFAULT_WORKERS`] when unset; otherwise what is wrong with it.
+pub fn workers(value: Option<&str>) -> Result<usize, String> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_WORKERS);
+    };
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "{WORKERS_VAR} must be a positive whole number of worker threads, got {value:?}"
+        )),
+    }
+}
+
+/// The runtime with `workers` worker threads, timers and I/O enabled.
+pub fn build(workers: usize) -> std::io::Result<Runtime> {
+    Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_worker_unless_the_variable_asks_for_more() {
+        assert_eq!(workers(None), Ok(1));
+        assert_eq!(workers(Some("4")), Ok(4));
+        assert_eq!(workers(Some(" 2 ")), Ok(2));
+    }
+
+    #[test]
+    fn a_worker_count_that_is_not_a_positive_number_is_refused_by_name() {
+        for bad in ["0", "-1", "two", "", "1.5"] {
+            let err = workers(Some(bad)).expect_err(bad);
+            assert!(err.contains("TOKIO_WORKER_THREADS"), "{err}");
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_runtime_has_the_workers_asked_for() {
+        for n in [1, 3] {
+            let runtime = build(n).expect("runtime");
+            assert_eq!(runtime.metrics().num_workers(), n);
+        }
+    }
+}
