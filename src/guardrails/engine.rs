@@ -13,7 +13,7 @@ use super::detect::{Detection, Detectors};
 use super::matcher::{Field, Val};
 use super::reconcile::{Check, Pending};
 use super::rule::{MAX_DISTINCT_FIELDS, Piece, Rule, RuleKind, RuleSet};
-use super::stateful::{Entry, Keep, Keyed, Limits, Need, Point, State, fingerprint};
+use super::stateful::{Entry, Fingerprints, Keep, Keyed, Limits, Need, Point, State, fingerprint};
 use crate::normalize::{Event, Finding, Outcome, Source, event_id};
 
 /// How often (in processed events) old state is pruned.
@@ -224,7 +224,7 @@ impl Engine {
                         let evidence = [Entry {
                             t: p.t,
                             id: p.event_id.clone(),
-                            v: Vec::new(),
+                            v: Fingerprints::new(),
                         }];
                         let group = json!({"kind": p.kind, "object_id": p.object_id, "change": p.change});
                         let generic = reconcile_message(*check, &p);
@@ -253,7 +253,7 @@ impl Engine {
                         let evidence = [Entry {
                             t: seen.first_t,
                             id: seen.first_id.clone(),
-                            v: Vec::new(),
+                            v: Fingerprints::new(),
                         }];
                         let shown = seen.value.replace(SEPARATOR, ", ");
                         let names: Vec<String> = value.iter().map(ToString::to_string).collect();

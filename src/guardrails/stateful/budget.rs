@@ -20,7 +20,12 @@ fn list_bytes<T>(items: &[T], capacity: usize, held: impl Fn(&T) -> usize) -> us
 
 fn entries_bytes(entries: &Vec<Entry>) -> usize {
     list_bytes(entries, entries.capacity(), |e| {
-        e.id.capacity() + e.v.capacity() * size_of::<u64>()
+        e.id.capacity()
+            + if e.v.spilled() {
+                e.v.capacity() * size_of::<u64>()
+            } else {
+                0
+            }
     })
 }
 

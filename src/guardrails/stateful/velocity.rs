@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, State, group};
+use super::{Entry, Fingerprints, State, group};
 
 /// Places remembered per group (the oldest go first).
 pub const MAX_POINTS: usize = 16;
@@ -106,7 +106,7 @@ impl Limits {
         let entry = |t, id: &str| Entry {
             t,
             id: id.to_string(),
-            v: Vec::new(),
+            v: Fingerprints::new(),
         };
         (km >= self.min_km && kmh >= self.min_kmh).then(|| Leg {
             from: entry(from_t, from),

@@ -1,6 +1,6 @@
 //! Threshold and sequence rules: the events of a group that fall within one sliding window.
 
-use super::{Entry, Evidence, MAX_EVIDENCE, State, drops_at_once, group, holds, insert_sorted, take};
+use super::{Entry, Evidence, Fingerprints, MAX_EVIDENCE, State, drops_at_once, group, holds, insert_sorted, take};
 
 /// What a threshold rule needs within one window.
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +105,7 @@ impl State {
         let distinct = !need.minimums.is_empty();
         if distinct {
             if let Some(last) = group.entries.last_mut()
-                && last.v == values
+                && last.v.as_slice() == values
                 && last.t <= t
             {
                 last.t = t;
@@ -114,14 +114,14 @@ impl State {
                 return None;
             }
             let older = group.entries.partition_point(|e| e.t <= t);
-            if let Some(same) = group.entries[..older].iter().position(|e| e.v == values) {
+            if let Some(same) = group.entries[..older].iter().position(|e| e.v.as_slice() == values) {
                 group.entries.remove(same);
             }
         }
         let entry = Entry {
             t,
             id: id.to_string(),
-            v: values.to_vec(),
+            v: Fingerprints::from_slice(values),
         };
         let t_new = entry.t;
         insert_sorted(&mut group.entries, entry, cap);
@@ -178,7 +178,7 @@ impl State {
         let entry = || Entry {
             t: t_new,
             id: id.to_string(),
-            v: Vec::new(),
+            v: Fingerprints::new(),
         };
         let known_then = is_then && holds(&group.then, t_new, id);
         let cap = list_cap(first_count);
@@ -287,7 +287,7 @@ mod tests {
             let entries: Vec<Entry> = points
                 .iter()
                 .enumerate()
-                .map(|(i, &(t, a, b))| Entry { t, id: i.to_string(), v: vec![a, b] })
+                .map(|(i, &(t, a, b))| Entry { t, id: i.to_string(), v: Fingerprints::from_slice(&[a, b]) })
                 .collect();
             let ends = from.min(entries.len())..(from + span).min(entries.len());
             let window_reaches = ends.clone().any(|end| {
@@ -421,7 +421,7 @@ mod tests {
             let mut events: Vec<Entry> = times
                 .iter()
                 .enumerate()
-                .map(|(i, &(t, v))| Entry { t: t * MIN / 4, id: format!("e{i}"), v: if distinct.is_some() { vec![v] } else { vec![] } })
+                .map(|(i, &(t, v))| Entry { t: t * MIN / 4, id: format!("e{i}"), v: if distinct.is_some() { Fingerprints::from_slice(&[v]) } else { Fingerprints::new() } })
                 .collect();
             if newest_first {
                 events.sort_by_key(|e| std::cmp::Reverse(e.t));
