@@ -24,6 +24,12 @@ use crate::state::Spool;
 /// quarantined (a fresh signed URL each time).
 pub const CHECKSUM_ATTEMPTS: u32 = 3;
 
+/// What a download gathers before writing it to the spool. Each write is a trip to Tokio's
+/// blocking threads and back (`tokio::fs`); written as each network chunk arrived (~90 kB on
+/// loopback), the 88 MB compliance mix made ~1,000 of them (benches/README.md, "the spool's
+/// buffers").
+const DOWNLOAD_BUFFER: usize = 512 * 1024;
+
 /// The slowest transfer a download's budget allows for: 256 KiB/s, far below any link that
 /// can carry compliance logs at all.
 pub const FLOOR_BYTES_PER_SEC: u64 = 256 * 1024;
@@ -153,11 +159,12 @@ async fn fetch_once(
             message: format!("HTTP {}: {}", status.as_u16(), body.trim()),
         });
     }
-    let (mut out, path) = spool.create(&file.id).await.map_err(|source| DownloadError::Io {
+    let (out, path) = spool.create(&file.id).await.map_err(|source| DownloadError::Io {
         file_id: file.id.clone(),
         path: None,
         source,
     })?;
+    let mut out = tokio::io::BufWriter::with_capacity(DOWNLOAD_BUFFER, out);
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let copied = tokio::time::timeout_at(deadline, async {

@@ -6,8 +6,11 @@ use std::io;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-/// Read buffer over the spooled file.
-pub const READ_BUFFER: usize = 64 * 1024;
+/// Read buffer over the spooled file. Each fill is a trip to Tokio's blocking threads and
+/// back (`tokio::fs`), and Tokio keeps a buffer of the same size beside it: at 64 KiB the
+/// 88 MB compliance mix made ~1,400 trips; 128 KiB halves them for 128 KiB more per file
+/// being read (benches/README.md, "the spool's buffers").
+pub const READ_BUFFER: usize = 128 * 1024;
 
 /// The longest line kept; a conversation message carrying a pasted document fits well within.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
