@@ -79,11 +79,11 @@ fn fingerprints<'de, D: Deserializer<'de>>(d: D) -> Result<Fingerprints, D::Erro
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Saved {
-        Fingerprints(Vec<u64>),
+        List(Fingerprints),
         Text(String),
     }
     Ok(match Option::<Saved>::deserialize(d)? {
-        Some(Saved::Fingerprints(v)) => Fingerprints::from_vec(v),
+        Some(Saved::List(v)) => v,
         Some(Saved::Text(text)) => Fingerprints::from_slice(&[fingerprint(&text)]),
         None => Fingerprints::new(),
     })
@@ -517,8 +517,14 @@ mod tests {
             json["rules"]["t"]["groups"]["u"]["entries"][0]["v"],
             serde_json::json!([7, 8])
         );
-        let back: State = serde_json::from_value(json).expect("reads back");
+        let back: State = serde_json::from_value(json.clone()).expect("reads back");
         assert_eq!(back, s);
+        // Read from text, as the checkpoint store does (no length known ahead): still inline.
+        let back: State = serde_json::from_str(&json.to_string()).expect("reads back");
+        let RuleState::Threshold { groups } = &back.rules["t"] else {
+            panic!("{:?}", back.rules["t"]);
+        };
+        assert!(!groups["u"].entries[0].v.spilled(), "read back inline too");
     }
 
     #[test]
