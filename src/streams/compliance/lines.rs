@@ -59,7 +59,9 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
                 break;
             }
             started = true;
-            let (chunk_len, consumed, ended) = match available.iter().position(|&b| b == b'\n') {
+            // The line's end by a SIMD search: a byte-at-a-time loop here was 1.4 % of the
+            // Compliance Logs path's CPU (lines are ~700 bytes).
+            let (chunk_len, consumed, ended) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i, i + 1, true),
                 None => (available.len(), available.len(), false),
             };
