@@ -37,7 +37,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
-# The allocator's compiled-in settings, read when the dependencies are built.
+# The allocator's compiled-in settings, read when the dependencies are built, and the
+# profile-guided-optimization wrapper and profile every optimized compilation goes through
+# (.cargo/pgo-rustc is a bash script; the rust image has bash).
 COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
