@@ -51,29 +51,76 @@ enum Step<'a> {
     Index,
 }
 
-impl Seg {
-    fn matches(&self, step: Step<'_>) -> bool {
-        match (self, step) {
-            (Seg::Key(k), Step::Key(s)) => *k == s,
-            (Seg::Any, Step::Index) => true,
-            _ => false,
-        }
-    }
-}
-
 /// A subtree whose strings are text, except under the kept paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Container {
     path: Vec<Seg>,
     kept: Vec<Vec<Seg>>,
+    /// `kept` by step.
+    kept_steps: Steps,
+}
+
+impl Container {
+    fn new(path: Vec<Seg>, kept: Vec<Vec<Seg>>) -> Self {
+        let kept_steps = Steps::new(kept.iter().map(Vec::as_slice));
+        Self { path, kept, kept_steps }
+    }
 }
 
 /// Where text lives in one record type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shape {
     containers: Vec<Container>,
+    /// The containers' paths by step.
+    container_steps: Steps,
     /// The normalized event's `target.name` is a copy of text (a conversation title).
     target_name: bool,
+}
+
+/// A list of paths indexed by step, so a walk finds the paths a key continues in one lookup
+/// instead of comparing it with every path: a container may keep fifty paths (agents' details)
+/// and every key below it is looked up. At each depth: the paths (as [`Bits`] of their
+/// indices) whose step there is a given key, those whose step is `*`, and those that end there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Steps {
+    by_key: Vec<HashMap<&'static str, Bits, foldhash::fast::RandomState>>,
+    by_index: Vec<Bits>,
+    ends: Vec<Bits>,
+}
+
+impl Steps {
+    fn new<'p>(paths: impl Iterator<Item = &'p [Seg]>) -> Self {
+        let mut steps = Steps::default();
+        for (i, path) in paths.enumerate().take(MAX_PATHS) {
+            let bit: Bits = 1 << i;
+            if steps.ends.len() < path.len() {
+                steps.by_key.resize_with(path.len(), HashMap::default);
+                steps.by_index.resize(path.len(), 0);
+                steps.ends.resize(path.len(), 0);
+            }
+            for (depth, seg) in path.iter().enumerate() {
+                match seg {
+                    Seg::Key(key) => *steps.by_key[depth].entry(*key).or_default() |= bit,
+                    Seg::Any => steps.by_index[depth] |= bit,
+                }
+            }
+            if let Some(last) = path.len().checked_sub(1) {
+                steps.ends[last] |= bit;
+            }
+        }
+        steps
+    }
+
+    /// Of the paths in `set`, those whose step at `depth` is `step`, and which of them end
+    /// there.
+    fn take(&self, set: Bits, depth: usize, step: Step<'_>) -> (Bits, Bits) {
+        let along = match step {
+            Step::Key(key) => self.by_key.get(depth).and_then(|keys| keys.get(key)).copied(),
+            Step::Index => self.by_index.get(depth).copied(),
+        };
+        let along = set & along.unwrap_or(0);
+        (along, along & self.ends.get(depth).copied().unwrap_or(0))
+    }
 }
 
 /// Why a row of `content_fields.tsv` was rejected.
@@ -147,9 +194,12 @@ fn parse_table(text: &'static str) -> (Shapes, Vec<ShapeTableError>) {
                     "more than {MAX_PATHS} containers of a type, or kept paths of a container"
                 )));
             }
-            Some(kept) if kept.iter().all(|k| !k.is_empty()) => shape.containers.push(Container { path, kept }),
+            Some(kept) if kept.iter().all(|k| !k.is_empty()) => shape.containers.push(Container::new(path, kept)),
             _ => errors.push(bad("a kept path is empty or not a dotted path")),
         }
+    }
+    for shape in shapes.by_type.values_mut().chain([&mut shapes.other]) {
+        shape.container_steps = Steps::new(shape.containers.iter().map(|c| c.path.as_slice()));
     }
     (shapes, errors)
 }
@@ -197,17 +247,6 @@ fn all(n: usize) -> Bits {
     if n >= MAX_PATHS { Bits::MAX } else { (1 << n) - 1 }
 }
 
-/// The indices in `bits`, ascending.
-fn indices(mut bits: Bits) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (bits != 0).then(|| {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            i
-        })
-    })
-}
-
 impl<'a> Scope<'a> {
     fn root(shape: &'a Shape) -> Self {
         for c in &shape.containers {
@@ -241,45 +280,24 @@ impl<'a> Scope<'a> {
                 shape,
                 depth,
                 candidates,
-            } => {
-                let mut next = 0;
-                for i in indices(candidates) {
-                    let c = &shape.containers[i];
-                    if !c.path[depth].matches(step) {
-                        continue;
-                    }
-                    if depth + 1 == c.path.len() {
-                        return Scope::inside(c);
-                    }
-                    next |= 1 << i;
-                }
-                if next == 0 {
-                    Scope::Kept
-                } else {
-                    Scope::Outside {
-                        shape,
-                        depth: depth + 1,
-                        candidates: next,
-                    }
-                }
-            }
-            Scope::Inside { container, depth, kept } => {
-                let mut next = 0;
-                for i in indices(kept) {
-                    let k = &container.kept[i];
-                    if k[depth].matches(step) {
-                        if k.len() == depth + 1 {
-                            return Scope::Kept;
-                        }
-                        next |= 1 << i;
-                    }
-                }
-                Scope::Inside {
+            } => match shape.container_steps.take(candidates, depth, step) {
+                (0, _) => Scope::Kept,
+                // Entered: the first container (in table order) whose path ends here.
+                (_, entered) if entered != 0 => Scope::inside(&shape.containers[entered.trailing_zeros() as usize]),
+                (next, _) => Scope::Outside {
+                    shape,
+                    depth: depth + 1,
+                    candidates: next,
+                },
+            },
+            Scope::Inside { container, depth, kept } => match container.kept_steps.take(kept, depth, step) {
+                (_, ended) if ended != 0 => Scope::Kept,
+                (next, _) => Scope::Inside {
                     container,
                     depth: depth + 1,
                     kept: next,
-                }
-            }
+                },
+            },
         }
     }
 
@@ -322,10 +340,11 @@ impl Shape {
         visit(doc, Scope::root(self), &mut pointer, f);
     }
 
-    /// Applies `mode` to every free-text string in `doc`.
-    pub fn rewrite(&self, mode: ContentMode, doc: &mut Value) {
+    /// Applies `mode` to every free-text string in `doc`; `digests` holds the texts hashed
+    /// so far and their digests, and gains those hashed here.
+    fn rewrite(&self, mode: ContentMode, doc: &mut Value, digests: &mut Digests) {
         if mode != ContentMode::Keep {
-            rewrite(doc, Scope::root(self), mode);
+            rewrite(doc, Scope::root(self), mode, digests);
         }
     }
 }
@@ -363,7 +382,7 @@ fn visit(v: &Value, scope: Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&
     }
 }
 
-fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode) {
+fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode, digests: &mut Digests) {
     match v {
         Value::Object(map) => {
             // Already rewritten (the policy may run twice on one event).
@@ -375,11 +394,11 @@ fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode) {
                 let scope = scope.child(Step::Key(k));
                 match (&*child, &scope) {
                     (_, Scope::Kept) => {}
-                    (Value::String(s), Scope::Inside { .. }) => match mode {
-                        ContentMode::Hash => *child = digest(s),
+                    (Value::String(_), Scope::Inside { .. }) => match mode {
+                        ContentMode::Hash => digests.replace(child),
                         _ => dropped.push(k.clone()),
                     },
-                    _ => rewrite(child, scope, mode),
+                    _ => rewrite(child, scope, mode, digests),
                 }
             }
             for k in dropped {
@@ -392,19 +411,41 @@ fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode) {
                 Scope::Kept => {}
                 Scope::Inside { .. } if mode == ContentMode::Drop => {
                     items.retain(|item| !item.is_string());
-                    items.iter_mut().for_each(|item| rewrite(item, scope, mode));
+                    items.iter_mut().for_each(|item| rewrite(item, scope, mode, digests));
                 }
                 _ => {
                     for item in items {
                         match item {
-                            Value::String(s) if scope.is_text() => *item = digest(s),
-                            _ => rewrite(item, scope, mode),
+                            Value::String(_) if scope.is_text() => digests.replace(item),
+                            _ => rewrite(item, scope, mode, digests),
                         }
                     }
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// The texts of one event hashed so far, with their digests. `details` holds copies of the
+/// record's texts (at the record's own paths), so each is hashed once and its digest copied
+/// where the copy is met again.
+#[derive(Default)]
+struct Digests(Vec<(String, Value)>);
+
+impl Digests {
+    /// Replaces the string `text` with its digest.
+    fn replace(&mut self, text: &mut Value) {
+        let Value::String(s) = text else { return };
+        if let Some((_, digest)) = self.0.iter().find(|(seen, _)| seen == s) {
+            *text = digest.clone();
+            return;
+        }
+        let digest = digest(s);
+        let Value::String(s) = std::mem::replace(text, digest.clone()) else {
+            unreachable!("matched a string above")
+        };
+        self.0.push((s, digest));
     }
 }
 
@@ -415,9 +456,10 @@ pub fn apply(mode: ContentMode, event: &mut Event) {
         return;
     }
     let shape = shape(&event.event_type);
-    shape.rewrite(mode, &mut event.details);
+    let mut digests = Digests::default();
+    shape.rewrite(mode, &mut event.details, &mut digests);
     if let Some(raw) = event.raw.as_mut() {
-        shape.rewrite(mode, raw.tree_mut());
+        shape.rewrite(mode, raw.tree_mut(), &mut digests);
     }
     if shape.target_name
         && let Some(target) = event.target.as_mut()
@@ -462,6 +504,160 @@ mod tests {
 
     fn message(text: &str) -> Value {
         json!({"message": {"id": "m1", "content": {"type": "text", "value": text, "annotations": []}}})
+    }
+
+    /// The indices in `bits`, ascending.
+    fn indices(mut bits: Bits) -> impl Iterator<Item = usize> {
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                i
+            })
+        })
+    }
+
+    fn matches(seg: &Seg, step: Step<'_>) -> bool {
+        match (seg, step) {
+            (Seg::Key(k), Step::Key(s)) => *k == s,
+            (Seg::Any, Step::Index) => true,
+            _ => false,
+        }
+    }
+
+    /// [`Scope::child`] by comparing the step with every path of the set, as it was before
+    /// the paths were indexed: the reference the indexed steps must agree with.
+    fn child_by_scan<'a>(scope: Scope<'a>, step: Step<'_>) -> Scope<'a> {
+        match scope {
+            Scope::Kept => Scope::Kept,
+            Scope::Outside {
+                shape,
+                depth,
+                candidates,
+            } => {
+                let mut next = 0;
+                for i in indices(candidates) {
+                    let c = &shape.containers[i];
+                    if !matches(&c.path[depth], step) {
+                        continue;
+                    }
+                    if depth + 1 == c.path.len() {
+                        return Scope::inside(c);
+                    }
+                    next |= 1 << i;
+                }
+                if next == 0 {
+                    Scope::Kept
+                } else {
+                    Scope::Outside {
+                        shape,
+                        depth: depth + 1,
+                        candidates: next,
+                    }
+                }
+            }
+            Scope::Inside { container, depth, kept } => {
+                let mut next = 0;
+                for i in indices(kept) {
+                    let k = &container.kept[i];
+                    if matches(&k[depth], step) {
+                        if k.len() == depth + 1 {
+                            return Scope::Kept;
+                        }
+                        next |= 1 << i;
+                    }
+                }
+                Scope::Inside {
+                    container,
+                    depth: depth + 1,
+                    kept: next,
+                }
+            }
+        }
+    }
+
+    fn same(a: Scope<'_>, b: Scope<'_>) -> bool {
+        match (a, b) {
+            (Scope::Kept, Scope::Kept) => true,
+            (
+                Scope::Outside {
+                    shape,
+                    depth,
+                    candidates,
+                },
+                Scope::Outside {
+                    shape: s2,
+                    depth: d2,
+                    candidates: c2,
+                },
+            ) => std::ptr::eq(shape, s2) && depth == d2 && candidates == c2,
+            (
+                Scope::Inside { container, depth, kept },
+                Scope::Inside {
+                    container: c2,
+                    depth: d2,
+                    kept: k2,
+                },
+            ) => std::ptr::eq(container, c2) && depth == d2 && kept == k2,
+            _ => false,
+        }
+    }
+
+    /// Every key the table names, and two it does not.
+    fn vocabulary() -> Vec<&'static str> {
+        let mut words: Vec<&'static str> = TABLE
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split(['\t', ',', '.']))
+            .filter(|w| !w.is_empty() && *w != "*" && *w != "-")
+            .collect();
+        words.extend(["unlisted", "value"]);
+        words.sort_unstable();
+        words.dedup();
+        words
+    }
+
+    fn step_of(seg: &Seg) -> Step<'static> {
+        match seg {
+            Seg::Key(key) => Step::Key(key),
+            Seg::Any => Step::Index,
+        }
+    }
+
+    proptest::proptest! {
+        /// Walking any record type's shape — along a container's path and one of its kept
+        /// paths for a while, then anywhere — the indexed steps land where comparing with
+        /// every path does.
+        #[test]
+        fn indexed_steps_walk_as_comparing_every_path_does(
+            type_pick in 0usize..16,
+            container_pick in 0usize..8,
+            kept_pick in 0usize..64,
+            along in 0usize..8,
+            then in proptest::collection::vec(proptest::option::of(0usize..400), 0..4),
+        ) {
+            let types: Vec<&Shape> = SHAPES.by_type.values().chain([&SHAPES.other]).collect();
+            let words = vocabulary();
+            let shape = types[type_pick % types.len()];
+            let mut walk: Vec<Step<'static>> = Vec::new();
+            if let Some(c) = shape.containers.get(container_pick % shape.containers.len().max(1)) {
+                walk.extend(c.path.iter().map(step_of));
+                if let Some(k) = c.kept.get(kept_pick % c.kept.len().max(1)) {
+                    walk.extend(k.iter().map(step_of));
+                }
+            }
+            walk.truncate(along);
+            walk.extend(then.iter().map(|pick| match pick {
+                Some(i) => Step::Key(words[i % words.len()]),
+                None => Step::Index,
+            }));
+            let (mut indexed, mut scanned) = (Scope::root(shape), Scope::root(shape));
+            for step in walk {
+                indexed = indexed.child(step);
+                scanned = child_by_scan(scanned, step);
+                proptest::prop_assert!(same(indexed, scanned), "{indexed:?} against {scanned:?}");
+            }
+        }
     }
 
     fn texts(record_type: &str, doc: &Value) -> Vec<(String, String)> {
