@@ -114,6 +114,10 @@ impl Steps {
     /// Of the paths in `set`, those whose step at `depth` is `step`, and which of them end
     /// there.
     fn take(&self, set: Bits, depth: usize, step: Step<'_>) -> (Bits, Bits) {
+        // Deep in a container's text no kept path is left: nothing to look up.
+        if set == 0 {
+            return (0, 0);
+        }
         let along = match step {
             Step::Key(key) => self.by_key.get(depth).and_then(|keys| keys.get(key)).copied(),
             Step::Index => self.by_index.get(depth).copied(),
@@ -429,11 +433,15 @@ fn rewrite(v: &mut Value, scope: Scope<'_>, mode: ContentMode, digests: &mut Dig
 
 /// The texts of one event hashed so far, with their digests. `details` holds copies of the
 /// record's texts (at the record's own paths), so each is hashed once and its digest copied
-/// where the copy is met again.
+/// where the copy is met again. At most [`Digests::KEPT`] are remembered, so a record with
+/// thousands of texts (a tool's long answer list) costs a bounded search per text, not one
+/// growing with the record; texts beyond are hashed wherever they appear.
 #[derive(Default)]
 struct Digests(Vec<(String, Value)>);
 
 impl Digests {
+    const KEPT: usize = 32;
+
     /// Replaces the string `text` with its digest.
     fn replace(&mut self, text: &mut Value) {
         let Value::String(s) = text else { return };
@@ -445,7 +453,9 @@ impl Digests {
         let Value::String(s) = std::mem::replace(text, digest.clone()) else {
             unreachable!("matched a string above")
         };
-        self.0.push((s, digest));
+        if self.0.len() < Self::KEPT {
+            self.0.push((s, digest));
+        }
     }
 }
 
@@ -756,6 +766,21 @@ mod tests {
             .map(|(_, t)| t)
             .collect();
         assert_eq!(found, ["Ann 120k", "Payroll"], "keys in order: cells, name");
+    }
+
+    #[test]
+    fn every_text_of_a_record_with_more_texts_than_are_remembered_gets_its_own_digest() {
+        let n = Digests::KEPT * 3;
+        let input: Map<String, Value> = (0..n).map(|i| (format!("q{i}"), json!(format!("text {i}")))).collect();
+        let raw = json!({"app_id": "a1", "input": input});
+        let mut e = event("APP_LOG", raw.clone(), json!({"input": raw["input"]}));
+        apply(ContentMode::Hash, &mut e);
+        let raw = e.raw.as_ref().expect("raw").tree();
+        for i in 0..n {
+            let expected = digest(&format!("text {i}"));
+            assert_eq!(e.details["input"][format!("q{i}")], expected, "details q{i}");
+            assert_eq!(raw["input"][format!("q{i}")], expected, "raw q{i}");
+        }
     }
 
     #[test]
