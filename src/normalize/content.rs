@@ -450,11 +450,11 @@ impl Digests {
             return;
         }
         let digest = digest(s);
-        let Value::String(s) = std::mem::replace(text, digest.clone()) else {
+        let Value::String(s) = std::mem::replace(text, digest) else {
             unreachable!("matched a string above")
         };
         if self.0.len() < Self::KEPT {
-            self.0.push((s, digest));
+            self.0.push((s, text.clone()));
         }
     }
 }
