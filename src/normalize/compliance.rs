@@ -89,54 +89,37 @@ fn required(record: &Value) -> Result<(&str, &str, DateTime<Utc>), NormalizeErro
     Ok((event_id, record_type, occurred_at))
 }
 
-/// [`Value::pointer`] without its allocations (it copies every step to unescape it): the
-/// pointers here are literals, and only a step holding `~` is unescaped. The steps are found
-/// in one pass over the pointer's bytes: a pointer is a few bytes, shorter than a substring
-/// search takes to pay for itself.
-fn at<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
-    if pointer.is_empty() {
-        return Some(value);
-    }
-    let steps = pointer.strip_prefix('/')?;
-    let mut value = value;
-    let (mut from, mut escaped) = (0, false);
-    // A `/` after the last byte ends the last step.
-    for (i, byte) in steps.bytes().chain(std::iter::once(b'/')).enumerate() {
-        match byte {
-            b'~' => escaped = true,
-            b'/' => {
-                let step = &steps[from..i];
-                value = match value {
-                    Value::Object(map) if escaped => map.get(&step.replace("~1", "/").replace("~0", "~"))?,
-                    Value::Object(map) => map.get(step)?,
-                    Value::Array(items) => items.get(step.parse::<usize>().ok()?)?,
-                    _ => return None,
-                };
-                (from, escaped) = (i + 1, false);
-            }
-            _ => {}
-        }
-    }
-    Some(value)
+/// A place in a record: object keys, and array indices written as numbers.
+type Path<'p> = &'p [&'p str];
+
+/// The value at `path` under `value`: object keys, and array indices written as numbers.
+/// Paths are literal steps rather than JSON pointers, so finding one neither scans nor
+/// unescapes a pointer (`Value::pointer` also copies every step).
+fn at<'a>(value: &'a Value, path: Path<'_>) -> Option<&'a Value> {
+    path.iter().try_fold(value, |value, step| match value {
+        Value::Object(map) => map.get(*step),
+        Value::Array(items) => items.get(step.parse::<usize>().ok()?),
+        _ => None,
+    })
 }
 
-fn text<'a>(record: &'a Value, pointer: &str) -> Option<&'a str> {
-    at(record, pointer)
+fn text<'a>(record: &'a Value, path: Path<'_>) -> Option<&'a str> {
+    at(record, path)
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
 }
 
-fn owned(record: &Value, pointer: &str) -> Option<String> {
-    text(record, pointer).map(str::to_string)
+fn owned(record: &Value, path: Path<'_>) -> Option<String> {
+    text(record, path).map(str::to_string)
 }
 
 /// The record's own kind within its type.
 fn sub_type<'a>(record: &'a Value, record_type: &str) -> Option<&'a str> {
     match record_type {
-        "AUTH_LOG" => text(record, "/action_data/action"),
-        "AUDIT_LOG" | "APP_AUTH_LOG" => text(record, "/action"),
-        "APP_LOG" => text(record, "/log_type"),
-        _ => text(record, "/event_type"),
+        "AUTH_LOG" => text(record, &["action_data", "action"]),
+        "AUDIT_LOG" | "APP_AUTH_LOG" => text(record, &["action"]),
+        "APP_LOG" => text(record, &["log_type"]),
+        _ => text(record, &["event_type"]),
     }
 }
 
@@ -168,7 +151,7 @@ fn snake(sub: &str) -> String {
 /// Outcomes the record states itself, overriding the table.
 fn outcome(record: &Value, record_type: &str) -> Option<Outcome> {
     match record_type {
-        "AUDIT_LOG" => match text(record, "/action_result")?.to_ascii_uppercase().as_str() {
+        "AUDIT_LOG" => match text(record, &["action_result"])?.to_ascii_uppercase().as_str() {
             "SUCCESS" => Some(Outcome::Success),
             "BLOCKED" | "ERROR" | "FAILURE" | "FAILED" => Some(Outcome::Failure),
             _ => None,
@@ -195,40 +178,40 @@ fn tool_results(record: &Value) -> impl Iterator<Item = &Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|o| at(o, "/response/result"))
+        .filter_map(|o| at(o, &["response", "result"]))
 }
 
 /// Where the target's id and name are, by record type and target type (the type comes from
-/// `compliance_types.tsv`): the first pointer that holds a non-empty string wins. A Codex tool's
+/// `compliance_types.tsv`): the first path that holds a non-empty string wins. A Codex tool's
 /// id is the connector that serves it (none for a local tool) and its name the tool's name.
 // A table kept as data, one row per line: rustfmt would spread each row over five.
 #[rustfmt::skip]
-const TARGETS: &[(&str, &str, &[&str], &[&str])] = &[
-    ("AUDIT_LOG", "user", &["/action_data/user_id"], &[]),
-    ("AUDIT_LOG", "conversation", &["/action_data/conversation_id"], &[]),
-    ("AUDIT_LOG", "file", &["/action_data/file_id"], &["/action_data/file_name"]),
-    ("AUDIT_LOG", "gpt", &["/action_data/gpt_id", "/action_data/agent_id", "/action_data/third_party_gizmo_id", "/action_data/id"], &[]),
-    ("AUDIT_LOG", "skill", &["/action_data/skill_id"], &["/action_data/skill_name"]),
-    ("AUDIT_LOG", "project", &["/action_data/project_id"], &[]),
+const TARGETS: &[(&str, &str, &[Path<'static>], &[Path<'static>])] = &[
+    ("AUDIT_LOG", "user", &[&["action_data", "user_id"]], &[]),
+    ("AUDIT_LOG", "conversation", &[&["action_data", "conversation_id"]], &[]),
+    ("AUDIT_LOG", "file", &[&["action_data", "file_id"]], &[&["action_data", "file_name"]]),
+    ("AUDIT_LOG", "gpt", &[&["action_data", "gpt_id"], &["action_data", "agent_id"], &["action_data", "third_party_gizmo_id"], &["action_data", "id"]], &[]),
+    ("AUDIT_LOG", "skill", &[&["action_data", "skill_id"]], &[&["action_data", "skill_name"]]),
+    ("AUDIT_LOG", "project", &[&["action_data", "project_id"]], &[]),
     // A log file is known by the kind of log it holds.
-    ("AUDIT_LOG", "log_file", &["/action_data/log_file_id"], &["/action_data/event_type"]),
-    ("AUDIT_LOG", "memory", &["/action_data/memory_id"], &[]),
-    ("AUDIT_LOG", "domain", &["/action_data/domain_id"], &["/action_data/hostname"]),
-    ("AUDIT_LOG", "app", &["/action_data/app_id"], &["/action_data/app_name"]),
-    ("AUDIT_LOG", "invite", &[], &["/action_data/email_address", "/action_data/email_addresses/0"]),
-    ("AUDIT_LOG", "session", &["/action_data/session_id"], &[]),
-    ("AUDIT_LOG", "*", &["/action_data/id"], &["/action_data/name"]),
-    ("CODEX_LOG", "tool", &["/event_details/tool_meta/connector_id"], &["/event_details/name", "/event_details/tool_name"]),
-    ("CODEX_LOG", "access_token", &["/event_details/access_token_id"], &["/event_details/access_token_name"]),
-    ("CODEX_LOG", "plugin", &["/event_details/plugin_id"], &["/event_details/plugin_display_name", "/event_details/plugin_name"]),
-    ("CONVERSATION_MESSAGE", "*", &["/conversation/id"], &["/conversation/title"]),
-    ("APP_LOG", "*", &["/app_id"], &["/app_name"]),
-    ("APP_AUTH_LOG", "*", &["/app_id"], &["/app_name"]),
-    ("CUSTOM_AGENTS_LOG", "*", &["/event_details/agent_id", "/actor/product_id"], &["/actor/name"]),
+    ("AUDIT_LOG", "log_file", &[&["action_data", "log_file_id"]], &[&["action_data", "event_type"]]),
+    ("AUDIT_LOG", "memory", &[&["action_data", "memory_id"]], &[]),
+    ("AUDIT_LOG", "domain", &[&["action_data", "domain_id"]], &[&["action_data", "hostname"]]),
+    ("AUDIT_LOG", "app", &[&["action_data", "app_id"]], &[&["action_data", "app_name"]]),
+    ("AUDIT_LOG", "invite", &[], &[&["action_data", "email_address"], &["action_data", "email_addresses", "0"]]),
+    ("AUDIT_LOG", "session", &[&["action_data", "session_id"]], &[]),
+    ("AUDIT_LOG", "*", &[&["action_data", "id"]], &[&["action_data", "name"]]),
+    ("CODEX_LOG", "tool", &[&["event_details", "tool_meta", "connector_id"]], &[&["event_details", "name"], &["event_details", "tool_name"]]),
+    ("CODEX_LOG", "access_token", &[&["event_details", "access_token_id"]], &[&["event_details", "access_token_name"]]),
+    ("CODEX_LOG", "plugin", &[&["event_details", "plugin_id"]], &[&["event_details", "plugin_display_name"], &["event_details", "plugin_name"]]),
+    ("CONVERSATION_MESSAGE", "*", &[&["conversation", "id"]], &[&["conversation", "title"]]),
+    ("APP_LOG", "*", &[&["app_id"]], &[&["app_name"]]),
+    ("APP_AUTH_LOG", "*", &[&["app_id"]], &[&["app_name"]]),
+    ("CUSTOM_AGENTS_LOG", "*", &[&["event_details", "agent_id"], &["actor", "product_id"]], &[&["actor", "name"]]),
 ];
 
 fn fill_target(target: &mut Target, record: &Value, record_type: &str) {
-    let first = |pointers: &[&str]| pointers.iter().find_map(|p| owned(record, p));
+    let first = |paths: &[Path<'_>]| paths.iter().find_map(|p| owned(record, p));
     let row = TARGETS
         .iter()
         .find(|(r, t, _, _)| *r == record_type && *t == target.target_type)
@@ -246,26 +229,26 @@ fn actor(record: &Value) -> Option<Actor> {
         match kind {
             "ACCOUNT_USER" => Actor {
                 actor_type: "user".into(),
-                id: owned(a, "/user_id"),
-                email: owned(a, "/user_email"),
+                id: owned(a, &["user_id"]),
+                email: owned(a, &["user_email"]),
                 ..Actor::default()
             },
             "EXTERNAL_COLLABORATION_USER" => Actor {
                 actor_type: "external_user".into(),
-                id: owned(a, "/user_id"),
-                email: owned(a, "/user_email"),
+                id: owned(a, &["user_id"]),
+                email: owned(a, &["user_email"]),
                 ..Actor::default()
             },
             "API_KEY" => Actor {
                 actor_type: "api_key".into(),
-                id: owned(a, "/user_id"),
-                email: owned(a, "/user_email"),
-                api_key_id: owned(a, "/credential_id").or_else(|| owned(a, "/redacted_id")),
+                id: owned(a, &["user_id"]),
+                email: owned(a, &["user_email"]),
+                api_key_id: owned(a, &["credential_id"]).or_else(|| owned(a, &["redacted_id"])),
                 ..Actor::default()
             },
             "AGENT" => Actor {
                 actor_type: "agent".into(),
-                id: owned(a, "/id").or_else(|| owned(a, "/product_id")),
+                id: owned(a, &["id"]).or_else(|| owned(a, &["product_id"])),
                 ..Actor::default()
             },
             other => Actor {
@@ -274,8 +257,8 @@ fn actor(record: &Value) -> Option<Actor> {
                 } else {
                     snake(other)
                 },
-                id: owned(a, "/user_id").or_else(|| owned(a, "/id")),
-                email: owned(a, "/user_email"),
+                id: owned(a, &["user_id"]).or_else(|| owned(a, &["id"])),
+                email: owned(a, &["user_email"]),
                 ..Actor::default()
             },
         }
@@ -286,14 +269,14 @@ fn actor(record: &Value) -> Option<Actor> {
     };
     if let Some(meta) = record.get("request_metadata").filter(|m| m.is_object()) {
         let actor = actor.get_or_insert_with(unknown);
-        actor.ip = owned(meta, "/client_ip");
-        actor.user_agent = owned(meta, "/client_user_agent");
+        actor.ip = owned(meta, &["client_ip"]);
+        actor.user_agent = owned(meta, &["client_user_agent"]);
         actor.geo = geo(meta.get("client_ip_details"));
     }
     // APP_LOG has no `request_metadata`: the client reports itself in the tool call's
-    // `input._meta` (the key holds a `/`, escaped as `~1` in a JSON pointer).
-    if let Some(meta) = at(record, "/input/_meta").filter(|m| m.is_object()) {
-        let user_agent = owned(meta, "/openai~1userAgent");
+    // `input._meta`.
+    if let Some(meta) = at(record, &["input", "_meta"]).filter(|m| m.is_object()) {
+        let user_agent = owned(meta, &["openai/userAgent"]);
         let location = geo(meta.get("openai/userLocation"));
         if user_agent.is_some() || location.is_some() {
             let actor = actor.get_or_insert_with(unknown);
@@ -309,13 +292,13 @@ fn actor(record: &Value) -> Option<Actor> {
 fn geo(details: Option<&Value>) -> Option<Geo> {
     let d = details.filter(|d| d.is_object())?;
     Geo {
-        country: owned(d, "/country"),
-        city: owned(d, "/city"),
-        region: owned(d, "/region"),
-        asn: owned(d, "/asn"),
+        country: owned(d, &["country"]),
+        city: owned(d, &["city"]),
+        region: owned(d, &["region"]),
+        asn: owned(d, &["asn"]),
         ..Geo::default()
     }
-    .with_coordinates(text(d, "/latitude"), text(d, "/longitude"))
+    .with_coordinates(text(d, &["latitude"]), text(d, &["longitude"]))
     .non_empty()
 }
 
@@ -331,47 +314,41 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
     if let Some(sub) = sub_type {
         d.insert("sub_type".into(), json!(sub));
     }
-    let field = |pointer: &str| at(record, pointer);
+    let field = |path: Path<'_>| at(record, path);
     match record_type {
-        "AUTH_LOG" => put(&mut d, "role", field("/action_data/role")),
+        "AUTH_LOG" => put(&mut d, "role", field(&["action_data", "role"])),
         "AUDIT_LOG" => {
-            put(&mut d, "action_result", field("/action_result"));
-            put(&mut d, "action_privilege", field("/action_privilege"));
-            put(&mut d, "action_data", field("/action_data"));
+            put(&mut d, "action_result", field(&["action_result"]));
+            put(&mut d, "action_privilege", field(&["action_privilege"]));
+            put(&mut d, "action_data", field(&["action_data"]));
         }
         "CONVERSATION_MESSAGE" => {
             let mut conversation = Map::new();
+            let upstream = record.get("conversation");
             for key in ["id", "title", "created_at", "is_temporary_chat", "gpt_id", "project_id"] {
-                put(
-                    &mut conversation,
-                    key,
-                    record.get("conversation").and_then(|c| c.get(key)),
-                );
+                put(&mut conversation, key, upstream.and_then(|c| c.get(key)));
             }
             d.insert("conversation".into(), Value::Object(conversation));
             let mut message = Map::new();
-            put(&mut message, "id", field("/message/id"));
+            put(&mut message, "id", field(&["message", "id"]));
+            let author = field(&["message", "author"]);
             for key in ["type", "client_type", "model", "tools_used", "skills_used"] {
                 let target = if key == "type" { "author_type" } else { key };
-                put(
-                    &mut message,
-                    target,
-                    at(record, "/message/author").and_then(|a| a.get(key)),
-                );
+                put(&mut message, target, author.and_then(|a| a.get(key)));
             }
             // The text stays at the record's path (`message.content.value`) so the content
             // policy finds it here as it does in `raw`.
-            put(&mut message, "content", field("/message/content"));
+            put(&mut message, "content", field(&["message", "content"]));
             d.insert("message".into(), Value::Object(message));
-            put(&mut d, "previous_message_id", field("/previous_message_id"));
+            put(&mut d, "previous_message_id", field(&["previous_message_id"]));
         }
         "APP_LOG" => {
             d.insert(
                 "app".into(),
-                json!({"id": field("/app_id"), "name": field("/app_name"), "type": field("/app_type")}),
+                json!({"id": field(&["app_id"]), "name": field(&["app_name"]), "type": field(&["app_type"])}),
             );
-            put(&mut d, "conversation_id", field("/conversation_id"));
-            put(&mut d, "log_type", field("/log_type"));
+            put(&mut d, "conversation_id", field(&["conversation_id"]));
+            put(&mut d, "log_type", field(&["log_type"]));
             let calls: Vec<Value> = record
                 .get("output")
                 .and_then(Value::as_array)
@@ -383,9 +360,9 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
                         "connector_id": r.get("connector_id"),
                         "connector_name": r.get("connector_name"),
                         "action": r.get("action_name"),
-                        "is_error": at(r, "/result/isError"),
+                        "is_error": at(r, &["result", "isError"]),
                         "is_sync": r.get("is_sync"),
-                        "external_call_time_ms": at(r, "/internal/external_call_time_ms"),
+                        "external_call_time_ms": at(r, &["internal", "external_call_time_ms"]),
                     })
                 })
                 .collect();
@@ -393,7 +370,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
                 d.insert("calls".into(), Value::Array(calls));
             }
             // Tool-call text: the arguments as sent and the text the tool answered.
-            put(&mut d, "input", field("/input"));
+            put(&mut d, "input", field(&["input"]));
             let output_text: Vec<Value> = tool_results(record)
                 .filter_map(|r| r.get("content").and_then(Value::as_array))
                 .flatten()
@@ -406,26 +383,27 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         "APP_AUTH_LOG" => {
             d.insert(
                 "app".into(),
-                json!({"id": field("/app_id"), "name": field("/app_name")}),
+                json!({"id": field(&["app_id"]), "name": field(&["app_name"])}),
             );
-            put(&mut d, "link_id", field("/link_id"));
+            put(&mut d, "link_id", field(&["link_id"]));
         }
         "CUSTOM_AGENTS_LOG" | "CODEX_LOG" | "CODEX_SECURITY_LOG" => {
-            put(&mut d, "client_id", field("/client_id"));
-            put(&mut d, "workspace_id", field("/workspace_id"));
-            put(&mut d, "event_details", field("/event_details"));
+            put(&mut d, "client_id", field(&["client_id"]));
+            put(&mut d, "workspace_id", field(&["workspace_id"]));
+            put(&mut d, "event_details", field(&["event_details"]));
         }
         _ => {}
     }
     // An agent acting for someone: who delegated, and which agent it was.
-    if field("/actor/type").and_then(Value::as_str) == Some("AGENT") {
+    let actor = record.get("actor");
+    if let Some(actor) = actor.filter(|a| at(a, &["type"]).and_then(Value::as_str) == Some("AGENT")) {
         let mut agent = Map::new();
         for key in ["name", "product_id", "product_type"] {
-            put(&mut agent, key, record.get("actor").and_then(|a| a.get(key)));
+            put(&mut agent, key, actor.get(key));
         }
-        put(&mut agent, "runtime_id", field("/actor/agent_runtime/id"));
-        put(&mut agent, "task_id", field("/actor/agent_task/id"));
-        if let Some(delegator) = field("/actor/agent_runtime/delegator").filter(|v| v.is_object()) {
+        put(&mut agent, "runtime_id", at(actor, &["agent_runtime", "id"]));
+        put(&mut agent, "task_id", at(actor, &["agent_task", "id"]));
+        if let Some(delegator) = at(actor, &["agent_runtime", "delegator"]).filter(|v| v.is_object()) {
             agent.insert(
                 "delegator".into(),
                 json!({
@@ -437,13 +415,11 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         }
         d.insert("agent".into(), Value::Object(agent));
     }
-    let fingerprints: Map<String, Value> = [
-        ("ja3", "/request_metadata/client_ja3"),
-        ("ja4", "/request_metadata/client_ja4"),
-    ]
-    .into_iter()
-    .filter_map(|(k, p)| text(record, p).map(|v| (k.to_string(), json!(v))))
-    .collect();
+    let meta = record.get("request_metadata");
+    let fingerprints: Map<String, Value> = [("ja3", "client_ja3"), ("ja4", "client_ja4")]
+        .into_iter()
+        .filter_map(|(k, member)| text(meta?, &[member]).map(|v| (k.to_string(), json!(v))))
+        .collect();
     if !fingerprints.is_empty() {
         d.insert("session".into(), Value::Object(fingerprints));
     }
