@@ -340,7 +340,8 @@ impl Shape {
     /// Calls `f(json_pointer, text)` for every free-text string in `doc` (a record, or the
     /// `details` built from one), in document order.
     pub fn for_each_text(&self, doc: &Value, f: &mut impl FnMut(&str, &str)) {
-        let mut pointer = String::new();
+        // Room for a deep path, so the walk does not grow it step by step.
+        let mut pointer = String::with_capacity(128);
         visit(doc, Scope::root(self), &mut pointer, f);
     }
 
