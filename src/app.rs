@@ -33,10 +33,10 @@ use crate::streams::{self, Checkpoint, Mode, Stream};
 use crate::upstream::api::ClientBuildError;
 
 /// Events waiting between the streams and the processing stage (two chunks of a page).
-/// Small: the byte-bounded queue after it is where backlog is meant to sit. 16, not 256: a
+/// Small: the byte-bounded queue after it is where backlog is meant to sit. 64, not 256: a
 /// Compliance Logs event here still holds its record's tree, and 256 of them were ~2.4 MiB
 /// of the compliance benchmark's peak, for no gain in throughput (benches/README.md, "page
-/// faults"); fewer trees waiting also stay in the caches ([`crate::pipeline::CHUNK`]).
+/// faults").
 const PROCESS_QUEUE: usize = 2 * crate::pipeline::CHUNK;
 
 /// Why the daemon could not start.

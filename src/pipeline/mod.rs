@@ -48,12 +48,8 @@ impl queue::Weighed for Envelope {
 /// The most events one [`Envelope`] carries. Handing events over one by one cost more than
 /// processing them: every event woke the processing task (and a sleeping worker thread,
 /// through a system call) and then the stream again when its place in the queue freed
-/// (benches/README.md, "events handed over in chunks"). Eight, not the 32 first chosen: a
-/// Compliance Logs event holds its record's tree until it is encoded, and with 32 a chunk
-/// (and 64 queued) the trees were allocated a hundred events before they were freed, past
-/// the allocator's per-thread cache and out of the CPU's; at 8 the same work costs ~4 % less
-/// on that path and no more on the audit-log path (benches/README.md, "2026-12-05 (day)").
-pub const CHUNK: usize = 8;
+/// (benches/README.md, "events handed over in chunks").
+pub const CHUNK: usize = 32;
 
 /// An event encoded for the sink: its id (for the idempotency key and the dead-letter file),
 /// its JSON, and the right to acknowledge it.
