@@ -92,9 +92,9 @@ fn required(record: &Value) -> Result<(&str, &str, DateTime<Utc>), NormalizeErro
 /// A place in a record: object keys, and array indices written as numbers.
 type Path<'p> = &'p [&'p str];
 
-/// The value at `path` under `value`: object keys, and array indices written as numbers.
-/// Paths are literal steps rather than JSON pointers, so finding one neither scans nor
-/// unescapes a pointer (`Value::pointer` also copies every step).
+/// The value at `path` under `value`. Paths are literal steps rather than JSON pointers, so
+/// finding one neither scans nor unescapes a pointer (`Value::pointer` also copies every
+/// step).
 fn at<'a>(value: &'a Value, path: Path<'_>) -> Option<&'a Value> {
     path.iter().try_fold(value, |value, step| match value {
         Value::Object(map) => map.get(*step),
