@@ -395,8 +395,10 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         _ => {}
     }
     // An agent acting for someone: who delegated, and which agent it was.
-    let actor = record.get("actor");
-    if let Some(actor) = actor.filter(|a| at(a, &["type"]).and_then(Value::as_str) == Some("AGENT")) {
+    if let Some(actor) = record
+        .get("actor")
+        .filter(|a| a.get("type").and_then(Value::as_str) == Some("AGENT"))
+    {
         let mut agent = Map::new();
         for key in ["name", "product_id", "product_type"] {
             put(&mut agent, key, actor.get(key));
