@@ -338,10 +338,17 @@ fn forget_least_recent<G>(groups: &mut Keyed<G>, touched: impl Fn(&G) -> u64) {
 }
 
 /// Whether `entries` (sorted by time) hold the event `(t, id)`: only entries of that time
-/// are compared.
+/// are compared. Most events are older than all a group holds (a backfill pages newest
+/// first) or newer (live ones come in order): the ends tell, without a binary search whose
+/// every probe is a cache line of a group the other stages have since pushed out.
 fn holds(entries: &[Entry], t: i64, id: &str) -> bool {
-    let from = entries.partition_point(|e| e.t < t);
-    entries[from..].iter().take_while(|e| e.t == t).any(|e| e.id == id)
+    match (entries.first(), entries.last()) {
+        (Some(first), Some(last)) if first.t <= t && t <= last.t => {
+            let from = entries.partition_point(|e| e.t < t);
+            entries[from..].iter().take_while(|e| e.t == t).any(|e| e.id == id)
+        }
+        _ => false,
+    }
 }
 
 /// Whether [`insert_sorted`] would drop an entry at `t` at once: `entries` are `cap` long
@@ -352,7 +359,12 @@ fn drops_at_once(entries: &[Entry], t: i64, cap: usize) -> bool {
 
 /// Keeps `entries` sorted by time and at most `cap` long (the oldest go).
 fn insert_sorted(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
-    let at = entries.partition_point(|e| e.t <= entry.t);
+    // At either end, as in [`holds`], without a search.
+    let at = match (entries.first(), entries.last()) {
+        (_, Some(last)) if last.t <= entry.t => entries.len(),
+        (Some(first), _) if entry.t < first.t => 0,
+        _ => entries.partition_point(|e| e.t <= entry.t),
+    };
     room(entries);
     entries.insert(at, entry);
     if entries.len() > cap {

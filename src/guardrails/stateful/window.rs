@@ -546,6 +546,25 @@ mod tests {
     }
 
     #[test]
+    fn an_event_seen_again_at_either_end_of_its_group_is_not_counted_twice() {
+        let need = Need {
+            count: 3,
+            minimums: &[],
+            window_ms: 60 * MIN,
+        };
+        let mut s = State::default();
+        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
+        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        // The group's oldest and its newest, delivered again.
+        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
+        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        assert_eq!(
+            count_ids(&mut s, e(2 * MIN, "c", &[]), &need),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+    }
+
+    #[test]
     fn a_sequence_fires_when_the_success_arrives_before_its_failures() {
         let mut s = State::default();
         let window = 30 * MIN;
