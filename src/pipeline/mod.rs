@@ -61,8 +61,9 @@ pub struct Encoded {
 }
 
 impl queue::Weighed for Encoded {
+    /// What the event holds in memory, room to grow included.
     fn bytes(&self) -> usize {
-        self.json.len() + self.id.len()
+        self.json.capacity() + self.id.len()
     }
 }
 

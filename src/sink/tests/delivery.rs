@@ -125,7 +125,7 @@ async fn a_429_with_retry_after_waits_as_long_as_the_service_asked() {
 async fn a_401_pauses_delivery_with_everything_queued_and_unacknowledged_until_accepted() {
     let stream = Stream::new();
     let events = stream.page(5);
-    let weight: Vec<usize> = events.iter().map(|e| e.json.len() + e.id.len()).collect();
+    let weight: Vec<usize> = events.iter().map(|e| e.json.capacity() + e.id.len()).collect();
     let (tx, rx) = queue(events).await;
     // The service sees, at each refusal, what is acknowledged and what is still queued.
     let sender = Arc::new(Mutex::new(Some(tx)));
