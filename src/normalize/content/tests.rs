@@ -313,3 +313,18 @@ fn hashing_twice_changes_nothing_and_the_conversation_title_is_hashed_in_the_tar
     apply(ContentMode::Drop, &mut e);
     assert_eq!(e.target.and_then(|t| t.name), None);
 }
+
+#[test]
+fn a_record_type_without_text_is_shipped_as_it_arrived_under_every_mode() {
+    let text = r#"{"type": "AUTH_LOG", "action_data": {"action": "LOGIN"}, "n": 1.50}"#;
+    for mode in [ContentMode::Hash, ContentMode::Drop] {
+        let mut e = event("AUTH_LOG", json!({}), json!({"sub_type": "LOGIN"}));
+        e.raw = Some(crate::normalize::Raw::text(
+            serde_json::value::RawValue::from_string(text.to_string()).expect("json"),
+        ));
+        apply(mode, &mut e);
+        let raw = e.raw.as_ref().expect("raw");
+        assert_eq!(raw.json(), text, "{mode:?}: the text as received");
+        assert!(!raw.is_parsed(), "{mode:?}: not parsed to change nothing");
+    }
+}
