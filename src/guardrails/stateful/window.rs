@@ -531,30 +531,35 @@ mod tests {
         count(s, entry, need).map(|evidence| evidence.into_iter().map(|e| e.id).collect())
     }
 
-    #[test]
-    fn counting_events_fires_at_the_count_and_forgets_what_it_reported() {
-        let need = Need {
+    /// Three events within an hour.
+    fn three_in_an_hour() -> Need<'static> {
+        Need {
             count: 3,
             minimums: &[],
             window_ms: 60 * MIN,
-        };
+        }
+    }
+
+    /// A group that holds `a` and, a minute later, `b`.
+    fn a_then_b(need: &Need<'_>) -> State {
         let mut s = State::default();
-        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
-        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        assert!(count(&mut s, e(0, "a", &[]), need).is_none());
+        assert!(count(&mut s, e(MIN, "b", &[]), need).is_none());
+        s
+    }
+
+    #[test]
+    fn counting_events_fires_at_the_count_and_forgets_what_it_reported() {
+        let need = three_in_an_hour();
+        let mut s = a_then_b(&need);
         assert_eq!(count(&mut s, e(2 * MIN, "c", &[]), &need).map(|v| v.len()), Some(3));
         assert!(count(&mut s, e(3 * MIN, "d", &[]), &need).is_none());
     }
 
     #[test]
     fn an_event_seen_again_at_either_end_of_its_group_is_not_counted_twice() {
-        let need = Need {
-            count: 3,
-            minimums: &[],
-            window_ms: 60 * MIN,
-        };
-        let mut s = State::default();
-        assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
-        assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
+        let need = three_in_an_hour();
+        let mut s = a_then_b(&need);
         // The group's oldest and its newest, delivered again.
         assert!(count(&mut s, e(0, "a", &[]), &need).is_none());
         assert!(count(&mut s, e(MIN, "b", &[]), &need).is_none());
