@@ -6,7 +6,6 @@
 //! service may add its own trusted roots (`<section>.ca_file`) and, for the sink, a client
 //! certificate; `HTTPS_PROXY` / `NO_PROXY` are honoured as reqwest reads them.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `openai-audit-ingest/<version>`.
@@ -26,38 +25,13 @@ pub struct TlsSettings {
     pub identity: Option<reqwest::Identity>,
 }
 
-/// The system's trusted roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the distribution's
-/// bundle and directory), read once per process: left to reqwest, every client read and
-/// parsed them itself, ~6 ms of CPU each on a Debian host (benches/README.md), and a run
-/// builds two or three. Certificates rustls cannot use are left out, as reqwest's verifier
-/// leaves them out; none at all leaves the choice (and its error) to reqwest.
-fn system_roots() -> &'static [reqwest::Certificate] {
-    static ROOTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        for error in &found.errors {
-            tracing::warn!(error.message = %error, "a system CA certificate could not be read");
-        }
-        found
-            .certs
-            .into_iter()
-            .filter(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok())
-            .filter_map(|der| reqwest::Certificate::from_der(&der).ok())
-            .collect()
-    })
-}
-
 fn builder(timeout: Duration, tls: &TlsSettings) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(timeout.min(MAX_CONNECT))
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60));
-    let system = system_roots();
-    if !system.is_empty() {
-        builder = builder.tls_certs_only(system.iter().chain(&tls.extra_roots).cloned());
-    } else if !tls.extra_roots.is_empty() {
-        // No system roots: reqwest's own verifier says so when the client is built.
+    if !tls.extra_roots.is_empty() {
         builder = builder.tls_certs_merge(tls.extra_roots.iter().cloned());
     }
     if let Some(identity) = &tls.identity {
