@@ -70,10 +70,10 @@ struct ToSink {
     /// backpressure, not being stuck.
     beat: Beat,
     counted: ProcessedCounter,
-    /// The room each event's JSON is written into: the last event's size and an eighth. An
-    /// event's JSON was written into a buffer kept across events and copied out at its size;
-    /// writing it where it will stay saves that copy (~1.4 % of the audit-log path's time),
-    /// and a stream's events are alike in size, so it rarely grows and, too large, is trimmed.
+    /// The room given to the next event's JSON: the last one's size and an eighth. Each
+    /// event is written straight into the buffer the sink's queue holds, with no copy out of
+    /// a scratch buffer; a stream's events are alike in size, so the buffer rarely grows,
+    /// and one a quarter too large is trimmed.
     room: usize,
 }
 
