@@ -30,7 +30,7 @@ pub use detect::{Detection, Detectors};
 pub use engine::Engine;
 pub use rule::{Inputs, RuleError, RuleSet, RuleSetError};
 pub use settings::GuardrailSettings;
-pub use stateful::State;
+pub use stateful::{State, write_state};
 
 #[cfg(test)]
 mod drift_tests;

@@ -174,7 +174,7 @@ fn value(out: &mut Vec<u8>, v: &Value) {
 }
 
 /// A JSON string: copied between quotes when it holds nothing to escape, else `serde_json`'s.
-fn string(out: &mut Vec<u8>, s: &str) {
+pub fn string(out: &mut Vec<u8>, s: &str) {
     // No early exit: the whole string is scanned, sixteen or more bytes per compare.
     let escape = s
         .bytes()

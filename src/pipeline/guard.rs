@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::checkpoints::Save;
 use super::{AckToken, StreamAcks};
-use crate::guardrails::Engine;
+use crate::guardrails::{Engine, write_state};
 use crate::normalize::Event;
 use crate::state::{CheckpointError, CheckpointStore, Pending};
 
@@ -87,7 +87,11 @@ impl Guard {
         // Written on the processing task: to the page cache, as fast as encoding it into
         // memory was; placing it (fsync, rename) happens in the checkpoint writer.
         self.written += 1;
-        match self.store.write_pending(STREAM, self.written, self.engine.state()) {
+        let state = self.engine.state();
+        match self
+            .store
+            .write_pending(STREAM, self.written, |out| write_state(state, out))
+        {
             Ok(pending) => self.acks.mark(Snapshot(Arc::new(pending))),
             // The state's next change offers it again.
             Err(err) => tracing::error!(error.message = %err, "failed to write the guardrails state ahead for saving"),

@@ -138,16 +138,21 @@ impl CheckpointStore {
         })
     }
 
-    /// Writes `state` as a checkpoint of `stream` that is not in place yet (number `n`, so
-    /// several can wait at once); a crash before [`CheckpointStore::place`] leaves the
-    /// stream's checkpoint as it was. Written to the page cache only: placing it makes it
-    /// durable.
-    pub fn write_pending<S: Serialize>(&self, stream: &str, n: u64, state: &S) -> Result<Pending, CheckpointError> {
+    /// Writes a checkpoint of `stream` that is not in place yet (number `n`, so several can
+    /// wait at once), its state written as JSON by `state` (a state with a writer of its own,
+    /// rather than `serde_json`); a crash before [`CheckpointStore::place`] leaves the stream's
+    /// checkpoint as it was. Written to the page cache only: placing it makes it durable.
+    pub fn write_pending(
+        &self,
+        stream: &str,
+        n: u64,
+        state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<Pending, CheckpointError> {
         let pending = Pending {
             path: self.pending_path(stream, n),
         };
         // Made before writing, so a write that fails halfway removes what it wrote.
-        atomic_file::write_new(&pending.path, |out| encode(out, stream, state)).map_err(|source| {
+        atomic_file::write_new(&pending.path, |out| encode_with(out, stream, state)).map_err(|source| {
             CheckpointError::Io {
                 action: "write",
                 path: pending.path.clone(),
@@ -230,14 +235,26 @@ const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Writes `state` as `stream`'s checkpoint file into `out`.
 fn encode<S: Serialize>(out: &mut std::fs::File, stream: &str, state: &S) -> io::Result<()> {
-    let file = File {
-        version: VERSION,
-        stream: stream.to_string(),
-        saved_at: Utc::now().to_rfc3339(),
-        state,
-    };
+    encode_with(out, stream, |out| {
+        serde_json::to_writer(out, state).map_err(io::Error::other)
+    })
+}
+
+/// [`encode`] with the state written by `state`: the text the derived `Serialize` of [`File`]
+/// makes, around it.
+fn encode_with(
+    out: &mut std::fs::File,
+    stream: &str,
+    state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, out);
-    serde_json::to_writer(&mut out, &file).map_err(io::Error::other)?;
+    write!(out, "{{\"version\":{VERSION},\"stream\":")?;
+    serde_json::to_writer(&mut out, stream).map_err(io::Error::other)?;
+    out.write_all(b",\"saved_at\":")?;
+    serde_json::to_writer(&mut out, &Utc::now().to_rfc3339()).map_err(io::Error::other)?;
+    out.write_all(b",\"state\":")?;
+    state(&mut out)?;
+    out.write_all(b"}")?;
     out.flush()
 }
 
@@ -249,6 +266,26 @@ mod tests {
 
     fn store(dir: &Path) -> CheckpointStore {
         CheckpointStore::open(&dir.join("checkpoints")).expect("open")
+    }
+
+    #[test]
+    fn a_checkpoint_file_is_the_text_serde_json_makes_of_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let state = json!({"cursor": "log_\u{1f}\"x\"", "n": -1});
+        store.save("compliance:AUTH_LOG", &state).expect("save");
+        let written = std::fs::read_to_string(store.path("compliance:AUTH_LOG")).expect("read");
+        let saved_at = serde_json::from_str::<Value>(&written).expect("json")["saved_at"]
+            .as_str()
+            .expect("saved_at")
+            .to_string();
+        let file = File {
+            version: VERSION,
+            stream: "compliance:AUTH_LOG".to_string(),
+            saved_at,
+            state,
+        };
+        assert_eq!(written, serde_json::to_string(&file).expect("json"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod budget;
 mod first_seen;
+mod json;
 mod velocity;
 mod window;
 
@@ -26,6 +27,7 @@ use super::reconcile::{Check, Memory, Pending};
 use crate::normalize::Event;
 
 pub use first_seen::Keep;
+pub use json::write_state;
 pub use velocity::{Limits, Point};
 pub use window::Need;
 
