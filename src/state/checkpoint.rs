@@ -130,25 +130,11 @@ impl CheckpointStore {
     /// Atomically replaces `stream`'s checkpoint with `state`, encoded straight into the file
     /// (a large state is not held a second time as bytes).
     pub fn save<S: Serialize>(&self, stream: &str, state: &S) -> Result<(), CheckpointError> {
-        self.save_with(stream, |out| {
-            serde_json::to_writer(out, state).map_err(io::Error::other)
-        })
-    }
-
-    /// [`CheckpointStore::save`] for a state written as JSON by `state` (a state with a
-    /// writer of its own, rather than `serde_json`).
-    pub fn save_with(
-        &self,
-        stream: &str,
-        state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<(), CheckpointError> {
         let path = self.path(stream);
-        atomic_file::write_atomic_with(&path, |out| encode_with(out, stream, state)).map_err(|source| {
-            CheckpointError::Io {
-                action: "write",
-                path,
-                source,
-            }
+        atomic_file::write_atomic_with(&path, |out| encode(out, stream, state)).map_err(|source| CheckpointError::Io {
+            action: "write",
+            path,
+            source,
         })
     }
 
@@ -247,8 +233,15 @@ impl CheckpointStore {
 /// the sink delivers, which took a hundred system calls a save in std's default 8 kB.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// Writes `stream`'s checkpoint file into `out`, its state written by `state`: the text the
-/// derived `Serialize` of [`File`] makes, around it.
+/// Writes `state` as `stream`'s checkpoint file into `out`.
+fn encode<S: Serialize>(out: &mut std::fs::File, stream: &str, state: &S) -> io::Result<()> {
+    encode_with(out, stream, |out| {
+        serde_json::to_writer(out, state).map_err(io::Error::other)
+    })
+}
+
+/// [`encode`] with the state written by `state`: the text the derived `Serialize` of [`File`]
+/// makes, around it.
 fn encode_with(
     out: &mut std::fs::File,
     stream: &str,

@@ -26,7 +26,6 @@
 mod atomic_file;
 mod checkpoint;
 mod dead_letter;
-mod json_chunks;
 mod orgs;
 pub mod snapshots;
 mod spool;
@@ -36,7 +35,6 @@ use std::path::{Path, PathBuf};
 
 pub use checkpoint::{CheckpointError, CheckpointStore, Pending};
 pub use dead_letter::{DeadLetter, DeadLetterError, Entry as DeadLetterEntry};
-pub use json_chunks::{JsonChunks, comma as json_comma, number as json_number};
 pub use orgs::org_dir_problem;
 pub use snapshots::SnapshotFiles;
 pub use spool::Spool;

@@ -16,14 +16,10 @@
 //! On disk the set is `[[id, time], …]`, as `crate::dedup::RecentIds` writes it.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::{Arc, OnceLock};
 
 use hashbrown::HashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::normalize::write_json_string;
-use crate::state::{JsonChunks, json_comma, json_number};
 
 type Index = HashSet<Arc<str>, foldhash::fast::RandomState>;
 
@@ -172,28 +168,6 @@ impl RecentEvents {
     }
 }
 
-impl RecentEvents {
-    /// Writes the set as its `Serialize` does (`[[id, time], …]`, oldest first), each id
-    /// through the event writer's check-then-copy: a stream's numbered file of up to 20,000
-    /// ids (~1 MB) is written at every finished file, and `serde_json` escaping the ids a
-    /// byte at a time made that ~4 % of the compliance path's CPU.
-    pub fn write_json(&self, w: &mut JsonChunks<'_>) -> io::Result<()> {
-        w.buf().push(b'[');
-        for (i, (id, at)) in self.iter().enumerate() {
-            let b = w.buf();
-            json_comma(b, i);
-            b.push(b'[');
-            write_json_string(b, id);
-            b.push(b',');
-            json_number(b, at);
-            b.push(b']');
-            w.spill()?;
-        }
-        w.buf().push(b']');
-        Ok(())
-    }
-}
-
 impl Serialize for RecentEvents {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter())
@@ -217,27 +191,6 @@ impl<'de> Deserialize<'de> for RecentEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn the_set_is_written_as_serde_json_writes_it(
-            ids in proptest::collection::vec((proptest::prelude::any::<String>(), proptest::prelude::any::<i64>()), 0..40),
-            sealed_at in 0usize..40,
-        ) {
-            let mut set = RecentEvents::default();
-            for (i, (id, at)) in ids.iter().enumerate() {
-                if i == sealed_at {
-                    set.seal();
-                }
-                set.insert(id, *at);
-            }
-            let mut out = Vec::new();
-            let mut w = JsonChunks::new(&mut out);
-            set.write_json(&mut w).expect("to memory");
-            w.finish().expect("to memory");
-            proptest::prop_assert_eq!(String::from_utf8(out).expect("utf-8"), serde_json::to_string(&set).expect("json"));
-        }
-    }
 
     #[test]
     fn repeats_are_reported_and_old_entries_pruned() {
