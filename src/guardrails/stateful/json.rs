@@ -90,9 +90,7 @@ fn groups_of<V>(w: &mut Chunks<'_>, kind: &str, groups: &Keyed<V>, group: fn(&mu
 }
 
 fn counted(b: &mut Vec<u8>, c: &Counted) {
-    b.extend_from_slice(b"{\"entries\":");
-    list(b, &c.entries, entry);
-    touched(b, c.touched);
+    one_list(b, "entries", &c.entries, entry, c.touched);
 }
 
 fn steps(b: &mut Vec<u8>, s: &Steps) {
@@ -104,29 +102,31 @@ fn steps(b: &mut Vec<u8>, s: &Steps) {
 }
 
 fn values(b: &mut Vec<u8>, v: &Values) {
-    b.extend_from_slice(b"{\"values\":");
-    list(b, &v.values, seen);
-    touched(b, v.touched);
+    one_list(b, "values", &v.values, seen, v.touched);
 }
 
 fn track(b: &mut Vec<u8>, t: &Track) {
-    b.extend_from_slice(b"{\"points\":");
-    list(b, &t.points, point);
-    touched(b, t.touched);
+    one_list(b, "points", &t.points, point, t.touched);
+}
+
+/// `{"<name>":[…],"touched":<n>}`: a group of one list.
+fn one_list<T>(b: &mut Vec<u8>, name: &str, items: &[T], item: fn(&mut Vec<u8>, &T), n: u64) {
+    b.extend_from_slice(b"{\"");
+    b.extend_from_slice(name.as_bytes());
+    b.extend_from_slice(b"\":");
+    list(b, items, item);
+    touched(b, n);
 }
 
 /// `,"touched":<n>}`: every group's last member.
 fn touched(b: &mut Vec<u8>, n: u64) {
-    b.extend_from_slice(b",\"touched\":");
-    number(b, n);
+    int(b, ",\"touched\":", n);
     b.push(b'}');
 }
 
 fn entry(b: &mut Vec<u8>, e: &Entry) {
-    b.extend_from_slice(b"{\"t\":");
-    number(b, e.t);
-    b.extend_from_slice(b",\"id\":");
-    string(b, &e.id);
+    int(b, "{\"t\":", e.t);
+    text(b, ",\"id\":", &e.id);
     if !e.v.is_empty() {
         b.extend_from_slice(b",\"v\":");
         list(b, &e.v, |b, v| number(b, *v));
@@ -135,14 +135,10 @@ fn entry(b: &mut Vec<u8>, e: &Entry) {
 }
 
 fn seen(b: &mut Vec<u8>, s: &Seen) {
-    b.extend_from_slice(b"{\"value\":");
-    string(b, &s.value);
-    b.extend_from_slice(b",\"first_t\":");
-    number(b, s.first_t);
-    b.extend_from_slice(b",\"first_id\":");
-    string(b, &s.first_id);
-    b.extend_from_slice(b",\"last_t\":");
-    number(b, s.last_t);
+    text(b, "{\"value\":", &s.value);
+    int(b, ",\"first_t\":", s.first_t);
+    text(b, ",\"first_id\":", &s.first_id);
+    int(b, ",\"last_t\":", s.last_t);
     b.extend_from_slice(if s.reported {
         b",\"reported\":true}"
     } else {
@@ -151,22 +147,28 @@ fn seen(b: &mut Vec<u8>, s: &Seen) {
 }
 
 fn point(b: &mut Vec<u8>, p: &Point) {
-    b.extend_from_slice(b"{\"t\":");
-    number(b, p.t);
-    b.extend_from_slice(b",\"id\":");
-    string(b, &p.id);
-    b.extend_from_slice(b",\"lat\":");
-    number(b, p.lat);
-    b.extend_from_slice(b",\"lon\":");
-    number(b, p.lon);
+    int(b, "{\"t\":", p.t);
+    text(b, ",\"id\":", &p.id);
+    int(b, ",\"lat\":", p.lat);
+    int(b, ",\"lon\":", p.lon);
     if let Some(Since { t, id }) = &p.since {
-        b.extend_from_slice(b",\"since\":{\"t\":");
-        number(b, *t);
-        b.extend_from_slice(b",\"id\":");
-        string(b, id);
+        int(b, ",\"since\":{\"t\":", *t);
+        text(b, ",\"id\":", id);
         b.push(b'}');
     }
     b.push(b'}');
+}
+
+/// `key` (the text before a member's value, punctuation included), then the string `s`.
+fn text(b: &mut Vec<u8>, key: &str, s: &str) {
+    b.extend_from_slice(key.as_bytes());
+    string(b, s);
+}
+
+/// `key`, then the integer `n`.
+fn int<N: serde::Serialize>(b: &mut Vec<u8>, key: &str, n: N) {
+    b.extend_from_slice(key.as_bytes());
+    number(b, n);
 }
 
 fn list<T>(b: &mut Vec<u8>, items: &[T], item: impl Fn(&mut Vec<u8>, &T)) {
@@ -277,30 +279,24 @@ mod tests {
                 touched: 2,
             },
         );
-        state
-            .rules
-            .insert("threshold".into(), RuleState::Threshold { groups: counted });
-        state
-            .rules
-            .insert("sequence\n".into(), RuleState::Sequence { groups: steps });
-        state
-            .rules
-            .insert("first_seen".into(), RuleState::FirstSeen { groups: values });
-        state
-            .rules
-            .insert("velocity".into(), RuleState::Velocity { groups: tracks });
-        state.rules.insert(
-            "none".into(),
-            RuleState::Threshold {
-                groups: Keyed::default(),
-            },
-        );
-        state.rules.insert(
-            "reconcile".into(),
-            RuleState::Reconcile {
-                memory: Box::<Memory>::default(),
-            },
-        );
+        state.rules.extend([
+            ("threshold".to_string(), RuleState::Threshold { groups: counted }),
+            ("sequence\n".to_string(), RuleState::Sequence { groups: steps }),
+            ("first_seen".to_string(), RuleState::FirstSeen { groups: values }),
+            ("velocity".to_string(), RuleState::Velocity { groups: tracks }),
+            (
+                "none".to_string(),
+                RuleState::Threshold {
+                    groups: Keyed::default(),
+                },
+            ),
+            (
+                "reconcile".to_string(),
+                RuleState::Reconcile {
+                    memory: Box::<Memory>::default(),
+                },
+            ),
+        ]);
         state
     }
 
