@@ -191,7 +191,7 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
 
 /// `v` as `serde_json` writes it. Writing plain data to memory cannot fail (no maps with
 /// non-string keys are written here).
-fn serde_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+pub fn serde_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     serde_json::to_writer(out, v).expect("plain data is written to memory");
 }
 

@@ -19,7 +19,7 @@ pub use context::Context;
 pub use error::NormalizeError;
 pub use event::*;
 pub use id::event_id;
-pub use json::{string as write_json_string, write_event};
+pub use json::{serde_value as write_json_value, string as write_json_string, write_event};
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
 pub use raw::Raw;
 pub use unparseable::{unparseable, unparseable_key};

@@ -114,9 +114,9 @@ pub fn read_private(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content,
-/// never a mix. The file is created with mode 0600; whatever sits at the temporary path (a
-/// leftover, or a planted symlink) is removed first and the temporary file is created anew
-/// (`O_EXCL`), so nothing outside the directory is ever written.
+/// never a mix. The file is created with mode 0600 and `O_EXCL`; whatever sits at the
+/// temporary path (a leftover, or a planted symlink) is removed and the temporary file
+/// created anew, so nothing outside the directory is ever written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |file| file.write_all(bytes))
 }
@@ -138,9 +138,8 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut File) -> io::Resul
     name_durably(&tmp, path)
 }
 
-/// Writes a new file at `path` (mode 0600) with `write`; whatever sat there (a leftover, or
-/// a planted symlink) is removed first and the file is created anew (`O_EXCL`). Not yet
-/// durable: [`put_in_place`] makes it so.
+/// Writes a new file at `path` (mode 0600) with `write`, as [`create_fresh`] makes it. Not
+/// yet durable: [`put_in_place`] makes it so.
 pub fn write_new(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     write(&mut create_fresh(path)?)
 }
