@@ -23,11 +23,10 @@ pub fn write_state(state: &State, out: &mut dyn Write) -> io::Result<()> {
         buf: Vec::with_capacity(2 * CHUNK),
         out,
     };
-    let b = &mut w.buf;
-    int(b, "{\"version\":", state.version);
-    int(b, ",\"processed\":", state.processed);
-    int(b, ",\"watermark\":", state.watermark);
-    b.extend_from_slice(b",\"rules\":{");
+    int(&mut w.buf, "{\"version\":", state.version);
+    int(&mut w.buf, ",\"processed\":", state.processed);
+    int(&mut w.buf, ",\"watermark\":", state.watermark);
+    w.buf.extend_from_slice(b",\"rules\":{");
     for (i, (id, rule)) in state.rules.iter().enumerate() {
         comma(&mut w.buf, i);
         string(&mut w.buf, id);
