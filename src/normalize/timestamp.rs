@@ -31,18 +31,22 @@ fn text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Cow<'b, str> {
 
 /// `t` in `buf`; `None` when `chrono` must write it.
 fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
-    let (year, nanos) = (t.year(), t.nanosecond());
+    // In UTC the naive value is the time itself; `DateTime`'s own accessors convert it to
+    // local time once per field (seven offset additions a timestamp).
+    let naive = t.naive_utc();
+    let (date, time) = (naive.date(), naive.time());
+    let (year, nanos) = (date.year(), time.nanosecond());
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return None;
     }
     *buf = *b"0000-00-00T00:00:00.000000000Z";
     for (range, value) in [
         (0..4, year.unsigned_abs()),
-        (5..7, t.month()),
-        (8..10, t.day()),
-        (11..13, t.hour()),
-        (14..16, t.minute()),
-        (17..19, t.second()),
+        (5..7, date.month()),
+        (8..10, date.day()),
+        (11..13, time.hour()),
+        (14..16, time.minute()),
+        (17..19, time.second()),
     ] {
         decimal(&mut buf[range], value);
     }
