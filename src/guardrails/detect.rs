@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 
-use crate::normalize::{Event, Source, content};
+use crate::normalize::content::{self, Shape};
+use crate::normalize::{Event, Source, Tree};
 
 /// Built-in detectors: name and pattern. Earlier entries win where two overlap (an
 /// Anthropic key also looks like an `sk-` key).
@@ -140,15 +141,25 @@ impl Detectors {
     /// sources carry no user content and yield nothing.
     pub fn scan(&self, event: &Event) -> Vec<Detection> {
         let mut out = Vec::new();
-        if event.source != Source::Compliance {
+        let shape = content::shape(&event.event_type);
+        // A type without text is not read to find none.
+        if event.source != Source::Compliance || !shape.has_text() {
             return out;
         }
-        let (part, doc) = match event.raw.as_ref() {
-            Some(raw) => ("raw", raw.tree()),
-            None => ("details", &event.details),
-        };
+        match event.raw.as_ref() {
+            // A record read as a tape is scanned on it; anything else on its tree.
+            Some(raw) => match raw.tape() {
+                Some(at) => self.scan_doc(shape, "raw", at, &mut out),
+                None => self.scan_doc(shape, "raw", raw.tree(), &mut out),
+            },
+            None => self.scan_doc(shape, "details", &event.details, &mut out),
+        }
+        out
+    }
+
+    fn scan_doc<'a, T: Tree<'a>>(&self, shape: &Shape, part: &'static str, doc: T, out: &mut Vec<Detection>) {
         let mut budget = MAX_SCAN_BYTES;
-        content::shape(&event.event_type).for_each_text(doc, &mut |pointer, text| {
+        shape.for_each_text(doc, &mut |pointer, text| {
             if budget == 0 {
                 return;
             }
@@ -157,9 +168,8 @@ impl Detectors {
                 end -= 1;
             }
             budget -= end;
-            self.scan_text(&text[..end], part, pointer, &mut out);
+            self.scan_text(&text[..end], part, pointer, out);
         });
-        out
     }
 
     fn scan_text(&self, text: &str, part: &'static str, pointer: &str, out: &mut Vec<Detection>) {

@@ -199,9 +199,34 @@ impl Field {
             Field::ProjectId => s(e.project.as_ref().and_then(|p| p.id.as_ref())),
             Field::ProjectName => s(e.project.as_ref().and_then(|p| p.name.as_ref())),
             Field::Details(path) => walk(&e.details, path),
-            Field::Raw(path) => e.raw.as_ref().and_then(|raw| walk(raw.tree(), path)),
+            Field::Raw(path) => e.raw.as_ref().and_then(|raw| match raw.tape() {
+                // A string read off the tape; anything else from the tree.
+                Some(root) => match walk_tape(root, path) {
+                    Some(Ok(s)) => Some(Val::Str(s)),
+                    Some(Err(())) => walk(raw.tree(), path),
+                    None => None,
+                },
+                None => walk(raw.tree(), path),
+            }),
         }
     }
+}
+
+/// The string at `path` on a tape (`Ok`), `Err` for anything else there but null, `None` when
+/// nothing (or null) is there.
+fn walk_tape<'a>(mut v: crate::normalize::At<'a>, path: &[String]) -> Option<Result<&'a str, ()>> {
+    use crate::normalize::Tree;
+    for seg in path {
+        v = if v.is_array() {
+            v.at_index(seg.parse::<usize>().ok()?)?
+        } else {
+            v.get(seg)?
+        };
+    }
+    if v.is_null() {
+        return None;
+    }
+    Some(v.as_str().ok_or(()))
 }
 
 fn walk<'a>(mut v: &'a Value, path: &[String]) -> Option<Val<'a>> {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::mapping::compliance_mapping;
+use super::tree::Tree;
 use super::{Actor, Context, Event, Geo, NormalizeError, Outcome, Source, Target};
 
 /// Normalizes one compliance record. A record without `event_id`, `type` or an ISO 8601
@@ -20,9 +21,9 @@ pub fn compliance(record: &Value, ctx: &Context) -> Result<Event, NormalizeError
     Ok(event)
 }
 
-/// [`compliance`] without `raw`, for a caller that owns the record and moves it there
-/// instead of copying it.
-pub fn compliance_without_raw(record: &Value, ctx: &Context) -> Result<Event, NormalizeError> {
+/// [`compliance`] without `raw`, from either form of the record: the stream reads each
+/// record as a tape ([`super::At`]) and keeps its text, and the tape, as `raw`.
+pub fn compliance_without_raw<'a, T: Tree<'a>>(record: T, ctx: &Context) -> Result<Event, NormalizeError> {
     let (event_id, record_type, occurred_at) = required(record)?;
     let id = super::event_id(Source::Compliance, ctx.org_id.as_deref(), event_id);
     let mut event = Event::new(
@@ -59,22 +60,28 @@ pub fn compliance_without_raw(record: &Value, ctx: &Context) -> Result<Event, No
     Ok(event)
 }
 
-fn required(record: &Value) -> Result<(&str, &str, DateTime<Utc>), NormalizeError> {
-    let Some(object) = record.as_object() else {
+fn required<'a, T: Tree<'a>>(record: T) -> Result<(&'a str, &'a str, DateTime<Utc>), NormalizeError> {
+    if !record.is_object() {
         return Err(NormalizeError::NotAnObject);
-    };
-    let record_id = || object.get("event_id").and_then(Value::as_str).map(str::to_string);
-    let text = |field: &'static str| match object.get(field) {
-        None | Some(Value::Null) => Err(NormalizeError::MissingField {
+    }
+    let record_id = || record.get("event_id").and_then(T::as_str).map(str::to_string);
+    let text = |field: &'static str| match record.get(field) {
+        None => Err(NormalizeError::MissingField {
             field,
             record_id: record_id(),
         }),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-        Some(_) => Err(NormalizeError::WrongType {
+        Some(v) if v.is_null() => Err(NormalizeError::MissingField {
             field,
-            expected: "a non-empty string",
             record_id: record_id(),
         }),
+        Some(v) => match v.as_str() {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(NormalizeError::WrongType {
+                field,
+                expected: "a non-empty string",
+                record_id: record_id(),
+            }),
+        },
     };
     let event_id = text("event_id")?;
     let record_type = text("type")?;
@@ -95,26 +102,26 @@ type Path<'p> = &'p [&'p str];
 /// The value at `path` under `value`. Paths are literal steps rather than JSON pointers, so
 /// finding one neither scans nor unescapes a pointer (`Value::pointer` also copies every
 /// step).
-fn at<'a>(value: &'a Value, path: Path<'_>) -> Option<&'a Value> {
-    path.iter().try_fold(value, |value, step| match value {
-        Value::Object(map) => map.get(*step),
-        Value::Array(items) => items.get(step.parse::<usize>().ok()?),
-        _ => None,
+fn at<'a, T: Tree<'a>>(value: T, path: Path<'_>) -> Option<T> {
+    path.iter().try_fold(value, |value, step| {
+        if value.is_array() {
+            value.at_index(step.parse::<usize>().ok()?)
+        } else {
+            value.get(step)
+        }
     })
 }
 
-fn text<'a>(record: &'a Value, path: Path<'_>) -> Option<&'a str> {
-    at(record, path)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
+fn text<'a, T: Tree<'a>>(record: T, path: Path<'_>) -> Option<&'a str> {
+    at(record, path).and_then(T::as_str).filter(|s| !s.trim().is_empty())
 }
 
-fn owned(record: &Value, path: Path<'_>) -> Option<String> {
+fn owned<'a, T: Tree<'a>>(record: T, path: Path<'_>) -> Option<String> {
     text(record, path).map(str::to_string)
 }
 
 /// The record's own kind within its type.
-fn sub_type<'a>(record: &'a Value, record_type: &str) -> Option<&'a str> {
+fn sub_type<'a, T: Tree<'a>>(record: T, record_type: &str) -> Option<&'a str> {
     match record_type {
         "AUTH_LOG" => text(record, &["action_data", "action"]),
         "AUDIT_LOG" | "APP_AUTH_LOG" => text(record, &["action"]),
@@ -149,7 +156,7 @@ fn snake(sub: &str) -> String {
 }
 
 /// Outcomes the record states itself, overriding the table.
-fn outcome(record: &Value, record_type: &str) -> Option<Outcome> {
+fn outcome<'a, T: Tree<'a>>(record: T, record_type: &str) -> Option<Outcome> {
     match record_type {
         "AUDIT_LOG" => match text(record, &["action_result"])?.to_ascii_uppercase().as_str() {
             "SUCCESS" => Some(Outcome::Success),
@@ -158,7 +165,7 @@ fn outcome(record: &Value, record_type: &str) -> Option<Outcome> {
         },
         "APP_LOG" => {
             let errors: Vec<bool> = tool_results(record)
-                .filter_map(|r| r.get("isError").and_then(Value::as_bool))
+                .filter_map(|r| r.get("isError").and_then(T::as_bool))
                 .collect();
             if errors.is_empty() {
                 None
@@ -172,12 +179,11 @@ fn outcome(record: &Value, record_type: &str) -> Option<Outcome> {
     }
 }
 
-fn tool_results(record: &Value) -> impl Iterator<Item = &Value> {
+fn tool_results<'a, T: Tree<'a>>(record: T) -> impl Iterator<Item = T> {
     record
         .get("output")
-        .and_then(Value::as_array)
         .into_iter()
-        .flatten()
+        .flat_map(T::items)
         .filter_map(|o| at(o, &["response", "result"]))
 }
 
@@ -210,7 +216,7 @@ const TARGETS: &[(&str, &str, &[Path<'static>], &[Path<'static>])] = &[
     ("CUSTOM_AGENTS_LOG", "*", &[&["event_details", "agent_id"], &["actor", "product_id"]], &[&["actor", "name"]]),
 ];
 
-fn fill_target(target: &mut Target, record: &Value, record_type: &str) {
+fn fill_target<'a, T: Tree<'a>>(target: &mut Target, record: T, record_type: &str) {
     let first = |paths: &[Path<'_>]| paths.iter().find_map(|p| owned(record, p));
     let row = TARGETS
         .iter()
@@ -223,9 +229,9 @@ fn fill_target(target: &mut Target, record: &Value, record_type: &str) {
 }
 
 /// Who acted, and from where (`request_metadata`).
-fn actor(record: &Value) -> Option<Actor> {
+fn actor<'a, T: Tree<'a>>(record: T) -> Option<Actor> {
     let mut actor = record.get("actor").filter(|a| a.is_object()).map(|a| {
-        let kind = a.get("type").and_then(Value::as_str).unwrap_or_default();
+        let kind = a.get("type").and_then(T::as_str).unwrap_or_default();
         match kind {
             "ACCOUNT_USER" => Actor {
                 actor_type: "user".into(),
@@ -289,7 +295,7 @@ fn actor(record: &Value) -> Option<Actor> {
 
 /// Geo from an object of strings (`client_ip_details`, `openai/userLocation`): country, city,
 /// region, ASN, and coordinates when both are numbers.
-fn geo(details: Option<&Value>) -> Option<Geo> {
+fn geo<'a, T: Tree<'a>>(details: Option<T>) -> Option<Geo> {
     let d = details.filter(|d| d.is_object())?;
     Geo {
         country: owned(d, &["country"]),
@@ -302,14 +308,19 @@ fn geo(details: Option<&Value>) -> Option<Geo> {
     .non_empty()
 }
 
-/// Inserts `value` under `key` unless it is null or absent.
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
+/// Inserts a copy of `value` under `key` unless it is null or absent.
+fn put<'a, T: Tree<'a>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
     if let Some(v) = value.filter(|v| !v.is_null()) {
-        map.insert(key.to_string(), v.clone());
+        map.insert(key.to_string(), v.to_value());
     }
 }
 
-fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
+/// A copy of `value`, null when absent (a member of an object `details` always has).
+fn copy<'a, T: Tree<'a>>(value: Option<T>) -> Value {
+    value.map_or(Value::Null, T::to_value)
+}
+
+fn details<'a, T: Tree<'a>>(record: T, record_type: &str, sub_type: Option<&str>) -> Value {
     let mut d = Map::new();
     if let Some(sub) = sub_type {
         d.insert("sub_type".into(), json!(sub));
@@ -345,24 +356,23 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         "APP_LOG" => {
             d.insert(
                 "app".into(),
-                json!({"id": field(&["app_id"]), "name": field(&["app_name"]), "type": field(&["app_type"])}),
+                json!({"id": copy(field(&["app_id"])), "name": copy(field(&["app_name"])), "type": copy(field(&["app_type"]))}),
             );
             put(&mut d, "conversation_id", field(&["conversation_id"]));
             put(&mut d, "log_type", field(&["log_type"]));
             let calls: Vec<Value> = record
                 .get("output")
-                .and_then(Value::as_array)
                 .into_iter()
-                .flatten()
+                .flat_map(T::items)
                 .filter_map(|o| o.get("response"))
                 .map(|r| {
                     json!({
-                        "connector_id": r.get("connector_id"),
-                        "connector_name": r.get("connector_name"),
-                        "action": r.get("action_name"),
-                        "is_error": at(r, &["result", "isError"]),
-                        "is_sync": r.get("is_sync"),
-                        "external_call_time_ms": at(r, &["internal", "external_call_time_ms"]),
+                        "connector_id": copy(r.get("connector_id")),
+                        "connector_name": copy(r.get("connector_name")),
+                        "action": copy(r.get("action_name")),
+                        "is_error": copy(at(r, &["result", "isError"])),
+                        "is_sync": copy(r.get("is_sync")),
+                        "external_call_time_ms": copy(at(r, &["internal", "external_call_time_ms"])),
                     })
                 })
                 .collect();
@@ -372,9 +382,10 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
             // Tool-call text: the arguments as sent and the text the tool answered.
             put(&mut d, "input", field(&["input"]));
             let output_text: Vec<Value> = tool_results(record)
-                .filter_map(|r| r.get("content").and_then(Value::as_array))
-                .flatten()
-                .filter_map(|c| c.get("text").filter(|t| t.is_string()).cloned())
+                .filter_map(|r| r.get("content").filter(|c| c.is_array()))
+                .flat_map(T::items)
+                .filter_map(|c| c.get("text").and_then(T::as_str))
+                .map(|t| Value::String(t.to_string()))
                 .collect();
             if !output_text.is_empty() {
                 d.insert("output_text".into(), Value::Array(output_text));
@@ -383,7 +394,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
         "APP_AUTH_LOG" => {
             d.insert(
                 "app".into(),
-                json!({"id": field(&["app_id"]), "name": field(&["app_name"])}),
+                json!({"id": copy(field(&["app_id"])), "name": copy(field(&["app_name"]))}),
             );
             put(&mut d, "link_id", field(&["link_id"]));
         }
@@ -397,7 +408,7 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
     // An agent acting for someone: who delegated, and which agent it was.
     if let Some(actor) = record
         .get("actor")
-        .filter(|a| a.get("type").and_then(Value::as_str) == Some("AGENT"))
+        .filter(|a| a.get("type").and_then(T::as_str) == Some("AGENT"))
     {
         let mut agent = Map::new();
         for key in ["name", "product_id", "product_type"] {
@@ -409,9 +420,9 @@ fn details(record: &Value, record_type: &str, sub_type: Option<&str>) -> Value {
             agent.insert(
                 "delegator".into(),
                 json!({
-                    "type": delegator.get("type"),
-                    "id": delegator.get("user_id"),
-                    "email": delegator.get("user_email"),
+                    "type": copy(delegator.get("type")),
+                    "id": copy(delegator.get("user_id")),
+                    "email": copy(delegator.get("user_email")),
                 }),
             );
         }

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Event;
+use super::tree::Tree;
 
 /// What to do with message and tool-call text from the Compliance Logs Platform
 /// (`compliance.content`).
@@ -339,7 +340,7 @@ impl Shape {
 
     /// Calls `f(json_pointer, text)` for every free-text string in `doc` (a record, or the
     /// `details` built from one), in document order.
-    pub fn for_each_text(&self, doc: &Value, f: &mut impl FnMut(&str, &str)) {
+    pub fn for_each_text<'a, T: Tree<'a>>(&self, doc: T, f: &mut impl FnMut(&str, &str)) {
         // Room for a deep path, so the walk does not grow it step by step.
         let mut pointer = String::with_capacity(128);
         visit(doc, Scope::root(self), &mut pointer, f);
@@ -354,36 +355,35 @@ impl Shape {
     }
 }
 
-fn visit(v: &Value, scope: Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&str, &str)) {
-    match v {
-        Value::String(s) if scope.is_text() => f(pointer, s),
-        Value::Object(map) => {
-            for (k, child) in map {
-                let scope = scope.child(Step::Key(k));
-                if matches!(scope, Scope::Kept) {
-                    continue;
-                }
-                let len = pointer.len();
-                // JSON pointer escaping, so a caller can find the same string again.
-                push_key(pointer, k);
-                visit(child, scope, pointer, f);
-                pointer.truncate(len);
-            }
+fn visit<'a, T: Tree<'a>>(v: T, scope: Scope<'_>, pointer: &mut String, f: &mut impl FnMut(&str, &str)) {
+    if let Some(s) = v.as_str() {
+        if scope.is_text() {
+            f(pointer, s);
         }
-        Value::Array(items) => {
-            let scope = scope.child(Step::Index);
+    } else if v.is_object() {
+        for (k, child) in v.members() {
+            let scope = scope.child(Step::Key(k));
             if matches!(scope, Scope::Kept) {
-                return;
+                continue;
             }
-            for (i, item) in items.iter().enumerate() {
-                let len = pointer.len();
-                // Writing to a String cannot fail.
-                let _ = write!(pointer, "/{i}");
-                visit(item, scope, pointer, f);
-                pointer.truncate(len);
-            }
+            let len = pointer.len();
+            // JSON pointer escaping, so a caller can find the same string again.
+            push_key(pointer, k);
+            visit(child, scope, pointer, f);
+            pointer.truncate(len);
         }
-        _ => {}
+    } else if v.is_array() {
+        let scope = scope.child(Step::Index);
+        if matches!(scope, Scope::Kept) {
+            return;
+        }
+        for (i, item) in v.items().enumerate() {
+            let len = pointer.len();
+            // Writing to a String cannot fail.
+            let _ = write!(pointer, "/{i}");
+            visit(item, scope, pointer, f);
+            pointer.truncate(len);
+        }
     }
 }
 

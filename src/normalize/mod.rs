@@ -10,7 +10,9 @@ mod id;
 mod json;
 mod mapping;
 mod raw;
+mod tape;
 mod timestamp;
+mod tree;
 mod unparseable;
 
 pub use audit_log::{audit_log, audit_log_with};
@@ -22,4 +24,6 @@ pub use id::event_id;
 pub use json::{serde_value as write_json_value, string as write_json_string, write_event};
 pub use mapping::{CATEGORIES, Mapping, MappingTable, TableError, audit_log_mapping, compliance_mapping};
 pub use raw::Raw;
+pub use tape::{Tape, TapeError, parse as tape};
+pub use tree::{At, Tree};
 pub use unparseable::{unparseable, unparseable_key};

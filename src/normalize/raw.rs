@@ -9,13 +9,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::tape::Tape;
+use super::tree::{At, Tree};
 use crate::openai::wire::{JsonText, is_json_space, string_end, tree_of};
 
 /// The upstream record of an event.
 #[derive(Debug, Clone)]
 pub enum Raw {
     /// The record's JSON text exactly as received, with its tree once something asked for it.
-    Text { text: JsonText, tree: OnceLock<Value> },
+    Text {
+        text: JsonText,
+        tree: OnceLock<Value>,
+        tape: Option<Tape>,
+    },
     /// A tree: a record built here, or one a stage has edited.
     Tree(Value),
 }
@@ -26,6 +32,28 @@ impl Raw {
         Raw::Text {
             text: one_line(text.into()),
             tree: OnceLock::new(),
+            tape: None,
+        }
+    }
+
+    /// The record as received, on one line already, and its tape over that text.
+    pub fn taped(text: JsonText, tape: Tape) -> Self {
+        Raw::Text {
+            text,
+            tree: OnceLock::new(),
+            tape: Some(tape),
+        }
+    }
+
+    /// The record's tape, when it was read as one and nothing has made it a tree.
+    pub fn tape(&self) -> Option<At<'_>> {
+        match self {
+            Raw::Text {
+                text,
+                tape: Some(tape),
+                tree,
+            } if tree.get().is_none() => Some(At::root(text.get(), tape)),
+            _ => None,
         }
     }
 
@@ -34,14 +62,27 @@ impl Raw {
         Raw::Text {
             text: one_line(text.into()),
             tree: OnceLock::from(tree),
+            tape: None,
         }
     }
 
     /// The record as a tree, parsed the first time it is asked for.
     pub fn tree(&self) -> &Value {
         match self {
-            Raw::Text { text, tree } => tree.get_or_init(|| tree_of(text)),
+            Raw::Text { text, tree, tape } => tree.get_or_init(|| match tape {
+                Some(tape) => At::root(text.get(), tape).to_value(),
+                None => tree_of(text),
+            }),
             Raw::Tree(value) => value,
+        }
+    }
+
+    /// The record's tree when it has one already (it was built as one, or something has
+    /// asked for it), else `None`: a reader that only looks can read the record's tape.
+    pub fn parsed(&self) -> Option<&Value> {
+        match self {
+            Raw::Text { tree, .. } => tree.get(),
+            Raw::Tree(value) => Some(value),
         }
     }
 
@@ -56,8 +97,11 @@ impl Raw {
 
     /// The record as a tree to edit: from here on it is written out from the tree.
     pub fn tree_mut(&mut self) -> &mut Value {
-        if let Raw::Text { text, tree } = self {
-            let value = tree.take().unwrap_or_else(|| tree_of(text));
+        if let Raw::Text { text, tree, tape } = self {
+            let value = tree.take().unwrap_or_else(|| match tape {
+                Some(tape) => At::root(text.get(), tape).to_value(),
+                None => tree_of(text),
+            });
             *self = Raw::Tree(value);
         }
         match self {

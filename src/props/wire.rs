@@ -42,10 +42,10 @@ fn read_audit_record(record: &Record) {
     let event = crate::streams::to_event(
         "audit_logs",
         Source::AuditLog,
-        record,
         &ctx(),
         &Metrics::new(),
-        |_, ctx| normalize::audit_log(&members, ctx),
+        normalize::audit_log(&members, &ctx()),
+        || Value::clone(record),
     );
     assert!(!event.id.is_empty());
 }
@@ -56,10 +56,10 @@ fn read_compliance_record(record: &Value) {
     let event = crate::streams::to_event(
         "compliance:AUTH_LOG",
         Source::Compliance,
-        &Record::from(record.clone()),
         &ctx(),
         &Metrics::new(),
-        |record, ctx| normalize::compliance(record, ctx),
+        normalize::compliance(record, &ctx()),
+        || record.clone(),
     );
     assert!(!event.id.is_empty());
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use crate::metrics::Metrics;
 use crate::normalize::{self, Context, Event, NormalizeError, Source};
-use crate::openai::wire::Record;
 pub use crate::pipeline::checkpoints::Checkpoint;
 use crate::pipeline::{Emitter, Stopped};
 use crate::upstream::ApiError;
+use serde_json::Value;
 
 pub(crate) use paging::CursorGuard;
 
@@ -97,19 +97,19 @@ pub trait Stream: Send + 'static {
     fn cycle(&mut self, out: &Emitter<Self::State>) -> impl Future<Output = Result<CycleReport, CycleError>> + Send;
 }
 
-/// A wire record as an event: normalized, or — when it cannot be — carried as an `other`
-/// event holding the record, so nothing is dropped. Types the mapping table does not know
+/// A wire record as an event: `normalized`, or — when it could not be — an `other` event
+/// holding the record (`record` makes its tree, wanted only then), so nothing is dropped. Types the mapping table does not know
 /// are counted, and the first of each type in this process is a WARN naming it and an
 /// example event id, so drift shows up the hour it happens.
 pub(crate) fn to_event(
     stream: &str,
     source: Source,
-    record: &Record,
     ctx: &Context,
     metrics: &Metrics,
-    normalize: impl FnOnce(&Record, &Context) -> Result<Event, NormalizeError>,
+    normalized: Result<Event, NormalizeError>,
+    record: impl FnOnce() -> Value,
 ) -> Event {
-    match normalize(record, ctx) {
+    match normalized {
         Ok(event) => {
             if event.category == "other" && metrics.unknown_type(stream, &event.event_type) {
                 tracing::warn!(
@@ -124,7 +124,7 @@ pub(crate) fn to_event(
         }
         Err(err) => {
             tracing::warn!(stream, error.message = %err, error.kind = err.kind(), "an upstream record is incomplete; shipping it as an `other` event");
-            normalize::unparseable(source, record, ctx, &err.to_string())
+            normalize::unparseable(source, &record(), ctx, &err.to_string())
         }
     }
 }

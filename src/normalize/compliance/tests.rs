@@ -481,3 +481,95 @@ proptest::proptest! {
         proptest::prop_assert_eq!(at(&tree, &steps), tree.pointer(&pointer), "pointer {:?}", pointer);
     }
 }
+
+/// Sets `value` at `path` under `tree`, making objects on the way (an array step replaces
+/// what is there with an array of one element).
+fn set_at(tree: &mut Value, path: &[&str], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        *tree = value;
+        return;
+    };
+    if *first == "0" {
+        if !tree.is_array() || tree.as_array().is_some_and(Vec::is_empty) {
+            *tree = Value::Array(vec![Value::Null]);
+        }
+        set_at(&mut tree[0], rest, value);
+    } else {
+        if !tree.is_object() {
+            *tree = Value::Object(Map::new());
+        }
+        set_at(
+            tree.as_object_mut()
+                .expect("an object")
+                .entry(*first)
+                .or_insert(Value::Null),
+            rest,
+            value,
+        );
+    }
+}
+
+/// Normalizes a tape of `tree`'s text and the tree parsed from that text (serde_json does not
+/// round-trip every float), with the clock-given `ingested_at` set aside.
+fn both_ways(tree: &Value) -> (Result<Event, String>, Result<Event, String>) {
+    let text = tree.to_string();
+    let tape = crate::normalize::tape(&text).expect("a tree's text reads");
+    let view = crate::normalize::At::root(&text, &tape);
+    let tree: Value = serde_json::from_str(&text).expect("a tree's text parses");
+    let at = |r: Result<Event, NormalizeError>| {
+        r.map(|mut e| {
+            e.ingested_at = DateTime::<Utc>::UNIX_EPOCH;
+            e
+        })
+        .map_err(|e| e.to_string())
+    };
+    (
+        at(compliance_without_raw(view, &ctx())),
+        at(compliance_without_raw(&tree, &ctx())),
+    )
+}
+
+#[test]
+fn a_record_read_in_place_normalizes_as_its_tree_does() {
+    for text in [AUTH, AUDIT, CONVERSATION, APP, APP_AUTH, AGENTS, CODEX, CODEX_SECURITY] {
+        let (in_place, from_tree) = both_ways(&fixture(text));
+        assert!(in_place.is_ok(), "{in_place:?}");
+        assert_eq!(in_place, from_tree);
+    }
+    // A repeated key counts once, its last value, as serde_json keeps it.
+    let text = AUTH.replacen('{', r#"{"type": "AUDIT_LOG", "event_id": 7,"#, 1);
+    let tape = crate::normalize::tape(&text).expect("tape");
+    let view = crate::normalize::At::root(&text, &tape);
+    let tree: Value = serde_json::from_str(&text).expect("json");
+    let (in_place, from_tree) = (
+        compliance_without_raw(view, &ctx()),
+        compliance_without_raw(&tree, &ctx()),
+    );
+    assert_eq!(in_place.expect("normalizes").event_type, "AUTH_LOG");
+    assert_eq!(from_tree.expect("normalizes").event_type, "AUTH_LOG");
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::props::config())]
+    /// Whatever JSON stands where the normalizer looks, a record read as a tape becomes the
+    /// event (or the error) its own tree does.
+    #[test]
+    fn any_json_where_the_normalizer_looks_reads_the_same_in_place(
+        base in proptest::sample::select(vec![AUTH, AUDIT, CONVERSATION, APP, APP_AUTH, AGENTS, CODEX, CODEX_SECURITY]),
+        path in proptest::sample::select(vec![
+            "event_id", "type", "timestamp", "action", "action_result", "action_data", "action_data.action",
+            "action_data.user_id", "action_data.email_addresses.0", "actor", "actor.type", "actor.user_email",
+            "actor.agent_runtime.delegator", "request_metadata", "request_metadata.client_ip_details",
+            "request_metadata.client_ip_details.latitude", "input._meta", "output", "output.0.response",
+            "output.0.response.result.content", "message.author", "message.content", "conversation",
+            "event_details", "event_details.tool_meta", "log_type", "event_type", "app_id",
+        ]),
+        value in crate::props::json(),
+    ) {
+        let mut tree = fixture(base);
+        let steps: Vec<&str> = path.split('.').collect();
+        set_at(&mut tree, &steps, value);
+        let (in_place, from_tree) = both_ways(&tree);
+        proptest::prop_assert_eq!(in_place, from_tree);
+    }
+}

@@ -2,7 +2,7 @@
 //! one, and what `keep`, `hash` and `drop` leave in `details` and `raw`.
 
 use super::*;
-use crate::normalize::Source;
+use crate::normalize::{Source, Tree};
 
 fn event(record_type: &str, raw: Value, details: Value) -> Event {
     let mut e = Event::new(
@@ -175,10 +175,37 @@ proptest::proptest! {
     }
 }
 
-fn texts(record_type: &str, doc: &Value) -> Vec<(String, String)> {
+fn texts<'a, T: Tree<'a>>(record_type: &str, doc: T) -> Vec<(String, String)> {
     let mut out = Vec::new();
     shape(record_type).for_each_text(doc, &mut |p, t| out.push((p.to_string(), t.to_string())));
     out
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::props::config())]
+    /// A record read as a tape yields the texts its tree yields, at the same pointers and in
+    /// the same order (what the detectors scan, within their byte budget), whatever JSON
+    /// stands in it — repeated keys included, where the last one counts.
+    #[test]
+    fn a_record_read_in_place_has_the_texts_its_tree_has(
+        record_type in proptest::sample::select(vec![
+            "AUTH_LOG", "CONVERSATION_MESSAGE", "APP_LOG", "CODEX_LOG", "CUSTOM_AGENTS_LOG", "NEW_TYPE",
+        ]),
+        inside in crate::props::json(),
+        container in proptest::sample::select(vec!["message", "input", "output", "event_details", "other"]),
+        repeated in proptest::option::of(crate::props::json()),
+    ) {
+        let record = json!({"type": record_type, "event_id": "e", container: inside, "conversation": {"title": "t"}});
+        let mut text = record.to_string();
+        if let Some(earlier) = repeated {
+            // The same member twice: serde_json keeps the last.
+            text.insert_str(1, &format!("{}:{earlier},", json!(container)));
+        }
+        let tree: Value = serde_json::from_str(&text).expect("json");
+        let tape = crate::normalize::tape(&text).expect("tape");
+        let view = crate::normalize::At::root(&text, &tape);
+        proptest::prop_assert_eq!(texts(record_type, view), texts(record_type, &tree));
+    }
 }
 
 #[test]

@@ -242,9 +242,10 @@ impl AuditLogStream {
                     .iter()
                     .map(|(place, record, members)| {
                         let actor = actors.get_mut(*place).and_then(Option::take);
+                        let normalized = normalize::audit_log_with(members, actor, &self.ctx);
                         let event =
-                            super::to_event(name, Source::AuditLog, record, &self.ctx, &self.metrics, |_, ctx| {
-                                normalize::audit_log_with(members, actor, ctx)
+                            super::to_event(name, Source::AuditLog, &self.ctx, &self.metrics, normalized, || {
+                                serde_json::Value::clone(record)
                             });
                         (event, *place)
                     })

@@ -6,6 +6,7 @@
 //! (`missing`) until it has been missing for `compliance.missing_file_grace`; a saved cursor
 //! from the future is not trusted.
 
+mod accept;
 pub mod files;
 mod lines;
 mod missing;
@@ -15,10 +16,11 @@ mod saved;
 
 use std::time::Duration;
 
+use self::accept::{recent_key, stage};
 use self::files::{DownloadError, Downloaded, Spooled};
 use self::missing::{MissingFile, Verdict};
 use self::recent::RecentEvents;
-use self::records::{Piece, Pieces};
+use self::records::{Parsed, Piece, Pieces};
 use super::paging::with_request_id;
 use super::{Checkpoint, CursorGuard, CycleError, CycleReport, Stream};
 use crate::compliance::wire::{ListFormat, LogFile};
@@ -26,14 +28,13 @@ use crate::compliance::{ComplianceApi, LocationError};
 use crate::dedup::RecentIds;
 use crate::metrics::Metrics;
 use crate::normalize::content::{self, ContentMode};
-use crate::normalize::{self, Context, Event, Raw, Source};
-use crate::openai::wire::Record;
+use crate::normalize::{Context, Event};
 use crate::pipeline::{CHUNK, Emitter, Order};
 use crate::state::{CheckpointError, CheckpointStore, DeadLetter, Spool};
 use crate::upstream::ApiErrorKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Stream names are this prefix plus the event type.
 pub const STREAM_PREFIX: &str = "compliance:";
@@ -482,31 +483,45 @@ impl ComplianceStream {
         // Accepted events go downstream a chunk at a time, and always before a mark.
         let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         while let Some((number, piece)) = pieces.next().await.map_err(io_error)? {
-            if number <= skip {
-                // Shipped before the stop: their ids are remembered again, as the first
-                // reading did (the checkpoint holds the ids as the file began; see `saved`).
-                if let Piece::Records(records) = &piece {
+            // A shipped piece (`number <= skip`) was shipped before the stop: its ids are
+            // remembered again, as the first reading did (the checkpoint holds the ids as the
+            // file began; see `saved`).
+            let shipped = number <= skip;
+            let parsed = match piece {
+                Piece::Blank => None,
+                // Nearly every line: one object, read as a tape.
+                Piece::Object(line) => match self.accept_line(line, shipped, file, totals) {
+                    Ok(event) => {
+                        if let Some(event) = event {
+                            stage(out, &mut chunk, event).await?;
+                            emitted_since_mark += 1;
+                        }
+                        None
+                    }
+                    Err(line) => Some(line.into_parsed()),
+                },
+                Piece::Parsed(parsed) => Some(parsed),
+            };
+            if shipped {
+                if let Some(Parsed::Records(records)) = &parsed {
                     for record in records {
-                        let (key, at) = recent_key(record, file);
+                        let (key, at) = recent_key(&**record, file);
                         self.state.recent.insert(&key, at);
                     }
                 }
                 continue;
             }
-            match piece {
-                Piece::Blank => {}
-                Piece::Records(records) => {
+            match parsed {
+                None => {}
+                Some(Parsed::Records(records)) => {
                     for record in records {
                         if let Some(event) = self.accept(record, file, totals) {
-                            chunk.push(event);
+                            stage(out, &mut chunk, event).await?;
                             emitted_since_mark += 1;
-                            if chunk.len() >= CHUNK {
-                                out.emit_all(chunk.drain(..)).await?;
-                            }
                         }
                     }
                 }
-                Piece::Malformed { text, reason } => {
+                Some(Parsed::Malformed { text, reason }) => {
                     let text = String::from_utf8_lossy(&text);
                     self.reject_line(file, number, &text, &reason, totals).await?;
                 }
@@ -528,32 +543,6 @@ impl ComplianceStream {
         }
         out.emit_all(chunk).await?;
         Ok(())
-    }
-
-    /// A JSON record → the event to ship (the record, as received, becomes its `raw`), or
-    /// `None` for a repeat.
-    fn accept(&mut self, record: Record, file: &LogFile, totals: &mut Totals) -> Option<Event> {
-        let (key, at) = recent_key(&record, file);
-        if !self.state.recent.insert(&key, at) {
-            totals.duplicates += 1;
-            return None;
-        }
-        totals.events += 1;
-        let mut event = super::to_event(
-            &self.name,
-            Source::Compliance,
-            &record,
-            &self.ctx,
-            &self.metrics,
-            |record, ctx| normalize::compliance_without_raw(record, ctx),
-        );
-        // An incomplete record's `other` event already carries it. Otherwise its text is
-        // written out as received, and its tree is there for rules and the content policy.
-        if event.raw.is_none() {
-            let (text, tree) = record.into_parts();
-            event.raw = Some(Raw::received(text, tree));
-        }
-        Some(event)
     }
 
     async fn reject_line(
@@ -587,21 +576,6 @@ impl ComplianceStream {
         totals.malformed_lines += 1;
         Ok(())
     }
-}
-
-/// What a record of `file` is remembered by among the recent ids, and when it happened (Unix
-/// seconds). A record without an `event_id` is remembered by the digest its `other` event is
-/// named by, so reading its file again does not ship it again.
-fn recent_key(record: &Record, file: &LogFile) -> (String, i64) {
-    let key = match record.get("event_id").and_then(Value::as_str) {
-        Some(event_id) => event_id.to_string(),
-        None => normalize::unparseable_key(record),
-    };
-    let at = record
-        .get("timestamp")
-        .and_then(Value::as_str)
-        .map_or_else(|| unix_seconds(&file.end_time), unix_seconds);
-    (key, at)
 }
 
 fn cycle_error(err: DownloadError) -> CycleError {

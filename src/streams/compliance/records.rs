@@ -14,6 +14,7 @@ use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
 use super::lines::{BoundedLines, Line, MAX_LINE_BYTES, READ_BUFFER};
+use crate::normalize::Tape;
 use crate::openai::wire::{JsonText, Record, is_json_space};
 use crate::state::Spool;
 
@@ -32,16 +33,83 @@ pub enum Format {
 pub enum Piece {
     /// Nothing to ship (a blank line).
     Blank,
+    /// A line that looks like one JSON object and nothing else, as nearly every line is: not
+    /// parsed yet, so the reader can read it as a tape ([`ObjectLine::read`]).
+    Object(ObjectLine),
+    /// Anything else, parsed.
+    Parsed(Parsed),
+}
+
+/// A piece read by the general path.
+#[derive(Debug)]
+pub enum Parsed {
     /// Records to ship, in order, each with its text as received.
     Records(Vec<Record>),
     /// Text that is not JSON, and why.
     Malformed { text: Vec<u8>, reason: String },
 }
 
+/// A line whose text (JSON whitespace around it aside) begins with `{` and is UTF-8.
+#[derive(Debug)]
+pub struct ObjectLine {
+    line: String,
+    /// Where the text lies in the line.
+    start: usize,
+    end: usize,
+}
+
+impl ObjectLine {
+    /// The line as an object line, or its bytes back when it cannot be one.
+    fn new(bytes: Vec<u8>) -> Result<Self, Vec<u8>> {
+        let (Some(start), Some(last)) = (
+            bytes.iter().position(|&b| !is_json_space(b)),
+            bytes.iter().rposition(|&b| !is_json_space(b)),
+        ) else {
+            return Err(bytes);
+        };
+        if bytes[start] != b'{' {
+            return Err(bytes);
+        }
+        // UTF-8 checked once, in bulk; the parser then reads it as text.
+        match String::from_utf8(bytes) {
+            Ok(line) => Ok(Self {
+                line,
+                start,
+                end: last + 1,
+            }),
+            Err(e) => Err(e.into_bytes()),
+        }
+    }
+
+    /// The text read as a tape, not a tree (`None` when it is not exactly one JSON value
+    /// after all; [`Self::into_parsed`] then says what it is).
+    pub fn read(&self) -> Option<Tape> {
+        crate::normalize::tape(self.text()).ok()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.line[self.start..self.end]
+    }
+
+    /// The text, kept as received. The caller has read it ([`Self::read`]) without an error.
+    pub fn into_text(mut self) -> JsonText {
+        if self.start == 0 && self.end == self.line.len() {
+            return JsonText::parsed(self.line.into_boxed_str());
+        }
+        self.line.truncate(self.end);
+        JsonText::parsed(self.line.split_off(self.start).into_boxed_str())
+    }
+
+    /// What the general path makes of the line: concatenated documents, or a malformed line.
+    pub fn into_parsed(self) -> Parsed {
+        parse_line(self.line.into_bytes())
+    }
+}
+
 /// Pieces of one file, numbered from 1 (lines in [`Format::Jsonl`], documents otherwise).
 pub enum Pieces {
     Lines(BoundedLines<BufReader<tokio::fs::File>>),
-    Documents(mpsc::Receiver<(u64, Piece)>),
+    Documents(mpsc::Receiver<(u64, Parsed)>),
 }
 
 /// Documents the blocking reader may have parsed ahead of the stream.
@@ -180,7 +248,7 @@ impl Pieces {
     pub async fn next(&mut self) -> io::Result<Option<(u64, Piece)>> {
         match self {
             Self::Lines(lines) => Ok(lines.next_line().await?.map(|(n, line)| (n, line_piece(line)))),
-            Self::Documents(rx) => Ok(rx.recv().await),
+            Self::Documents(rx) => Ok(rx.recv().await.map(|(n, parsed)| (n, Piece::Parsed(parsed)))),
         }
     }
 }
@@ -188,16 +256,23 @@ impl Pieces {
 fn line_piece(line: Line) -> Piece {
     match line {
         Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Piece::Blank,
-        Line::Text(bytes) => match split_line(&bytes) {
-            Ok(records) => Piece::Records(records),
-            Err(e) => Piece::Malformed {
-                text: bytes,
-                reason: format!("not valid JSON: {e}"),
-            },
+        Line::Text(bytes) => match ObjectLine::new(bytes) {
+            Ok(object) => Piece::Object(object),
+            Err(bytes) => Piece::Parsed(parse_line(bytes)),
         },
-        Line::TooLong { len, prefix } => Piece::Malformed {
+        Line::TooLong { len, prefix } => Piece::Parsed(Parsed::Malformed {
             text: prefix,
             reason: format!("line of {len} bytes exceeds the {MAX_LINE_BYTES}-byte limit; its first bytes are kept"),
+        }),
+    }
+}
+
+fn parse_line(bytes: Vec<u8>) -> Parsed {
+    match split_line(&bytes) {
+        Ok(records) => Parsed::Records(records),
+        Err(e) => Parsed::Malformed {
+            text: bytes,
+            reason: format!("not valid JSON: {e}"),
         },
     }
 }
@@ -205,15 +280,15 @@ fn line_piece(line: Line) -> Piece {
 /// Streams the documents of `reader` (the file `again` also reads) into `tx` (blocking). A parse
 /// error ends the file: what follows cannot be re-synchronised, so its first bytes are
 /// handed over as malformed.
-fn documents<R: BufRead>(reader: R, again: std::fs::File, tx: &mpsc::Sender<(u64, Piece)>) {
+fn documents<R: BufRead>(reader: R, again: std::fs::File, tx: &mpsc::Sender<(u64, Parsed)>) {
     let mut stream = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
     let mut number = 0u64;
     loop {
         let piece = match stream.next() {
             None => return,
             Some(Ok(document)) => match records_of(document) {
-                Ok(records) => Piece::Records(records),
-                Err((e, text)) => Piece::Malformed {
+                Ok(records) => Parsed::Records(records),
+                Err((e, text)) => Parsed::Malformed {
                     text,
                     reason: format!("not valid JSON: {e}"),
                 },
@@ -223,7 +298,7 @@ fn documents<R: BufRead>(reader: R, again: std::fs::File, tx: &mpsc::Sender<(u64
                 let reason = format!("not valid JSON after byte {offset}: {e}; the rest of the file cannot be read");
                 let rest = rest_of(again, offset).unwrap_or_default();
                 number += 1;
-                let _ = tx.blocking_send((number, Piece::Malformed { text: rest, reason }));
+                let _ = tx.blocking_send((number, Parsed::Malformed { text: rest, reason }));
                 return;
             }
         };
@@ -245,6 +320,7 @@ fn rest_of(mut file: std::fs::File, offset: usize) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::{At, Tree};
     use serde_json::json;
 
     async fn read_all(body: &[u8]) -> (Format, Vec<(u64, Vec<Record>)>, usize) {
@@ -255,10 +331,18 @@ mod tests {
         let mut pieces = Pieces::open(&path, format).await.expect("open");
         let (mut records, mut malformed) = (Vec::new(), 0);
         while let Some((n, piece)) = pieces.next().await.expect("read") {
-            match piece {
-                Piece::Records(r) => records.push((n, r)),
-                Piece::Malformed { .. } => malformed += 1,
-                Piece::Blank => {}
+            // An object line as the stream reads it: as a tape, else by the general path.
+            let parsed = match piece {
+                Piece::Blank => continue,
+                Piece::Object(line) => match line.read().map(|tape| At::root(line.text(), &tape).to_value()) {
+                    Some(tree) => Parsed::Records(vec![Record::from_parsed(line.into_text(), tree)]),
+                    None => line.into_parsed(),
+                },
+                Piece::Parsed(parsed) => parsed,
+            };
+            match parsed {
+                Parsed::Records(r) => records.push((n, r)),
+                Parsed::Malformed { .. } => malformed += 1,
             }
         }
         (format, records, malformed)
@@ -373,9 +457,39 @@ mod tests {
             if !line.contains('\x0c') {
                 // (The tree as parsed from the text: serde_json does not round-trip every float.)
                 let tree: Value = serde_json::from_str(&text).expect("json");
-                proptest::prop_assert_eq!(fast, Ok(vec![(text, tree)]));
+                proptest::prop_assert_eq!(fast, Ok(vec![(text.clone(), tree.clone())]));
+                // The stream reads such a line as a tape: the same tree, the same text.
+                let Piece::Object(object) = line_piece(Line::Text(line.clone().into_bytes())) else {
+                    return Err(proptest::test_runner::TestCaseError::fail("not an object line"));
+                };
+                proptest::prop_assert_eq!(object.read().map(|tape| At::root(object.text(), &tape).to_value()), Some(tree));
+                let kept = object.into_text();
+                proptest::prop_assert_eq!(kept.get(), text.as_str());
             }
         }
+    }
+
+    #[test]
+    fn a_line_that_only_looks_like_one_object_takes_the_general_path() {
+        for (line, records) in [
+            (&b"{\"a\":1}{\"b\":2}"[..], 2),
+            (b"{\"a\":1} [{\"b\":2}]", 2),
+            (b"{\"a\": tru", 0),
+        ] {
+            let Piece::Object(object) = line_piece(Line::Text(line.to_vec())) else {
+                panic!("begins with an object")
+            };
+            assert!(object.read().is_none());
+            match object.into_parsed() {
+                Parsed::Records(r) => assert_eq!(r.len(), records),
+                Parsed::Malformed { text, .. } => assert_eq!((text.as_slice(), records), (line, 0)),
+            }
+        }
+        assert!(matches!(
+            line_piece(Line::Text(b"[{}]".to_vec())),
+            Piece::Parsed(Parsed::Records(_))
+        ));
+        assert!(matches!(line_piece(Line::Text(b" \t".to_vec())), Piece::Blank));
     }
 
     #[tokio::test]
