@@ -102,20 +102,26 @@ impl<'a> At<'a> {
     fn at(self, i: usize) -> Self {
         Self { i, ..self }
     }
-    /// (key, value) pairs as sent.
-    fn pairs(self) -> impl Iterator<Item = (Self, Self)> {
+    /// The nodes directly inside a container (an object's keys and values by turn), each
+    /// with what is inside it skipped; none for anything else.
+    fn inside(self) -> impl Iterator<Item = Self> {
         let end = match self.node() {
-            Node::Object { end } => end as usize,
+            Node::Object { end } | Node::Array { end } => end as usize,
             _ => self.i + 1,
         };
         let mut i = self.i + 1;
         std::iter::from_fn(move || {
             (i < end).then(|| {
-                let (k, v) = (self.at(i), self.at(i + 1));
-                i = v.next();
-                (k, v)
+                let node = self.at(i);
+                i = node.next();
+                node
             })
         })
+    }
+    /// An object's (key, value) pairs as sent; none for anything else.
+    fn pairs(self) -> impl Iterator<Item = (Self, Self)> {
+        let mut inside = self.inside().filter(move |_| self.is_object());
+        std::iter::from_fn(move || Some((inside.next()?, inside.next()?)))
     }
 }
 
@@ -130,18 +136,7 @@ impl<'a> Tree<'a> for At<'a> {
         found
     }
     fn items(self) -> impl Iterator<Item = Self> {
-        let end = match self.node() {
-            Node::Array { end } => end as usize,
-            _ => self.i + 1,
-        };
-        let mut i = self.i + 1;
-        std::iter::from_fn(move || {
-            (i < end).then(|| {
-                let v = self.at(i);
-                i = v.next();
-                v
-            })
-        })
+        self.inside().filter(move |_| self.is_array())
     }
     fn members(self) -> impl Iterator<Item = (&'a str, Self)> {
         let mut all: smallvec::SmallVec<[(&'a str, Self); 16]> =
