@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::normalize::Event;
+use crate::normalize::{At, Event, Tree};
 
 /// A field of the normalized event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,8 +214,7 @@ impl Field {
 
 /// The string at `path` on a tape (`Ok`), `Err` for anything else there but null, `None` when
 /// nothing (or null) is there.
-fn walk_tape<'a>(mut v: crate::normalize::At<'a>, path: &[String]) -> Option<Result<&'a str, ()>> {
-    use crate::normalize::Tree;
+fn walk_tape<'a>(mut v: At<'a>, path: &[String]) -> Option<Result<&'a str, ()>> {
     for seg in path {
         v = if v.is_array() {
             v.at_index(seg.parse::<usize>().ok()?)?
@@ -263,9 +262,65 @@ impl Val<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{Actor, Source};
+    use crate::normalize::{Actor, Raw, Source};
+    use crate::openai::wire::JsonText;
     use chrono::Utc;
     use serde_json::json;
+
+    /// A record read as a tape answers every `raw.…` field as its tree does: strings off the
+    /// tape, anything else from the tree built for it.
+    #[test]
+    fn raw_fields_read_off_a_tape_as_off_a_tree() {
+        let text = r#"{"a": {"s": "v\u00e9", "n": 3, "b": true, "z": null, "l": ["x", {"y": "w"}], "o": {"k": 1}}}"#;
+        let tape = crate::normalize::tape(text).expect("tape");
+        let event = |raw: Raw| {
+            let mut e = Event::new("x".into(), Source::Compliance, None, "AUTH_LOG".into(), Utc::now());
+            e.raw = Some(raw);
+            e
+        };
+        let taped = || event(Raw::taped(JsonText::parsed(text.into()), tape.clone()));
+        let strings = taped();
+        assert_eq!(
+            Field::parse("raw.a.l.1.y")
+                .expect("field")
+                .get(&strings)
+                .map(|v| v.text())
+                .as_deref(),
+            Some("w")
+        );
+        assert!(
+            strings.raw.as_ref().is_some_and(|r| r.tape().is_some()),
+            "a string is read without a tree"
+        );
+        let taped = taped();
+        let tree = event(Raw::from(serde_json::from_str::<Value>(text).expect("json")));
+        for path in [
+            "a.s",
+            "a.n",
+            "a.b",
+            "a.z",
+            "a.l",
+            "a.l.0",
+            "a.l.1.y",
+            "a.l.2",
+            "a.o",
+            "a.o.k",
+            "a.missing",
+            "a.s.x",
+        ] {
+            let field = Field::parse(&format!("raw.{path}")).expect("field");
+            let (off_tape, off_tree) = (field.get(&taped).map(|v| v.text()), field.get(&tree).map(|v| v.text()));
+            assert_eq!(off_tape, off_tree, "raw.{path}");
+        }
+        assert_eq!(
+            Field::parse("raw.a.s")
+                .expect("field")
+                .get(&taped)
+                .map(|v| v.text())
+                .as_deref(),
+            Some("vé")
+        );
+    }
 
     #[test]
     fn a_quoted_segment_names_a_key_that_holds_dots() {

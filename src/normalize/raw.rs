@@ -69,20 +69,8 @@ impl Raw {
     /// The record as a tree, parsed the first time it is asked for.
     pub fn tree(&self) -> &Value {
         match self {
-            Raw::Text { text, tree, tape } => tree.get_or_init(|| match tape {
-                Some(tape) => At::root(text.get(), tape).to_value(),
-                None => tree_of(text),
-            }),
+            Raw::Text { text, tree, tape } => tree.get_or_init(|| built(text, tape.as_ref())),
             Raw::Tree(value) => value,
-        }
-    }
-
-    /// The record's tree when it has one already (it was built as one, or something has
-    /// asked for it), else `None`: a reader that only looks can read the record's tape.
-    pub fn parsed(&self) -> Option<&Value> {
-        match self {
-            Raw::Text { tree, .. } => tree.get(),
-            Raw::Tree(value) => Some(value),
         }
     }
 
@@ -98,10 +86,7 @@ impl Raw {
     /// The record as a tree to edit: from here on it is written out from the tree.
     pub fn tree_mut(&mut self) -> &mut Value {
         if let Raw::Text { text, tree, tape } = self {
-            let value = tree.take().unwrap_or_else(|| match tape {
-                Some(tape) => At::root(text.get(), tape).to_value(),
-                None => tree_of(text),
-            });
+            let value = tree.take().unwrap_or_else(|| built(text, tape.as_ref()));
             *self = Raw::Tree(value);
         }
         match self {
@@ -116,6 +101,14 @@ impl Raw {
             Raw::Text { text, .. } => Cow::Borrowed(text.get()),
             Raw::Tree(value) => Cow::Owned(value.to_string()),
         }
+    }
+}
+
+/// The tree of a received record: built from its tape when it was read as one, else parsed.
+fn built(text: &JsonText, tape: Option<&Tape>) -> Value {
+    match tape {
+        Some(tape) => At::root(text.get(), tape).to_value(),
+        None => tree_of(text),
     }
 }
 
