@@ -214,29 +214,13 @@ impl Field {
 
 /// The string at `path` on a tape (`Ok`), `Err` for anything else there but null, `None` when
 /// nothing (or null) is there.
-fn walk_tape<'a>(mut v: At<'a>, path: &[String]) -> Option<Result<&'a str, ()>> {
-    for seg in path {
-        v = if v.is_array() {
-            v.at_index(seg.parse::<usize>().ok()?)?
-        } else {
-            v.get(seg)?
-        };
-    }
-    if v.is_null() {
-        return None;
-    }
+fn walk_tape<'a>(root: At<'a>, path: &[String]) -> Option<Result<&'a str, ()>> {
+    let v = root.at_path(path).filter(|v| !v.is_null())?;
     Some(v.as_str().ok_or(()))
 }
 
-fn walk<'a>(mut v: &'a Value, path: &[String]) -> Option<Val<'a>> {
-    for seg in path {
-        v = match v {
-            Value::Object(map) => map.get(seg)?,
-            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    (!v.is_null()).then_some(Val::Json(v))
+fn walk<'a>(root: &'a Value, path: &[String]) -> Option<Val<'a>> {
+    root.at_path(path).filter(|v| !v.is_null()).map(Val::Json)
 }
 
 impl Val<'_> {

@@ -99,21 +99,11 @@ fn required<'a, T: Tree<'a>>(record: T) -> Result<(&'a str, &'a str, DateTime<Ut
 /// A place in a record: object keys, and array indices written as numbers.
 type Path<'p> = &'p [&'p str];
 
-/// The value at `path` under `value`. Paths are literal steps rather than JSON pointers, so
-/// finding one neither scans nor unescapes a pointer (`Value::pointer` also copies every
-/// step).
-fn at<'a, T: Tree<'a>>(value: T, path: Path<'_>) -> Option<T> {
-    path.iter().try_fold(value, |value, step| {
-        if value.is_array() {
-            value.at_index(step.parse::<usize>().ok()?)
-        } else {
-            value.get(step)
-        }
-    })
-}
-
 fn text<'a, T: Tree<'a>>(record: T, path: Path<'_>) -> Option<&'a str> {
-    at(record, path).and_then(T::as_str).filter(|s| !s.trim().is_empty())
+    record
+        .at_path(path)
+        .and_then(T::as_str)
+        .filter(|s| !s.trim().is_empty())
 }
 
 fn owned<'a, T: Tree<'a>>(record: T, path: Path<'_>) -> Option<String> {
@@ -184,7 +174,7 @@ fn tool_results<'a, T: Tree<'a>>(record: T) -> impl Iterator<Item = T> {
         .get("output")
         .into_iter()
         .flat_map(T::items)
-        .filter_map(|o| at(o, &["response", "result"]))
+        .filter_map(|o| o.at_path(&["response", "result"]))
 }
 
 /// Where the target's id and name are, by record type and target type (the type comes from
@@ -281,7 +271,7 @@ fn actor<'a, T: Tree<'a>>(record: T) -> Option<Actor> {
     }
     // APP_LOG has no `request_metadata`: the client reports itself in the tool call's
     // `input._meta`.
-    if let Some(meta) = at(record, &["input", "_meta"]).filter(|m| m.is_object()) {
+    if let Some(meta) = record.at_path(&["input", "_meta"]).filter(|m| m.is_object()) {
         let user_agent = owned(meta, &["openai/userAgent"]);
         let location = geo(meta.get("openai/userLocation"));
         if user_agent.is_some() || location.is_some() {
@@ -325,7 +315,7 @@ fn details<'a, T: Tree<'a>>(record: T, record_type: &str, sub_type: Option<&str>
     if let Some(sub) = sub_type {
         d.insert("sub_type".into(), json!(sub));
     }
-    let field = |path: Path<'_>| at(record, path);
+    let field = |path: Path<'_>| record.at_path(path);
     match record_type {
         "AUTH_LOG" => put(&mut d, "role", field(&["action_data", "role"])),
         "AUDIT_LOG" => {
@@ -370,9 +360,9 @@ fn details<'a, T: Tree<'a>>(record: T, record_type: &str, sub_type: Option<&str>
                         "connector_id": copy(r.get("connector_id")),
                         "connector_name": copy(r.get("connector_name")),
                         "action": copy(r.get("action_name")),
-                        "is_error": copy(at(r, &["result", "isError"])),
+                        "is_error": copy(r.at_path(&["result", "isError"])),
                         "is_sync": copy(r.get("is_sync")),
-                        "external_call_time_ms": copy(at(r, &["internal", "external_call_time_ms"])),
+                        "external_call_time_ms": copy(r.at_path(&["internal", "external_call_time_ms"])),
                     })
                 })
                 .collect();
@@ -414,9 +404,9 @@ fn details<'a, T: Tree<'a>>(record: T, record_type: &str, sub_type: Option<&str>
         for key in ["name", "product_id", "product_type"] {
             put(&mut agent, key, actor.get(key));
         }
-        put(&mut agent, "runtime_id", at(actor, &["agent_runtime", "id"]));
-        put(&mut agent, "task_id", at(actor, &["agent_task", "id"]));
-        if let Some(delegator) = at(actor, &["agent_runtime", "delegator"]).filter(|v| v.is_object()) {
+        put(&mut agent, "runtime_id", actor.at_path(&["agent_runtime", "id"]));
+        put(&mut agent, "task_id", actor.at_path(&["agent_task", "id"]));
+        if let Some(delegator) = actor.at_path(&["agent_runtime", "delegator"]).filter(|v| v.is_object()) {
             agent.insert(
                 "delegator".into(),
                 json!({

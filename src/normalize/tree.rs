@@ -29,6 +29,19 @@ pub trait Tree<'a>: Copy {
     fn at_index(self, index: usize) -> Option<Self> {
         self.items().nth(index)
     }
+
+    /// The value at `path`: object keys, and array indices written as numbers. Literal
+    /// steps rather than a JSON pointer, so finding one neither scans nor unescapes a pointer.
+    fn at_path(self, path: &[impl AsRef<str>]) -> Option<Self> {
+        path.iter().try_fold(self, |value, step| {
+            let step = step.as_ref();
+            if value.is_array() {
+                value.at_index(step.parse::<usize>().ok()?)
+            } else {
+                value.get(step)
+            }
+        })
+    }
 }
 
 impl<'a> Tree<'a> for &'a Value {
@@ -65,7 +78,7 @@ impl<'a> Tree<'a> for &'a Value {
 }
 
 /// A node of a tape, with the text and the tape it reads: what a compliance record is read
-/// through. `root` and `text` must be the text the tape was parsed from.
+/// through. [`At::root`] must be given the text the tape was parsed from.
 #[derive(Clone, Copy)]
 pub struct At<'a> {
     text: &'a str,

@@ -98,9 +98,9 @@ pub trait Stream: Send + 'static {
 }
 
 /// A wire record as an event: `normalized`, or — when it could not be — an `other` event
-/// holding the record (`record` makes its tree, wanted only then), so nothing is dropped. Types the mapping table does not know
-/// are counted, and the first of each type in this process is a WARN naming it and an
-/// example event id, so drift shows up the hour it happens.
+/// holding the record (`record` makes its tree, wanted only then), so nothing is dropped.
+/// Types the mapping table does not know are counted, and the first of each type in this
+/// process is a WARN naming it and an example event id, so drift shows up the hour it happens.
 pub(crate) fn to_event(
     stream: &str,
     source: Source,

@@ -478,7 +478,7 @@ proptest::proptest! {
             .iter()
             .map(|step| format!("/{}", step.replace('~', "~0").replace('/', "~1")))
             .collect();
-        proptest::prop_assert_eq!(at(&tree, &steps), tree.pointer(&pointer), "pointer {:?}", pointer);
+        proptest::prop_assert_eq!((&tree).at_path(&steps), tree.pointer(&pointer), "pointer {:?}", pointer);
     }
 }
 
